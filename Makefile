@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: Apache-2.0
+# The one Makefile of tapio. Everything generated goes under build/; binaries in build/bin/.
+#   make            build everything (host binaries, BPF objects for this arch)
+#   make run        install what is missing, build, start tapiod with the default config
+#   make test       install what is missing, build, run every test (root tests need root)
+#   make deps       install the Debian packages the build and the tests need
+#   make bpf-arm64  compile the BPF objects for arm64 as well (also part of `make check`)
+#   make V=1        show the commands;  make SANITIZE=address,undefined  sanitizer build
+
+BUILD    ?= build
+ARCH     ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CC       ?= cc
+CLANG    ?= clang
+BPFTOOL  ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+PROTOC_C ?= protoc-c
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+GEN  := $(BUILD)/gen
+OBJ  := $(BUILD)/obj
+BIN  := $(BUILD)/bin
+BPFO := $(BUILD)/bpf
+
+PKGS      := libbpf libuv libprotobuf-c yaml-0.1 libseccomp libcap
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lz
+
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -D_GNU_SOURCE
+CPPFLAGS += -I. -I$(GEN) -Icommon -Ibpf $(PKG_CFLAGS) -MMD -MP
+ifeq ($(CI),true)
+CFLAGS   += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+# Rebuild everything when the flags change (e.g. switching SANITIZE on and off).
+FLAGS_SIG := $(shell echo '$(CC) $(CFLAGS) $(LDFLAGS)' | md5sum | cut -c1-12)
+FLAGS_STAMP := $(BUILD)/.flags-$(FLAGS_SIG)
+$(FLAGS_STAMP):
+	$(Q)mkdir -p $(BUILD) && rm -f $(BUILD)/.flags-* && touch $@
+
+# ---- schema ---------------------------------------------------------------------------------
+PROTOS     := $(wildcard proto/tapio/v1/*.proto)
+PROTO_WKT  := /usr/include/google/protobuf/timestamp.proto
+PB_C       := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS)) $(GEN)/google/protobuf/timestamp.pb-c.c
+PB_H       := $(PB_C:.c=.h)
+
+$(GEN)/.proto-stamp: $(PROTOS)
+	$(call msg,PROTOC,$(PROTOS))
+	$(Q)mkdir -p $(GEN)
+	$(Q)$(PROTOC_C) --c_out=$(GEN) -Iproto -I/usr/include $(PROTOS) $(PROTO_WKT)
+	$(Q)touch $@
+$(PB_C) $(PB_H): $(GEN)/.proto-stamp
+
+# ---- BPF ------------------------------------------------------------------------------------
+# vmlinux.h comes from this machine's BTF when it has one; the committed copy is the fallback.
+VMLINUX_DIR := $(GEN)/vmlinux
+$(VMLINUX_DIR)/vmlinux.h:
+	$(Q)mkdir -p $(VMLINUX_DIR)
+	$(Q)if [ -r /sys/kernel/btf/vmlinux ] && $(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp 2>/dev/null; then \
+		mv $@.tmp $@; echo "  VMLINUX  from /sys/kernel/btf/vmlinux"; \
+	else rm -f $@.tmp; cp bpf/vmlinux/vmlinux.h $@; echo "  VMLINUX  committed fallback bpf/vmlinux/vmlinux.h"; fi
+
+BPF_SRCS  := $(wildcard collectors/*/*.bpf.c)
+BPF_NAMES := $(notdir $(BPF_SRCS:.bpf.c=))
+BPF_CFLAGS := -g -O2 -target bpf -Wall -Wno-unused-function -I$(VMLINUX_DIR) -Ibpf -Icommon -Icollectors
+
+define bpf_rules
+$(BPFO)/$(ARCH)/$(1).tmp.o: collectors/$(1)/$(1).bpf.c $(VMLINUX_DIR)/vmlinux.h $(wildcard bpf/*.h) $(wildcard collectors/$(1)/*.h) | $(FLAGS_STAMP)
+	$$(call msg,BPF,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -D__TARGET_ARCH_$(ARCH) -Icollectors/$(1) -c $$< -o $$@
+$(BPFO)/$(ARCH)/$(1).bpf.o: $(BPFO)/$(ARCH)/$(1).tmp.o
+	$(Q)$(BPFTOOL) gen object $$@ $$<
+$(GEN)/$(1).skel.h: $(BPFO)/$(ARCH)/$(1).bpf.o
+	$$(call msg,SKEL,$$@)
+	$(Q)$(BPFTOOL) gen skeleton $$< name $(1)_bpf > $$@.tmp && mv $$@.tmp $$@
+$(BPFO)/arm64/$(1).bpf.o: collectors/$(1)/$(1).bpf.c $(VMLINUX_DIR)/vmlinux.h $(wildcard bpf/*.h) $(wildcard collectors/$(1)/*.h)
+	$$(call msg,BPF64,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -D__TARGET_ARCH_arm64 -Icollectors/$(1) -c $$< -o $$@.tmp.o
+	$(Q)$(BPFTOOL) gen object $$@ $$@.tmp.o && rm -f $$@.tmp.o
+endef
+$(foreach n,$(BPF_NAMES),$(eval $(call bpf_rules,$(n))))
+SKELS := $(patsubst %,$(GEN)/%.skel.h,$(BPF_NAMES))
+
+.PHONY: bpf-arm64
+bpf-arm64: $(patsubst %,$(BPFO)/arm64/%.bpf.o,$(BPF_NAMES))
+
+# ---- host code ------------------------------------------------------------------------------
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRCS)) $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PB_C))
+LIBTAPIO    := $(BUILD)/lib/libtapio.a
+
+$(OBJ)/%.o: %.c $(GEN)/.proto-stamp | $(FLAGS_STAMP)
+	$(call msg,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(OBJ)/gen/%.o: $(GEN)/%.c $(GEN)/.proto-stamp | $(FLAGS_STAMP)
+	$(call msg,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+$(OBJ)/%.o: $(FLAGS_STAMP)
+$(OBJ)/gen/%.o: $(FLAGS_STAMP)
+
+$(LIBTAPIO): $(COMMON_OBJS)
+	$(call msg,AR,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Collector worker binaries: collectors/<name>/*.c (not *.bpf.c) → build/bin/tapio-collector-<name>
+COLLECTORS := $(notdir $(wildcard collectors/*))
+define collector_rules
+$(1)_SRCS := $(filter-out %.bpf.c,$(wildcard collectors/$(1)/*.c))
+$(1)_OBJS := $$(patsubst %.c,$(OBJ)/%.o,$$($(1)_SRCS))
+$$($(1)_OBJS): $(SKELS)
+$(BIN)/tapio-collector-$(1): $$($(1)_OBJS) $(LIBTAPIO)
+	$$(call msg,LD,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+endef
+$(foreach c,$(COLLECTORS),$(eval $(call collector_rules,$(c))))
+COLLECTOR_BINS := $(patsubst %,$(BIN)/tapio-collector-%,$(COLLECTORS))
+
+SUP_SRCS := $(wildcard supervisor/*.c)
+SUP_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(SUP_SRCS))
+$(BIN)/tapiod: $(SUP_OBJS) $(LIBTAPIO)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# ---- tests ----------------------------------------------------------------------------------
+CRIT_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -ljson-c
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(UNIT_SRCS))
+INTEG_SRCS := $(wildcard tests/integration/*.c) $(wildcard tests/bpf/*.c)
+INTEG_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(INTEG_SRCS))
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(LIBTAPIO)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS)
+$(BUILD)/tests/integration-tests: $(INTEG_OBJS) $(LIBTAPIO)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS)
+$(BUILD)/tests/%: tests/helpers/%.c $(LIBTAPIO) | $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTAPIO) $(PKG_LIBS)
+
+# Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_COMMON := $(filter-out common/log.c,$(COMMON_SRCS))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(GEN)/.proto-stamp
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. -I$(GEN) -Icommon $(PKG_CFLAGS) \
+		-o $@ $< $(COMMON_SRCS) $(PB_C) $(PKG_LIBS)
+
+# ---- top-level targets ----------------------------------------------------------------------
+ALL_BINS := $(BIN)/tapiod $(COLLECTOR_BINS)
+.DEFAULT_GOAL := all
+.PHONY: all deps run test test-unit test-integration fuzz check clean format bench
+all: $(ALL_BINS)
+
+tests: $(ALL_BINS) $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(HELPER_BINS)
+
+deps:
+	$(Q)./scripts/install-deps.sh
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./scripts/prepare-host.sh
+	$(Q)exec $(BIN)/tapiod $(if $(CONFIG),--config $(CONFIG))
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)./scripts/run-tests.sh
+
+test-unit: tests
+	$(Q)$(BUILD)/tests/unit-tests
+
+test-integration: tests
+	$(Q)./scripts/prepare-host.sh
+	$(Q)$(BUILD)/tests/integration-tests
+
+fuzz: $(FUZZ_BINS)
+
+check: all bpf-arm64
+	$(Q)clang-format --dry-run -Werror $(COMMON_SRCS) $(SUP_SRCS) $(wildcard collectors/*/*.c collectors/*/*.h common/*.h supervisor/*.h)
+
+format:
+	$(Q)clang-format -i $(wildcard common/*.[ch] supervisor/*.[ch] collectors/*/*.[ch] tests/*/*.[ch] bench/*.c)
+
+clean:
+	$(Q)rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

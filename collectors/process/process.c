@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: Apache-2.0
+// process collector, worker side: probe the best hook set (tp_btf, else raw_tp), load and
+// attach, then decode ring-buffer records into process.exec / process.exit / process.fork.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "process.h"
+#include "process.skel.h"
+#include "worker.h"
+
+#define CGROUP_CACHE_ENTRIES 8192
+
+struct process_ctx {
+	struct process_bpf *skel;
+	struct ring_buffer *rb;
+	struct cgroup_cache *cgroups;   /* NULL when the host has no cgroup2 mount */
+	const struct config_process *cfg;
+	struct worker *w;
+	int ncpu;
+	uint64_t user_filtered;     /* dropped by user-space filters (containers_only) */
+	char hookset[16];
+};
+
+/* ---- setup ------------------------------------------------------------------------------- */
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
+		return 0;
+	char buf[1024];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_debug("libbpf: %s", buf);
+	return 0;
+}
+
+static void set_hookset(struct process_bpf *s, bool btf)
+{
+	bpf_program__set_autoload(s->progs.handle_exec_btf, btf);
+	bpf_program__set_autoload(s->progs.handle_exit_btf, btf);
+	bpf_program__set_autoload(s->progs.handle_fork_btf, btf);
+	bpf_program__set_autoload(s->progs.handle_exec_raw, !btf);
+	bpf_program__set_autoload(s->progs.handle_exit_raw, !btf);
+	bpf_program__set_autoload(s->progs.handle_fork_raw, !btf);
+}
+
+static int fill_comm_filter(struct process_ctx *pc)
+{
+	int fd = bpf_map__fd(pc->skel->maps.comm_filter);
+	const struct config_string_list *lists[2] = { &pc->cfg->comm_allow, &pc->cfg->comm_deny };
+	for (int l = 0; l < 2; l++) {
+		for (size_t i = 0; i < lists[l]->n; i++) {
+			char key[PROCESS_COMM_LEN] = { 0 };
+			strncpy(key, lists[l]->items[i], sizeof(key) - 1);
+			__u8 v = (__u8)(l + 1);
+			if (bpf_map_update_elem(fd, key, &v, BPF_ANY) < 0)
+				return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Open, configure, load and attach one hook set. 0 or -errno (skeleton destroyed). */
+static int try_hookset(struct process_ctx *pc, bool btf)
+{
+	const struct config_process *cfg = pc->cfg;
+	struct process_bpf *s = process_bpf__open();
+	if (!s)
+		return -errno ? -errno : -ENOMEM;
+	set_hookset(s, btf);
+	s->rodata->cfg_argv_max_bytes = cfg->argv_max_bytes;
+	s->rodata->cfg_include_threads = cfg->include_threads;
+	s->rodata->cfg_comm_allow = cfg->comm_allow.n > 0;
+	s->rodata->cfg_comm_deny = cfg->comm_deny.n > 0;
+	int r = bpf_map__set_max_entries(s->maps.events, cfg->ring_buffer_kib * 1024u);
+	if (r == 0)
+		r = process_bpf__load(s);
+	if (r == 0) {
+		pc->skel = s;
+		r = fill_comm_filter(pc);
+	}
+	if (r == 0)
+		r = process_bpf__attach(s);
+	if (r < 0) {
+		log_info("%s hooks unavailable: %s", btf ? "tp_btf" : "raw_tp", strerror(-r));
+		process_bpf__destroy(s);
+		pc->skel = NULL;
+		return r;
+	}
+	snprintf(pc->hookset, sizeof(pc->hookset), "%s", btf ? "tp_btf" : "raw_tp");
+	return 0;
+}
+
+static int handle_record(void *ctx, void *data, size_t size);
+
+static int process_setup(struct worker *w, void *ctx)
+{
+	struct process_ctx *pc = ctx;
+	pc->w = w;
+	pc->cfg = &worker_config(w)->process;
+	libbpf_set_print(libbpf_log);
+	pc->ncpu = libbpf_num_possible_cpus();
+	if (pc->ncpu <= 0)
+		return EXIT_TRANSIENT;
+
+	int r = -EOPNOTSUPP;
+	enum config_hooks want = pc->cfg->hooks;
+	if (want != CONFIG_HOOKS_TRACEPOINT)
+		r = try_hookset(pc, true);
+	if (r < 0 && want == CONFIG_HOOKS_AUTO)
+		worker_add_missing(w, "tp_btf/sched_process_{exec,exit,fork}");
+	if (r < 0 && want != CONFIG_HOOKS_TP_BTF)
+		r = try_hookset(pc, false);
+	if (r < 0) {
+		log_error("no hook set could be loaded and attached (last error: %s); "
+			  "the kernel needs BTF and tp_btf or raw tracepoints",
+			  strerror(-r));
+		return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
+	}
+	static const char *const hooks[] = { "sched_process_exec", "sched_process_exit",
+					     "sched_process_fork" };
+	for (size_t i = 0; i < 3; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s/%s", pc->hookset, hooks[i]);
+		worker_add_hook(w, name);
+	}
+	worker_add_missing(w, "clone_flags (no stable hook exposes them at sched_process_fork)");
+
+	pc->rb = ring_buffer__new(bpf_map__fd(pc->skel->maps.events), handle_record, pc, NULL);
+	if (!pc->rb) {
+		log_error("ring buffer: %s", strerror(errno));
+		return EXIT_TRANSIENT;
+	}
+	r = worker_watch(w, ring_buffer__epoll_fd(pc->rb));
+	if (r < 0)
+		return EXIT_TRANSIENT;
+
+	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &pc->cgroups);
+	if (r < 0) {
+		worker_add_missing(w, "cgroup2 mount (container attribution)");
+		pc->cgroups = NULL;
+	}
+	log_info("attached %s hooks; ring buffer %u KiB", pc->hookset, pc->cfg->ring_buffer_kib);
+	return 0;
+}
+
+static void process_teardown(struct worker *w, void *ctx)
+{
+	struct process_ctx *pc = ctx;
+	ring_buffer__free(pc->rb);
+	process_bpf__destroy(pc->skel);
+	cgroup_cache_free(pc->cgroups);
+}
+
+static int process_on_readable(struct worker *w, void *ctx, int fd)
+{
+	struct process_ctx *pc = ctx;
+	int r = ring_buffer__consume(pc->rb);
+	if (r < 0 && r != -EINTR) {
+		log_error("ring buffer consume: %s", strerror(-r));
+		return EXIT_TRANSIENT;
+	}
+	return 0;
+}
+
+static void process_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
+{
+	struct process_ctx *pc = ctx;
+	int fd = bpf_map__fd(pc->skel->maps.counters);
+	__u64 vals[pc->ncpu];
+	__u64 sums[TAPIO_CNT_MAX] = { 0 };
+	for (__u32 k = 0; k < TAPIO_CNT_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
+			continue;
+		for (int c = 0; c < pc->ncpu; c++)
+			sums[k] += vals[c];
+	}
+	st->has_kernel_drops = 1;
+	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
+	worker_counters(w)->filtered = pc->user_filtered + sums[TAPIO_CNT_FILTERED];
+}
+
+/* ---- decode ------------------------------------------------------------------------------ */
+
+/* Everything one event needs, on the stack: no allocation per event. */
+struct event_parts {
+	Tapio__V1__Event ev;
+	Google__Protobuf__Timestamp ts;
+	Tapio__V1__ProcessContext proc;
+	Tapio__V1__KubernetesContext k8s;
+	char comm[PROCESS_COMM_LEN + 1];
+};
+
+static void init_parts(struct process_ctx *pc, struct event_parts *p, const char *type,
+		       const struct process_task *t)
+{
+	p->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
+	p->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
+	p->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+
+	int64_t wall = timeconv_wall_ns(worker_timeconv(pc->w), t->boot_ns);
+	p->ts.seconds = wall / 1000000000;
+	p->ts.nanos = (int32_t)(wall % 1000000000);
+	p->ev.type = (char *)type;
+	p->ev.time = &p->ts;
+	p->ev.has_boot_ns = 1;
+	p->ev.boot_ns = t->boot_ns;
+
+	memcpy(p->comm, t->comm, PROCESS_COMM_LEN);
+	p->comm[PROCESS_COMM_LEN] = '\0';
+	p->proc.has_pid = p->proc.has_tid = p->proc.has_ppid = 1;
+	p->proc.has_uid = p->proc.has_gid = p->proc.has_euid = p->proc.has_egid = 1;
+	p->proc.has_cgroup_id = 1;
+	p->proc.pid = t->pid;
+	p->proc.tid = t->tid;
+	p->proc.ppid = t->ppid;
+	p->proc.uid = t->uid;
+	p->proc.gid = t->gid;
+	p->proc.euid = t->euid;
+	p->proc.egid = t->egid;
+	p->proc.cgroup_id = t->cgroup_id;
+	p->proc.comm = p->comm;
+	if (t->loginuid != (uint32_t)-1) {
+		p->proc.has_loginuid = 1;
+		p->proc.loginuid = t->loginuid;
+	}
+	p->ev.process = &p->proc;
+}
+
+/* Attach container context. Returns false when the event is filtered (containers_only). */
+static bool enrich(struct process_ctx *pc, struct event_parts *p, const struct process_task *t)
+{
+	const struct cgroup_entry *e = NULL;
+	if (pc->cgroups && cgroup_cache_lookup(pc->cgroups, t->cgroup_id, (pid_t)t->pid, &e) < 0) {
+		worker_counters(pc->w)->enrich_misses++;
+		e = NULL;
+	}
+	bool container = e && e->info.container_id[0];
+	if (pc->cfg->containers_only && !container) {
+		pc->user_filtered++;
+		return false;
+	}
+	if (!e)
+		return true;
+	p->k8s.cgroup_path = e->path;
+	if (e->info.container_id[0])
+		p->k8s.container_id = (char *)e->info.container_id;
+	if (e->info.pod_uid[0])
+		p->k8s.pod_uid = (char *)e->info.pod_uid;
+	p->k8s.runtime = (char *)e->info.runtime;
+	p->k8s.qos_class = (char *)e->info.qos;
+	p->ev.k8s = &p->k8s;
+	return true;
+}
+
+static int emit_exec(struct process_ctx *pc, const struct process_exec_rec *r, size_t size)
+{
+	if (size < PROCESS_EXEC_FIXED || r->filename_len >= PROCESS_FILENAME_MAX ||
+	    r->args_len > PROCESS_ARGS_MAX ||
+	    PROCESS_EXEC_FIXED + (size_t)r->filename_len + r->args_len != size)
+		return -EBADMSG;
+	struct event_parts p;
+	init_parts(pc, &p, "process.exec", &r->task);
+	if (!enrich(pc, &p, &r->task))
+		return 0;
+
+	char filename[PROCESS_FILENAME_MAX + 1];
+	memcpy(filename, r->data, r->filename_len);
+	filename[r->filename_len] = '\0';
+
+	/* The argument area: NUL-separated strings, the last may be cut by the bound. */
+	uint32_t max_args = pc->cfg->argv_max_args;
+	char args[PROCESS_ARGS_MAX + 1];
+	char *argv[max_args];
+	const char *a = r->data + r->filename_len;
+	memcpy(args, a, r->args_len);
+	args[r->args_len] = '\0';
+	size_t n = 0, off = 0;
+	uint32_t argc = 0;
+	bool truncated = r->flags & PROCESS_EXEC_ARGS_TRUNCATED;
+	while (off < r->args_len) {
+		size_t len = strnlen(args + off, r->args_len - off);
+		argc++;
+		if (n < max_args)
+			argv[n++] = args + off;
+		else
+			truncated = true;
+		off += len + 1;
+	}
+
+	Tapio__V1__ProcessExec x = TAPIO__V1__PROCESS_EXEC__INIT;
+	x.filename = filename;
+	x.n_argv = n;
+	x.argv = argv;
+	x.has_argv_truncated = 1;
+	x.argv_truncated = truncated;
+	x.has_argc = 1;
+	x.argc = argc;
+	x.has_setuid = x.has_setgid = x.has_memfd = 1;
+	x.setuid = !!(r->flags & PROCESS_EXEC_SETUID);
+	x.setgid = !!(r->flags & PROCESS_EXEC_SETGID);
+	x.memfd = !!(r->flags & PROCESS_EXEC_ANON_FILE);
+	if (r->old_pid != r->task.tid) {
+		x.has_old_pid = 1;
+		x.old_pid = r->old_pid;
+	}
+	p.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_PROCESS_EXEC;
+	p.ev.process_exec = &x;
+	return worker_emit(pc->w, &p.ev);
+}
+
+static int emit_exit(struct process_ctx *pc, const struct process_exit_rec *r, size_t size)
+{
+	if (size != sizeof(*r))
+		return -EBADMSG;
+	struct event_parts p;
+	init_parts(pc, &p, "process.exit", &r->task);
+	if (!enrich(pc, &p, &r->task))
+		return 0;
+	Tapio__V1__ProcessExit x = TAPIO__V1__PROCESS_EXIT__INIT;
+	uint32_t sig = r->exit_code & 0x7f;
+	if (sig) {
+		x.has_signal = 1;
+		x.signal = (int32_t)sig;
+	} else {
+		x.has_exit_code = 1;
+		x.exit_code = (int32_t)((r->exit_code >> 8) & 0xff);
+	}
+	x.has_core_dumped = 1;
+	x.core_dumped = !!(r->exit_code & 0x80);
+	x.has_nr_threads = 1;
+	x.nr_threads = r->nr_threads;
+	if (r->start_boot_ns && r->start_boot_ns <= r->task.boot_ns) {
+		x.has_runtime_ns = 1;
+		x.runtime_ns = r->task.boot_ns - r->start_boot_ns;
+	}
+	p.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_PROCESS_EXIT;
+	p.ev.process_exit = &x;
+	return worker_emit(pc->w, &p.ev);
+}
+
+static int emit_fork(struct process_ctx *pc, const struct process_fork_rec *r, size_t size)
+{
+	if (size != sizeof(*r))
+		return -EBADMSG;
+	struct event_parts p;
+	init_parts(pc, &p, "process.fork", &r->task);
+	if (!enrich(pc, &p, &r->task))
+		return 0;
+	Tapio__V1__ProcessFork x = TAPIO__V1__PROCESS_FORK__INIT;
+	x.has_parent_pid = x.has_child_pid = x.has_child_tid = x.has_thread = 1;
+	x.parent_pid = r->task.pid;
+	x.child_pid = r->child_pid;
+	x.child_tid = r->child_tid;
+	x.thread = r->child_pid != r->child_tid;
+	p.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_PROCESS_FORK;
+	p.ev.process_fork = &x;
+	return worker_emit(pc->w, &p.ev);
+}
+
+/* Validate by type and version first, then by the exact size that type implies. */
+static int handle_record(void *ctx, void *data, size_t size)
+{
+	struct process_ctx *pc = ctx;
+	struct worker_counters *cnt = worker_counters(pc->w);
+	const struct tapio_rec_hdr *h = data;
+	int r = -EBADMSG;
+
+	cnt->records_read++;
+	if (size >= sizeof(*h) && h->size == size && h->version == PROCESS_REC_VERSION) {
+		switch (h->type) {
+		case PROCESS_REC_EXEC:
+			r = emit_exec(pc, data, size);
+			break;
+		case PROCESS_REC_EXIT:
+			r = emit_exit(pc, data, size);
+			break;
+		case PROCESS_REC_FORK:
+			r = emit_fork(pc, data, size);
+			break;
+		}
+	}
+	if (r == -EBADMSG) {
+		cnt->decode_errors++;
+		log_debug("bad record: type %u version %u size %u/%zu", size >= sizeof(*h) ? h->type : 0,
+			  size >= sizeof(*h) ? h->version : 0, size >= sizeof(*h) ? h->size : 0, size);
+	}
+	return 0; /* queue drops are counted by the worker; never stop consuming */
+}
+
+static const struct worker_collector process_collector = {
+	.name = "process",
+	.setup = process_setup,
+	.on_readable = process_on_readable,
+	.fill_stats = process_fill_stats,
+	.teardown = process_teardown,
+};
+
+int main(int argc, char **argv)
+{
+	static struct process_ctx ctx;
+	return worker_main(argc, argv, &process_collector, &ctx);
+}

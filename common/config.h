@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The tapio configuration: one YAML file, a typed section per collector, defaults for every
+ * key, validation with errors that name the file, line and key. The supervisor loads the file;
+ * each worker receives the same text (a sealed memfd) and loads it again with this code, so
+ * supervisor and workers never disagree on a value. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_BYTES (1u << 20)   /* a config file larger than this is rejected */
+#define CONFIG_MAX_LIST 64            /* entries in any list */
+#define CONFIG_NAME_MAX 256           /* length of any string value */
+
+enum config_hooks {
+	CONFIG_HOOKS_AUTO = 0,    /* best available, chosen by probing */
+	CONFIG_HOOKS_TP_BTF,      /* BTF-typed tracepoints only */
+	CONFIG_HOOKS_TRACEPOINT,  /* classic tracepoints only */
+};
+
+enum config_sink_format {
+	CONFIG_SINK_JSON = 0,
+};
+
+/* Keys every collector section has. */
+struct config_collector_common {
+	bool enabled;
+	uint32_t heartbeat_interval_ms;  /* default 1000, 100..60000 */
+	uint32_t stats_interval_ms;      /* default 1000, 100..60000 */
+	uint32_t batch_max_events;       /* default 256, 1..4096 */
+	uint32_t queue_max_kib;          /* worker → supervisor queue cap, default 4096, 64..65536 */
+	bool sandbox;                    /* default true: drop privileges after setup */
+};
+
+struct config_string_list {
+	char **items;  /* owned */
+	size_t n;
+};
+
+struct config_process {
+	struct config_collector_common common;
+	uint32_t ring_buffer_kib;          /* power of two, 4..1048576, default 4096 */
+	enum config_hooks hooks;           /* default auto */
+	uint32_t argv_max_args;            /* default 32, 1..128 */
+	uint32_t argv_max_bytes;           /* default 2048, 64..8192 (also a kernel copy bound) */
+	bool include_threads;              /* fork events for new threads too; default false */
+	bool containers_only;              /* only events from container cgroups; default false */
+	struct config_string_list comm_allow;  /* if non-empty, only these comms (≤ 15 chars) */
+	struct config_string_list comm_deny;   /* never these comms (≤ 15 chars) */
+};
+
+struct config {
+	char *path;               /* owned; "<embedded default>" when not from a file */
+	char *text;               /* owned; the YAML text this was loaded from */
+	size_t text_len;
+
+	char *node_name;          /* owned; default: gethostname() */
+	char *log_level;          /* owned; debug, info, warn, error; default info */
+	char *collector_dir;      /* owned; default "" = the directory of tapiod's executable */
+	uint32_t run_as_uid;      /* default 65534 */
+	uint32_t run_as_gid;      /* default 65534 */
+
+	struct {
+		uint32_t heartbeat_timeout_ms;   /* default 5000, 500..600000 */
+		uint32_t stop_timeout_ms;        /* default 3000, 100..60000 */
+		uint32_t stats_log_interval_s;   /* default 10, 0 = off, ..3600 */
+	} supervisor;
+
+	struct {
+		bool enabled;                    /* default true */
+		enum config_sink_format format;  /* default json */
+		uint32_t queue_max_kib;          /* default 16384, 64..1048576 */
+	} sink_stdout;
+
+	struct config_process process;
+};
+
+/* The configuration used when tapiod runs without --config. */
+extern const char config_default_yaml[];
+
+/* Parse YAML text. On failure returns -EINVAL (or -ENOMEM) and, if ret_err is not NULL, sets
+ * *ret_err to a malloc'd message "FILE:LINE: KEY: what is wrong" (caller frees). `display` is
+ * the file name used in messages and stored in cfg->path. Unknown keys are errors. */
+int config_load_text(const char *text, size_t len, const char *display, struct config **ret_cfg,
+		     char **ret_err);
+/* Read and parse a file (at most CONFIG_MAX_BYTES). */
+int config_load_file(const char *path, struct config **ret_cfg, char **ret_err);
+/* Read and parse from a file descriptor (a memfd from the supervisor). */
+int config_load_fd(int fd, const char *display, struct config **ret_cfg, char **ret_err);
+void config_free(struct config *cfg);
+
+/* The common section of collector `name`, or NULL if no such collector is known. */
+const struct config_collector_common *config_collector(const struct config *cfg, const char *name);

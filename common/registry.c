@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// The collector table (see registry.h).
+#include "registry.h"
+
+#include <linux/capability.h>
+#include <string.h>
+
+#define CAPBIT(c) (1ull << (c))
+/* Dropping privileges itself needs these; every collector that starts with any capability
+ * keeps them until sandbox_apply() throws them away with the rest. */
+#define CAPS_SANDBOX (CAPBIT(CAP_SETUID) | CAPBIT(CAP_SETGID) | CAPBIT(CAP_SETPCAP))
+/* Loading and attaching tracing programs. CAP_SYS_ADMIN stays because libbpf 1.1 and
+ * perf_event_open of tracepoints on kernels < 5.8 (no CAP_BPF/CAP_PERFMON) need it; the
+ * worker drops it after setup like every other capability. */
+#define CAPS_BPF_TRACING                                                                      \
+	(CAPBIT(CAP_BPF) | CAPBIT(CAP_PERFMON) | CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_SYS_RESOURCE))
+
+static const char *const process_read_paths[] = { "/proc", "/sys/fs/cgroup", NULL };
+static const char *const no_syscalls[] = { NULL };
+
+const struct registry_entry registry_entries[] = {
+	{
+		.name = "process",
+		.binary = "tapio-collector-process",
+		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH),
+		.read_paths = process_read_paths,
+		.extra_syscalls = no_syscalls,
+		.bpf_map_read = 1,
+	},
+};
+
+const size_t registry_count = sizeof(registry_entries) / sizeof(registry_entries[0]);
+
+const struct registry_entry *registry_find(const char *name)
+{
+	for (size_t i = 0; i < registry_count; i++)
+		if (strcmp(registry_entries[i].name, name) == 0)
+			return &registry_entries[i];
+	return NULL;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The one table of collectors: name → worker binary, the capabilities its setup needs, the
+ * paths it keeps reading after setup and the syscalls it needs beyond the worker base set.
+ * Adding a collector touches this table and its own folder, nothing in the supervisor. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+struct registry_entry {
+	const char *name;                     /* collector name = config section name */
+	const char *binary;                   /* file name of the worker in collector_dir */
+	uint64_t setup_caps;                  /* bitmask of 1ull << CAP_*, needed until sandboxed */
+	const char *const *read_paths;        /* read-only after setup (Landlock) */
+	const char *const *extra_syscalls;    /* beyond sandbox_base_syscalls */
+	int bpf_map_read;                     /* needs bpf(2) map lookups after setup */
+};
+
+extern const struct registry_entry registry_entries[];
+extern const size_t registry_count;
+
+const struct registry_entry *registry_find(const char *name);

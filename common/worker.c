@@ -1,0 +1,567 @@
+// SPDX-License-Identifier: Apache-2.0
+// The worker lifecycle (see worker.h). One thread, one epoll loop: collector fds, a signalfd
+// for SIGTERM/SIGINT, a 100 ms timerfd for heartbeats, stats and batch flushing, and the
+// socket to the supervisor (non-blocking, with a bounded queue: a full queue drops whole
+// batches, counts them, and leaves a gap in the sequence numbers the supervisor sees).
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "frame.h"
+#include "log.h"
+#include "registry.h"
+#include "sandbox.h"
+#include "strbuf.h"
+
+#define TICK_MS 100
+#define CONTROL_SLACK (64u << 10)    /* heartbeats and stats may exceed the queue cap by this */
+#define BATCH_BYTES_MAX (FRAME_MAX - 64)
+#define DRAIN_TIMEOUT_MS 1000
+#define MAX_STR 64
+
+struct worker {
+	const struct worker_collector *coll;
+	void *ctx;
+	struct config *cfg;                     /* owned */
+	const struct config_collector_common *common;
+	const struct registry_entry *reg;
+
+	int sock;                               /* to the supervisor, non-blocking */
+	int epfd, sigfd, timerfd;
+	int fds[WORKER_MAX_FDS];
+	int nfds;
+	bool want_out;                          /* EPOLLOUT armed on sock */
+
+	Tapio__V1__Ready ready;
+	char *hooks[MAX_STR], *missing[MAX_STR];
+	char *degraded;
+
+	struct strbuf batch;                    /* EventBatch body: repeated field 1 */
+	uint32_t batch_events;
+	struct strbuf out;                      /* framed bytes not yet written */
+	size_t out_max;
+
+	uint64_t seq;
+	uint64_t events_sent, queue_drops;
+	struct worker_counters counters;
+	struct timeconv tc;
+	uint64_t next_heartbeat, next_stats;
+};
+
+const struct config *worker_config(const struct worker *w)
+{
+	return w->cfg;
+}
+
+const struct timeconv *worker_timeconv(const struct worker *w)
+{
+	return &w->tc;
+}
+
+struct worker_counters *worker_counters(struct worker *w)
+{
+	return &w->counters;
+}
+
+int worker_watch(struct worker *w, int fd)
+{
+	if (w->nfds >= WORKER_MAX_FDS)
+		return -ENOSPC;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	w->fds[w->nfds++] = fd;
+	return 0;
+}
+
+static void add_str(char **arr, size_t *n, const char *s)
+{
+	if (*n >= MAX_STR)
+		return;
+	char *d = strdup(s);
+	if (d)
+		arr[(*n)++] = d;
+}
+
+void worker_add_hook(struct worker *w, const char *hook)
+{
+	add_str(w->hooks, &w->ready.n_hooks_attached, hook);
+}
+
+void worker_add_missing(struct worker *w, const char *feature)
+{
+	add_str(w->missing, &w->ready.n_features_missing, feature);
+}
+
+void worker_set_degraded(struct worker *w, const char *reason)
+{
+	free(w->degraded);
+	w->degraded = strdup(reason);
+}
+
+/* ---- output queue ------------------------------------------------------------------------ */
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static void arm_out(struct worker *w, bool on)
+{
+	if (w->want_out == on)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				  .data.fd = w->sock };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->sock, &ev) == 0)
+		w->want_out = on;
+}
+
+/* Write as much of the queue as the socket takes. -EPIPE when the supervisor is gone. */
+static int send_pending(struct worker *w)
+{
+	while (w->out.len > 0) {
+		ssize_t n = send(w->sock, w->out.data, w->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				arm_out(w, true);
+				return 0;
+			}
+			return -errno;
+		}
+		strbuf_consume(&w->out, (size_t)n);
+	}
+	arm_out(w, false);
+	return 0;
+}
+
+/* Queue one WorkerFrame whose body is field `field` (length-delimited) with `len` bytes.
+ * Events respect the queue cap; control frames may use CONTROL_SLACK beyond it. */
+static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len,
+		       bool control)
+{
+	uint8_t hdr[FRAME_HDR + 1 + 10];
+	size_t h = FRAME_HDR;
+	hdr[h++] = (uint8_t)(field << 3 | 2);
+	h += put_varint(hdr + h, len);
+	size_t total = h - FRAME_HDR + len;
+	if (total > FRAME_MAX)
+		return -EMSGSIZE;
+	frame_put_header(hdr, (uint32_t)total);
+	size_t limit = w->out_max + (control ? CONTROL_SLACK : 0);
+	if (w->out.len + h + len > limit)
+		return -ENOBUFS;
+	if (strbuf_append(&w->out, hdr, h) < 0 || strbuf_append(&w->out, body, len) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int queue_message(struct worker *w, unsigned field, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t small[512];
+	uint8_t *buf = len <= sizeof(small) ? small : malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	protobuf_c_message_pack(m, buf);
+	int r = queue_frame(w, field, buf, len, true);
+	if (buf != small)
+		free(buf);
+	return r;
+}
+
+static void flush_batch(struct worker *w)
+{
+	if (w->batch_events == 0)
+		return;
+	int r = queue_frame(w, 2, w->batch.data, w->batch.len, false);
+	if (r < 0)
+		w->queue_drops += w->batch_events;
+	else
+		w->events_sent += w->batch_events;
+	strbuf_reset(&w->batch);
+	w->batch_events = 0;
+	send_pending(w);
+}
+
+int worker_emit(struct worker *w, Tapio__V1__Event *ev)
+{
+	ev->has_seq = 1;
+	ev->seq = ++w->seq;
+	ev->collector = (char *)w->coll->name;
+
+	size_t len = protobuf_c_message_get_packed_size(&ev->base);
+	if (len + 11 > BATCH_BYTES_MAX) {
+		w->queue_drops++;
+		return -EMSGSIZE;
+	}
+	if (w->batch.len + len + 11 > BATCH_BYTES_MAX)
+		flush_batch(w);
+	uint8_t pre[11];
+	size_t p = 0;
+	pre[p++] = (1 << 3) | 2; /* EventBatch.events */
+	p += put_varint(pre + p, len);
+	if (strbuf_reserve(&w->batch, p + len) < 0) {
+		w->queue_drops++;
+		return -ENOBUFS;
+	}
+	memcpy(w->batch.data + w->batch.len, pre, p);
+	protobuf_c_message_pack(&ev->base, (uint8_t *)w->batch.data + w->batch.len + p);
+	w->batch.len += p + len;
+	w->batch_events++;
+	if (w->batch_events >= w->common->batch_max_events)
+		flush_batch(w);
+	return 0;
+}
+
+/* ---- frames ------------------------------------------------------------------------------ */
+
+static int send_ready(struct worker *w, const struct sandbox_result *sb)
+{
+	Tapio__V1__PrivilegeReport pr = TAPIO__V1__PRIVILEGE_REPORT__INIT;
+	struct privilege_status st;
+	if (privilege_status_read(0, &st) == 0) {
+		pr.has_uid = pr.has_gid = pr.has_cap_inh = pr.has_cap_prm = pr.has_cap_eff = 1;
+		pr.has_cap_bnd = pr.has_cap_amb = pr.has_no_new_privs = pr.has_seccomp = 1;
+		pr.has_seccomp_filters = 1;
+		pr.uid = st.uid;
+		pr.gid = st.gid;
+		pr.cap_inh = st.cap_inh;
+		pr.cap_prm = st.cap_prm;
+		pr.cap_eff = st.cap_eff;
+		pr.cap_bnd = st.cap_bnd;
+		pr.cap_amb = st.cap_amb;
+		pr.no_new_privs = st.no_new_privs;
+		pr.seccomp = st.seccomp;
+		pr.seccomp_filters = st.seccomp_filters;
+	}
+	pr.landlock = (char *)(sb ? sb->landlock : "off (sandbox disabled)");
+
+	w->ready.collector = (char *)w->coll->name;
+	w->ready.has_protocol_version = 1;
+	w->ready.protocol_version = WORKER_PROTOCOL_VERSION;
+	w->ready.hooks_attached = w->hooks;
+	w->ready.features_missing = w->missing;
+	w->ready.degraded_reason = w->degraded;
+	w->ready.privileges = &pr;
+	int r = queue_message(w, 1, &w->ready.base);
+	w->ready.privileges = NULL;
+	if (r == 0)
+		r = send_pending(w);
+	return r;
+}
+
+static void send_heartbeat(struct worker *w, uint64_t now)
+{
+	Tapio__V1__Heartbeat hb = TAPIO__V1__HEARTBEAT__INIT;
+	hb.has_mono_ns = 1;
+	hb.mono_ns = now;
+	queue_message(w, 3, &hb.base);
+}
+
+static void send_stats(struct worker *w)
+{
+	Tapio__V1__Stats st = TAPIO__V1__STATS__INIT;
+	if (w->coll->fill_stats)
+		w->coll->fill_stats(w, w->ctx, &st);
+	st.has_events_sent = st.has_queue_drops = st.has_decode_errors = 1;
+	st.has_filtered = st.has_records_read = st.has_enrich_misses = st.has_kernel_drops = 1;
+	st.events_sent = w->events_sent;
+	st.queue_drops = w->queue_drops;
+	st.decode_errors = w->counters.decode_errors;
+	st.filtered = w->counters.filtered;
+	st.records_read = w->counters.records_read;
+	st.enrich_misses = w->counters.enrich_misses;
+	queue_message(w, 4, &st.base);
+}
+
+/* ---- setup ------------------------------------------------------------------------------- */
+
+static int parse_args(struct worker *w, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "fd", required_argument, NULL, 'f' },
+		{ "config-fd", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int cfd = -1, opt;
+	w->sock = -1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end;
+		long v;
+		switch (opt) {
+		case 'f':
+		case 'c':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 3 || v > 65535) {
+				log_error("--%s: not a file descriptor: %s",
+					  opt == 'f' ? "fd" : "config-fd", optarg);
+				return -EINVAL;
+			}
+			if (opt == 'f')
+				w->sock = (int)v;
+			else
+				cfd = (int)v;
+			break;
+		case 'l': {
+			enum log_level lv;
+			if (log_level_parse(optarg, &lv) < 0) {
+				log_error("--log-level: unknown level %s", optarg);
+				return -EINVAL;
+			}
+			log_set_level(lv);
+			break;
+		}
+		default:
+			return -EINVAL;
+		}
+	}
+	if (w->sock < 0 || cfd < 0) {
+		log_error("usage: %s --fd N --config-fd N [--log-level L] (started by tapiod)",
+			  argv[0]);
+		return -EINVAL;
+	}
+	char *err = NULL;
+	int r = config_load_fd(cfd, "<config from tapiod>", &w->cfg, &err);
+	close(cfd);
+	if (r < 0) {
+		log_error("config: %s", err ? err : strerror(-r));
+		free(err);
+		return r;
+	}
+	enum log_level lv;
+	if (log_get_level() == LOG_LEVEL_INFO && log_level_parse(w->cfg->log_level, &lv) == 0)
+		log_set_level(lv);
+	w->common = config_collector(w->cfg, w->coll->name);
+	w->reg = registry_find(w->coll->name);
+	if (!w->common || !w->reg) {
+		log_error("collector %s is not in the registry", w->coll->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int init_loop(struct worker *w)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (w->epfd < 0 || w->sigfd < 0 || w->timerfd < 0)
+		return -errno;
+	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
+				  .it_value = { 0, TICK_MS * 1000000L } };
+	if (timerfd_settime(w->timerfd, 0, &its, NULL) < 0)
+		return -errno;
+	fcntl(w->sock, F_SETFD, FD_CLOEXEC);
+	int fl = fcntl(w->sock, F_GETFL);
+	if (fl < 0 || fcntl(w->sock, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = w->sigfd };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) < 0)
+		return -errno;
+	ev.data.fd = w->timerfd;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev) < 0)
+		return -errno;
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.fd = w->sock;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sock, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static int apply_sandbox(struct worker *w, struct sandbox_result *ret)
+{
+	struct sandbox_spec spec = {
+		.uid = w->cfg->run_as_uid,
+		.gid = w->cfg->run_as_gid,
+		.read_paths = w->reg->read_paths,
+		.extra_syscalls = w->reg->extra_syscalls,
+		.allow_bpf_map_read = w->reg->bpf_map_read,
+		.landlock = true,
+	};
+	return sandbox_apply(&spec, ret);
+}
+
+/* ---- loop -------------------------------------------------------------------------------- */
+
+static void on_tick(struct worker *w)
+{
+	uint64_t exp;
+	while (read(w->timerfd, &exp, sizeof(exp)) > 0)
+		;
+	uint64_t now = timeconv_now_mono_ns();
+	flush_batch(w);
+	if (now >= w->next_heartbeat) {
+		send_heartbeat(w, now);
+		w->next_heartbeat = now + (uint64_t)w->common->heartbeat_interval_ms * 1000000ull;
+	}
+	if (now >= w->next_stats) {
+		timeconv_update(&w->tc);
+		send_stats(w);
+		w->next_stats = now + (uint64_t)w->common->stats_interval_ms * 1000000ull;
+	}
+	send_pending(w);
+}
+
+/* Returns an exit code when the loop should end, -1 to keep going. */
+static int dispatch(struct worker *w, const struct epoll_event *ev)
+{
+	int fd = ev->data.fd;
+	if (fd == w->sigfd) {
+		struct signalfd_siginfo si;
+		if (read(w->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			log_debug("signal %u: draining", si.ssi_signo);
+			return EXIT_CLEAN;
+		}
+		return -1;
+	}
+	if (fd == w->timerfd) {
+		on_tick(w);
+		return -1;
+	}
+	if (fd == w->sock) {
+		if (ev->events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+			log_warn("supervisor closed the socket: exiting");
+			return EXIT_TRANSIENT;
+		}
+		if (ev->events & EPOLLOUT && send_pending(w) < 0) {
+			log_warn("socket to supervisor failed: exiting");
+			return EXIT_TRANSIENT;
+		}
+		return -1;
+	}
+	int r = w->coll->on_readable(w, w->ctx, fd);
+	flush_batch(w);
+	return r ? r : -1;
+}
+
+static void drain(struct worker *w)
+{
+	flush_batch(w);
+	send_stats(w);
+	uint64_t deadline = timeconv_now_mono_ns() + DRAIN_TIMEOUT_MS * 1000000ull;
+	while (w->out.len > 0 && timeconv_now_mono_ns() < deadline) {
+		if (send_pending(w) < 0)
+			break;
+		if (w->out.len == 0)
+			break;
+		struct epoll_event ev;
+		epoll_wait(w->epfd, &ev, 1, 50);
+	}
+}
+
+static int run_loop(struct worker *w)
+{
+	struct epoll_event evs[16];
+	for (;;) {
+		int n = epoll_wait(w->epfd, evs, 16, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("epoll_wait: %s", strerror(errno));
+			return EXIT_TRANSIENT;
+		}
+		for (int i = 0; i < n; i++) {
+			int r = dispatch(w, &evs[i]);
+			if (r >= 0)
+				return r;
+		}
+	}
+}
+
+int worker_main(int argc, char **argv, const struct worker_collector *c, void *ctx)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return EXIT_TRANSIENT;
+	char ident[48];
+	snprintf(ident, sizeof(ident), "tapio-%s", c->name);
+	log_init(ident, LOG_LEVEL_INFO);
+	w->coll = c;
+	w->ctx = ctx;
+	w->epfd = w->sigfd = w->timerfd = -1;
+	w->ready = (Tapio__V1__Ready)TAPIO__V1__READY__INIT;
+	strbuf_init(&w->batch, FRAME_MAX);
+	int code = EXIT_CONFIG;
+	bool setup_done = false;
+
+	if (parse_args(w, argc, argv) < 0)
+		goto out;
+	w->out_max = (size_t)w->common->queue_max_kib << 10;
+	strbuf_init(&w->out, w->out_max + CONTROL_SLACK + FRAME_MAX);
+	timeconv_update(&w->tc);
+	code = EXIT_TRANSIENT;
+	if (init_loop(w) < 0) {
+		log_error("event loop setup: %s", strerror(errno));
+		goto out;
+	}
+	setup_done = true;
+	code = c->setup(w, ctx);
+	if (code != 0)
+		goto out;
+
+	struct sandbox_result sb = { 0 };
+	bool sandboxed = w->common->sandbox;
+	if (sandboxed) {
+		int r = apply_sandbox(w, &sb);
+		if (r < 0) {
+			log_error("sandbox: %s (set collectors.%s.sandbox: false to run without it)",
+				  strerror(-r), c->name);
+			code = EXIT_CONFIG;
+			goto out;
+		}
+	}
+	if (send_ready(w, sandboxed ? &sb : NULL) < 0) {
+		log_error("cannot send READY: supervisor gone");
+		goto out;
+	}
+	uint64_t now = timeconv_now_mono_ns();
+	w->next_heartbeat = now + (uint64_t)w->common->heartbeat_interval_ms * 1000000ull;
+	w->next_stats = now + (uint64_t)w->common->stats_interval_ms * 1000000ull;
+	code = run_loop(w);
+	if (code == EXIT_CLEAN)
+		drain(w);
+out:
+	if (setup_done && c->teardown)
+		c->teardown(w, ctx);
+	for (size_t i = 0; i < w->ready.n_hooks_attached; i++)
+		free(w->hooks[i]);
+	for (size_t i = 0; i < w->ready.n_features_missing; i++)
+		free(w->missing[i]);
+	free(w->degraded);
+	strbuf_release(&w->batch);
+	strbuf_release(&w->out);
+	config_free(w->cfg);
+	free(w);
+	return code;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The worker lifecycle of DESIGN.md in one library: arguments and config section → the
+ * collector's setup (probe, load, attach) → sandbox → READY → loop (collector fds, heartbeat,
+ * stats, batched events) → SIGTERM drain. A collector supplies only the callbacks below. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "tapio/v1/worker.pb-c.h"
+#include "timeconv.h"
+
+#define WORKER_PROTOCOL_VERSION 1
+#define WORKER_MAX_FDS 16
+
+struct worker;
+
+struct worker_collector {
+	const char *name;
+	/* Probe, load and attach; open everything needed later; register fds with worker_watch.
+	 * Runs with the setup capabilities. Returns 0, or an exit code of exitcodes.h. */
+	int (*setup)(struct worker *w, void *ctx);
+	/* A watched fd is readable: consume and worker_emit(). 0, or an exit code to stop. */
+	int (*on_readable)(struct worker *w, void *ctx, int fd);
+	/* Add collector counters (kernel drops, decode errors, ...) to the stats frame. */
+	void (*fill_stats)(struct worker *w, void *ctx, Tapio__V1__Stats *stats);
+	/* Release what setup acquired (called on every exit path after setup started). */
+	void (*teardown)(struct worker *w, void *ctx);
+};
+
+/* Run the whole lifecycle; returns the process exit code. argv: --fd N (socket to the
+ * supervisor), --config-fd N (sealed memfd with the YAML text), optional --log-level L. */
+int worker_main(int argc, char **argv, const struct worker_collector *c, void *ctx);
+
+/* For setup(): */
+const struct config *worker_config(const struct worker *w);
+int worker_watch(struct worker *w, int fd);
+void worker_add_hook(struct worker *w, const char *hook);
+void worker_add_missing(struct worker *w, const char *feature);
+void worker_set_degraded(struct worker *w, const char *reason);
+
+/* Boot-time ns → wall clock, kept current by the worker loop. */
+const struct timeconv *worker_timeconv(const struct worker *w);
+
+/* Queue one event: the worker sets collector, seq; the event is packed immediately, so the
+ * caller may reuse or free it after the call. Events are sent in batches. Returns 0, or
+ * -ENOBUFS when the outgoing queue is full (the event is dropped and counted). */
+int worker_emit(struct worker *w, Tapio__V1__Event *ev);
+
+/* Counters the collector adds to (filtered by config, decode errors). */
+struct worker_counters {
+	uint64_t records_read;
+	uint64_t decode_errors;
+	uint64_t filtered;
+	uint64_t enrich_misses;
+};
+struct worker_counters *worker_counters(struct worker *w);

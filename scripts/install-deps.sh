@@ -1,0 +1,32 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Install the Debian packages tapio's build, run and tests need. Idempotent and quiet when
+# everything is present. Debian 12 (bookworm) package names.
+set -eu
+
+BUILD_PKGS="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev \
+libuv1-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libyaml-dev \
+libseccomp-dev libcap-dev"
+TEST_PKGS="libcriterion-dev libjson-c-dev gcc-aarch64-linux-gnu libclang-rt-14-dev procps iproute2 \
+util-linux"
+
+missing=""
+for p in $BUILD_PKGS ${TAPIO_DEPS_BUILD_ONLY:+} $TEST_PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+		echo "install-deps: missing packages:$missing; run as root or install sudo" >&2
+		exit 1
+	fi
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

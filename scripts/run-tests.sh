@@ -1,0 +1,51 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Run every test: unit tests (no root), then the root-only eBPF/integration tests, then a
+# bounded run of each fuzz target. With CI=true, a test that would be skipped fails instead.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+fail=0
+
+echo "== unit tests"
+"$BUILD/tests/unit-tests" --jobs 2 || fail=1
+
+echo "== integration tests (real kernel, real processes)"
+if [ "$(id -u)" -ne 0 ]; then
+	if [ "${CI:-}" = "true" ]; then
+		echo "integration tests need root; CI=true: a skip is a failure" >&2
+		fail=1
+	else
+		echo "SKIPPED: integration tests need root (run make test as root)"
+	fi
+else
+	./scripts/prepare-host.sh
+	"$BUILD/tests/integration-tests" --jobs 1 || fail=1
+fi
+
+echo "== fuzz targets (${FUZZ_SECONDS}s each)"
+if command -v clang >/dev/null && make --no-print-directory -s fuzz >/dev/null; then
+	for f in "$BUILD"/fuzz/*; do
+		[ -x "$f" ] || continue
+		name=$(basename "$f")
+		corpus="tests/fuzz/corpus/$name"
+		mkdir -p "$BUILD/fuzz-work/$name"
+		if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+			"$BUILD/fuzz-work/$name" $( [ -d "$corpus" ] && echo "$corpus" ) \
+			>"$BUILD/fuzz-work/$name.log" 2>&1; then
+			echo "fuzz $name: $(grep -Eo 'Done [0-9]+ runs' "$BUILD/fuzz-work/$name.log" | tail -1)"
+		else
+			echo "fuzz $name: FAILED"; tail -40 "$BUILD/fuzz-work/$name.log"; fail=1
+		fi
+	done
+else
+	echo "fuzz targets did not build" >&2
+	fail=1
+fi
+
+if [ "$fail" -ne 0 ]; then
+	echo "== FAILED"
+	exit 1
+fi
+echo "== all tests passed"

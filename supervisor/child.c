@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: Apache-2.0
+// One child per enabled collector: spawn it with its socket and config, carry out the actions
+// the policy table decides, restart with exponential backoff and jitter, detect crash loops.
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "supervisor.h"
+#include "timeconv.h"
+
+#define BACKOFF_INITIAL_MS 250
+#define BACKOFF_MAX_MS 30000
+#define HEALTHY_RESET_NS (60ull * 1000000000ull)  /* up this long → backoff starts over */
+#define CRASH_LOOP_DEATHS 5
+#define CRASH_LOOP_WINDOW_NS (60ull * 1000000000ull)
+#define ABORT_GRACE_MS 2000
+#define WORKER_SOCKBUF (4 << 20)
+
+static void on_timer(uv_timer_t *t);
+
+int child_init(struct child *c, struct sup *sup, const struct registry_entry *reg)
+{
+	memset(c, 0, sizeof(*c));
+	c->sup = sup;
+	c->reg = reg;
+	c->cc = config_collector(sup->cfg, reg->name);
+	c->fd = -1;
+	c->backoff_ms = BACKOFF_INITIAL_MS;
+	snprintf(c->last_exit, sizeof(c->last_exit), "-");
+	int r = frame_reader_init(&c->reader);
+	if (r < 0)
+		return r;
+	uv_timer_init(sup->loop, &c->timer);
+	c->timer.data = c;
+	return 0;
+}
+
+void child_release(struct child *c)
+{
+	frame_reader_release(&c->reader);
+	free(c->degraded_reason);
+	c->degraded_reason = NULL;
+}
+
+static void on_proc_closed(uv_handle_t *h)
+{
+	struct child *c = h->data;
+	c->proc_open = false;
+}
+
+static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+	struct child *c = p->data;
+	enum child_event ev;
+	char why[128];
+
+	if (term_signal) {
+		ev = CEV_KILLED;
+		snprintf(why, sizeof(why), "killed by signal %d (%s)", term_signal,
+			 strsignal(term_signal));
+	} else {
+		switch (status) {
+		case EXIT_CLEAN:
+			ev = CEV_EXIT_CLEAN;
+			break;
+		case EXIT_CONFIG:
+			ev = CEV_EXIT_CONFIG;
+			break;
+		case EXIT_NO_FEATURE:
+			ev = CEV_EXIT_NO_FEATURE;
+			break;
+		default:
+			ev = CEV_EXIT_TRANSIENT;
+			break;
+		}
+		snprintf(why, sizeof(why), "exit code %d%s", (int)status,
+			 status == EXIT_CONFIG	    ? " (config/usage error)"
+			 : status == EXIT_NO_FEATURE ? " (kernel lacks a feature)"
+			 : status == EXIT_TRANSIENT  ? " (transient failure)"
+						     : "");
+	}
+	uv_timer_stop(&c->timer);
+	c->kill_pending = false;
+	c->pid = 0;
+	uv_close((uv_handle_t *)&c->proc, on_proc_closed);
+	link_close(c);
+	child_handle(c, ev, why);
+}
+
+static int make_config_fd(struct child *c)
+{
+	return c->sup->config_memfd;
+}
+
+static int spawn(struct child *c)
+{
+	struct sup *sup = c->sup;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	int sz = WORKER_SOCKBUF;
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", sup->collector_dir, c->reg->binary);
+	char *args[] = { path, "--fd", "3", "--config-fd", "4", NULL };
+	uv_stdio_container_t stdio[5] = {
+		{ .flags = UV_IGNORE },
+		{ .flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO }, /* stdout is the sink's */
+		{ .flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO },
+		{ .flags = UV_INHERIT_FD, .data.fd = sv[1] },
+		{ .flags = UV_INHERIT_FD, .data.fd = make_config_fd(c) },
+	};
+	uv_process_options_t opts = {
+		.exit_cb = on_proc_exit,
+		.file = path,
+		.args = args,
+		.stdio_count = 5,
+		.stdio = stdio,
+	};
+	c->proc.data = c;
+	int r = uv_spawn(sup->loop, &c->proc, &opts);
+	close(sv[1]);
+	if (r < 0) {
+		close(sv[0]);
+		/* libuv requires closing the handle even when spawn failed */
+		uv_close((uv_handle_t *)&c->proc, NULL);
+		snprintf(c->last_exit, sizeof(c->last_exit), "spawn %.100s: %s", path,
+			 uv_strerror(r));
+		return r;
+	}
+	c->proc_open = true;
+	c->pid = c->proc.pid;
+	r = link_open(c, sv[0]);
+	if (r < 0) {
+		close(sv[0]);
+		kill(c->pid, SIGKILL);
+		return r;
+	}
+	uint64_t now = timeconv_now_mono_ns();
+	c->start_mono_ns = now;
+	c->last_heartbeat_ns = now;
+	c->last_seq = 0;
+	log_info("%s: started pid %d", c->reg->name, (int)c->pid);
+	return 0;
+}
+
+static void send_signal(struct child *c, int sig, unsigned grace_ms)
+{
+	if (c->pid <= 0)
+		return;
+	kill(c->pid, sig);
+	if (grace_ms && !c->kill_pending) {
+		c->kill_pending = true;
+		uv_timer_start(&c->timer, on_timer, grace_ms, 0);
+	}
+}
+
+static bool crash_looping(struct child *c, uint64_t now)
+{
+	memmove(&c->deaths[1], &c->deaths[0], sizeof(c->deaths) - sizeof(c->deaths[0]));
+	c->deaths[0] = now;
+	unsigned n = 0;
+	for (unsigned i = 0; i < sizeof(c->deaths) / sizeof(c->deaths[0]); i++)
+		if (c->deaths[i] && now - c->deaths[i] <= CRASH_LOOP_WINDOW_NS)
+			n++;
+	return n >= CRASH_LOOP_DEATHS;
+}
+
+static void schedule_restart(struct child *c)
+{
+	uint64_t now = timeconv_now_mono_ns();
+	if (c->start_mono_ns && now - c->start_mono_ns > HEALTHY_RESET_NS)
+		c->backoff_ms = BACKOFF_INITIAL_MS;
+	if (crash_looping(c, now)) {
+		c->state = CHILD_FAILED;
+		log_error("%s: FAILED: %u deaths within %llu s (last: %s); the rest keeps running",
+			  c->reg->name, CRASH_LOOP_DEATHS,
+			  (unsigned long long)(CRASH_LOOP_WINDOW_NS / 1000000000ull), c->last_exit);
+		return;
+	}
+	uint32_t rnd = 0;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
+		rnd = (uint32_t)now;
+	/* ±20 % jitter so workers that died together do not restart together */
+	unsigned jitter = c->backoff_ms / 5;
+	unsigned delay = c->backoff_ms - jitter + (jitter ? rnd % (2 * jitter + 1) : 0);
+	log_warn("%s: %s; restarting in %u ms", c->reg->name, c->last_exit, delay);
+	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+	c->restarts++;
+	uv_timer_start(&c->timer, on_timer, delay, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct child *c = t->data;
+	if (c->kill_pending) {
+		log_warn("%s: pid %d did not exit in time: SIGKILL", c->reg->name, (int)c->pid);
+		c->kill_pending = false;
+		if (c->pid > 0)
+			kill(c->pid, SIGKILL);
+		return;
+	}
+	if (c->state == CHILD_BACKOFF)
+		child_handle(c, CEV_BACKOFF_DONE, NULL);
+}
+
+static bool is_exit_event(enum child_event ev)
+{
+	return ev == CEV_EXIT_CLEAN || ev == CEV_EXIT_CONFIG || ev == CEV_EXIT_TRANSIENT ||
+	       ev == CEV_EXIT_NO_FEATURE || ev == CEV_KILLED || ev == CEV_SPAWN_FAILED;
+}
+
+void child_handle(struct child *c, enum child_event ev, const char *why)
+{
+	struct sup *sup = c->sup;
+	enum child_state old = c->state;
+
+	if (why && (is_exit_event(ev) || ev == CEV_PROTOCOL_ERROR || ev == CEV_HEARTBEAT_MISSED))
+		snprintf(c->last_exit, sizeof(c->last_exit), "%s", why);
+
+	/* During shutdown a worker that is gone stays gone, whatever its exit code. */
+	if (sup->stopping && is_exit_event(ev)) {
+		c->state = old == CHILD_FAILED ? CHILD_FAILED : CHILD_STOPPED;
+		log_info("%s: stopped (%s)", c->reg->name, why ? why : "");
+		sup_child_stopped(sup);
+		return;
+	}
+
+	struct policy_step step = policy_lookup(old, ev);
+	if (step.action == CACT_NONE && step.next == old) {
+		log_debug("%s: %s ignored in %s", c->reg->name, policy_event_name(ev),
+			  policy_state_name(old));
+		return;
+	}
+	c->state = step.next;
+	log_debug("%s: %s --%s--> %s", c->reg->name, policy_state_name(old),
+		  policy_event_name(ev), policy_state_name(step.next));
+
+	switch (step.action) {
+	case CACT_NONE:
+		break;
+	case CACT_SPAWN: {
+		int r = spawn(c);
+		if (r < 0) {
+			log_error("%s: %s", c->reg->name, c->last_exit);
+			child_handle(c, CEV_SPAWN_FAILED, c->last_exit);
+		}
+		break;
+	}
+	case CACT_MARK_READY:
+		c->last_heartbeat_ns = timeconv_now_mono_ns();
+		if (c->state == CHILD_DEGRADED)
+			log_warn("%s: DEGRADED: %s", c->reg->name,
+				 c->degraded_reason ? c->degraded_reason : "?");
+		else
+			log_info("%s: READY (pid %d)", c->reg->name, (int)c->pid);
+		break;
+	case CACT_KILL:
+		log_error("%s: %s: killing pid %d", c->reg->name, c->last_exit, (int)c->pid);
+		send_signal(c, SIGKILL, 0);
+		break;
+	case CACT_ABORT:
+		log_error("%s: no heartbeat for %u ms: SIGABRT to pid %d", c->reg->name,
+			  sup->cfg->supervisor.heartbeat_timeout_ms, (int)c->pid);
+		send_signal(c, SIGABRT, ABORT_GRACE_MS);
+		break;
+	case CACT_TERM:
+		send_signal(c, SIGTERM, sup->cfg->supervisor.stop_timeout_ms);
+		break;
+	case CACT_BACKOFF:
+		schedule_restart(c);
+		break;
+	case CACT_FAIL:
+		log_error("%s: FAILED: %s; not restarting, the rest keeps running", c->reg->name,
+			  c->last_exit);
+		break;
+	case CACT_STOPPED:
+		uv_timer_stop(&c->timer);
+		break;
+	}
+}
+
+void child_check_watchdog(struct child *c, uint64_t now_ns)
+{
+	if (c->state != CHILD_STARTING && c->state != CHILD_READY && c->state != CHILD_DEGRADED)
+		return;
+	if (c->kill_pending || c->pid <= 0)
+		return;
+	uint64_t limit = (uint64_t)c->sup->cfg->supervisor.heartbeat_timeout_ms * 1000000ull;
+	if (now_ns - c->last_heartbeat_ns > limit)
+		child_handle(c, CEV_HEARTBEAT_MISSED, "watchdog: heartbeat missed");
+}

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: Apache-2.0
+// The framed link from one worker: read, split into frames, decode with a memory budget,
+// enforce the protocol (READY first, sequence numbers only go up), stamp and forward events.
+// Nothing a worker sends is trusted: any violation kills that worker and is counted.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "supervisor.h"
+#include "timeconv.h"
+
+#define READS_PER_WAKEUP 8                 /* fairness between workers */
+#define DECODE_BUDGET (32u << 20)          /* heap one frame may expand to when decoded */
+#define TYPE_MAX 64
+#define REASON_MAX 1024
+
+struct budget {
+	size_t used;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+	struct budget *b = data;
+	if (size > DECODE_BUDGET - b->used)
+		return NULL;
+	b->used += size;
+	return malloc(size);
+}
+
+static void budget_free(void *data, void *p)
+{
+	free(p);
+}
+
+static void protocol_error(struct child *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void protocol_error(struct child *c, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = snprintf(why, sizeof(why), "protocol violation: ");
+	vsnprintf(why + n, sizeof(why) - (size_t)n, fmt, ap);
+	va_end(ap);
+	c->cnt.protocol_errors++;
+	link_close(c);
+	child_handle(c, CEV_PROTOCOL_ERROR, why);
+}
+
+static bool valid_text(const char *s, size_t max)
+{
+	return s && s[0] && strnlen(s, max + 1) <= max;
+}
+
+static int on_ready(struct child *c, const Tapio__V1__Ready *r)
+{
+	if (c->state != CHILD_STARTING) {
+		protocol_error(c, "second READY");
+		return -EPROTO;
+	}
+	if (!r->collector || strcmp(r->collector, c->reg->name) != 0) {
+		protocol_error(c, "READY names collector '%.32s', expected '%s'",
+			       r->collector ? r->collector : "", c->reg->name);
+		return -EPROTO;
+	}
+	if (!r->has_protocol_version || r->protocol_version != 1) {
+		protocol_error(c, "unsupported protocol version %u", r->protocol_version);
+		return -EPROTO;
+	}
+	free(c->degraded_reason);
+	c->degraded_reason = NULL;
+	if (r->degraded_reason && r->degraded_reason[0]) {
+		c->degraded_reason = strndup(r->degraded_reason, REASON_MAX);
+		child_handle(c, CEV_DEGRADED, NULL);
+	} else {
+		child_handle(c, CEV_READY, NULL);
+	}
+	for (size_t i = 0; i < r->n_features_missing && i < 16; i++)
+		if (valid_text(r->features_missing[i], REASON_MAX))
+			log_info("%s: not available: %s", c->reg->name, r->features_missing[i]);
+	return 0;
+}
+
+static int on_batch(struct child *c, const Tapio__V1__EventBatch *b)
+{
+	struct sup *sup = c->sup;
+	if (c->state != CHILD_READY && c->state != CHILD_DEGRADED) {
+		protocol_error(c, "events before READY");
+		return -EPROTO;
+	}
+	char id[48];
+	for (size_t i = 0; i < b->n_events; i++) {
+		Tapio__V1__Event *ev = b->events[i];
+		if (!ev->has_seq || ev->seq <= c->last_seq) {
+			protocol_error(c, "event sequence %llu after %llu",
+				       (unsigned long long)ev->seq, (unsigned long long)c->last_seq);
+			return -EPROTO;
+		}
+		if (!valid_text(ev->type, TYPE_MAX)) {
+			protocol_error(c, "event without a valid type");
+			return -EPROTO;
+		}
+		if (ev->seq > c->last_seq + 1)
+			c->cnt.seq_gaps += ev->seq - c->last_seq - 1;
+		c->last_seq = ev->seq;
+		/* Stamp what only the supervisor may say; the decoded strings are put back
+		 * before the frame is freed (they belong to its allocator). */
+		char *worker_id = ev->id, *worker_coll = ev->collector, *worker_node = ev->node;
+		snprintf(id, sizeof(id), "%s-%llu", sup->run_id,
+			 (unsigned long long)++sup->next_event_id);
+		ev->id = id;
+		ev->collector = (char *)c->reg->name;
+		ev->node = sup->cfg->node_name;
+		c->cnt.events++;
+		sink_event(&sup->sink, &ev->base);
+		ev->id = worker_id;
+		ev->collector = worker_coll;
+		ev->node = worker_node;
+	}
+	return 0;
+}
+
+static void on_stats(struct child *c, const Tapio__V1__Stats *s)
+{
+	c->cnt.kernel_drops = s->kernel_drops;
+	c->cnt.queue_drops = s->queue_drops;
+	c->cnt.decode_errors = s->decode_errors;
+	c->cnt.filtered = s->filtered;
+	c->cnt.records_read = s->records_read;
+	c->cnt.enrich_misses = s->enrich_misses;
+	c->cnt.worker_events_sent = s->events_sent;
+}
+
+/* Returns 0 to keep reading, -EPROTO when the link was closed. */
+static int on_frame(struct child *c, const uint8_t *data, size_t len)
+{
+	struct budget b = { 0 };
+	ProtobufCAllocator alloc = { budget_alloc, budget_free, &b };
+	Tapio__V1__WorkerFrame *f = tapio__v1__worker_frame__unpack(&alloc, len, data);
+	if (!f) {
+		protocol_error(c, "undecodable frame of %zu bytes", len);
+		return -EPROTO;
+	}
+	c->cnt.frames++;
+	int r = 0;
+	switch (f->body_case) {
+	case TAPIO__V1__WORKER_FRAME__BODY_READY:
+		r = on_ready(c, f->ready);
+		break;
+	case TAPIO__V1__WORKER_FRAME__BODY_BATCH:
+		r = on_batch(c, f->batch);
+		break;
+	case TAPIO__V1__WORKER_FRAME__BODY_HEARTBEAT:
+		c->last_heartbeat_ns = timeconv_now_mono_ns();
+		break;
+	case TAPIO__V1__WORKER_FRAME__BODY_STATS:
+		on_stats(c, f->stats);
+		break;
+	default:
+		protocol_error(c, "frame without a known body");
+		r = -EPROTO;
+		break;
+	}
+	tapio__v1__worker_frame__free_unpacked(f, &alloc);
+	return r;
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	struct child *c = h->data;
+	for (int i = 0; i < READS_PER_WAKEUP && c->poll_open; i++) {
+		uint8_t *p;
+		size_t room;
+		frame_reader_space(&c->reader, &p, &room);
+		ssize_t n = read(c->fd, p, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			link_close(c); /* the exit callback follows */
+			break;
+		}
+		frame_reader_commit(&c->reader, (size_t)n);
+		const uint8_t *payload;
+		size_t len;
+		int r;
+		while ((r = frame_reader_next(&c->reader, &payload, &len)) > 0)
+			if (on_frame(c, payload, len) < 0)
+				return;
+		if (r < 0) {
+			protocol_error(c, "frame length out of range (0 or over %u bytes)", FRAME_MAX);
+			return;
+		}
+	}
+	sink_flush(&c->sup->sink);
+}
+
+int link_open(struct child *c, int fd)
+{
+	c->fd = fd;
+	c->reader.start = c->reader.len = 0;
+	c->reader.error = 0;
+	int r = uv_poll_init(c->sup->loop, &c->poll, fd);
+	if (r < 0)
+		return r;
+	c->poll.data = c;
+	c->poll_open = true;
+	return uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_readable);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+	struct child *c = h->data;
+	close(c->fd);
+	c->fd = -1;
+}
+
+void link_close(struct child *c)
+{
+	if (!c->poll_open)
+		return;
+	c->poll_open = false;
+	uv_poll_stop(&c->poll);
+	uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+}

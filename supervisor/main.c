@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: Apache-2.0
+// tapiod: the supervisor. Loads the config, spawns one sandboxed worker per enabled collector,
+// forwards their events to the sinks, logs per-hop loss periodically, stops cleanly.
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "supervisor.h"
+#include "timeconv.h"
+
+#define TICK_MS 1000
+#define SINK_DRAIN_MS 2000
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tapiod [--config FILE] [--check-config] [--log-level LEVEL]\n"
+		   "  --config FILE     YAML configuration (default: the embedded default:\n"
+		   "                    process collector on, JSON lines on stdout)\n"
+		   "  --check-config    validate the configuration and exit (0 valid, 100 not)\n"
+		   "  --print-default-config  print the embedded default configuration\n"
+		   "  --log-level L     debug, info, warn, error (overrides the config)\n");
+}
+
+static int make_memfd(const struct config *cfg)
+{
+	int fd = memfd_create("tapio-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (frame_write_all(fd, cfg->text, cfg->text_len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int find_collector_dir(struct sup *sup)
+{
+	if (sup->cfg->collector_dir && sup->cfg->collector_dir[0]) {
+		snprintf(sup->collector_dir, sizeof(sup->collector_dir), "%s",
+			 sup->cfg->collector_dir);
+		return 0;
+	}
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -errno;
+	exe[n] = '\0';
+	snprintf(sup->collector_dir, sizeof(sup->collector_dir), "%s", dirname(exe));
+	return 0;
+}
+
+static void close_all(struct sup *sup)
+{
+	uv_close((uv_handle_t *)&sup->sig_term, NULL);
+	uv_close((uv_handle_t *)&sup->sig_int, NULL);
+	uv_close((uv_handle_t *)&sup->sig_hup, NULL);
+	uv_close((uv_handle_t *)&sup->sig_pipe, NULL);
+	uv_close((uv_handle_t *)&sup->tick, NULL);
+	for (size_t i = 0; i < sup->n_children; i++) {
+		struct child *c = &sup->children[i];
+		link_close(c);
+		uv_close((uv_handle_t *)&c->timer, NULL);
+	}
+	sink_close(&sup->sink);
+}
+
+void sup_child_stopped(struct sup *sup)
+{
+	if (!sup->stopping)
+		return;
+	for (size_t i = 0; i < sup->n_children; i++)
+		if (sup->children[i].pid > 0)
+			return;
+	sink_flush(&sup->sink);
+	sink_drain(&sup->sink, SINK_DRAIN_MS);
+	log_info("all workers stopped; %llu events written, %llu dropped by the sink",
+		 (unsigned long long)sup->sink.written, (unsigned long long)sup->sink.dropped);
+	close_all(sup);
+}
+
+static void stop_all(struct sup *sup)
+{
+	if (sup->stopping)
+		return;
+	sup->stopping = true;
+	log_info("stopping workers");
+	bool any = false;
+	for (size_t i = sup->n_children; i-- > 0;) {
+		struct child *c = &sup->children[i];
+		if (c->pid > 0)
+			any = true;
+		child_handle(c, CEV_STOP_REQUESTED, NULL);
+	}
+	if (!any) {
+		sup->stopping = true;
+		sup_child_stopped(sup);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct sup *sup = h->data;
+	if (signum == SIGHUP) {
+		log_warn("SIGHUP: configuration reload is not implemented yet; keeping the "
+			 "running configuration");
+		return;
+	}
+	if (signum == SIGPIPE)
+		return;
+	log_info("signal %d (%s)", signum, strsignal(signum));
+	stop_all(sup);
+}
+
+static void log_stats(struct sup *sup, uint64_t now)
+{
+	double secs = sup->last_log_ns ? (double)(now - sup->last_log_ns) / 1e9 : 0;
+	for (size_t i = 0; i < sup->n_children; i++) {
+		struct child *c = &sup->children[i];
+		struct child_counters *k = &c->cnt;
+		double rate = secs > 0 ? (double)(k->events - c->events_at_last_log) / secs : 0;
+		c->events_at_last_log = k->events;
+		log_info("stats %s: state=%s pid=%d restarts=%u events=%llu (%.0f/s) "
+			 "drops: kernel=%llu worker_queue=%llu seq_gaps=%llu sink=%llu "
+			 "decode_errors=%llu filtered=%llu protocol_errors=%llu",
+			 c->reg->name, policy_state_name(c->state), (int)c->pid, c->restarts,
+			 (unsigned long long)k->events, rate, (unsigned long long)k->kernel_drops,
+			 (unsigned long long)k->queue_drops, (unsigned long long)k->seq_gaps,
+			 (unsigned long long)sup->sink.dropped,
+			 (unsigned long long)k->decode_errors, (unsigned long long)k->filtered,
+			 (unsigned long long)k->protocol_errors);
+	}
+	sup->last_log_ns = now;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct sup *sup = t->data;
+	uint64_t now = timeconv_now_mono_ns();
+	for (size_t i = 0; i < sup->n_children; i++)
+		child_check_watchdog(&sup->children[i], now);
+	uint32_t every = sup->cfg->supervisor.stats_log_interval_s;
+	if (every && (!sup->last_log_ns || now - sup->last_log_ns >= every * 1000000000ull))
+		log_stats(sup, now);
+	sink_flush(&sup->sink);
+}
+
+static int load_config(const char *path, struct config **ret)
+{
+	char *err = NULL;
+	int r = path ? config_load_file(path, ret, &err)
+		     : config_load_text(config_default_yaml, strlen(config_default_yaml),
+					"<embedded default>", ret, &err);
+	if (r < 0) {
+		log_error("%s", err ? err : strerror(-r));
+		free(err);
+	}
+	return r;
+}
+
+static int setup(struct sup *sup)
+{
+	enum log_level lv;
+	if (log_level_parse(sup->cfg->log_level, &lv) == 0 && log_get_level() == LOG_LEVEL_INFO)
+		log_set_level(lv);
+	uint64_t rid = 0;
+	if (getrandom(&rid, sizeof(rid), 0) != sizeof(rid))
+		rid = timeconv_now_mono_ns() ^ (uint64_t)getpid();
+	snprintf(sup->run_id, sizeof(sup->run_id), "%016llx", (unsigned long long)rid);
+
+	int r = find_collector_dir(sup);
+	if (r < 0)
+		return r;
+	sup->config_memfd = make_memfd(sup->cfg);
+	if (sup->config_memfd < 0)
+		return sup->config_memfd;
+	r = sink_init(&sup->sink, sup->loop, STDOUT_FILENO,
+		      (size_t)sup->cfg->sink_stdout.queue_max_kib << 10);
+	if (r < 0)
+		return r;
+
+	sup->children = calloc(registry_count, sizeof(*sup->children));
+	if (!sup->children)
+		return -ENOMEM;
+	for (size_t i = 0; i < registry_count; i++) {
+		const struct config_collector_common *cc =
+			config_collector(sup->cfg, registry_entries[i].name);
+		if (!cc || !cc->enabled)
+			continue;
+		r = child_init(&sup->children[sup->n_children], sup, &registry_entries[i]);
+		if (r < 0)
+			return r;
+		sup->n_children++;
+	}
+	if (sup->n_children == 0)
+		log_warn("no collector is enabled: nothing to do but wait for a signal");
+
+	struct {
+		uv_signal_t *h;
+		int sig;
+	} sigs[] = { { &sup->sig_term, SIGTERM },
+		     { &sup->sig_int, SIGINT },
+		     { &sup->sig_hup, SIGHUP },
+		     { &sup->sig_pipe, SIGPIPE } };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		uv_signal_init(sup->loop, sigs[i].h);
+		sigs[i].h->data = sup;
+		uv_signal_start(sigs[i].h, on_signal, sigs[i].sig);
+	}
+	uv_timer_init(sup->loop, &sup->tick);
+	sup->tick.data = sup;
+	uv_timer_start(&sup->tick, on_tick, TICK_MS, TICK_MS);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "print-default-config", no_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	bool check = false;
+	int opt;
+	log_init("tapiod", LOG_LEVEL_INFO);
+	while ((opt = getopt_long(argc, argv, "c:hl:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'p':
+			fputs(config_default_yaml, stdout);
+			return EXIT_CLEAN;
+		case 'l': {
+			enum log_level lv;
+			if (log_level_parse(optarg, &lv) < 0) {
+				log_error("--log-level: unknown level '%s' (debug, info, warn, error)",
+					  optarg);
+				return EXIT_CONFIG;
+			}
+			log_set_level(lv);
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return EXIT_CLEAN;
+		default:
+			usage(stderr);
+			return EXIT_CONFIG;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		usage(stderr);
+		return EXIT_CONFIG;
+	}
+
+	struct sup sup = { .config_memfd = -1 };
+	if (load_config(path, &sup.cfg) < 0)
+		return EXIT_CONFIG;
+	if (check) {
+		printf("%s: valid\n", sup.cfg->path);
+		config_free(sup.cfg);
+		return EXIT_CLEAN;
+	}
+	sup.loop = uv_default_loop();
+	int r = setup(&sup);
+	if (r < 0) {
+		log_error("startup: %s", strerror(-r));
+		return EXIT_TRANSIENT;
+	}
+	log_info("tapiod starting on node %s: %zu collector(s), run id %s", sup.cfg->node_name,
+		 sup.n_children, sup.run_id);
+	for (size_t i = 0; i < sup.n_children; i++)
+		child_handle(&sup.children[i], CEV_START, NULL);
+
+	uv_run(sup.loop, UV_RUN_DEFAULT);
+
+	for (size_t i = 0; i < sup.n_children; i++)
+		child_release(&sup.children[i]);
+	free(sup.children);
+	close(sup.config_memfd);
+	config_free(sup.cfg);
+	uv_loop_close(sup.loop);
+	log_info("exit");
+	return EXIT_CLEAN;
+}

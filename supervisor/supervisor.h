@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tapiod internals shared by the supervisor's files: the supervisor, its children (one per
+ * enabled collector), the policy table and the sinks. All of it runs on the one libuv loop. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "config.h"
+#include "frame.h"
+#include "registry.h"
+#include "strbuf.h"
+#include "tapio/v1/worker.pb-c.h"
+
+/* ---- policy: state × event → action (policy.c) -------------------------------------------- */
+
+enum child_state {
+	CHILD_STOPPED = 0,
+	CHILD_STARTING,   /* spawned, no READY yet */
+	CHILD_READY,
+	CHILD_DEGRADED,   /* READY with a degraded reason */
+	CHILD_BACKOFF,    /* waiting to restart */
+	CHILD_FAILED,     /* not restarted until asked */
+	CHILD_STATE_MAX,
+};
+
+enum child_event {
+	CEV_START = 0,        /* start requested (boot, restart by hand) */
+	CEV_SPAWN_FAILED,
+	CEV_READY,
+	CEV_DEGRADED,
+	CEV_EXIT_CLEAN,       /* exit 0 */
+	CEV_EXIT_CONFIG,      /* exit 100 */
+	CEV_EXIT_TRANSIENT,   /* exit 111 or any other code */
+	CEV_EXIT_NO_FEATURE,  /* exit 125 */
+	CEV_KILLED,           /* died by a signal */
+	CEV_PROTOCOL_ERROR,   /* bad frame: the supervisor kills it */
+	CEV_HEARTBEAT_MISSED,
+	CEV_STOP_REQUESTED,
+	CEV_BACKOFF_DONE,
+	CEV_MAX,
+};
+
+enum child_action {
+	CACT_NONE = 0,
+	CACT_SPAWN,           /* start the worker */
+	CACT_MARK_READY,
+	CACT_KILL,            /* SIGKILL now (protocol error) */
+	CACT_ABORT,           /* SIGABRT, SIGKILL after a grace period (watchdog) */
+	CACT_TERM,            /* SIGTERM, SIGKILL after the stop timeout */
+	CACT_BACKOFF,         /* schedule a restart, or FAILED when crash-looping */
+	CACT_FAIL,            /* no restart: report */
+	CACT_STOPPED,
+};
+
+struct policy_step {
+	enum child_state next;
+	enum child_action action;
+};
+
+struct policy_step policy_lookup(enum child_state state, enum child_event event);
+const char *policy_state_name(enum child_state state);
+const char *policy_event_name(enum child_event event);
+
+/* ---- children (child.c) --------------------------------------------------------------------- */
+
+struct sup;
+
+struct child_counters {
+	uint64_t events;            /* events received and forwarded */
+	uint64_t frames;
+	uint64_t seq_gaps;          /* events missing by sequence number */
+	uint64_t protocol_errors;
+	/* The worker's own cumulative counters, from its last stats frame. */
+	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
+	uint64_t worker_events_sent;
+};
+
+struct child {
+	struct sup *sup;                       /* borrowed */
+	const struct registry_entry *reg;      /* borrowed, static */
+	const struct config_collector_common *cc; /* borrowed from sup->cfg */
+	enum child_state state;
+	pid_t pid;
+
+	uv_process_t proc;                     /* embedded; closed in on_exit */
+	bool proc_open;
+	uv_poll_t poll;                        /* the socket to the worker */
+	int fd;
+	bool poll_open;
+	struct frame_reader reader;
+	uv_timer_t timer;                      /* backoff, kill grace */
+	bool kill_pending;
+
+	uint64_t last_seq;
+	uint64_t start_mono_ns, last_heartbeat_ns;
+	uint64_t deaths[8];                    /* mono ns of recent deaths (crash-loop window) */
+	unsigned restarts;
+	unsigned backoff_ms;
+	char last_exit[160];
+	char *degraded_reason;                 /* owned */
+	struct child_counters cnt;
+	uint64_t events_at_last_log;
+};
+
+int child_init(struct child *c, struct sup *sup, const struct registry_entry *reg);
+void child_handle(struct child *c, enum child_event ev, const char *why);
+void child_check_watchdog(struct child *c, uint64_t now_ns);
+/* Release what is not a libuv handle; handles are closed by sup_close_handles. */
+void child_release(struct child *c);
+
+/* ---- frames from a worker (link.c) ---------------------------------------------------------- */
+
+int link_open(struct child *c, int fd);
+void link_close(struct child *c);
+
+/* ---- sinks (sink.c) ------------------------------------------------------------------------- */
+
+struct sink_stdout {
+	int fd;
+	bool nonblocking;                      /* pipe/socket: polled; files/ttys: blocking */
+	uv_poll_t poll;
+	bool poll_open, poll_active;
+	struct strbuf buf;                     /* JSON lines not yet written */
+	size_t max;
+	uint64_t written, dropped, encode_errors, write_errors;
+};
+
+int sink_init(struct sink_stdout *s, uv_loop_t *loop, int fd, size_t max_bytes);
+/* Encode and queue one event (already stamped). -ENOBUFS when dropped (counted). */
+int sink_event(struct sink_stdout *s, const ProtobufCMessage *ev);
+/* Write what is queued as far as the fd takes it now. */
+void sink_flush(struct sink_stdout *s);
+/* Blocking drain at shutdown, up to timeout_ms. */
+void sink_drain(struct sink_stdout *s, unsigned timeout_ms);
+void sink_close(struct sink_stdout *s);
+
+/* ---- the supervisor (main.c) ---------------------------------------------------------------- */
+
+struct sup {
+	uv_loop_t *loop;
+	struct config *cfg;                    /* owned */
+	int config_memfd;                      /* sealed copy of cfg->text for workers */
+	char collector_dir[4096];
+	char run_id[17];
+	uint64_t next_event_id;
+	struct child *children;                /* owned array */
+	size_t n_children;
+	struct sink_stdout sink;
+	uv_signal_t sig_term, sig_int, sig_hup, sig_pipe;
+	uv_timer_t tick;
+	uint64_t last_log_ns;
+	bool stopping;
+	int exit_code;
+};
+
+/* Called by a child when it reached a final state during shutdown. */
+void sup_child_stopped(struct sup *sup);

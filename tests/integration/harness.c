@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: Apache-2.0
+// Integration-test harness (see harness.h).
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void harness_require_root(void)
+{
+	if (geteuid() == 0)
+		return;
+	const char *ci = getenv("CI");
+	if (ci && strcmp(ci, "true") == 0)
+		cr_assert_fail("needs root (CI=true: skipping is a failure)");
+	cr_skip_test("needs root: run `sudo make test` or `make test` as root");
+}
+
+const char *harness_build_dir(void)
+{
+	static char dir[4096];
+	if (dir[0])
+		return dir;
+	const char *env = getenv("TAPIO_BUILD");
+	if (env) {
+		snprintf(dir, sizeof(dir), "%s", env);
+		return dir;
+	}
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	cr_assert_gt(n, 0);
+	exe[n] = '\0';
+	/* build/tests/integration-tests → build */
+	snprintf(dir, sizeof(dir), "%s", dirname(dirname(exe)));
+	return dir;
+}
+
+int tapiod_start(struct tapiod *t, const char *collectors_yaml)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->dir, sizeof(t->dir), "/tmp/tapio-it-XXXXXX");
+	if (!mkdtemp(t->dir))
+		return -errno;
+	char cfg[400];
+	snprintf(cfg, sizeof(cfg), "%s/tapio.yaml", t->dir);
+	snprintf(t->log_path, sizeof(t->log_path), "%s/tapiod.log", t->dir);
+	FILE *f = fopen(cfg, "w");
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"node_name: it-node\n"
+		"log_level: info\n"
+		"collector_dir: %s/bin\n"
+		"supervisor:\n"
+		"  stats_log_interval_s: 1\n"
+		"collectors:\n%s",
+		harness_build_dir(), collectors_yaml);
+	fclose(f);
+
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	char bin[4200];
+	snprintf(bin, sizeof(bin), "%s/bin/tapiod", harness_build_dir());
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int log = open(t->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(pfd[1], 1);
+		dup2(log, 2);
+		execl(bin, "tapiod", "--config", cfg, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	t->pid = pid;
+	t->out_fd = pfd[0];
+	fcntl(t->out_fd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+static void add_line(struct tapiod *t, const char *line, size_t len)
+{
+	if (len == 0)
+		return;
+	json_tokener *tok = json_tokener_new();
+	json_object *o = json_tokener_parse_ex(tok, line, (int)len);
+	bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+		  json_object_is_type(o, json_type_object);
+	json_tokener_free(tok);
+	if (!ok) {
+		t->bad_lines++;
+		json_object_put(o);
+		return;
+	}
+	if (t->n_events == t->cap_events) {
+		t->cap_events = t->cap_events ? t->cap_events * 2 : 1024;
+		t->events = realloc(t->events, t->cap_events * sizeof(*t->events));
+	}
+	t->events[t->n_events++] = o;
+}
+
+void tapiod_pump(struct tapiod *t, int timeout_ms)
+{
+	struct pollfd p = { .fd = t->out_fd, .events = POLLIN };
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return;
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(t->out_fd, buf, sizeof(buf));
+		if (n <= 0)
+			return;
+		t->partial = realloc(t->partial, t->partial_len + (size_t)n);
+		memcpy(t->partial + t->partial_len, buf, (size_t)n);
+		t->partial_len += (size_t)n;
+		size_t start = 0;
+		for (size_t i = 0; i < t->partial_len; i++) {
+			if (t->partial[i] == '\n') {
+				add_line(t, t->partial + start, i - start);
+				start = i + 1;
+			}
+		}
+		memmove(t->partial, t->partial + start, t->partial_len - start);
+		t->partial_len -= start;
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+json_object *tapiod_wait(struct tapiod *t, event_match_fn match, void *arg, int timeout_ms)
+{
+	double deadline = now_s() + timeout_ms / 1000.0;
+	size_t i = 0;
+	do {
+		for (; i < t->n_events; i++)
+			if (match(t->events[i], arg))
+				return t->events[i];
+		tapiod_pump(t, 50);
+	} while (now_s() < deadline);
+	for (; i < t->n_events; i++)
+		if (match(t->events[i], arg))
+			return t->events[i];
+	return NULL;
+}
+
+size_t tapiod_count(struct tapiod *t, event_match_fn match, void *arg)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n_events; i++)
+		if (match(t->events[i], arg))
+			n++;
+	return n;
+}
+
+int tapiod_stop(struct tapiod *t, int timeout_ms)
+{
+	if (t->pid <= 0)
+		return -1;
+	kill(t->pid, SIGTERM);
+	double deadline = now_s() + timeout_ms / 1000.0;
+	int status;
+	while (now_s() < deadline) {
+		tapiod_pump(t, 20);
+		pid_t r = waitpid(t->pid, &status, WNOHANG);
+		if (r == t->pid) {
+			t->pid = 0;
+			tapiod_pump(t, 0);
+			return status;
+		}
+	}
+	kill(t->pid, SIGKILL);
+	waitpid(t->pid, &status, 0);
+	t->pid = 0;
+	return -1;
+}
+
+char *tapiod_log(const struct tapiod *t)
+{
+	FILE *f = fopen(t->log_path, "r");
+	if (!f)
+		return strdup("");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(f);
+	fclose(m);
+	return buf;
+}
+
+size_t tapiod_children(const struct tapiod *t, pid_t *out, size_t max)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)t->pid, (int)t->pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = 0;
+	int pid;
+	while (n < max && fscanf(f, "%d", &pid) == 1)
+		out[n++] = pid;
+	fclose(f);
+	return n;
+}
+
+void tapiod_cleanup(struct tapiod *t)
+{
+	if (t->pid > 0)
+		tapiod_stop(t, 5000);
+	for (size_t i = 0; i < t->n_events; i++)
+		json_object_put(t->events[i]);
+	free(t->events);
+	free(t->partial);
+	if (t->out_fd > 0)
+		close(t->out_fd);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+	if (t->dir[0] && system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", t->dir);
+}
+
+static json_object *jget(json_object *o, const char *path)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", path);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ".", &save); tok && o; tok = strtok_r(NULL, ".", &save)) {
+		json_object *next = NULL;
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, tok, &next))
+			return NULL;
+		o = next;
+	}
+	return o;
+}
+
+const char *jstr(json_object *o, const char *path)
+{
+	json_object *v = jget(o, path);
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+long long jint(json_object *o, const char *path, long long fallback)
+{
+	json_object *v = jget(o, path);
+	if (!v)
+		return fallback;
+	if (json_object_is_type(v, json_type_int))
+		return json_object_get_int64(v);
+	if (json_object_is_type(v, json_type_string)) /* 64-bit integers are strings */
+		return strtoll(json_object_get_string(v), NULL, 10);
+	return fallback;
+}
+
+double jtime(json_object *o)
+{
+	const char *s = jstr(o, "time");
+	if (!s)
+		return -1;
+	struct tm tm = { 0 };
+	const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return -1;
+	double frac = 0;
+	if (*rest == '.')
+		frac = strtod(rest, NULL);
+	return (double)timegm(&tm) + frac;
+}

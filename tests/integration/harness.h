@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Integration-test harness: run tapiod as a user would (a config file, stdout captured),
+ * collect its JSON lines and wait for events that match. */
+#pragma once
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Skip without root; under CI=true a skip is a failure. */
+void harness_require_root(void);
+/* The build directory (the parent of the test binary's directory). */
+const char *harness_build_dir(void);
+
+struct tapiod {
+	pid_t pid;
+	int out_fd;                  /* read end of tapiod's stdout */
+	char dir[256];               /* temp dir: config, log */
+	char log_path[300];
+	char *partial;               /* incomplete last line */
+	size_t partial_len;
+	json_object **events;        /* every line parsed so far */
+	size_t n_events, cap_events;
+	size_t bad_lines;            /* lines that were not JSON objects */
+};
+
+/* Start tapiod with a config: the YAML `collectors_yaml` goes under "collectors:" (indented by
+ * the caller with two spaces). Returns 0 or -errno. */
+int tapiod_start(struct tapiod *t, const char *collectors_yaml);
+/* Read what is available, for up to timeout_ms. */
+void tapiod_pump(struct tapiod *t, int timeout_ms);
+typedef bool (*event_match_fn)(json_object *ev, void *arg);
+/* Wait for the first event (from index *from) that matches; NULL on timeout. */
+json_object *tapiod_wait(struct tapiod *t, event_match_fn match, void *arg, int timeout_ms);
+/* Count matching events seen so far. */
+size_t tapiod_count(struct tapiod *t, event_match_fn match, void *arg);
+/* SIGTERM and wait; returns the wait status, or -1 after a timeout (then SIGKILL). */
+int tapiod_stop(struct tapiod *t, int timeout_ms);
+/* The text of tapiod's stderr log (malloc'd). */
+char *tapiod_log(const struct tapiod *t);
+/* Pids of tapiod's direct children. */
+size_t tapiod_children(const struct tapiod *t, pid_t *out, size_t max);
+void tapiod_cleanup(struct tapiod *t);
+
+/* JSON accessors: "a.b.c" paths; return fallback when absent. */
+const char *jstr(json_object *o, const char *path);
+long long jint(json_object *o, const char *path, long long fallback);
+/* Wall-clock seconds of an RFC 3339 "time" field, or -1. */
+double jtime(json_object *o);

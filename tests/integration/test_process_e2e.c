@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: Apache-2.0
+// End to end: tapiod as a user runs it, the real kernel's process events, JSON on stdout.
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "sandbox.h"
+
+#define PROCESS_ON                                                                            \
+	"  process:\n"                                                                        \
+	"    enabled: true\n"
+
+struct exec_match {
+	const char *filename;
+	const char *arg1;
+	long long pid;
+};
+
+static bool match_exec(json_object *ev, void *arg)
+{
+	struct exec_match *m = arg;
+	const char *type = jstr(ev, "type");
+	if (!type || strcmp(type, "process.exec") != 0)
+		return false;
+	const char *fn = jstr(ev, "processExec.filename");
+	if (m->filename && (!fn || strcmp(fn, m->filename) != 0))
+		return false;
+	if (m->pid && jint(ev, "process.pid", -1) != m->pid)
+		return false;
+	if (m->arg1) {
+		json_object *argv;
+		json_object *pe;
+		if (!json_object_object_get_ex(ev, "processExec", &pe) ||
+		    !json_object_object_get_ex(pe, "argv", &argv) ||
+		    json_object_array_length(argv) < 2)
+			return false;
+		const char *a1 = json_object_get_string(json_object_array_get_idx(argv, 1));
+		if (!a1 || strcmp(a1, m->arg1) != 0)
+			return false;
+	}
+	return true;
+}
+
+struct pid_match {
+	const char *type;
+	long long pid;
+};
+
+static bool match_type_pid(json_object *ev, void *arg)
+{
+	struct pid_match *m = arg;
+	const char *type = jstr(ev, "type");
+	return type && strcmp(type, m->type) == 0 && jint(ev, "process.pid", -1) == m->pid;
+}
+
+static bool match_fork_child(json_object *ev, void *arg)
+{
+	struct pid_match *m = arg;
+	const char *type = jstr(ev, "type");
+	return type && strcmp(type, "process.fork") == 0 &&
+	       jint(ev, "processFork.childPid", -1) == m->pid;
+}
+
+static pid_t run(const char *path, char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execv(path, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int run_wait(const char *path, char *const argv[])
+{
+	int status;
+	pid_t pid = run(path, argv);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+/* Exec a marker until its event shows up: the collector is attached from then on. */
+static void wait_attached(struct tapiod *t, const char *marker)
+{
+	struct exec_match m = { "/bin/echo", marker, 0 };
+	for (int i = 0; i < 100; i++) {
+		char *argv[] = { "echo", (char *)marker, NULL };
+		run_wait("/bin/echo", argv);
+		if (tapiod_wait(t, match_exec, &m, 200))
+			return;
+	}
+	char *log = tapiod_log(t);
+	cr_assert_fail("no exec event for the marker within 20 s; tapiod log:\n%s", log);
+}
+
+static void assert_recent(json_object *ev)
+{
+	double t = jtime(ev);
+	double now = (double)time(NULL);
+	cr_assert(t > now - 30 && t < now + 5, "event time %.3f is not within seconds of now %.0f",
+		  t, now);
+}
+
+Test(process_e2e, exec_exit_fork_with_every_field, .timeout = 90)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, PROCESS_ON), 0);
+
+	char marker[64];
+	snprintf(marker, sizeof(marker), "tapio-marker-%d-%ld", (int)getpid(), (long)time(NULL));
+	wait_attached(&t, marker);
+
+	char *sh_argv[] = { "sh", "-c", "exit 7", NULL };
+	pid_t pid = run("/bin/sh", sh_argv);
+	int status;
+	waitpid(pid, &status, 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+
+	/* exec: filename, argv, ppid, uid */
+	struct exec_match em = { "/bin/sh", "-c", pid };
+	json_object *ex = tapiod_wait(&t, match_exec, &em, 10000);
+	cr_assert_not_null(ex, "no process.exec for pid %d", (int)pid);
+	cr_assert_str_eq(jstr(ex, "collector"), "process");
+	cr_assert_str_eq(jstr(ex, "node"), "it-node");
+	cr_assert_not_null(jstr(ex, "id"));
+	cr_assert_gt(jint(ex, "seq", 0), 0);
+	cr_assert_eq(jint(ex, "process.ppid", -1), getpid());
+	cr_assert_eq(jint(ex, "process.uid", -1), 0);
+	cr_assert_eq(jint(ex, "process.gid", -1), 0);
+	cr_assert_eq(jint(ex, "process.tid", -1), pid);
+	cr_assert_str_eq(jstr(ex, "process.comm"), "sh");
+	cr_assert_gt(jint(ex, "process.cgroupId", 0), 0);
+	json_object *pe, *argv;
+	cr_assert(json_object_object_get_ex(ex, "processExec", &pe));
+	cr_assert(json_object_object_get_ex(pe, "argv", &argv));
+	cr_assert_eq(json_object_array_length(argv), 3);
+	cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(argv, 0)), "sh");
+	cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(argv, 2)), "exit 7");
+	cr_assert_eq(jint(ex, "processExec.argc", -1), 3);
+	json_object *trunc;
+	cr_assert(json_object_object_get_ex(pe, "argvTruncated", &trunc));
+	cr_assert_eq(json_object_get_boolean(trunc), 0);
+	assert_recent(ex);
+
+	/* exit with code 7 */
+	struct pid_match xm = { "process.exit", pid };
+	json_object *xit = tapiod_wait(&t, match_type_pid, &xm, 10000);
+	cr_assert_not_null(xit, "no process.exit for pid %d", (int)pid);
+	cr_assert_eq(jint(xit, "processExit.exitCode", -1), 7);
+	cr_assert_eq(jint(xit, "processExit.signal", -1), -1, "no signal on a normal exit");
+	cr_assert_geq(jint(xit, "processExit.runtimeNs", -1), 0);
+	assert_recent(xit);
+
+	/* fork: the test process is the parent of pid */
+	struct pid_match fm = { NULL, pid };
+	json_object *fk = tapiod_wait(&t, match_fork_child, &fm, 10000);
+	cr_assert_not_null(fk, "no process.fork for child %d", (int)pid);
+	cr_assert_eq(jint(fk, "processFork.parentPid", -1), getpid());
+	cr_assert_eq(jint(fk, "process.pid", -1), getpid());
+	cr_assert_eq(jint(fk, "processFork.childTid", -1), pid);
+	assert_recent(fk);
+
+	/* the exec of the marker via /bin/echo carries it in argv */
+	struct exec_match mm = { "/bin/echo", marker, 0 };
+	cr_assert_not_null(tapiod_wait(&t, match_exec, &mm, 1000));
+
+	cr_assert_eq(t.bad_lines, 0, "every stdout line is a JSON object");
+
+	/* a process killed by a signal: signal set, no exit code */
+	char *sl_argv[] = { "sleep", "30", NULL };
+	pid_t sl = run("/bin/sleep", sl_argv);
+	usleep(200000);
+	kill(sl, SIGKILL);
+	waitpid(sl, &status, 0);
+	struct pid_match km = { "process.exit", sl };
+	json_object *kx = tapiod_wait(&t, match_type_pid, &km, 10000);
+	cr_assert_not_null(kx);
+	cr_assert_eq(jint(kx, "processExit.signal", -1), SIGKILL);
+	cr_assert_eq(jint(kx, "processExit.exitCode", -1), -1);
+
+	int st = tapiod_stop(&t, 10000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "tapiod exits 0 on SIGTERM (status %d)", st);
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "stats process:") && strstr(log, "kernel="),
+		  "periodic stats line with kernel drops in the log:\n%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+}
+
+/* An exec in a cgroup named like a containerd container carries the container id. */
+Test(process_e2e, exec_in_container_cgroup_carries_container_id, .timeout = 90)
+{
+	harness_require_root();
+	char root[256] = "";
+	FILE *m = fopen("/proc/self/mountinfo", "r");
+	char line[1024];
+	while (m && fgets(line, sizeof(line), m)) {
+		char mp[256], fstype[64];
+		if (sscanf(line, "%*s %*s %*s %*s %255s %*s", mp) == 1 && strstr(line, " - cgroup2 ") &&
+		    sscanf(strstr(line, " - ") + 3, "%63s", fstype) == 1) {
+			snprintf(root, sizeof(root), "%s", mp);
+			break;
+		}
+	}
+	if (m)
+		fclose(m);
+	cr_assert(root[0], "no cgroup2 mount");
+
+	const char *cid = "4f3a9c0b1d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a";
+	const char *uid_ = "0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d";
+	char top[512], pod[700], ctr[900];
+	snprintf(top, sizeof(top), "%s/tapio-e2e-%d", root, (int)getpid());
+	snprintf(pod, sizeof(pod), "%s/kubepods-besteffort-pod%s.slice", top, uid_);
+	snprintf(ctr, sizeof(ctr), "%s/cri-containerd-%s.scope", pod, cid);
+	cr_assert_eq(mkdir(top, 0755), 0, "mkdir %s: %s", top, strerror(errno));
+	cr_assert_eq(mkdir(pod, 0755), 0);
+	cr_assert_eq(mkdir(ctr, 0755), 0);
+
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, PROCESS_ON), 0);
+	char marker[64];
+	snprintf(marker, sizeof(marker), "tapio-ctr-%d", (int)getpid());
+	wait_attached(&t, "tapio-attach");
+
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c;
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execl("/bin/echo", "echo", marker, (char *)NULL);
+		_exit(127);
+	}
+	close(go[0]);
+	char procs[1000];
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", ctr);
+	FILE *pf = fopen(procs, "w");
+	cr_assert_not_null(pf);
+	fprintf(pf, "%d\n", (int)pid);
+	cr_assert_eq(fclose(pf), 0, "moving the child into the cgroup");
+	cr_assert_eq(write(go[1], "x", 1), 1);
+	close(go[1]);
+	int status;
+	waitpid(pid, &status, 0);
+
+	struct exec_match em = { "/bin/echo", marker, pid };
+	json_object *ex = tapiod_wait(&t, match_exec, &em, 10000);
+	cr_assert_not_null(ex, "no exec event from inside the container cgroup");
+	cr_assert_str_eq(jstr(ex, "k8s.containerId"), cid);
+	cr_assert_str_eq(jstr(ex, "k8s.podUid"), "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d");
+	cr_assert_str_eq(jstr(ex, "k8s.runtime"), "containerd");
+	cr_assert_str_eq(jstr(ex, "k8s.qosClass"), "besteffort");
+
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+	rmdir(ctr);
+	rmdir(pod);
+	rmdir(top);
+}
+
+/* Least privilege, observed from outside: the running worker holds nothing. */
+Test(process_e2e, worker_runs_sandboxed, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, PROCESS_ON), 0);
+	wait_attached(&t, "tapio-sandbox-check");
+	pid_t kids[8];
+	size_t n = tapiod_children(&t, kids, 8);
+	cr_assert_eq(n, 1, "one worker for one collector");
+	struct privilege_status st;
+	cr_assert_eq(privilege_status_read(kids[0], &st), 0);
+	cr_assert_eq(st.cap_eff, 0);
+	cr_assert_eq(st.cap_prm, 0);
+	cr_assert_eq(st.cap_amb, 0);
+	cr_assert_eq(st.cap_inh, 0);
+	cr_assert_eq(st.cap_bnd, 0);
+	cr_assert_eq(st.uid, 65534);
+	cr_assert_eq(st.euid, 65534);
+	cr_assert_eq(st.no_new_privs, 1);
+	cr_assert_eq(st.seccomp, 2);
+	int stt = tapiod_stop(&t, 10000);
+	cr_assert(stt >= 0 && WIFEXITED(stt) && WEXITSTATUS(stt) == 0);
+	cr_assert_eq(kill(kids[0], 0), -1, "the worker is gone after tapiod exits");
+	tapiod_cleanup(&t);
+}
