@@ -143,6 +143,17 @@ $(BIN)/tapiod: $(SUP_OBJS) $(LIBTAPIO)
 CRIT_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -ljson-c
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(UNIT_SRCS))
+# Test-only schemas (e.g. every field type for the JSON encoder), generated like proto/.
+TEST_PROTOS := $(wildcard tests/unit/*.proto)
+TEST_PB_C := $(patsubst %.proto,$(GEN)/%.pb-c.c,$(TEST_PROTOS))
+$(GEN)/tests/.proto-stamp: $(TEST_PROTOS) $(GEN)/.proto-stamp
+	$(call msg,PROTOC,$(TEST_PROTOS))
+	$(Q)mkdir -p $(GEN)/tests
+	$(Q)$(PROTOC_C) --c_out=$(GEN) -I. -I/usr/include $(TEST_PROTOS)
+	$(Q)touch $@
+$(TEST_PB_C) $(TEST_PB_C:.c=.h): $(GEN)/tests/.proto-stamp
+$(UNIT_OBJS): $(GEN)/tests/.proto-stamp
+UNIT_OBJS += $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(TEST_PB_C))
 INTEG_SRCS := $(wildcard tests/integration/*.c) $(wildcard tests/bpf/*.c)
 INTEG_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(INTEG_SRCS))
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
@@ -177,7 +188,7 @@ ALL_BINS := $(BIN)/tapiod $(COLLECTOR_BINS)
 .PHONY: all deps run test test-unit test-integration fuzz check clean format bench
 all: $(ALL_BINS)
 
-tests: $(ALL_BINS) $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(HELPER_BINS)
+tests: $(ALL_BINS) bpf-arm64 $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(HELPER_BINS)
 
 deps:
 	$(Q)./scripts/install-deps.sh

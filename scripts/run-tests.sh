@@ -24,6 +24,22 @@ else
 	"$BUILD/tests/integration-tests" --jobs 1 || fail=1
 fi
 
+echo "== unit and integration tests again under ASan+UBSan (build/san)"
+if make --no-print-directory -s SANITIZE=address,undefined BUILD="$BUILD/san" tests; then
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} LSAN_OPTIONS=${LSAN_OPTIONS:-verbosity=0}
+	"$BUILD/san/tests/unit-tests" --jobs 2 || fail=1
+	if [ "$(id -u)" -eq 0 ]; then
+		"$BUILD/san/tests/integration-tests" --jobs 1 >"$BUILD/san/integration.log" 2>&1
+		rc=$?
+		# LSan's note about Criterion's own runner thread in forked tests is noise.
+		grep -v 'was not suspended. False leaks are possible' "$BUILD/san/integration.log"
+		[ "$rc" -eq 0 ] || fail=1
+	fi
+else
+	echo "sanitizer build failed" >&2
+	fail=1
+fi
+
 echo "== fuzz targets (${FUZZ_SECONDS}s each)"
 if command -v clang >/dev/null && make --no-print-directory -s fuzz >/dev/null; then
 	for f in "$BUILD"/fuzz/*; do

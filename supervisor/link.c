@@ -56,6 +56,15 @@ static bool valid_text(const char *s, size_t max)
 	return s && s[0] && strnlen(s, max + 1) <= max;
 }
 
+/* Copy a worker-supplied string for the log: printable ASCII only, bounded. */
+static void printable(char *dst, size_t len, const char *src)
+{
+	size_t i = 0;
+	for (; src && src[i] && i + 1 < len; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	dst[i] = '\0';
+}
+
 static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 {
 	if (c->state != CHILD_STARTING) {
@@ -71,17 +80,41 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 		protocol_error(c, "unsupported protocol version %u", r->protocol_version);
 		return -EPROTO;
 	}
+	const Tapio__V1__PrivilegeReport *pr = r->privileges;
+	memset(&c->reported, 0, sizeof(c->reported));
+	if (pr && pr->has_uid && pr->has_cap_eff && pr->has_seccomp) {
+		c->reported.valid = true;
+		c->reported.uid = pr->uid;
+		c->reported.gid = pr->gid;
+		c->reported.cap_inh = pr->cap_inh;
+		c->reported.cap_prm = pr->cap_prm;
+		c->reported.cap_eff = pr->cap_eff;
+		c->reported.cap_bnd = pr->cap_bnd;
+		c->reported.cap_amb = pr->cap_amb;
+		c->reported.no_new_privs = pr->no_new_privs;
+		c->reported.seccomp = pr->seccomp;
+		printable(c->reported.landlock, sizeof(c->reported.landlock), pr->landlock);
+		log_info("%s: privileges after setup: uid %u gid %u CapEff %016llx CapPrm %016llx "
+			 "CapBnd %016llx NoNewPrivs %u Seccomp %u Landlock %s",
+			 c->reg->name, pr->uid, pr->gid, (unsigned long long)pr->cap_eff,
+			 (unsigned long long)pr->cap_prm, (unsigned long long)pr->cap_bnd,
+			 pr->no_new_privs, pr->seccomp, c->reported.landlock);
+	}
 	free(c->degraded_reason);
 	c->degraded_reason = NULL;
 	if (r->degraded_reason && r->degraded_reason[0]) {
-		c->degraded_reason = strndup(r->degraded_reason, REASON_MAX);
+		char reason[REASON_MAX];
+		printable(reason, sizeof(reason), r->degraded_reason);
+		c->degraded_reason = strdup(reason);
 		child_handle(c, CEV_DEGRADED, NULL);
 	} else {
 		child_handle(c, CEV_READY, NULL);
 	}
-	for (size_t i = 0; i < r->n_features_missing && i < 16; i++)
-		if (valid_text(r->features_missing[i], REASON_MAX))
-			log_info("%s: not available: %s", c->reg->name, r->features_missing[i]);
+	for (size_t i = 0; i < r->n_features_missing && i < 16; i++) {
+		char what[256];
+		printable(what, sizeof(what), r->features_missing[i]);
+		log_info("%s: not available: %s", c->reg->name, what);
+	}
 	return 0;
 }
 

@@ -61,6 +61,8 @@ static int find_collector_dir(struct sup *sup)
 	return 0;
 }
 
+static void log_stats(struct sup *sup, uint64_t now);
+
 static void close_all(struct sup *sup)
 {
 	uv_close((uv_handle_t *)&sup->sig_term, NULL);
@@ -85,6 +87,7 @@ void sup_child_stopped(struct sup *sup)
 			return;
 	sink_flush(&sup->sink);
 	sink_drain(&sup->sink, SINK_DRAIN_MS);
+	log_stats(sup, timeconv_now_mono_ns()); /* the final counters, whatever the interval */
 	log_info("all workers stopped; %llu events written, %llu dropped by the sink",
 		 (unsigned long long)sup->sink.written, (unsigned long long)sup->sink.dropped);
 	close_all(sup);

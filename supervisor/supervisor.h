@@ -102,6 +102,13 @@ struct child {
 	char *degraded_reason;                 /* owned */
 	struct child_counters cnt;
 	uint64_t events_at_last_log;
+	/* What the worker said of its privileges in READY (checked against /proc later). */
+	struct {
+		bool valid;
+		uint32_t uid, gid, no_new_privs, seccomp;
+		uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+		char landlock[64];
+	} reported;
 };
 
 int child_init(struct child *c, struct sup *sup, const struct registry_entry *reg);

@@ -301,3 +301,62 @@ Test(process_e2e, worker_runs_sandboxed, .timeout = 60)
 	cr_assert_eq(kill(kids[0], 0), -1, "the worker is gone after tapiod exits");
 	tapiod_cleanup(&t);
 }
+
+/* The fallback hook set (raw tracepoints) delivers the same events. */
+Test(process_e2e, raw_tracepoint_fallback_delivers_exec_and_exit, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, "  process:\n    hooks: tracepoint\n"), 0);
+	wait_attached(&t, "tapio-rawtp");
+	char *argv[] = { "sh", "-c", "exit 3", NULL };
+	pid_t pid = run("/bin/sh", argv);
+	int status;
+	waitpid(pid, &status, 0);
+	struct exec_match em = { "/bin/sh", "-c", pid };
+	json_object *ex = tapiod_wait(&t, match_exec, &em, 10000);
+	cr_assert_not_null(ex);
+	cr_assert_eq(jint(ex, "process.ppid", -1), getpid());
+	struct pid_match xm = { "process.exit", pid };
+	json_object *xit = tapiod_wait(&t, match_type_pid, &xm, 10000);
+	cr_assert_not_null(xit);
+	cr_assert_eq(jint(xit, "processExit.exitCode", -1), 3);
+	tapiod_stop(&t, 10000);
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "attached raw_tp hooks"), "log:\n%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+}
+
+/* comm_deny drops in the kernel, argv bounds truncate and say so. */
+Test(process_e2e, comm_filter_and_argv_bounds, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, "  process:\n"
+				      "    comm_deny: [true]\n"
+				      "    argv_max_args: 3\n"),
+		     0);
+	wait_attached(&t, "tapio-filter");
+	char *targv[] = { "true", "tapio-denied", NULL };
+	pid_t denied = run("/bin/true", targv);
+	int status;
+	waitpid(denied, &status, 0);
+	char *eargv[] = { "echo", "a1", "a2", "a3", "a4", NULL };
+	pid_t pid = run("/bin/echo", eargv);
+	waitpid(pid, &status, 0);
+	struct exec_match em = { "/bin/echo", "a1", pid };
+	json_object *ex = tapiod_wait(&t, match_exec, &em, 10000);
+	cr_assert_not_null(ex);
+	json_object *pe, *argv, *trunc;
+	cr_assert(json_object_object_get_ex(ex, "processExec", &pe));
+	cr_assert(json_object_object_get_ex(pe, "argv", &argv));
+	cr_assert_eq(json_object_array_length(argv), 3, "argv bounded to argv_max_args");
+	cr_assert(json_object_object_get_ex(pe, "argvTruncated", &trunc));
+	cr_assert(json_object_get_boolean(trunc));
+	cr_assert_eq(jint(ex, "processExec.argc", -1), 5);
+	struct exec_match dm = { "/bin/true", NULL, denied };
+	cr_assert_null(tapiod_wait(&t, match_exec, &dm, 500), "denied comm must not be reported");
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
