@@ -25,10 +25,22 @@ struct sandbox_result {
 
 /* Apply the sandbox to the calling process (all threads must not exist yet: call before
  * creating any). Returns 0 or -errno; on failure the process must exit (it is in an
- * undefined partially-dropped state). Seccomp violations kill the process with SIGSYS. */
+ * undefined partially-dropped state). Seccomp violations kill the process with SIGSYS.
+ * Refused before anything changes: -EINVAL for uid/gid 0 or -1 or an extra syscall name
+ * libseccomp does not know, -EBUSY when the process has more than one thread.
+ * Steps 1-3 need CAP_SETPCAP, CAP_SETGID and CAP_SETUID, except that each is skipped where the
+ * process is already in its target state (securebits locked, bounding set empty, ids set).
+ * Read paths that do not exist are skipped (debug log); a kernel without Landlock is not an
+ * error: ret_result says "unsupported (kernel has no Landlock)". Files opened before the call
+ * stay usable whatever Landlock says. Only the base set below, extra_syscalls and, with
+ * allow_bpf_map_read, bpf(BPF_MAP_LOOKUP_ELEM/BPF_MAP_GET_NEXT_KEY) remain. In builds linked
+ * with a sanitizer runtime, sigaltstack, open and ioctl are allowed too, and ASan builds run
+ * the LeakSanitizer check here (its exit-time check would need clone and ptrace). */
 int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_result);
 
-/* The worker base syscall set (NULL-terminated), for documentation and audit. */
+/* The worker base syscall set (NULL-terminated), for documentation and audit. Some carry an
+ * argument filter: mmap/mprotect without PROT_EXEC, openat read-only (no O_WRONLY, O_RDWR,
+ * O_CREAT, O_TRUNC), fcntl F_GETFD/F_SETFD/F_GETFL/F_SETFL only, tgkill to this process only. */
 extern const char *const sandbox_base_syscalls[];
 
 /* Privilege-related lines of /proc/<pid>/status (pid 0 = self). */
@@ -40,5 +52,9 @@ struct privilege_status {
 	uint32_t seccomp_filters;
 };
 int privilege_status_read(pid_t pid, struct privilege_status *ret_status);
-/* Parse the text of a status file (for tests and for the reader above). */
+/* Parse the text of a status file (for tests and for the reader above). -EINVAL unless the
+ * Uid, Gid (four numbers each), CapInh, CapPrm, CapEff and CapBnd lines are present and well
+ * formed; CapAmb (Linux 4.3), NoNewPrivs (4.10), Seccomp (CONFIG_SECCOMP) and Seccomp_filters
+ * (5.9) may be absent and then read as 0. A repeated or malformed line is -EINVAL. Inside the
+ * sandbox privilege_status_read() works when /proc is one of the read paths. */
 int privilege_status_parse(const char *text, struct privilege_status *ret_status);
