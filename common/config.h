@@ -10,7 +10,8 @@
 
 #define CONFIG_MAX_BYTES (1u << 20)   /* a config file larger than this is rejected */
 #define CONFIG_MAX_LIST 64            /* entries in any list */
-#define CONFIG_NAME_MAX 256           /* length of any string value */
+#define CONFIG_NAME_MAX 256           /* length of any string value (at most CONFIG_NAME_MAX - 1
+				       * bytes, so it fits a char[CONFIG_NAME_MAX]) */
 
 enum config_hooks {
 	CONFIG_HOOKS_AUTO = 0,    /* best available, chosen by probing */
@@ -83,9 +84,11 @@ extern const char config_default_yaml[];
  * the file name used in messages and stored in cfg->path. Unknown keys are errors. */
 int config_load_text(const char *text, size_t len, const char *display, struct config **ret_cfg,
 		     char **ret_err);
-/* Read and parse a file (at most CONFIG_MAX_BYTES). */
+/* Read and parse a file (at most CONFIG_MAX_BYTES). A file that cannot be opened or read
+ * returns -errno, with the message "FILE: cannot open: <strerror>" (or "cannot read"). */
 int config_load_file(const char *path, struct config **ret_cfg, char **ret_err);
-/* Read and parse from a file descriptor (a memfd from the supervisor). */
+/* Read and parse from a file descriptor (a memfd from the supervisor), from offset 0 with
+ * pread(2): the file offset is neither used nor moved. */
 int config_load_fd(int fd, const char *display, struct config **ret_cfg, char **ret_err);
 void config_free(struct config *cfg);
 

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// libFuzzer target: any bytes given to config_load_text must load or fail cleanly, with no
+// crash, leak or undefined behaviour, and a failure must come with a message.
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config *cfg = NULL;
+	char *err = NULL;
+	int r = config_load_text((const char *)data, size, "fuzz.yaml", &cfg, &err);
+
+	if (r == 0 && (!cfg || err || !config_collector(cfg, "process")))
+		abort();
+	if (r < 0 && (cfg || (r == -EINVAL && !err)))
+		abort();
+	config_free(cfg);
+	free(err);
+	return 0;
+}
