@@ -139,6 +139,13 @@ $(BIN)/tapiod: $(SUP_OBJS) $(LIBTAPIO)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+CTL_SRCS := $(wildcard tapioctl/*.c)
+CTL_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(CTL_SRCS))
+$(BIN)/tapioctl: $(CTL_OBJS) $(LIBTAPIO)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # ---- tests ----------------------------------------------------------------------------------
 CRIT_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -ljson-c
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -175,7 +182,6 @@ $(BUILD)/tests/%: tests/helpers/%.c $(LIBTAPIO) | $(FLAGS_STAMP)
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_COMMON := $(filter-out common/log.c,$(COMMON_SRCS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(GEN)/.proto-stamp
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
@@ -183,7 +189,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(GEN)/.proto-stamp
 		-o $@ $< $(COMMON_SRCS) $(PB_C) $(PKG_LIBS)
 
 # ---- top-level targets ----------------------------------------------------------------------
-ALL_BINS := $(BIN)/tapiod $(COLLECTOR_BINS)
+ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
 .PHONY: all deps run test test-unit test-integration fuzz check clean format bench
 all: $(ALL_BINS)

@@ -49,6 +49,13 @@ const char config_default_yaml[] =
 	"    format: json               # json\n"
 	"    queue_max_kib: 16384       # 64..1048576\n"
 	"\n"
+	"# tapioctl talks to tapiod here. Root and tapiod's own user may connect, and the\n"
+	"# members of socket_group when it is set (the socket is then 0660 for that group).\n"
+	"control:\n"
+	"  enabled: true\n"
+	"  socket_path: /run/tapio/tapiod.sock\n"
+	"  socket_group: \"\"\n"
+	"\n"
 	"# Every collector has enabled, heartbeat_interval_ms (at most half of\n"
 	"# supervisor.heartbeat_timeout_ms), stats_interval_ms, batch_max_events, queue_max_kib\n"
 	"# and sandbox, followed by its own keys.\n"
@@ -93,6 +100,10 @@ struct key {
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
 static const char *const hooks_names[] = { "auto", "tp_btf", "tracepoint", NULL };
 static const char *const format_names[] = { "json", NULL };
+static const char *const testing_mode_names[] = {
+	"normal",  "exit",  "hang",		 "oversized",	   "garbage",  "early_events",
+	"flood",   "alloc", "forbidden_syscall", "forbidden_path", "degraded", NULL,
+};
 
 _Static_assert(sizeof(enum config_hooks) == sizeof(unsigned int), "enum stored as unsigned int");
 _Static_assert(sizeof(enum config_sink_format) == sizeof(unsigned int), "enum stored as unsigned");
@@ -121,9 +132,10 @@ _Static_assert(sizeof(enum config_sink_format) == sizeof(unsigned int), "enum st
 
 /* The keys of collectors.<name>: `m` is the struct config member, a struct that begins with
  * struct config_collector_common. A collector adds this block and its own keys after it. */
-#define COLLECTOR_COMMON(name, m)                                                                \
+#define COLLECTOR_COMMON(name, m) COLLECTOR_COMMON_ENABLED(name, m, true)
+#define COLLECTOR_COMMON_ENABLED(name, m, on)                                                    \
 	{ .path = "collectors." name ".enabled", .type = KEY_BOOL,                               \
-	  .offset = FIELD(m.common.enabled, bool), .def = true, .collector = true },            \
+	  .offset = FIELD(m.common.enabled, bool), .def = (on), .collector = true },            \
 	KEY_U("collectors." name ".heartbeat_interval_ms", m.common.heartbeat_interval_ms, 1000, \
 	      100, 60000),                                                                       \
 	KEY_U("collectors." name ".stats_interval_ms", m.common.stats_interval_ms, 1000, 100,    \
@@ -148,6 +160,10 @@ static const struct key keys[] = {
 	      format_names),
 	KEY_U("sinks.stdout.queue_max_kib", sink_stdout.queue_max_kib, 16384, 64, 1048576),
 
+	KEY_B("control.enabled", control.enabled, true),
+	KEY_S("control.socket_path", control.socket_path, "/run/tapio/tapiod.sock", NULL),
+	KEY_S("control.socket_group", control.socket_group, "", NULL),
+
 	COLLECTOR_COMMON("process", process),
 	KEY_P2("collectors.process.ring_buffer_kib", process.ring_buffer_kib, 4096, 4, 1048576),
 	KEY_E("collectors.process.hooks", process.hooks, enum config_hooks, CONFIG_HOOKS_AUTO,
@@ -158,6 +174,14 @@ static const struct key keys[] = {
 	KEY_B("collectors.process.containers_only", process.containers_only, false),
 	KEY_L("collectors.process.comm_allow", process.comm_allow, 1, COMM_MAX),
 	KEY_L("collectors.process.comm_deny", process.comm_deny, 1, COMM_MAX),
+
+	COLLECTOR_COMMON_ENABLED("testing", testing, false),
+	KEY_E("collectors.testing.mode", testing.mode, enum config_testing_mode,
+	      CONFIG_TESTING_NORMAL, testing_mode_names),
+	KEY_U("collectors.testing.tick_ms", testing.tick_ms, 100, 1, 60000),
+	KEY_U("collectors.testing.exit_code", testing.exit_code, 111, 0, 255),
+	KEY_U("collectors.testing.after_ms", testing.after_ms, 0, 0, 600000),
+	KEY_U("collectors.testing.alloc_mib", testing.alloc_mib, 64, 1, 4096),
 };
 
 /* One parse. Errors stop it: the first problem is the one reported. */
@@ -772,8 +796,8 @@ static int check_heartbeats(struct parser *p)
 
 	assert(t >= 0);
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		if (!keys[i].collector)
-			continue;
+		if (!keys[i].collector || !*(const bool *)field(p->cfg, &keys[i]))
+			continue; /* only enabled collectors beat */
 		size_t n = strlen(keys[i].path) - strlen("enabled");
 		snprintf(path, sizeof(path), "%.*sheartbeat_interval_ms", (int)n, keys[i].path);
 		int h = find_key(path);

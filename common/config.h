@@ -50,6 +50,30 @@ struct config_process {
 	struct config_string_list comm_deny;   /* never these comms (≤ 15 chars) */
 };
 
+/* What the test-only collector does (tests/ of the supervisor; never enabled by default). */
+enum config_testing_mode {
+	CONFIG_TESTING_NORMAL = 0,        /* READY, then one event every tick_ms */
+	CONFIG_TESTING_EXIT,              /* exit with exit_code after after_ms */
+	CONFIG_TESTING_HANG,              /* stop heartbeating after after_ms (spins in place) */
+	CONFIG_TESTING_OVERSIZED,         /* send a frame header above the maximum */
+	CONFIG_TESTING_GARBAGE,           /* send bytes that are no frame */
+	CONFIG_TESTING_EARLY_EVENTS,      /* send an event batch before READY */
+	CONFIG_TESTING_FLOOD,             /* send events as fast as possible, never read */
+	CONFIG_TESTING_ALLOC,             /* allocate alloc_mib MiB after after_ms */
+	CONFIG_TESTING_FORBIDDEN_SYSCALL, /* after the sandbox: socket(AF_INET) */
+	CONFIG_TESTING_FORBIDDEN_PATH,    /* after the sandbox: open a file outside its paths */
+	CONFIG_TESTING_DEGRADED,          /* READY with a degraded reason, then ticks */
+};
+
+struct config_testing {
+	struct config_collector_common common;  /* enabled defaults to false */
+	enum config_testing_mode mode;
+	uint32_t tick_ms;                       /* default 100, 1..60000 */
+	uint32_t exit_code;                     /* default 111, 0..255 */
+	uint32_t after_ms;                      /* default 0, ..600000 */
+	uint32_t alloc_mib;                     /* default 64, 1..4096 */
+};
+
 struct config {
 	char *path;               /* owned; "<embedded default>" when not from a file */
 	char *text;               /* owned; the YAML text this was loaded from */
@@ -73,7 +97,14 @@ struct config {
 		uint32_t queue_max_kib;          /* default 16384, 64..1048576 */
 	} sink_stdout;
 
+	struct {
+		bool enabled;                    /* default true */
+		char *socket_path;               /* owned; default /run/tapio/tapiod.sock */
+		char *socket_group;              /* owned; "" = root and tapiod's uid only */
+	} control;
+
 	struct config_process process;
+	struct config_testing testing;
 };
 
 /* The configuration used when tapiod runs without --config. */

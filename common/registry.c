@@ -17,6 +17,7 @@
 
 static const char *const process_read_paths[] = { "/proc", "/sys/fs/cgroup", NULL };
 static const char *const no_syscalls[] = { NULL };
+static const char *const testing_read_paths[] = { "/proc/self", NULL };
 
 const struct registry_entry registry_entries[] = {
 	{
@@ -26,6 +27,15 @@ const struct registry_entry registry_entries[] = {
 		.read_paths = process_read_paths,
 		.extra_syscalls = no_syscalls,
 		.bpf_map_read = 1,
+	},
+	{
+		/* For the supervisor's tests only (misbehaves on request); disabled by default. */
+		.name = "testing",
+		.binary = "tapio-collector-testing",
+		.setup_caps = CAPS_SANDBOX,
+		.read_paths = testing_read_paths,
+		.extra_syscalls = no_syscalls,
+		.bpf_map_read = 0,
 	},
 };
 

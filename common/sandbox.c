@@ -347,6 +347,39 @@ static int drop_bounding_and_lock_securebits(void)
 	return 0;
 }
 
+/* ---- before setup: keep only the declared capabilities ------------------------------------ */
+
+int sandbox_limit_caps(uint64_t keep, uint64_t keep_sets)
+{
+	cap_value_t max = cap_max_bits();
+	for (cap_value_t c = 0; c < max && c < 64; c++) {
+		if (keep & (1ull << c))
+			continue;
+		int in = cap_get_bound(c);
+		if (in < 0)
+			break;
+		if (in > 0 && cap_drop_bound(c) < 0)
+			return errno_or(-EPERM);
+	}
+	cap_t caps = cap_get_proc();
+	if (!caps)
+		return errno_or(-ENOMEM);
+	for (cap_value_t c = 0; c < max && c < 64; c++) {
+		if ((keep | keep_sets) & (1ull << c))
+			continue;
+		cap_value_t v = c;
+		cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_CLEAR);
+		cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_CLEAR);
+		cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_CLEAR);
+	}
+	int r = cap_set_proc(caps) < 0 ? errno_or(-EPERM) : 0;
+	cap_free(caps);
+	for (cap_value_t c = 0; r == 0 && c < 64; c++)
+		if (!(keep & (1ull << c)) && cap_get_bound(c) > 0)
+			r = -EPERM;
+	return r;
+}
+
 /* ---- step 2: ids --------------------------------------------------------------------------- */
 
 static int switch_ids(uid_t uid, gid_t gid)

@@ -38,6 +38,14 @@ struct sandbox_result {
  * the LeakSanitizer check here (its exit-time check would need clone and ptrace). */
 int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_result);
 
+/* Keep only the capabilities in `keep` (bitmask of 1ull << CAP_*) in the bounding set, and
+ * only `keep | keep_sets` in the effective, permitted and inheritable sets. Needs CAP_SETPCAP
+ * unless nothing is to be dropped. tapiod calls it at start with the union of the enabled
+ * collectors' needs as `keep` (all a worker can ever get at exec) and its own needs (CAP_KILL
+ * for workers that run as another uid) as `keep_sets`; every worker calls it first thing
+ * with its own declared needs. 0 or -errno. */
+int sandbox_limit_caps(uint64_t keep, uint64_t keep_sets);
+
 /* The worker base syscall set (NULL-terminated), for documentation and audit. Some carry an
  * argument filter: mmap/mprotect without PROT_EXEC, openat read-only (no O_WRONLY, O_RDWR,
  * O_CREAT, O_TRUNC), fcntl F_GETFD/F_SETFD/F_GETFL/F_SETFL only, tgkill to this process only. */

@@ -509,6 +509,16 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	log_init(ident, LOG_LEVEL_INFO);
 	w->coll = c;
 	w->ctx = ctx;
+	/* First of all: keep only the capabilities this collector's setup declared. */
+	const struct registry_entry *reg = registry_find(c->name);
+	if (reg && geteuid() == 0) {
+		int r = sandbox_limit_caps(reg->setup_caps, reg->setup_caps);
+		if (r < 0) {
+			log_error("cannot limit capabilities to the declared set: %s", strerror(-r));
+			free(w);
+			return EXIT_CONFIG;
+		}
+	}
 	w->epfd = w->sigfd = w->timerfd = -1;
 	w->ready = (Tapio__V1__Ready)TAPIO__V1__READY__INIT;
 	strbuf_init(&w->batch, FRAME_MAX);

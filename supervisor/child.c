@@ -102,6 +102,8 @@ static int make_config_fd(struct child *c)
 static int spawn(struct child *c)
 {
 	struct sup *sup = c->sup;
+	if (c->proc_open || c->fd >= 0)
+		return -EBUSY; /* the previous worker's handles are still closing */
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
@@ -227,6 +229,20 @@ void child_handle(struct child *c, enum child_event ev, const char *why)
 	if (why && (is_exit_event(ev) || ev == CEV_PROTOCOL_ERROR || ev == CEV_HEARTBEAT_MISSED))
 		snprintf(c->last_exit, sizeof(c->last_exit), "%s", why);
 
+	/* Restart by hand of a running worker: once it is gone, start it again at once. */
+	if (c->restart_pending && is_exit_event(ev) && !sup->stopping) {
+		c->restart_pending = false;
+		memset(c->deaths, 0, sizeof(c->deaths));
+		c->backoff_ms = BACKOFF_INITIAL_MS;
+		c->restarts++;
+		log_info("%s: restarting by request (%s)", c->reg->name, why ? why : "");
+		/* Through BACKOFF with no delay: the timer fires on the next loop iteration, after
+		 * the handles of the old worker have finished closing. */
+		c->state = CHILD_BACKOFF;
+		uv_timer_start(&c->timer, on_timer, 0, 0);
+		return;
+	}
+
 	/* During shutdown a worker that is gone stays gone, whatever its exit code. */
 	if (sup->stopping && is_exit_event(ev)) {
 		c->state = old == CHILD_FAILED ? CHILD_FAILED : CHILD_STOPPED;
@@ -250,6 +266,11 @@ void child_handle(struct child *c, enum child_event ev, const char *why)
 		break;
 	case CACT_SPAWN: {
 		int r = spawn(c);
+		if (r == -EBUSY) {
+			c->state = CHILD_BACKOFF;
+			uv_timer_start(&c->timer, on_timer, 10, 0);
+			break;
+		}
 		if (r < 0) {
 			log_error("%s: %s", c->reg->name, c->last_exit);
 			child_handle(c, CEV_SPAWN_FAILED, c->last_exit);
@@ -298,4 +319,18 @@ void child_check_watchdog(struct child *c, uint64_t now_ns)
 	uint64_t limit = (uint64_t)c->sup->cfg->supervisor.heartbeat_timeout_ms * 1000000ull;
 	if (now_ns - c->last_heartbeat_ns > limit)
 		child_handle(c, CEV_HEARTBEAT_MISSED, "watchdog: heartbeat missed");
+}
+
+void child_restart(struct child *c)
+{
+	if (c->pid > 0) {
+		c->restart_pending = true;
+		send_signal(c, SIGTERM, c->sup->cfg->supervisor.stop_timeout_ms);
+		return;
+	}
+	uv_timer_stop(&c->timer);
+	memset(c->deaths, 0, sizeof(c->deaths));
+	c->backoff_ms = BACKOFF_INITIAL_MS;
+	c->state = CHILD_STOPPED;
+	child_handle(c, CEV_START, NULL);
 }

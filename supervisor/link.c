@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pbjson.h"
 #include "supervisor.h"
 #include "timeconv.h"
 
@@ -149,7 +150,15 @@ static int on_batch(struct child *c, const Tapio__V1__EventBatch *b)
 		ev->collector = (char *)c->reg->name;
 		ev->node = sup->cfg->node_name;
 		c->cnt.events++;
-		sink_event(&sup->sink, &ev->base);
+		strbuf_reset(&sup->scratch);
+		if (pbjson_encode(&ev->base, &sup->scratch) < 0) {
+			c->cnt.encode_errors++;
+		} else {
+			if (sup->cfg->sink_stdout.enabled)
+				sink_line(&sup->sink, sup->scratch.data, sup->scratch.len);
+			control_publish(&sup->ctl, c->reg->name, ev->type, sup->scratch.data,
+					sup->scratch.len);
+		}
 		ev->id = worker_id;
 		ev->collector = worker_coll;
 		ev->node = worker_node;

@@ -15,6 +15,8 @@
 
 #include "exitcodes.h"
 #include "log.h"
+#include "sandbox.h"
+#include <linux/capability.h>
 #include "supervisor.h"
 #include "timeconv.h"
 
@@ -70,6 +72,7 @@ static void close_all(struct sup *sup)
 	uv_close((uv_handle_t *)&sup->sig_hup, NULL);
 	uv_close((uv_handle_t *)&sup->sig_pipe, NULL);
 	uv_close((uv_handle_t *)&sup->tick, NULL);
+	control_close(&sup->ctl);
 	for (size_t i = 0; i < sup->n_children; i++) {
 		struct child *c = &sup->children[i];
 		link_close(c);
@@ -151,8 +154,12 @@ static void on_tick(uv_timer_t *t)
 {
 	struct sup *sup = t->data;
 	uint64_t now = timeconv_now_mono_ns();
-	for (size_t i = 0; i < sup->n_children; i++)
-		child_check_watchdog(&sup->children[i], now);
+	for (size_t i = 0; i < sup->n_children; i++) {
+		struct child *c = &sup->children[i];
+		child_check_watchdog(c, now);
+		c->events_per_s = (double)(c->cnt.events - c->events_at_last_tick) * 1000.0 / TICK_MS;
+		c->events_at_last_tick = c->cnt.events;
+	}
 	uint32_t every = sup->cfg->supervisor.stats_log_interval_s;
 	if (every && (!sup->last_log_ns || now - sup->last_log_ns >= every * 1000000000ull))
 		log_stats(sup, now);
@@ -172,6 +179,34 @@ static int load_config(const char *path, struct config **ret)
 	return r;
 }
 
+/* tapiod's bounding set keeps no capability that no enabled collector declared; workers
+ * inherit at most that. */
+static int limit_caps(struct sup *sup)
+{
+	if (geteuid() != 0)
+		return 0;
+	uint64_t keep = 0;
+	for (size_t i = 0; i < registry_count; i++) {
+		const struct config_collector_common *cc =
+			config_collector(sup->cfg, registry_entries[i].name);
+		if (cc && cc->enabled)
+			keep |= registry_entries[i].setup_caps;
+	}
+	/* tapiod's own needs stay out of the bounding set, so no worker can ever get them:
+	 * CAP_KILL to signal workers that switched to another uid, CAP_CHOWN to hand the control
+	 * socket to its group. */
+	uint64_t own = 1ull << CAP_KILL;
+	if (sup->cfg->control.enabled && sup->cfg->control.socket_group[0])
+		own |= 1ull << CAP_CHOWN;
+	int r = sandbox_limit_caps(keep, own);
+	if (r < 0)
+		log_error("cannot drop the capabilities no collector needs: %s", strerror(-r));
+	else
+		log_debug("capabilities kept for the enabled collectors: %016llx",
+			  (unsigned long long)keep);
+	return r;
+}
+
 static int setup(struct sup *sup)
 {
 	enum log_level lv;
@@ -182,7 +217,10 @@ static int setup(struct sup *sup)
 		rid = timeconv_now_mono_ns() ^ (uint64_t)getpid();
 	snprintf(sup->run_id, sizeof(sup->run_id), "%016llx", (unsigned long long)rid);
 
-	int r = find_collector_dir(sup);
+	int r = limit_caps(sup);
+	if (r < 0)
+		return r;
+	r = find_collector_dir(sup);
 	if (r < 0)
 		return r;
 	sup->config_memfd = make_memfd(sup->cfg);
@@ -192,6 +230,11 @@ static int setup(struct sup *sup)
 		      (size_t)sup->cfg->sink_stdout.queue_max_kib << 10);
 	if (r < 0)
 		return r;
+
+	strbuf_init(&sup->scratch, FRAME_MAX);
+	sup->start_mono_ns = timeconv_now_mono_ns();
+	if (sup->cfg->control.enabled && control_open(&sup->ctl, sup) < 0)
+		log_warn("running without a control socket (tapioctl will not reach this tapiod)");
 
 	sup->children = calloc(registry_count, sizeof(*sup->children));
 	if (!sup->children)
@@ -300,6 +343,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sup.n_children; i++)
 		child_release(&sup.children[i]);
 	free(sup.children);
+	strbuf_release(&sup.scratch);
 	close(sup.config_memfd);
 	config_free(sup.cfg);
 	uv_loop_close(sup.loop);

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "pbjson.h"
 #include "supervisor.h"
 #include "timeconv.h"
 
@@ -39,26 +38,14 @@ int sink_init(struct sink_stdout *s, uv_loop_t *loop, int fd, size_t max_bytes)
 	return 0;
 }
 
-int sink_event(struct sink_stdout *s, const ProtobufCMessage *ev)
+int sink_line(struct sink_stdout *s, const char *json, size_t len)
 {
-	size_t mark = s->buf.len;
-	if (s->buf.len >= s->max) {
+	if (s->buf.len >= s->max || strbuf_reserve(&s->buf, len + 1) < 0) {
 		s->dropped++;
 		return -ENOBUFS;
 	}
-	int r = pbjson_encode(ev, &s->buf);
-	if (r == 0)
-		r = strbuf_append_char(&s->buf, '\n');
-	if (r < 0) {
-		s->buf.len = mark;
-		if (s->buf.data)
-			s->buf.data[mark] = '\0';
-		if (r == -ENOBUFS)
-			s->dropped++;
-		else
-			s->encode_errors++;
-		return r;
-	}
+	strbuf_append(&s->buf, json, len);
+	strbuf_append_char(&s->buf, '\n');
 	s->written++;
 	return 0;
 }

@@ -72,6 +72,7 @@ struct child_counters {
 	uint64_t frames;
 	uint64_t seq_gaps;          /* events missing by sequence number */
 	uint64_t protocol_errors;
+	uint64_t encode_errors;     /* events the JSON encoder refused (bad timestamp, ...) */
 	/* The worker's own cumulative counters, from its last stats frame. */
 	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
 	uint64_t worker_events_sent;
@@ -92,6 +93,7 @@ struct child {
 	struct frame_reader reader;
 	uv_timer_t timer;                      /* backoff, kill grace */
 	bool kill_pending;
+	bool restart_pending;                  /* tapioctl restart of a running worker */
 
 	uint64_t last_seq;
 	uint64_t start_mono_ns, last_heartbeat_ns;
@@ -102,6 +104,8 @@ struct child {
 	char *degraded_reason;                 /* owned */
 	struct child_counters cnt;
 	uint64_t events_at_last_log;
+	uint64_t events_at_last_tick;
+	double events_per_s;                   /* over the last tick */
 	/* What the worker said of its privileges in READY (checked against /proc later). */
 	struct {
 		bool valid;
@@ -114,6 +118,9 @@ struct child {
 int child_init(struct child *c, struct sup *sup, const struct registry_entry *reg);
 void child_handle(struct child *c, enum child_event ev, const char *why);
 void child_check_watchdog(struct child *c, uint64_t now_ns);
+/* Restart by hand (tapioctl restart): a FAILED or BACKOFF child starts now, a running one
+ * is stopped and started again. */
+void child_restart(struct child *c);
 /* Release what is not a libuv handle; handles are closed by sup_close_handles. */
 void child_release(struct child *c);
 
@@ -135,13 +142,34 @@ struct sink_stdout {
 };
 
 int sink_init(struct sink_stdout *s, uv_loop_t *loop, int fd, size_t max_bytes);
-/* Encode and queue one event (already stamped). -ENOBUFS when dropped (counted). */
-int sink_event(struct sink_stdout *s, const ProtobufCMessage *ev);
+/* Queue one JSON line (without its newline). -ENOBUFS when dropped (counted). */
+int sink_line(struct sink_stdout *s, const char *json, size_t len);
 /* Write what is queued as far as the fd takes it now. */
 void sink_flush(struct sink_stdout *s);
 /* Blocking drain at shutdown, up to timeout_ms. */
 void sink_drain(struct sink_stdout *s, unsigned timeout_ms);
 void sink_close(struct sink_stdout *s);
+
+/* ---- control socket (control.c) ----------------------------------------------------------- */
+
+struct control_client;
+
+struct control {
+	struct sup *sup;
+	uv_pipe_t server;
+	bool open;
+	gid_t gid;
+	bool gid_set;
+	struct control_client *clients;        /* owned list */
+	unsigned n_clients, subscribers;
+	uint64_t subscriber_drops, refused;
+};
+
+int control_open(struct control *ctl, struct sup *sup);
+void control_close(struct control *ctl);
+/* Hand one event's JSON line (no newline) to `tapioctl events` subscribers. */
+void control_publish(struct control *ctl, const char *collector, const char *type,
+		     const char *json, size_t len);
 
 /* ---- the supervisor (main.c) ---------------------------------------------------------------- */
 
@@ -155,6 +183,9 @@ struct sup {
 	struct child *children;                /* owned array */
 	size_t n_children;
 	struct sink_stdout sink;
+	struct control ctl;
+	struct strbuf scratch;                 /* one event's JSON, shared by sink and control */
+	uint64_t start_mono_ns;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_pipe;
 	uv_timer_t tick;
 	uint64_t last_log_ns;

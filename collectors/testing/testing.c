@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: Apache-2.0
+// The test-only collector: a worker that behaves well (one event per tick) or misbehaves in
+// one configured way, so the supervisor's policy, watchdog, protocol checks and the sandbox
+// can be tested against a real process. Never enabled by default; not a data source.
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "exitcodes.h"
+#include "frame.h"
+#include "log.h"
+#include "timeconv.h"
+#include "worker.h"
+
+struct testing_ctx {
+	const struct config_testing *cfg;
+	int timerfd;
+	uint64_t ready_ns;
+	bool acted;
+	uint64_t ticks;
+};
+
+static int testing_setup(struct worker *w, void *ctx)
+{
+	struct testing_ctx *t = ctx;
+	t->cfg = &worker_config(w)->testing;
+	t->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (t->timerfd < 0)
+		return EXIT_TRANSIENT;
+	long ns = (long)t->cfg->tick_ms * 1000000L;
+	struct itimerspec its = { .it_interval = { ns / 1000000000L, ns % 1000000000L },
+				  .it_value = { ns / 1000000000L, ns % 1000000000L } };
+	if (timerfd_settime(t->timerfd, 0, &its, NULL) < 0 || worker_watch(w, t->timerfd) < 0)
+		return EXIT_TRANSIENT;
+	worker_add_hook(w, "timerfd");
+	if (t->cfg->mode == CONFIG_TESTING_DEGRADED)
+		worker_set_degraded(w, "testing: degraded on purpose");
+	t->ready_ns = timeconv_now_mono_ns();
+	return 0;
+}
+
+static void emit_tick(struct worker *w, struct testing_ctx *t, const char *type,
+		      Tapio__V1__SecurityEvent *sec)
+{
+	Tapio__V1__Event ev = TAPIO__V1__EVENT__INIT;
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	uint64_t boot = timeconv_now_boot_ns();
+	int64_t wall = timeconv_wall_ns(worker_timeconv(w), boot);
+	ts.seconds = wall / 1000000000;
+	ts.nanos = (int32_t)(wall % 1000000000);
+	ev.type = (char *)type;
+	ev.time = &ts;
+	ev.has_boot_ns = 1;
+	ev.boot_ns = boot;
+	Tapio__V1__ProcessContext pc = TAPIO__V1__PROCESS_CONTEXT__INIT;
+	pc.has_pid = 1;
+	pc.pid = (uint32_t)getpid();
+	ev.process = &pc;
+	if (sec) {
+		ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_SECURITY;
+		ev.security = sec;
+	}
+	worker_emit(w, &ev);
+}
+
+/* The misbehaviour, once after_ms have passed since setup. */
+static int act(struct worker *w, struct testing_ctx *t)
+{
+	switch (t->cfg->mode) {
+	case CONFIG_TESTING_EXIT:
+		log_info("testing: exiting with %u as configured", t->cfg->exit_code);
+		exit((int)t->cfg->exit_code);
+	case CONFIG_TESTING_HANG:
+		log_info("testing: hanging as configured");
+		for (;;) {
+			struct timespec ts = { 3600, 0 };
+			nanosleep(&ts, NULL);
+		}
+	case CONFIG_TESTING_ALLOC: {
+		size_t n = (size_t)t->cfg->alloc_mib << 20;
+		char *p = malloc(n);
+		if (p)
+			memset(p, 0x5a, n); /* touch every page: RSS, not just address space */
+		log_info("testing: allocated %u MiB as configured", t->cfg->alloc_mib);
+		break;
+	}
+	case CONFIG_TESTING_FORBIDDEN_SYSCALL:
+		log_info("testing: calling socket(AF_INET) inside the sandbox");
+		socket(AF_INET, SOCK_STREAM, 0);
+		log_error("testing: socket() returned: the seccomp filter did not kill us");
+		return EXIT_TRANSIENT;
+	case CONFIG_TESTING_FORBIDDEN_PATH: {
+		const char *path = "/etc/hostname";
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int err = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+		Tapio__V1__SecurityEvent sec = TAPIO__V1__SECURITY_EVENT__INIT;
+		sec.action = "open";
+		sec.filename = (char *)path;
+		sec.has_result = 1;
+		sec.result = -err;
+		emit_tick(w, t, "testing.open", &sec);
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int testing_on_readable(struct worker *w, void *ctx, int fd)
+{
+	struct testing_ctx *t = ctx;
+	uint64_t exp;
+	if (read(fd, &exp, sizeof(exp)) != sizeof(exp))
+		return 0;
+	if (!t->acted && timeconv_now_mono_ns() - t->ready_ns >= t->cfg->after_ms * 1000000ull) {
+		t->acted = true;
+		int r = act(w, t);
+		if (r)
+			return r;
+	}
+	t->ticks++;
+	emit_tick(w, t, "testing.tick", NULL);
+	return 0;
+}
+
+static const struct worker_collector testing_collector = {
+	.name = "testing",
+	.setup = testing_setup,
+	.on_readable = testing_on_readable,
+};
+
+/* ---- raw modes: break the protocol below the worker library ------------------------------- */
+
+static void send_frame(int fd, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(FRAME_HDR + len);
+	if (!buf)
+		exit(EXIT_TRANSIENT);
+	frame_put_header(buf, (uint32_t)len);
+	protobuf_c_message_pack(m, buf + FRAME_HDR);
+	if (frame_write_all(fd, buf, FRAME_HDR + len) < 0)
+		exit(EXIT_TRANSIENT);
+	free(buf);
+}
+
+static void send_batch(int fd, uint64_t first_seq, size_t n)
+{
+	Tapio__V1__Event evs[64];
+	Tapio__V1__Event *ptrs[64];
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	ts.seconds = time(NULL);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		evs[i] = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
+		evs[i].type = "testing.flood";
+		evs[i].time = &ts;
+		evs[i].has_seq = 1;
+		evs[i].seq = first_seq + i;
+		ptrs[i] = &evs[i];
+	}
+	Tapio__V1__EventBatch b = TAPIO__V1__EVENT_BATCH__INIT;
+	b.n_events = n < 64 ? n : 64;
+	b.events = ptrs;
+	Tapio__V1__WorkerFrame f = TAPIO__V1__WORKER_FRAME__INIT;
+	f.body_case = TAPIO__V1__WORKER_FRAME__BODY_BATCH;
+	f.batch = &b;
+	send_frame(fd, &f.base);
+}
+
+static void send_ready(int fd)
+{
+	Tapio__V1__Ready r = TAPIO__V1__READY__INIT;
+	r.collector = "testing";
+	r.has_protocol_version = 1;
+	r.protocol_version = WORKER_PROTOCOL_VERSION;
+	Tapio__V1__WorkerFrame f = TAPIO__V1__WORKER_FRAME__INIT;
+	f.body_case = TAPIO__V1__WORKER_FRAME__BODY_READY;
+	f.ready = &r;
+	send_frame(fd, &f.base);
+}
+
+static int run_raw(int fd, const struct config_testing *cfg)
+{
+	switch (cfg->mode) {
+	case CONFIG_TESTING_OVERSIZED: {
+		send_ready(fd);
+		uint8_t hdr[FRAME_HDR];
+		frame_put_header(hdr, FRAME_MAX + 1);
+		frame_write_all(fd, hdr, sizeof(hdr));
+		break;
+	}
+	case CONFIG_TESTING_GARBAGE: {
+		send_ready(fd);
+		/* a plausible length, then bytes that are no WorkerFrame */
+		uint8_t junk[64 + FRAME_HDR];
+		frame_put_header(junk, 64);
+		memset(junk + FRAME_HDR, 0xff, 64);
+		frame_write_all(fd, junk, sizeof(junk));
+		break;
+	}
+	case CONFIG_TESTING_EARLY_EVENTS:
+		send_batch(fd, 1, 4);
+		break;
+	case CONFIG_TESTING_FLOOD: {
+		send_ready(fd);
+		Tapio__V1__Heartbeat hb = TAPIO__V1__HEARTBEAT__INIT;
+		Tapio__V1__WorkerFrame f = TAPIO__V1__WORKER_FRAME__INIT;
+		f.body_case = TAPIO__V1__WORKER_FRAME__BODY_HEARTBEAT;
+		f.heartbeat = &hb;
+		for (uint64_t seq = 1;; seq += 64) {
+			send_batch(fd, seq, 64); /* blocks when tapiod does not keep up */
+			if ((seq / 64) % 256 == 0)
+				send_frame(fd, &f.base);
+		}
+	}
+	default:
+		break;
+	}
+	/* Wait to be killed; never read the socket. */
+	for (;;)
+		pause();
+	return EXIT_TRANSIENT;
+}
+
+static bool raw_mode(enum config_testing_mode m)
+{
+	return m == CONFIG_TESTING_OVERSIZED || m == CONFIG_TESTING_GARBAGE ||
+	       m == CONFIG_TESTING_EARLY_EVENTS || m == CONFIG_TESTING_FLOOD;
+}
+
+int main(int argc, char **argv)
+{
+	int sock = -1, cfd = -1;
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--fd") == 0)
+			sock = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--config-fd") == 0)
+			cfd = atoi(argv[i + 1]);
+	}
+	struct config *cfg = NULL;
+	if (cfd >= 3 && config_load_fd(cfd, "<config from tapiod>", &cfg, NULL) == 0 &&
+	    raw_mode(cfg->testing.mode) && sock >= 3) {
+		log_init("tapio-testing", LOG_LEVEL_INFO);
+		return run_raw(sock, &cfg->testing);
+	}
+	config_free(cfg);
+	static struct testing_ctx ctx;
+	return worker_main(argc, argv, &testing_collector, &ctx);
+}

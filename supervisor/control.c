@@ -1,0 +1,610 @@
+// SPDX-License-Identifier: Apache-2.0
+// The control socket: a unix stream socket (path and group from the config) speaking framed
+// ControlRequest/ControlResponse protobufs. Peers are checked with SO_PEERCRED: root, tapiod's
+// own uid, or a member of the configured group. One request per connection; `events` keeps
+// streaming with a bounded per-client queue (what a slow client cannot take is dropped and
+// counted, never buffered without limit).
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sandbox.h"
+#include "supervisor.h"
+#include "tapio/v1/control.pb-c.h"
+#include "timeconv.h"
+
+#define REQUEST_MAX 4096
+#define CLIENT_QUEUE_MAX (4u << 20)
+#define CLIENTS_MAX 64
+
+struct control_client {
+	struct control *ctl;
+	uv_pipe_t pipe;                 /* embedded; the client is freed in its close callback */
+	uint8_t buf[FRAME_HDR + REQUEST_MAX];
+	size_t len;
+	bool subscribed, closing;
+	char *want_collector, *want_type; /* owned filters of `events` */
+	struct control_client *next;
+};
+
+struct write_req {
+	uv_write_t req;
+	uv_buf_t buf;
+};
+
+static void client_close(struct control_client *cl);
+
+/* ---- writing ------------------------------------------------------------------------------- */
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	free(w->buf.base);
+	free(w);
+}
+
+static int send_response(struct control_client *cl, const Tapio__V1__ControlResponse *resp)
+{
+	size_t len = tapio__v1__control_response__get_packed_size(resp);
+	if (len == 0 || len > FRAME_MAX)
+		return -EMSGSIZE;
+	struct write_req *w = malloc(sizeof(*w));
+	uint8_t *buf = malloc(FRAME_HDR + len);
+	if (!w || !buf) {
+		free(w);
+		free(buf);
+		return -ENOMEM;
+	}
+	frame_put_header(buf, (uint32_t)len);
+	tapio__v1__control_response__pack(resp, buf + FRAME_HDR);
+	w->buf = uv_buf_init((char *)buf, (unsigned)(FRAME_HDR + len));
+	int r = uv_write(&w->req, (uv_stream_t *)&cl->pipe, &w->buf, 1, on_written);
+	if (r < 0) {
+		free(buf);
+		free(w);
+	}
+	return r;
+}
+
+static void send_error(struct control_client *cl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void send_error(struct control_client *cl, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
+	resp.error = msg;
+	send_response(cl, &resp);
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+static uint64_t rss_kib(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	unsigned long size = 0, resident = 0;
+	int n = fscanf(f, "%lu %lu", &size, &resident);
+	fclose(f);
+	return n == 2 ? (uint64_t)resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024) : 0;
+}
+
+static void do_status(struct control_client *cl)
+{
+	struct sup *sup = cl->ctl->sup;
+	uint64_t now = timeconv_now_mono_ns();
+	size_t n = sup->n_children;
+	Tapio__V1__CollectorStatus *st = calloc(n ? n : 1, sizeof(*st));
+	Tapio__V1__CollectorStatus **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (!st || !ptrs) {
+		free(st);
+		free(ptrs);
+		send_error(cl, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct child *c = &sup->children[i];
+		Tapio__V1__CollectorStatus *s = &st[i];
+		*s = (Tapio__V1__CollectorStatus)TAPIO__V1__COLLECTOR_STATUS__INIT;
+		ptrs[i] = s;
+		s->name = (char *)c->reg->name;
+		s->state = (char *)policy_state_name(c->state);
+		s->has_pid = s->has_restarts = s->has_events = s->has_kernel_drops = 1;
+		s->has_worker_queue_drops = s->has_seq_gaps = s->has_decode_errors = 1;
+		s->has_filtered = s->has_protocol_errors = s->has_events_per_s = 1;
+		s->pid = c->pid > 0 ? (uint32_t)c->pid : 0;
+		if (c->pid > 0) {
+			s->has_uptime_ms = s->has_rss_kib = 1;
+			s->uptime_ms = (now - c->start_mono_ns) / 1000000;
+			s->rss_kib = rss_kib(c->pid);
+		}
+		s->restarts = c->restarts;
+		s->last_exit = c->last_exit;
+		s->events_per_s = c->events_per_s;
+		s->events = c->cnt.events;
+		s->kernel_drops = c->cnt.kernel_drops;
+		s->worker_queue_drops = c->cnt.queue_drops;
+		s->seq_gaps = c->cnt.seq_gaps;
+		s->decode_errors = c->cnt.decode_errors;
+		s->filtered = c->cnt.filtered;
+		s->protocol_errors = c->cnt.protocol_errors;
+		s->degraded_reason = c->state == CHILD_DEGRADED ? c->degraded_reason : NULL;
+	}
+	Tapio__V1__StatusResponse sr = TAPIO__V1__STATUS_RESPONSE__INIT;
+	sr.node = sup->cfg->node_name;
+	sr.run_id = sup->run_id;
+	sr.has_uptime_ms = sr.has_sink_written = sr.has_sink_drops = sr.has_subscriber_drops = 1;
+	sr.uptime_ms = (now - sup->start_mono_ns) / 1000000;
+	sr.sink_written = sup->sink.written;
+	sr.sink_drops = sup->sink.dropped;
+	sr.subscriber_drops = cl->ctl->subscriber_drops;
+	sr.n_collectors = n;
+	sr.collectors = ptrs;
+	Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
+	resp.response_case = TAPIO__V1__CONTROL_RESPONSE__RESPONSE_STATUS;
+	resp.status = &sr;
+	send_response(cl, &resp);
+	free(st);
+	free(ptrs);
+}
+
+static void do_restart(struct control_client *cl, const Tapio__V1__RestartRequest *rq)
+{
+	struct sup *sup = cl->ctl->sup;
+	const char *name = rq && rq->collector ? rq->collector : "";
+	for (size_t i = 0; i < sup->n_children; i++) {
+		struct child *c = &sup->children[i];
+		if (strcmp(c->reg->name, name) != 0)
+			continue;
+		child_restart(c);
+		Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
+		resp.response_case = TAPIO__V1__CONTROL_RESPONSE__RESPONSE_RESTARTED;
+		resp.restarted = (char *)c->reg->name;
+		send_response(cl, &resp);
+		return;
+	}
+	send_error(cl, "no enabled collector named '%.64s'", name);
+}
+
+static void fill_report(Tapio__V1__PrivilegeReport *pr, const struct privilege_status *st)
+{
+	*pr = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
+	pr->has_uid = pr->has_gid = pr->has_cap_inh = pr->has_cap_prm = pr->has_cap_eff = 1;
+	pr->has_cap_bnd = pr->has_cap_amb = pr->has_no_new_privs = pr->has_seccomp = 1;
+	pr->has_seccomp_filters = 1;
+	pr->uid = st->uid;
+	pr->gid = st->gid;
+	pr->cap_inh = st->cap_inh;
+	pr->cap_prm = st->cap_prm;
+	pr->cap_eff = st->cap_eff;
+	pr->cap_bnd = st->cap_bnd;
+	pr->cap_amb = st->cap_amb;
+	pr->no_new_privs = st->no_new_privs;
+	pr->seccomp = st->seccomp;
+	pr->seccomp_filters = st->seccomp_filters;
+}
+
+#define AUDIT_PROBLEMS 12
+
+struct audit_slot {
+	Tapio__V1__AuditEntry e;
+	Tapio__V1__PrivilegeReport reported, observed;
+	char *problems[AUDIT_PROBLEMS];
+	char text[AUDIT_PROBLEMS][96];
+};
+
+static void problem(struct audit_slot *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(struct audit_slot *a, const char *fmt, ...)
+{
+	if (a->e.n_problems >= AUDIT_PROBLEMS)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(a->text[a->e.n_problems], sizeof(a->text[0]), fmt, ap);
+	va_end(ap);
+	a->problems[a->e.n_problems] = a->text[a->e.n_problems];
+	a->e.n_problems++;
+}
+
+/* Compare what /proc says with what a sandboxed worker must look like, and with its READY. */
+static void audit_child(struct sup *sup, struct child *c, struct audit_slot *a)
+{
+	a->e = (Tapio__V1__AuditEntry)TAPIO__V1__AUDIT_ENTRY__INIT;
+	a->e.collector = (char *)c->reg->name;
+	a->e.has_declared_setup_caps = 1;
+	a->e.declared_setup_caps = c->reg->setup_caps;
+	a->e.problems = a->problems;
+	struct privilege_status st;
+	if (c->pid <= 0 || (c->state != CHILD_READY && c->state != CHILD_DEGRADED) ||
+	    privilege_status_read(c->pid, &st) < 0) {
+		a->e.verdict = "not running";
+		return;
+	}
+	a->e.has_pid = 1;
+	a->e.pid = (uint32_t)c->pid;
+	fill_report(&a->observed, &st);
+	a->e.observed = &a->observed;
+	if (c->reported.valid) {
+		a->reported = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
+		a->reported.has_uid = a->reported.has_cap_eff = a->reported.has_cap_prm = 1;
+		a->reported.has_cap_bnd = a->reported.has_no_new_privs = a->reported.has_seccomp = 1;
+		a->reported.uid = c->reported.uid;
+		a->reported.cap_eff = c->reported.cap_eff;
+		a->reported.cap_prm = c->reported.cap_prm;
+		a->reported.cap_bnd = c->reported.cap_bnd;
+		a->reported.no_new_privs = c->reported.no_new_privs;
+		a->reported.seccomp = c->reported.seccomp;
+		a->reported.landlock = c->reported.landlock;
+		a->e.reported = &a->reported;
+	} else {
+		problem(a, "READY carried no privilege report");
+	}
+	a->observed.landlock = c->reported.valid ? c->reported.landlock : "unknown";
+
+	if (!c->cc->sandbox) {
+		problem(a, "sandbox disabled in the config");
+	} else {
+		if (st.cap_eff || st.cap_prm || st.cap_inh || st.cap_amb)
+			problem(a, "capabilities held: eff %llx prm %llx inh %llx amb %llx",
+				(unsigned long long)st.cap_eff, (unsigned long long)st.cap_prm,
+				(unsigned long long)st.cap_inh, (unsigned long long)st.cap_amb);
+		if (st.cap_bnd)
+			problem(a, "bounding set not empty: %llx", (unsigned long long)st.cap_bnd);
+		if (st.uid == 0 || st.euid == 0 || st.uid != sup->cfg->run_as_uid)
+			problem(a, "uid %u, expected %u", st.uid, sup->cfg->run_as_uid);
+		if (st.gid != sup->cfg->run_as_gid)
+			problem(a, "gid %u, expected %u", st.gid, sup->cfg->run_as_gid);
+		if (st.no_new_privs != 1)
+			problem(a, "no_new_privs not set");
+		if (st.seccomp != 2)
+			problem(a, "seccomp mode %u, expected 2 (filter)", st.seccomp);
+	}
+	if (c->reported.valid &&
+	    (c->reported.uid != st.uid || c->reported.cap_eff != st.cap_eff ||
+	     c->reported.cap_prm != st.cap_prm || c->reported.cap_bnd != st.cap_bnd ||
+	     c->reported.no_new_privs != st.no_new_privs || c->reported.seccomp != st.seccomp))
+		problem(a, "READY report differs from /proc/%d/status", (int)c->pid);
+	a->e.verdict = a->e.n_problems ? "mismatch" : "ok";
+}
+
+static void do_audit(struct control_client *cl)
+{
+	struct sup *sup = cl->ctl->sup;
+	size_t n = sup->n_children;
+	struct audit_slot *slots = calloc(n ? n : 1, sizeof(*slots));
+	Tapio__V1__AuditEntry **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (!slots || !ptrs) {
+		free(slots);
+		free(ptrs);
+		send_error(cl, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		audit_child(sup, &sup->children[i], &slots[i]);
+		ptrs[i] = &slots[i].e;
+		if (slots[i].e.n_problems)
+			log_warn("audit %s: %s (%s)", sup->children[i].reg->name, slots[i].e.verdict,
+				 slots[i].problems[0]);
+	}
+	Tapio__V1__AuditResponse ar = TAPIO__V1__AUDIT_RESPONSE__INIT;
+	ar.n_entries = n;
+	ar.entries = ptrs;
+	struct privilege_status self;
+	if (privilege_status_read(0, &self) == 0) {
+		ar.has_supervisor_cap_bnd = ar.has_supervisor_cap_eff = 1;
+		ar.supervisor_cap_bnd = self.cap_bnd;
+		ar.supervisor_cap_eff = self.cap_eff;
+	}
+	Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
+	resp.response_case = TAPIO__V1__CONTROL_RESPONSE__RESPONSE_AUDIT;
+	resp.audit = &ar;
+	send_response(cl, &resp);
+	free(slots);
+	free(ptrs);
+}
+
+static void do_events(struct control_client *cl, const Tapio__V1__EventsRequest *rq)
+{
+	if (rq && rq->collector && rq->collector[0])
+		cl->want_collector = strndup(rq->collector, 64);
+	if (rq && rq->type && rq->type[0])
+		cl->want_type = strndup(rq->type, 64);
+	cl->subscribed = true;
+	cl->ctl->subscribers++;
+}
+
+static void handle_request(struct control_client *cl, const uint8_t *data, size_t len)
+{
+	Tapio__V1__ControlRequest *rq = tapio__v1__control_request__unpack(NULL, len, data);
+	if (!rq) {
+		send_error(cl, "undecodable request");
+		return;
+	}
+	switch (rq->request_case) {
+	case TAPIO__V1__CONTROL_REQUEST__REQUEST_STATUS:
+		do_status(cl);
+		break;
+	case TAPIO__V1__CONTROL_REQUEST__REQUEST_RESTART:
+		do_restart(cl, rq->restart);
+		break;
+	case TAPIO__V1__CONTROL_REQUEST__REQUEST_EVENTS:
+		do_events(cl, rq->events);
+		break;
+	case TAPIO__V1__CONTROL_REQUEST__REQUEST_AUDIT:
+		do_audit(cl);
+		break;
+	default:
+		send_error(cl, "unknown request");
+		break;
+	}
+	tapio__v1__control_request__free_unpacked(rq, NULL);
+}
+
+/* ---- events fan-out ------------------------------------------------------------------------ */
+
+static bool wants(const struct control_client *cl, const char *collector, const char *type)
+{
+	if (cl->want_collector && strcmp(cl->want_collector, collector) != 0)
+		return false;
+	if (cl->want_type) {
+		size_t n = strlen(cl->want_type);
+		if (n && cl->want_type[n - 1] == '.')
+			return strncmp(type, cl->want_type, n) == 0;
+		return strcmp(type, cl->want_type) == 0;
+	}
+	return true;
+}
+
+void control_publish(struct control *ctl, const char *collector, const char *type,
+		     const char *json, size_t len)
+{
+	if (!ctl || ctl->subscribers == 0)
+		return;
+	for (struct control_client *cl = ctl->clients; cl; cl = cl->next) {
+		if (!cl->subscribed || cl->closing || !wants(cl, collector, type))
+			continue;
+		if (uv_stream_get_write_queue_size((uv_stream_t *)&cl->pipe) > CLIENT_QUEUE_MAX) {
+			ctl->subscriber_drops++;
+			continue;
+		}
+		Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
+		resp.response_case = TAPIO__V1__CONTROL_RESPONSE__RESPONSE_EVENT_JSON;
+		char *line = strndup(json, len);
+		if (!line) {
+			ctl->subscriber_drops++;
+			continue;
+		}
+		resp.event_json = line;
+		if (send_response(cl, &resp) < 0)
+			ctl->subscriber_drops++;
+		free(line);
+	}
+}
+
+/* ---- connections --------------------------------------------------------------------------- */
+
+static void on_client_closed(uv_handle_t *h)
+{
+	struct control_client *cl = h->data;
+	struct control *ctl = cl->ctl;
+	for (struct control_client **p = &ctl->clients; *p; p = &(*p)->next) {
+		if (*p == cl) {
+			*p = cl->next;
+			break;
+		}
+	}
+	if (cl->subscribed)
+		ctl->subscribers--;
+	ctl->n_clients--;
+	free(cl->want_collector);
+	free(cl->want_type);
+	free(cl);
+}
+
+static void client_close(struct control_client *cl)
+{
+	if (cl->closing)
+		return;
+	cl->closing = true;
+	uv_close((uv_handle_t *)&cl->pipe, on_client_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct control_client *cl = h->data;
+	*buf = uv_buf_init((char *)cl->buf + cl->len, (unsigned)(sizeof(cl->buf) - cl->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct control_client *cl = s->data;
+	if (n < 0) {
+		client_close(cl);
+		return;
+	}
+	if (cl->subscribed) /* a subscriber has nothing more to say */
+		return;
+	cl->len += (size_t)n;
+	if (cl->len < FRAME_HDR)
+		return;
+	uint32_t want = (uint32_t)cl->buf[0] << 24 | (uint32_t)cl->buf[1] << 16 |
+			(uint32_t)cl->buf[2] << 8 | cl->buf[3];
+	if (want == 0 || want > REQUEST_MAX) {
+		send_error(cl, "request length %u out of range (1..%u)", want, REQUEST_MAX);
+		uv_read_stop(s);
+		return;
+	}
+	if (cl->len < FRAME_HDR + want)
+		return;
+	handle_request(cl, cl->buf + FRAME_HDR, want);
+	cl->len = 0;
+	if (!cl->subscribed)
+		uv_read_stop(s); /* one request per connection; the client closes */
+}
+
+static bool peer_allowed(struct control *ctl, int fd, char *who, size_t len)
+{
+	struct ucred cred;
+	socklen_t sl = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0)
+		return false;
+	snprintf(who, len, "pid %d uid %u gid %u", (int)cred.pid, cred.uid, cred.gid);
+	if (cred.uid == 0 || cred.uid == getuid())
+		return true;
+	if (ctl->gid_set && cred.gid == ctl->gid)
+		return true;
+	/* Supplementary groups of the peer: /proc/PID/status "Groups:". */
+	if (!ctl->gid_set)
+		return false;
+	char path[64], line[1024];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)cred.pid);
+	FILE *f = fopen(path, "re");
+	bool ok = false;
+	while (f && !ok && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		char *p = line + 7, *end;
+		for (;;) {
+			unsigned long g = strtoul(p, &end, 10);
+			if (end == p)
+				break;
+			if (g == ctl->gid)
+				ok = true;
+			p = end;
+		}
+	}
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct control *ctl = server->data;
+	if (status < 0)
+		return;
+	struct control_client *cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return;
+	cl->ctl = ctl;
+	uv_pipe_init(ctl->sup->loop, &cl->pipe, 0);
+	cl->pipe.data = cl;
+	cl->next = ctl->clients;
+	ctl->clients = cl;
+	ctl->n_clients++;
+	if (uv_accept(server, (uv_stream_t *)&cl->pipe) < 0) {
+		client_close(cl);
+		return;
+	}
+	uv_os_fd_t fd;
+	char who[96] = "unknown peer";
+	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) < 0 || !peer_allowed(ctl, fd, who, sizeof(who))) {
+		log_warn("control: refused %s (not root, not tapiod's uid, not in the control group)",
+			 who);
+		ctl->refused++;
+		client_close(cl);
+		return;
+	}
+	if (ctl->n_clients > CLIENTS_MAX) {
+		send_error(cl, "too many control connections (%d)", CLIENTS_MAX);
+		client_close(cl);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&cl->pipe, on_alloc, on_read);
+}
+
+static int resolve_group(const char *name, gid_t *ret)
+{
+	char *end;
+	unsigned long v = strtoul(name, &end, 10);
+	if (*name && !*end) {
+		*ret = (gid_t)v;
+		return 0;
+	}
+	struct group *g = getgrnam(name);
+	if (!g)
+		return -ENOENT;
+	*ret = g->gr_gid;
+	return 0;
+}
+
+int control_open(struct control *ctl, struct sup *sup)
+{
+	memset(ctl, 0, sizeof(*ctl));
+	ctl->sup = sup;
+	const char *path = sup->cfg->control.socket_path;
+	const char *group = sup->cfg->control.socket_group;
+	if (group && group[0]) {
+		if (resolve_group(group, &ctl->gid) < 0) {
+			log_error("control.socket_group: no group named '%s'", group);
+			return -ENOENT;
+		}
+		ctl->gid_set = true;
+	}
+	/* The directory: created 0755 if missing; a stale socket from a dead tapiod is removed. */
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0755);
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error("control.socket_path %s exists and is not a socket", path);
+			return -EEXIST;
+		}
+		unlink(path);
+	}
+	int r = uv_pipe_init(sup->loop, &ctl->server, 0);
+	if (r < 0)
+		return r;
+	ctl->server.data = ctl;
+	ctl->open = true;
+	mode_t old = umask(0177);
+	r = uv_pipe_bind(&ctl->server, path);
+	umask(old);
+	if (r < 0) {
+		log_error("control socket %s: %s", path, uv_strerror(r));
+		return r;
+	}
+	if (ctl->gid_set) {
+		if (chown(path, (uid_t)-1, ctl->gid) < 0 || chmod(path, 0660) < 0)
+			log_warn("control socket %s: cannot give group %u access: %s", path,
+				 (unsigned)ctl->gid, strerror(errno));
+	}
+	r = uv_listen((uv_stream_t *)&ctl->server, 16, on_connection);
+	if (r < 0) {
+		log_error("control socket %s: listen: %s", path, uv_strerror(r));
+		return r;
+	}
+	log_info("control socket %s", path);
+	return 0;
+}
+
+void control_close(struct control *ctl)
+{
+	if (!ctl->open)
+		return;
+	ctl->open = false;
+	for (struct control_client *cl = ctl->clients; cl; cl = cl->next)
+		client_close(cl);
+	uv_close((uv_handle_t *)&ctl->server, NULL);
+	unlink(ctl->sup->cfg->control.socket_path);
+}
