@@ -47,6 +47,11 @@ const char *harness_build_dir(void)
 
 int tapiod_start(struct tapiod *t, const char *collectors_yaml)
 {
+	return tapiod_start_with(t, "", collectors_yaml);
+}
+
+int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char *collectors_yaml)
+{
 	memset(t, 0, sizeof(*t));
 	snprintf(t->dir, sizeof(t->dir), "/tmp/tapio-it-XXXXXX");
 	if (!mkdtemp(t->dir))
@@ -63,8 +68,12 @@ int tapiod_start(struct tapiod *t, const char *collectors_yaml)
 		"collector_dir: %s/bin\n"
 		"supervisor:\n"
 		"  stats_log_interval_s: 1\n"
+		"%s"
+		"control:\n"
+		"  socket_path: %s/ctl.sock\n"
 		"collectors:\n%s",
-		harness_build_dir(), collectors_yaml);
+		harness_build_dir(), supervisor_yaml, t->dir,
+		collectors_yaml);
 	fclose(f);
 
 	int pfd[2];
@@ -283,4 +292,40 @@ double jtime(json_object *o)
 	if (*rest == '.')
 		frac = strtod(rest, NULL);
 	return (double)timegm(&tm) + frac;
+}
+
+char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *args)
+{
+	char bin[4200], sock[400];
+	snprintf(bin, sizeof(bin), "%s/bin/tapioctl", harness_build_dir());
+	TAPIOD_CTL_SOCK(t, sock);
+	const char *argv[32] = { "tapioctl", "--socket", sock };
+	size_t n = 3;
+	for (size_t i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[4096];
+	ssize_t k;
+	while ((k = read(pfd[0], chunk, sizeof(chunk))) > 0)
+		fwrite(chunk, 1, (size_t)k, m);
+	fclose(m);
+	close(pfd[0]);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	if (ret_status)
+		*ret_status = status;
+	return buf;
 }

@@ -23,9 +23,17 @@ struct tapiod {
 	size_t bad_lines;            /* lines that were not JSON objects */
 };
 
+/* The control socket of a started tapiod: <dir>/ctl.sock. */
+#define TAPIOD_CTL_SOCK(t, buf) snprintf((buf), sizeof(buf), "%s/ctl.sock", (t)->dir)
+/* Run `tapioctl --socket <ctl> ARGS...` and capture stdout (malloc'd); *ret_status = wait
+ * status. */
+char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *args);
+
 /* Start tapiod with a config: the YAML `collectors_yaml` goes under "collectors:" (indented by
  * the caller with two spaces). Returns 0 or -errno. */
 int tapiod_start(struct tapiod *t, const char *collectors_yaml);
+/* The same with extra lines under "supervisor:" (two-space indented). */
+int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char *collectors_yaml);
 /* Read what is available, for up to timeout_ms. */
 void tapiod_pump(struct tapiod *t, int timeout_ms);
 typedef bool (*event_match_fn)(json_object *ev, void *arg);
