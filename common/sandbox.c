@@ -13,6 +13,7 @@
 #include <linux/landlock.h>
 #include <linux/securebits.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #include "log.h"
+
+#define FRAME_HDR_BYTES 4 /* frame.h: 4-byte big-endian length */
 #include "strbuf.h"
 
 /* ---- Landlock uapi the build host's headers may lack ----------------------------------------
@@ -292,7 +295,9 @@ static int add_named(scmp_filter_ctx ctx, const char *const *names)
 
 static int build_filter(const struct sandbox_spec *spec, scmp_filter_ctx *ret_ctx)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	/* TRAP, not KILL: the SIGSYS handler reports the syscall number, then dies by SIGSYS.
+	 * The refused syscall never runs either way. */
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	if (!ctx)
 		return -ENOMEM;
 	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -317,6 +322,65 @@ static int build_filter(const struct sandbox_spec *spec, scmp_filter_ctx *ret_ct
 	}
 	*ret_ctx = ctx;
 	return 0;
+}
+
+/* ---- seccomp violations: report, then die by SIGSYS ----------------------------------------- */
+
+static volatile sig_atomic_t report_fd = -1;
+
+void sandbox_set_report_fd(int fd)
+{
+	report_fd = fd;
+}
+
+static size_t put_varint(uint8_t *p, uint32_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Async-signal-safe: builds WorkerFrame{fatal: Fatal{syscall: N}} by hand. */
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	int nr = si->si_syscall;
+	int fd = report_fd;
+	if (fd >= 0 && nr >= 0) {
+		uint8_t fatal[8], frame[FRAME_HDR_BYTES + 16];
+		size_t f = 0;
+		fatal[f++] = 1 << 3 | 0; /* Fatal.syscall, varint */
+		f += put_varint(fatal + f, (uint32_t)nr);
+		size_t n = FRAME_HDR_BYTES;
+		frame[n++] = 5 << 3 | 2; /* WorkerFrame.fatal */
+		frame[n++] = (uint8_t)f;
+		memcpy(frame + n, fatal, f);
+		n += f;
+		uint32_t len = (uint32_t)(n - FRAME_HDR_BYTES);
+		frame[0] = (uint8_t)(len >> 24);
+		frame[1] = (uint8_t)(len >> 16);
+		frame[2] = (uint8_t)(len >> 8);
+		frame[3] = (uint8_t)len;
+		ssize_t w = write(fd, frame, n);
+		(void)w;
+	}
+	static const char msg[] = "sandbox violation: a syscall outside the allow-list\n";
+	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)w;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigaction(SIGSYS, &dfl, NULL);
+	raise(SIGSYS); /* SA_NODEFER: delivered now, default action: die */
+	_exit(128 + SIGSYS);
+}
+
+static int install_sigsys_handler(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO | SA_NODEFER };
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGSYS, &sa, NULL) < 0 ? -errno : 0;
 }
 
 /* ---- step 1: securebits and bounding set --------------------------------------------------- */
@@ -573,7 +637,9 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
 		}
 	}
 	/* Last: from here on only the allow-list runs (seccomp_release() below frees memory). */
-	r = seccomp_load(filter);
+	r = install_sigsys_handler();
+	if (r == 0)
+		r = seccomp_load(filter);
 	if (r < 0) {
 		log_debug("sandbox: seccomp load: %s", strerror(-r));
 		goto out;

@@ -2,7 +2,9 @@
 /* Dropping every privilege a worker holds once its setup is done, in the order of DESIGN.md:
  * bounding set and securebits → unprivileged uid/gid → empty capability sets → no_new_privs →
  * Landlock (read-only access to the declared paths) → seccomp allow-list (last). After
- * sandbox_apply() returns 0 the process holds no capability at all. */
+ * sandbox_apply() returns 0 the process holds no capability at all. A syscall outside the
+ * allow-list never runs: it raises SIGSYS, whose handler reports it (sandbox_set_report_fd)
+ * and lets the process die by SIGSYS. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,6 +47,10 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
  * for workers that run as another uid) as `keep_sets`; every worker calls it first thing
  * with its own declared needs. 0 or -errno. */
 int sandbox_limit_caps(uint64_t keep, uint64_t keep_sets);
+
+/* Where the SIGSYS handler reports a refused syscall as a Fatal frame (-1 = nowhere). The
+ * worker sets its socket here whenever no frame is half-written, -1 otherwise. */
+void sandbox_set_report_fd(int fd);
 
 /* The worker base syscall set (NULL-terminated), for documentation and audit. Some carry an
  * argument filter: mmap/mprotect without PROT_EXEC, openat read-only (no O_WRONLY, O_RDWR,

@@ -144,6 +144,7 @@ static int send_pending(struct worker *w)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
+				sandbox_set_report_fd(-1);
 				arm_out(w, true);
 				return 0;
 			}
@@ -152,6 +153,7 @@ static int send_pending(struct worker *w)
 		strbuf_consume(&w->out, (size_t)n);
 	}
 	arm_out(w, false);
+	sandbox_set_report_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <seccomp.h>
 #include <unistd.h>
 
 #include "exitcodes.h"
@@ -32,6 +33,7 @@ int child_init(struct child *c, struct sup *sup, const struct registry_entry *re
 	c->reg = reg;
 	c->cc = config_collector(sup->cfg, reg->name);
 	c->fd = -1;
+	c->violation_syscall = -1;
 	c->backoff_ms = BACKOFF_INITIAL_MS;
 	snprintf(c->last_exit, sizeof(c->last_exit), "-");
 	int r = frame_reader_init(&c->reader);
@@ -61,7 +63,25 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 	enum child_event ev;
 	char why[128];
 
-	if (term_signal) {
+	link_drain(c);
+	if (c->killed_by_us && term_signal) {
+		/* keep the reason tapiod killed it for (protocol violation, watchdog) */
+		ev = CEV_KILLED;
+		snprintf(why, sizeof(why), "%.100s (killed with signal %d)", c->last_exit,
+			 term_signal);
+	} else if (term_signal == SIGSYS) {
+		ev = CEV_KILLED;
+		c->cnt.sandbox_violations++;
+		if (c->violation_syscall >= 0) {
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE,
+								      c->violation_syscall);
+			snprintf(why, sizeof(why), "sandbox violation: syscall %d (%s)",
+				 c->violation_syscall, name ? name : "?");
+			free(name);
+		} else {
+			snprintf(why, sizeof(why), "sandbox violation: killed by SIGSYS");
+		}
+	} else if (term_signal) {
 		ev = CEV_KILLED;
 		snprintf(why, sizeof(why), "killed by signal %d (%s)", term_signal,
 			 strsignal(term_signal));
@@ -88,6 +108,7 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 	}
 	uv_timer_stop(&c->timer);
 	c->kill_pending = false;
+	c->killed_by_us = false;
 	c->pid = 0;
 	uv_close((uv_handle_t *)&c->proc, on_proc_closed);
 	link_close(c);
@@ -151,6 +172,7 @@ static int spawn(struct child *c)
 	c->start_mono_ns = now;
 	c->last_heartbeat_ns = now;
 	c->last_seq = 0;
+	c->violation_syscall = -1;
 	log_info("%s: started pid %d", c->reg->name, (int)c->pid);
 	return 0;
 }
@@ -286,10 +308,12 @@ void child_handle(struct child *c, enum child_event ev, const char *why)
 			log_info("%s: READY (pid %d)", c->reg->name, (int)c->pid);
 		break;
 	case CACT_KILL:
+		c->killed_by_us = true;
 		log_error("%s: %s: killing pid %d", c->reg->name, c->last_exit, (int)c->pid);
 		send_signal(c, SIGKILL, 0);
 		break;
 	case CACT_ABORT:
+		c->killed_by_us = true;
 		log_error("%s: no heartbeat for %u ms: SIGABRT to pid %d", c->reg->name,
 			  sup->cfg->supervisor.heartbeat_timeout_ms, (int)c->pid);
 		send_signal(c, SIGABRT, ABORT_GRACE_MS);

@@ -424,6 +424,26 @@ static void client_close(struct control_client *cl)
 	uv_close((uv_handle_t *)&cl->pipe, on_client_closed);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct control_client *cl = req->data;
+	free(req);
+	client_close(cl);
+}
+
+/* Close once the response has been written (uv_close would cancel pending writes). */
+static void finish(struct control_client *cl)
+{
+	uv_read_stop((uv_stream_t *)&cl->pipe);
+	uv_shutdown_t *req = malloc(sizeof(*req));
+	if (!req || uv_shutdown(req, (uv_stream_t *)&cl->pipe, on_shutdown) < 0) {
+		free(req);
+		client_close(cl);
+		return;
+	}
+	req->data = cl;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct control_client *cl = h->data;
@@ -446,7 +466,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			(uint32_t)cl->buf[2] << 8 | cl->buf[3];
 	if (want == 0 || want > REQUEST_MAX) {
 		send_error(cl, "request length %u out of range (1..%u)", want, REQUEST_MAX);
-		uv_read_stop(s);
+		finish(cl);
 		return;
 	}
 	if (cl->len < FRAME_HDR + want)
@@ -454,7 +474,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	handle_request(cl, cl->buf + FRAME_HDR, want);
 	cl->len = 0;
 	if (!cl->subscribed)
-		uv_read_stop(s); /* one request per connection; the client closes */
+		finish(cl); /* one request per connection */
 }
 
 static bool peer_allowed(struct control *ctl, int fd, char *who, size_t len)

@@ -202,6 +202,10 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 	case TAPIO__V1__WORKER_FRAME__BODY_STATS:
 		on_stats(c, f->stats);
 		break;
+	case TAPIO__V1__WORKER_FRAME__BODY_FATAL:
+		if (f->fatal->has_syscall && f->fatal->syscall >= 0 && f->fatal->syscall < 4096)
+			c->violation_syscall = f->fatal->syscall;
+		break;
 	default:
 		protocol_error(c, "frame without a known body");
 		r = -EPROTO;
@@ -211,10 +215,9 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 	return r;
 }
 
-static void on_readable(uv_poll_t *h, int status, int events)
+static void read_frames(struct child *c, int max_reads)
 {
-	struct child *c = h->data;
-	for (int i = 0; i < READS_PER_WAKEUP && c->poll_open; i++) {
+	for (int i = 0; i < max_reads && c->poll_open; i++) {
 		uint8_t *p;
 		size_t room;
 		frame_reader_space(&c->reader, &p, &room);
@@ -239,6 +242,19 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			return;
 		}
 	}
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	struct child *c = h->data;
+	read_frames(c, READS_PER_WAKEUP);
+	sink_flush(&c->sup->sink);
+}
+
+void link_drain(struct child *c)
+{
+	/* The worker is dead: what it wrote before dying is all that will come. */
+	read_frames(c, 64);
 	sink_flush(&c->sup->sink);
 }
 

@@ -73,6 +73,7 @@ struct child_counters {
 	uint64_t seq_gaps;          /* events missing by sequence number */
 	uint64_t protocol_errors;
 	uint64_t encode_errors;     /* events the JSON encoder refused (bad timestamp, ...) */
+	uint64_t sandbox_violations; /* deaths by SIGSYS */
 	/* The worker's own cumulative counters, from its last stats frame. */
 	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
 	uint64_t worker_events_sent;
@@ -94,6 +95,8 @@ struct child {
 	uv_timer_t timer;                      /* backoff, kill grace */
 	bool kill_pending;
 	bool restart_pending;                  /* tapioctl restart of a running worker */
+	bool killed_by_us;                     /* protocol error or watchdog: keep that reason */
+	int violation_syscall;                 /* from a Fatal frame, -1 = none */
 
 	uint64_t last_seq;
 	uint64_t start_mono_ns, last_heartbeat_ns;
@@ -128,6 +131,8 @@ void child_release(struct child *c);
 
 int link_open(struct child *c, int fd);
 void link_close(struct child *c);
+/* Read what a dead worker left in the socket (its last events, a Fatal frame). */
+void link_drain(struct child *c);
 
 /* ---- sinks (sink.c) ------------------------------------------------------------------------- */
 

@@ -310,6 +310,8 @@ char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *a
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(pfd[1], 1);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2); /* "cannot reach" while tapiod starts is expected: callers retry */
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: Apache-2.0
+// Supervision end to end: real worker processes that die, hang, lie or break the protocol,
+// and tapiod restarting, failing or killing them while the process collector keeps streaming.
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "sandbox.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool is_collector(json_object *ev, void *arg)
+{
+	const char *c = jstr(ev, "collector");
+	return c && strcmp(c, arg) == 0;
+}
+
+struct after {
+	const char *collector;
+	long long pid;   /* event from this worker pid (testing events carry it) */
+};
+
+static bool not_from_pid(json_object *ev, void *arg)
+{
+	struct after *a = arg;
+	return is_collector(ev, (void *)a->collector) && jint(ev, "process.pid", -1) != a->pid;
+}
+
+/* The status line of one collector from `tapioctl status`. */
+static char *status_line(struct tapiod *t, const char *name)
+{
+	const char *args[] = { "status", NULL };
+	int st;
+	char *out = tapioctl_run(t, &st, args);
+	if (!out || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		free(out); /* not up yet, or gone: callers wait and retry */
+		return strdup("");
+	}
+	char *line = NULL;
+	for (char *p = strtok(out, "\n"); p; p = strtok(NULL, "\n"))
+		if (strncmp(p, name, strlen(name)) == 0 && p[strlen(name)] == ' ')
+			line = strdup(p);
+	free(out);
+	return line ? line : strdup("");
+}
+
+static bool wait_status(struct tapiod *t, const char *name, const char *needle, int timeout_ms)
+{
+	double deadline = now_s() + timeout_ms / 1000.0;
+	while (now_s() < deadline) {
+		char *l = status_line(t, name);
+		bool ok = strstr(l, needle) != NULL;
+		free(l);
+		if (ok)
+			return true;
+		tapiod_pump(t, 100);
+	}
+	return false;
+}
+
+static pid_t worker_pid(struct tapiod *t, const char *name)
+{
+	char *l = status_line(t, name);
+	char n[64], state[32];
+	int pid = 0;
+	sscanf(l, "%63s %31s %d", n, state, &pid);
+	free(l);
+	return pid;
+}
+
+/* Sequence numbers of one collector's events, as delivered, must have no hole. */
+static void assert_contiguous(struct tapiod *t, const char *collector)
+{
+	long long prev = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < t->n_events; i++) {
+		if (!is_collector(t->events[i], (void *)collector))
+			continue;
+		long long seq = jint(t->events[i], "seq", -1);
+		if (prev && seq != prev + 1)
+			cr_assert_fail("%s: seq %lld follows %lld", collector, seq, prev);
+		prev = seq;
+		n++;
+	}
+	cr_assert_gt(n, 0, "no %s events", collector);
+}
+
+#define BOTH(testing_yaml)                                                                    \
+	"  process:\n"                                                                        \
+	"    heartbeat_interval_ms: 200\n"                                                   \
+	"  testing:\n"                                                                        \
+	"    enabled: true\n"                                                                \
+	"    heartbeat_interval_ms: 200\n"                                                   \
+	"    tick_ms: 20\n" testing_yaml
+
+Test(supervision, kill9_worker_comes_back_others_lose_nothing, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(wait_status(&t, "process", "READY", 10000));
+	pid_t old = worker_pid(&t, "testing");
+	cr_assert_gt(old, 0);
+	/* load on the process collector while the other worker is killed */
+	for (int i = 0; i < 20; i++) {
+		char *argv[] = { "true", NULL };
+		pid_t p = fork();
+		if (p == 0) {
+			execv("/bin/true", argv);
+			_exit(127);
+		}
+		if (i == 10) {
+			cr_assert_eq(kill(old, SIGKILL), 0);
+		}
+		waitpid(p, NULL, 0);
+	}
+	double killed = now_s();
+	struct after a = { "testing", old };
+	json_object *first = tapiod_wait(&t, not_from_pid, &a, 10000);
+	double back = now_s() - killed;
+	cr_assert_not_null(first, "no event from a restarted testing worker");
+	/* backoff starts at 250 ms ±20 %, plus exec and setup */
+	cr_assert_lt(back, 2.0, "back after %.3f s", back);
+	cr_assert(wait_status(&t, "testing", "READY", 5000));
+	char *l = status_line(&t, "testing");
+	cr_assert(strstr(l, "killed by signal 9"), "status: %s", l);
+	free(l);
+	tapiod_pump(&t, 300);
+	int st = tapiod_stop(&t, 10000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_contiguous(&t, "process");
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "stats process:") && strstr(log, "seq_gaps=0"), "log:\n%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+}
+
+Test(supervision, exit111_loop_ends_failed_others_keep_streaming, .timeout = 90)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: exit\n    exit_code: 111\n")), 0);
+	cr_assert(wait_status(&t, "testing", "FAILED", 30000), "crash loop not detected");
+	char *l = status_line(&t, "testing");
+	cr_assert(strstr(l, "exit code 111"), "status: %s", l);
+	free(l);
+	/* the process collector still streams */
+	size_t before = tapiod_count(&t, is_collector, "process");
+	for (int i = 0; i < 5; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+	}
+	tapiod_pump(&t, 1000);
+	cr_assert_gt(tapiod_count(&t, is_collector, "process"), before);
+	cr_assert(wait_status(&t, "process", "READY", 1000));
+	/* a FAILED collector can be restarted by hand */
+	const char *args[] = { "restart", "testing", NULL };
+	int st;
+	free(tapioctl_run(&t, &st, args));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_assert(wait_status(&t, "testing", "READY", 5000) ||
+			  wait_status(&t, "testing", "BACKOFF", 5000),
+		  "restart by hand did not start it");
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "testing: FAILED"), "log:\n%s", log);
+	free(log);
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+Test(supervision, exit100_is_not_restarted, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: exit\n    exit_code: 100\n")), 0);
+	cr_assert(wait_status(&t, "testing", "FAILED", 10000));
+	tapiod_pump(&t, 1500);
+	char *l = status_line(&t, "testing");
+	cr_assert(strstr(l, "config/usage error"), "status: %s", l);
+	int restarts = -1;
+	char n[32], s[32], pid[16], up[16];
+	sscanf(l, "%31s %31s %15s %15s %d", n, s, pid, up, &restarts);
+	cr_assert_eq(restarts, 0, "status: %s", l);
+	free(l);
+	cr_assert(wait_status(&t, "process", "READY", 1000));
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+Test(supervision, stopped_worker_is_caught_by_the_watchdog, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start_with(&t, "  heartbeat_timeout_ms: 1000\n", BOTH("")), 0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	pid_t old = worker_pid(&t, "testing");
+	double t0 = now_s();
+	cr_assert_eq(kill(old, SIGSTOP), 0);
+	struct after a = { "testing", old };
+	json_object *ev = tapiod_wait(&t, not_from_pid, &a, 15000);
+	cr_assert_not_null(ev, "the stopped worker was not replaced");
+	double dt = now_s() - t0;
+	/* 1 s deadline (checked every second) + 2 s SIGABRT grace + backoff */
+	cr_assert_lt(dt, 8.0, "replaced after %.1f s", dt);
+	cr_assert_eq(kill(old, 0), -1, "the stopped worker is gone");
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "no heartbeat"), "log:\n%s", log);
+	free(log);
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+struct hostile_case {
+	const char *mode;
+	const char *why;
+};
+
+static void run_hostile(const struct hostile_case *hc)
+{
+	struct tapiod t;
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml), BOTH("    mode: %s\n"), hc->mode);
+	cr_assert_eq(tapiod_start(&t, yaml), 0);
+	cr_assert(wait_status(&t, "testing", hc->why, 10000), "%s: no '%s' in status", hc->mode,
+		  hc->why);
+	/* the process collector keeps serving */
+	cr_assert(wait_status(&t, "process", "READY", 1000));
+	int st = tapiod_stop(&t, 10000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* counted: the last stats line of the testing collector has protocol_errors > 0 */
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, hc->why), "%s: log:\n%s", hc->mode, log);
+	const char *last = NULL;
+	for (const char *p = log; (p = strstr(p, "stats testing:")); p++)
+		last = p;
+	cr_assert_not_null(last);
+	const char *pe = strstr(last, "protocol_errors=");
+	cr_assert(pe && atoi(pe + strlen("protocol_errors=")) > 0, "%s", last);
+	free(log);
+	tapiod_cleanup(&t);
+}
+
+Test(supervision, hostile_oversized_frame_is_killed, .timeout = 60)
+{
+	harness_require_root();
+	struct hostile_case hc = { "oversized", "frame length out of range" };
+	run_hostile(&hc);
+}
+
+Test(supervision, hostile_garbage_is_killed, .timeout = 60)
+{
+	harness_require_root();
+	struct hostile_case hc = { "garbage", "undecodable frame" };
+	run_hostile(&hc);
+}
+
+Test(supervision, hostile_events_before_ready_are_killed, .timeout = 60)
+{
+	harness_require_root();
+	struct hostile_case hc = { "early_events", "events before READY" };
+	run_hostile(&hc);
+}
+
+static long rss_kib(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	FILE *f = fopen(path, "r");
+	long size = 0, res = 0;
+	if (f) {
+		if (fscanf(f, "%ld %ld", &size, &res) != 2)
+			res = 0;
+		fclose(f);
+	}
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* A worker that floods valid frames and never reads: tapiod's memory stays bounded (the
+ * socket backpressures the worker, the sink queue drops and counts), the others keep going. */
+static long long status_events(struct tapiod *t, const char *name)
+{
+	char *l = status_line(t, name);
+	char n[32], st[32], pid[16], up[16];
+	int restarts;
+	double rate;
+	long long events = -1;
+	sscanf(l, "%31s %31s %15s %15s %d %lf %lld", n, st, pid, up, &restarts, &rate, &events);
+	free(l);
+	return events;
+}
+
+Test(supervision, flood_keeps_supervisor_memory_bounded, .timeout = 90)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: flood\n")), 0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(wait_status(&t, "process", "READY", 10000));
+	long long proc_before = status_events(&t, "process");
+	long peak = 0;
+	double end = now_s() + 3.0;
+	while (now_s() < end) {
+		/* read our end of stdout slowly: tapiod's sink queue fills up */
+		usleep(100000);
+		tapiod_pump(&t, 0);
+		long r = rss_kib(t.pid);
+		if (r > peak)
+			peak = r;
+		pid_t p = fork();
+		if (p == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+	}
+	long long proc_after = status_events(&t, "process");
+	cr_assert_gt(proc_after, proc_before, "process events kept flowing (%lld -> %lld)",
+		     proc_before, proc_after);
+	long long flood = status_events(&t, "testing");
+	cr_assert_gt(flood, 10000, "the flood did reach tapiod (%lld events)", flood);
+	/* 16 MiB sink queue + 1 MiB frame reader per worker + decode budget + libraries */
+	cr_assert_lt(peak, 96 * 1024, "tapiod RSS %ld KiB under a flood", peak);
+	int st = tapiod_stop(&t, 15000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	char *log = tapiod_log(&t);
+	const char *last = NULL;
+	for (const char *q = log; (q = strstr(q, "stats testing:")); q++)
+		last = q;
+	cr_assert_not_null(last);
+	const char *sink = strstr(last, "sink=");
+	cr_assert(sink && atoll(sink + 5) > 0, "sink drops are counted: %.300s", last);
+	free(log);
+	tapiod_cleanup(&t);
+}
+
+/* Issue 4: a forbidden syscall kills the worker and is reported; a forbidden path is EACCES. */
+Test(sandbox_e2e, forbidden_syscall_is_reported_and_restarted, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: forbidden_syscall\n    after_ms: 100\n")),
+		     0);
+	cr_assert(wait_status(&t, "testing", "sandbox violation: syscall 41 (socket)", 10000));
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "restarting in"), "restarted: log:\n%s", log);
+	free(log);
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+static bool is_open_probe(json_object *ev, void *arg)
+{
+	const char *type = jstr(ev, "type");
+	return type && strcmp(type, "testing.open") == 0;
+}
+
+Test(sandbox_e2e, forbidden_path_is_denied_with_eacces, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: forbidden_path\n")), 0);
+	json_object *ev = tapiod_wait(&t, is_open_probe, NULL, 10000);
+	cr_assert_not_null(ev);
+	cr_assert_str_eq(jstr(ev, "security.filename"), "/etc/hostname");
+	cr_assert_eq(jint(ev, "security.result", 0), -13, "EACCES from Landlock");
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+/* The audit: every worker ok, and tapiod's bounding set within what collectors declared. */
+Test(sandbox_e2e, audit_and_supervisor_bounding_set, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(wait_status(&t, "process", "READY", 10000));
+	const char *args[] = { "audit", NULL };
+	int st;
+	char *out = tapioctl_run(&t, &st, args);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "audit:\n%s", out);
+	cr_assert(strstr(out, " ok\n"), "%s", out);
+	cr_assert_null(strstr(out, "mismatch"), "%s", out);
+	free(out);
+	const char *jargs[] = { "audit", "--json", NULL };
+	out = tapioctl_run(&t, &st, jargs);
+	json_object *j = json_tokener_parse(out);
+	cr_assert_not_null(j, "audit --json is JSON: %s", out);
+	json_object_put(j);
+	free(out);
+
+	struct privilege_status sup;
+	cr_assert_eq(privilege_status_read(t.pid, &sup), 0);
+	/* union of process (BPF tracing + sandbox + DAC_READ_SEARCH) and testing (sandbox) */
+	uint64_t allowed = (1ull << 39) | (1ull << 38) | (1ull << 21) | (1ull << 24) |
+			   (1ull << 6) | (1ull << 7) | (1ull << 8) | (1ull << 2);
+	cr_assert_eq(sup.cap_bnd & ~allowed, 0, "tapiod bounding set %llx has more than %llx",
+		     (unsigned long long)sup.cap_bnd, (unsigned long long)allowed);
+	cr_assert_eq(sup.cap_bnd & (1ull << 5), 0, "CAP_KILL is not in the bounding set");
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
