@@ -83,6 +83,7 @@ enum key_type {
 	KEY_STRING,  /* char *, owned */
 	KEY_ENUM,    /* an enum field; the YAML value is one of `names` */
 	KEY_LIST,    /* struct config_string_list */
+	KEY_PORTS,   /* struct config_port_list; def != 0 is the one default port */
 };
 
 struct key {
@@ -100,6 +101,7 @@ struct key {
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
 static const char *const hooks_names[] = { "auto", "tp_btf", "tracepoint", NULL };
 static const char *const format_names[] = { "json", NULL };
+static const char *const direction_names[] = { "both", "outbound", "inbound", NULL };
 static const char *const testing_mode_names[] = {
 	"normal",  "exit",  "hang",		 "oversized",	   "garbage",  "early_events",
 	"flood",   "alloc", "forbidden_syscall", "forbidden_path", "degraded", NULL,
@@ -129,6 +131,10 @@ _Static_assert(sizeof(enum config_sink_format) == sizeof(unsigned int), "enum st
 #define KEY_L(p, m, lo, hi)                                                                      \
 	{ .path = (p), .type = KEY_LIST, .offset = FIELD(m, struct config_string_list),          \
 	  .min = (lo), .max = (hi) }
+
+#define KEY_PORTS_(p, m, d)                                                                      \
+	{ .path = (p), .type = KEY_PORTS, .offset = FIELD(m, struct config_port_list),           \
+	  .def = (d), .min = 1, .max = 65535 }
 
 /* The keys of collectors.<name>: `m` is the struct config member, a struct that begins with
  * struct config_collector_common. A collector adds this block and its own keys after it. */
@@ -174,6 +180,38 @@ static const struct key keys[] = {
 	KEY_B("collectors.process.containers_only", process.containers_only, false),
 	KEY_L("collectors.process.comm_allow", process.comm_allow, 1, COMM_MAX),
 	KEY_L("collectors.process.comm_deny", process.comm_deny, 1, COMM_MAX),
+
+	COLLECTOR_COMMON_ENABLED("network", network, false),
+	KEY_P2("collectors.network.ring_buffer_kib", network.ring_buffer_kib, 4096, 4, 1048576),
+	KEY_E("collectors.network.hooks", network.hooks, enum config_hooks, CONFIG_HOOKS_AUTO,
+	      hooks_names),
+	KEY_PORTS_("collectors.network.ports", network.ports, 0),
+	KEY_E("collectors.network.direction", network.direction, enum config_direction,
+	      CONFIG_DIRECTION_BOTH, direction_names),
+	KEY_B("collectors.network.containers_only", network.containers_only, false),
+	KEY_B("collectors.network.state_events", network.state_events, false),
+	KEY_U("collectors.network.retransmit_interval_ms", network.retransmit_interval_ms, 1000, 0,
+	      3600000),
+
+	COLLECTOR_COMMON_ENABLED("security", security, false),
+	KEY_P2("collectors.security.ring_buffer_kib", security.ring_buffer_kib, 4096, 4, 1048576),
+	KEY_E("collectors.security.hooks", security.hooks, enum config_hooks, CONFIG_HOOKS_AUTO,
+	      hooks_names),
+	KEY_L("collectors.security.namespace_exclude_comms", security.namespace_exclude_comms, 1,
+	      COMM_MAX),
+	KEY_L("collectors.security.capabilities", security.capabilities, 1, 32),
+	KEY_U("collectors.security.capability_rate_per_s", security.capability_rate_per_s, 10, 0,
+	      100000),
+	KEY_B("collectors.security.containers_only", security.containers_only, false),
+
+	COLLECTOR_COMMON_ENABLED("dns", dns, false),
+	KEY_P2("collectors.dns.ring_buffer_kib", dns.ring_buffer_kib, 4096, 4, 1048576),
+	KEY_PORTS_("collectors.dns.ports", dns.ports, 53),
+	KEY_U("collectors.dns.payload_max_bytes", dns.payload_max_bytes, 512, 64, 4096),
+	KEY_U("collectors.dns.timeout_ms", dns.timeout_ms, 5000, 100, 600000),
+	KEY_U("collectors.dns.table_max", dns.table_max, 65536, 16, 1048576),
+	KEY_B("collectors.dns.force_fallback", dns.force_fallback, false),
+	KEY_B("collectors.dns.containers_only", dns.containers_only, false),
 
 	COLLECTOR_COMMON_ENABLED("testing", testing, false),
 	KEY_E("collectors.testing.mode", testing.mode, enum config_testing_mode,
@@ -546,6 +584,35 @@ static int list_add(struct parser *p, const struct key *k, struct config_string_
 	return 0;
 }
 
+static int set_ports(struct parser *p, const struct key *k, struct config_port_list *l)
+{
+	char buf[SHOW_BUF + 2];
+
+	l->n = 0;
+	if (is_null(&p->ev))
+		return 0;
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT)
+		return fail(p, "expected a sequence of ports, got %s", describe(p, buf));
+	for (;;) {
+		int r = next(p);
+		if (r < 0)
+			return r;
+		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
+			return 0;
+		if (p->ev.type != YAML_SCALAR_EVENT)
+			return fail(p, "item %zu: expected a port, got %s", l->n + 1,
+				    describe(p, buf));
+		if (l->n == CONFIG_MAX_LIST)
+			return fail(p, "more than %d ports", CONFIG_MAX_LIST);
+		uint32_t v;
+		r = set_u32(p, k, (const char *)p->ev.data.scalar.value, p->ev.data.scalar.length,
+			    &v);
+		if (r < 0)
+			return r;
+		l->items[l->n++] = (uint16_t)v;
+	}
+}
+
 static int set_list(struct parser *p, const struct key *k, struct config_string_list *l)
 {
 	char buf[SHOW_BUF + 2];
@@ -575,6 +642,8 @@ static int set_value(struct parser *p, const struct key *k)
 
 	if (k->type == KEY_LIST)
 		return set_list(p, k, f);
+	if (k->type == KEY_PORTS)
+		return set_ports(p, k, f);
 	if (p->ev.type != YAML_SCALAR_EVENT) {
 		switch (k->type) {
 		case KEY_BOOL:
@@ -865,6 +934,13 @@ static int set_defaults(struct config *cfg)
 			break;
 		case KEY_LIST:
 			break;
+		case KEY_PORTS: {
+			struct config_port_list *l = f;
+			l->n = 0;
+			if (k->def)
+				l->items[l->n++] = (uint16_t)k->def;
+			break;
+		}
 		}
 	}
 	return 0;

@@ -38,6 +38,54 @@ struct config_string_list {
 	size_t n;
 };
 
+/* A list of TCP/UDP ports (1..65535), fixed size: no allocation. */
+struct config_port_list {
+	uint16_t items[CONFIG_MAX_LIST];
+	size_t n;
+};
+
+/* Direction filter of the network collector. */
+enum config_direction {
+	CONFIG_DIRECTION_BOTH = 0,
+	CONFIG_DIRECTION_OUTBOUND,
+	CONFIG_DIRECTION_INBOUND,
+};
+
+struct config_network {
+	struct config_collector_common common;
+	uint32_t ring_buffer_kib;          /* power of two, 4..1048576, default 4096 */
+	enum config_hooks hooks;           /* default auto */
+	struct config_port_list ports;     /* only flows with one of these ports; [] = all */
+	enum config_direction direction;   /* default both */
+	bool containers_only;              /* default false */
+	bool state_events;                 /* tcp.state for every transition; default false */
+	uint32_t retransmit_interval_ms;   /* at most one tcp.retransmit per flow per interval,
+					    * default 1000, 0..3600000 (0 = every one) */
+};
+
+struct config_security {
+	struct config_collector_common common;
+	uint32_t ring_buffer_kib;          /* power of two, 4..1048576, default 4096 */
+	enum config_hooks hooks;           /* default auto */
+	struct config_string_list namespace_exclude_comms; /* runtimes whose unshare/setns are
+							   * expected (runc, crun, ...) */
+	struct config_string_list capabilities; /* names (CAP_SYS_ADMIN, ...) reported by
+						 * security.capability; [] = the built-in set */
+	uint32_t capability_rate_per_s;    /* per process, default 10, 0..100000 (0 = off) */
+	bool containers_only;              /* default false */
+};
+
+struct config_dns {
+	struct config_collector_common common;
+	uint32_t ring_buffer_kib;          /* power of two, 4..1048576, default 4096 */
+	struct config_port_list ports;     /* default [53] */
+	uint32_t payload_max_bytes;        /* copied per packet, default 512, 64..4096 */
+	uint32_t timeout_ms;               /* dns.timeout after this, default 5000, 100..600000 */
+	uint32_t table_max;                /* pending queries kept, default 65536, 16..1048576 */
+	bool force_fallback;               /* AF_PACKET instead of eBPF (for tests) */
+	bool containers_only;              /* default false */
+};
+
 struct config_process {
 	struct config_collector_common common;
 	uint32_t ring_buffer_kib;          /* power of two, 4..1048576, default 4096 */
@@ -104,6 +152,9 @@ struct config {
 	} control;
 
 	struct config_process process;
+	struct config_network network;
+	struct config_security security;
+	struct config_dns dns;
 	struct config_testing testing;
 };
 

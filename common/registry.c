@@ -18,6 +18,7 @@
 static const char *const process_read_paths[] = { "/proc", "/sys/fs/cgroup", NULL };
 static const char *const no_syscalls[] = { NULL };
 static const char *const testing_read_paths[] = { "/proc/self", NULL };
+static const char *const kernel_read_paths[] = { "/proc", "/sys/fs/cgroup", NULL };
 
 const struct registry_entry registry_entries[] = {
 	{
@@ -25,6 +26,33 @@ const struct registry_entry registry_entries[] = {
 		.binary = "tapio-collector-process",
 		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH),
 		.read_paths = process_read_paths,
+		.extra_syscalls = no_syscalls,
+		.bpf_map_read = 1,
+	},
+	{
+		.name = "network",
+		.binary = "tapio-collector-network",
+		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH),
+		.read_paths = kernel_read_paths,
+		.extra_syscalls = no_syscalls,
+		.bpf_map_read = 1,
+	},
+	{
+		.name = "security",
+		.binary = "tapio-collector-security",
+		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH),
+		.read_paths = kernel_read_paths,
+		.extra_syscalls = no_syscalls,
+		.bpf_map_read = 1,
+	},
+	{
+		/* Packet programs (cgroup_skb) need CAP_NET_ADMIN; the AF_PACKET fallback
+		 * needs CAP_NET_RAW to open its socket (before the sandbox). */
+		.name = "dns",
+		.binary = "tapio-collector-dns",
+		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH) |
+			      CAPBIT(CAP_NET_ADMIN) | CAPBIT(CAP_NET_RAW),
+		.read_paths = kernel_read_paths,
 		.extra_syscalls = no_syscalls,
 		.bpf_map_read = 1,
 	},

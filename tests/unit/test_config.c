@@ -365,7 +365,7 @@ Test(config, collector_lookup)
 	cr_assert_eq(config_collector(cfg, "process"), &cfg->process.common);
 	cr_assert_null(config_collector(cfg, "proc"));
 	cr_assert_null(config_collector(cfg, "processx"));
-	cr_assert_null(config_collector(cfg, "network"));
+	cr_assert_null(config_collector(cfg, "nosuch"));
 	cr_assert_null(config_collector(cfg, ""));
 	cr_assert_null(config_collector(cfg, NULL));
 	cr_assert_null(config_collector(NULL, "process"));
@@ -391,8 +391,8 @@ static const struct err_case err_cases[] = {
 	  "(did you mean heartbeat_timeout_ms?)" },
 	{ "run_as_uid: 1\nfoo: 1\n", "tapio.yaml:2: foo: unknown key" },
 	{ "colectors: {}\n", "tapio.yaml:1: colectors: unknown key (did you mean collectors?)" },
-	{ "collectors:\n  network:\n    enabled: true\n",
-	  "tapio.yaml:2: collectors.network: unknown key" },
+	{ "collectors:\n  nosuch:\n    enabled: true\n",
+	  "tapio.yaml:2: collectors.nosuch: unknown key" },
 	{ "supervisor.stop_timeout_ms: 100\n",
 	  "tapio.yaml:1: \"supervisor.stop_timeout_ms\": unknown key" },
 	{ "\"\": 1\n", "tapio.yaml:1: \"\": unknown key" },
