@@ -213,6 +213,10 @@ static const struct key keys[] = {
 	KEY_B("collectors.dns.force_fallback", dns.force_fallback, false),
 	KEY_B("collectors.dns.containers_only", dns.containers_only, false),
 
+	COLLECTOR_COMMON_ENABLED("bench", bench, false),
+	KEY_P2("collectors.bench.ring_buffer_kib", bench.ring_buffer_kib, 16384, 4, 1048576),
+	KEY_U("collectors.bench.pid", bench.pid, 0, 0, 4194304),
+
 	COLLECTOR_COMMON_ENABLED("testing", testing, false),
 	KEY_E("collectors.testing.mode", testing.mode, enum config_testing_mode,
 	      CONFIG_TESTING_NORMAL, testing_mode_names),

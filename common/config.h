@@ -98,6 +98,13 @@ struct config_process {
 	struct config_string_list comm_deny;   /* never these comms (≤ 15 chars) */
 };
 
+/* The benchmark collector (bench/ only): one event per getppid() of one pid. */
+struct config_bench {
+	struct config_collector_common common;  /* enabled defaults to false */
+	uint32_t ring_buffer_kib;               /* power of two, default 16384 */
+	uint32_t pid;                           /* the generator's pid (tgid); 0 = none */
+};
+
 /* What the test-only collector does (tests/ of the supervisor; never enabled by default). */
 enum config_testing_mode {
 	CONFIG_TESTING_NORMAL = 0,        /* READY, then one event every tick_ms */
@@ -156,6 +163,7 @@ struct config {
 	struct config_security security;
 	struct config_dns dns;
 	struct config_testing testing;
+	struct config_bench bench;
 };
 
 /* The configuration used when tapiod runs without --config. */

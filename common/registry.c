@@ -57,6 +57,15 @@ const struct registry_entry registry_entries[] = {
 		.bpf_map_read = 1,
 	},
 	{
+		/* bench/ only: the pipeline ceiling (one event per getppid() of one pid). */
+		.name = "bench",
+		.binary = "tapio-collector-bench",
+		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX,
+		.read_paths = kernel_read_paths,
+		.extra_syscalls = no_syscalls,
+		.bpf_map_read = 1,
+	},
+	{
 		/* For the supervisor's tests only (misbehaves on request); disabled by default. */
 		.name = "testing",
 		.binary = "tapio-collector-testing",
