@@ -57,8 +57,8 @@ const char config_default_yaml[] =
 	"  socket_group: \"\"\n"
 	"\n"
 	"# Every collector has enabled, heartbeat_interval_ms (at most half of\n"
-	"# supervisor.heartbeat_timeout_ms), stats_interval_ms, batch_max_events, queue_max_kib\n"
-	"# and sandbox, followed by its own keys.\n"
+	"# supervisor.heartbeat_timeout_ms), stats_interval_ms, batch_max_events, queue_max_kib,\n"
+	"# sandbox and the supervision keys shown for process, followed by its own keys.\n"
 	"collectors:\n"
 	"  process:\n"
 	"    enabled: true\n"
@@ -67,6 +67,13 @@ const char config_default_yaml[] =
 	"    batch_max_events: 256        # 1..4096\n"
 	"    queue_max_kib: 4096          # 64..65536\n"
 	"    sandbox: true                # drop privileges after setup\n"
+	"    restart_initial_ms: 250      # first restart delay (doubles, +-20 % jitter)\n"
+	"    restart_max_ms: 30000        # backoff cap\n"
+	"    healthy_after_s: 60          # up this long: the backoff starts over\n"
+	"    crash_loop_deaths: 5         # this many deaths (1..8) ...\n"
+	"    crash_loop_window_s: 60      # ... within this window: FAILED, not restarted\n"
+	"    memory_max_mib: 0            # RSS budget (cgroup or RSS watchdog), 0 = none\n"
+	"    cpu_max_percent: 0           # CPU budget (cgroup quota), 0 = none\n"
 	"    ring_buffer_kib: 4096        # power of two, 4..1048576\n"
 	"    hooks: auto                  # auto, tp_btf, tracepoint\n"
 	"    argv_max_args: 32            # 1..128\n"
@@ -148,7 +155,17 @@ _Static_assert(sizeof(enum config_sink_format) == sizeof(unsigned int), "enum st
 	      60000),                                                                            \
 	KEY_U("collectors." name ".batch_max_events", m.common.batch_max_events, 256, 1, 4096),  \
 	KEY_U("collectors." name ".queue_max_kib", m.common.queue_max_kib, 4096, 64, 65536),     \
-	KEY_B("collectors." name ".sandbox", m.common.sandbox, true)
+	KEY_B("collectors." name ".sandbox", m.common.sandbox, true),                            \
+	KEY_U("collectors." name ".restart_initial_ms", m.common.restart_initial_ms, 250, 10,    \
+	      600000),                                                                           \
+	KEY_U("collectors." name ".restart_max_ms", m.common.restart_max_ms, 30000, 10,          \
+	      3600000),                                                                          \
+	KEY_U("collectors." name ".healthy_after_s", m.common.healthy_after_s, 60, 1, 86400),    \
+	KEY_U("collectors." name ".crash_loop_deaths", m.common.crash_loop_deaths, 5, 1, 8),     \
+	KEY_U("collectors." name ".crash_loop_window_s", m.common.crash_loop_window_s, 60, 1,    \
+	      86400),                                                                            \
+	KEY_U("collectors." name ".memory_max_mib", m.common.memory_max_mib, 0, 0, 65536),       \
+	KEY_U("collectors." name ".cpu_max_percent", m.common.cpu_max_percent, 0, 0, 800)
 
 static const struct key keys[] = {
 	KEY_S("node_name", node_name, "", NULL),

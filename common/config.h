@@ -31,6 +31,14 @@ struct config_collector_common {
 	uint32_t batch_max_events;       /* default 256, 1..4096 */
 	uint32_t queue_max_kib;          /* worker → supervisor queue cap, default 4096, 64..65536 */
 	bool sandbox;                    /* default true: drop privileges after setup */
+	/* Supervision of this worker. */
+	uint32_t restart_initial_ms;     /* first restart delay, default 250, 10..600000 */
+	uint32_t restart_max_ms;         /* backoff cap, default 30000, 10..3600000 */
+	uint32_t healthy_after_s;        /* up this long → backoff starts over, default 60 */
+	uint32_t crash_loop_deaths;      /* this many deaths ... default 5, 1..8 */
+	uint32_t crash_loop_window_s;    /* ... within this window → FAILED, default 60 */
+	uint32_t memory_max_mib;         /* RSS budget, 0 = none (default), ..65536 */
+	uint32_t cpu_max_percent;        /* CPU budget of one core, 0 = none (default), ..800 */
 };
 
 struct config_string_list {

@@ -16,11 +16,7 @@
 #include "supervisor.h"
 #include "timeconv.h"
 
-#define BACKOFF_INITIAL_MS 250
-#define BACKOFF_MAX_MS 30000
-#define HEALTHY_RESET_NS (60ull * 1000000000ull)  /* up this long → backoff starts over */
-#define CRASH_LOOP_DEATHS 5
-#define CRASH_LOOP_WINDOW_NS (60ull * 1000000000ull)
+#define NS_PER_S 1000000000ull
 #define ABORT_GRACE_MS 2000
 #define WORKER_SOCKBUF (4 << 20)
 
@@ -34,7 +30,7 @@ int child_init(struct child *c, struct sup *sup, const struct registry_entry *re
 	c->cc = config_collector(sup->cfg, reg->name);
 	c->fd = -1;
 	c->violation_syscall = -1;
-	c->backoff_ms = BACKOFF_INITIAL_MS;
+	c->backoff_ms = c->cc->restart_initial_ms;
 	snprintf(c->last_exit, sizeof(c->last_exit), "-");
 	int r = frame_reader_init(&c->reader);
 	if (r < 0)
@@ -64,7 +60,12 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 	char why[128];
 
 	link_drain(c);
-	if (c->killed_by_us && term_signal) {
+	if (term_signal == SIGKILL && budget_was_oom_killed(&c->sup->budgets, c)) {
+		ev = CEV_KILLED;
+		c->cnt.over_budget++;
+		snprintf(why, sizeof(why), "over memory budget: OOM-killed in its cgroup (%u MiB)",
+			 c->cc->memory_max_mib);
+	} else if (c->killed_by_us && term_signal) {
 		/* keep the reason tapiod killed it for (protocol violation, watchdog) */
 		ev = CEV_KILLED;
 		snprintf(why, sizeof(why), "%.100s (killed with signal %d)", c->last_exit,
@@ -168,6 +169,7 @@ static int spawn(struct child *c)
 		kill(c->pid, SIGKILL);
 		return r;
 	}
+	budget_apply(&sup->budgets, c);
 	uint64_t now = timeconv_now_mono_ns();
 	c->start_mono_ns = now;
 	c->last_heartbeat_ns = now;
@@ -194,21 +196,21 @@ static bool crash_looping(struct child *c, uint64_t now)
 	c->deaths[0] = now;
 	unsigned n = 0;
 	for (unsigned i = 0; i < sizeof(c->deaths) / sizeof(c->deaths[0]); i++)
-		if (c->deaths[i] && now - c->deaths[i] <= CRASH_LOOP_WINDOW_NS)
+		if (c->deaths[i] && now - c->deaths[i] <= c->cc->crash_loop_window_s * NS_PER_S)
 			n++;
-	return n >= CRASH_LOOP_DEATHS;
+	return n >= c->cc->crash_loop_deaths;
 }
 
 static void schedule_restart(struct child *c)
 {
 	uint64_t now = timeconv_now_mono_ns();
-	if (c->start_mono_ns && now - c->start_mono_ns > HEALTHY_RESET_NS)
-		c->backoff_ms = BACKOFF_INITIAL_MS;
+	if (c->start_mono_ns && now - c->start_mono_ns > c->cc->healthy_after_s * NS_PER_S)
+		c->backoff_ms = c->cc->restart_initial_ms;
 	if (crash_looping(c, now)) {
 		c->state = CHILD_FAILED;
-		log_error("%s: FAILED: %u deaths within %llu s (last: %s); the rest keeps running",
-			  c->reg->name, CRASH_LOOP_DEATHS,
-			  (unsigned long long)(CRASH_LOOP_WINDOW_NS / 1000000000ull), c->last_exit);
+		log_error("%s: FAILED: %u deaths within %u s (last: %s); the rest keeps running",
+			  c->reg->name, c->cc->crash_loop_deaths, c->cc->crash_loop_window_s,
+			  c->last_exit);
 		return;
 	}
 	uint32_t rnd = 0;
@@ -218,7 +220,8 @@ static void schedule_restart(struct child *c)
 	unsigned jitter = c->backoff_ms / 5;
 	unsigned delay = c->backoff_ms - jitter + (jitter ? rnd % (2 * jitter + 1) : 0);
 	log_warn("%s: %s; restarting in %u ms", c->reg->name, c->last_exit, delay);
-	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+	unsigned cap = c->cc->restart_max_ms;
+	c->backoff_ms = c->backoff_ms * 2 > cap ? cap : c->backoff_ms * 2;
 	c->restarts++;
 	uv_timer_start(&c->timer, on_timer, delay, 0);
 }
@@ -248,14 +251,15 @@ void child_handle(struct child *c, enum child_event ev, const char *why)
 	struct sup *sup = c->sup;
 	enum child_state old = c->state;
 
-	if (why && (is_exit_event(ev) || ev == CEV_PROTOCOL_ERROR || ev == CEV_HEARTBEAT_MISSED))
+	if (why && (is_exit_event(ev) || ev == CEV_PROTOCOL_ERROR || ev == CEV_HEARTBEAT_MISSED ||
+		    ev == CEV_OVER_BUDGET))
 		snprintf(c->last_exit, sizeof(c->last_exit), "%s", why);
 
 	/* Restart by hand of a running worker: once it is gone, start it again at once. */
 	if (c->restart_pending && is_exit_event(ev) && !sup->stopping) {
 		c->restart_pending = false;
 		memset(c->deaths, 0, sizeof(c->deaths));
-		c->backoff_ms = BACKOFF_INITIAL_MS;
+		c->backoff_ms = c->cc->restart_initial_ms;
 		c->restarts++;
 		log_info("%s: restarting by request (%s)", c->reg->name, why ? why : "");
 		/* Through BACKOFF with no delay: the timer fires on the next loop iteration, after
@@ -341,8 +345,15 @@ void child_check_watchdog(struct child *c, uint64_t now_ns)
 	if (c->kill_pending || c->pid <= 0)
 		return;
 	uint64_t limit = (uint64_t)c->sup->cfg->supervisor.heartbeat_timeout_ms * 1000000ull;
-	if (now_ns - c->last_heartbeat_ns > limit)
+	if (now_ns - c->last_heartbeat_ns > limit) {
 		child_handle(c, CEV_HEARTBEAT_MISSED, "watchdog: heartbeat missed");
+		return;
+	}
+	char why[160];
+	if (budget_over(&c->sup->budgets, c, why, sizeof(why))) {
+		c->cnt.over_budget++;
+		child_handle(c, CEV_OVER_BUDGET, why);
+	}
 }
 
 void child_restart(struct child *c)
@@ -354,7 +365,7 @@ void child_restart(struct child *c)
 	}
 	uv_timer_stop(&c->timer);
 	memset(c->deaths, 0, sizeof(c->deaths));
-	c->backoff_ms = BACKOFF_INITIAL_MS;
+	c->backoff_ms = c->cc->restart_initial_ms;
 	c->state = CHILD_STOPPED;
 	child_handle(c, CEV_START, NULL);
 }

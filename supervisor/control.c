@@ -90,19 +90,6 @@ static void send_error(struct control_client *cl, const char *fmt, ...)
 
 /* ---- requests ------------------------------------------------------------------------------ */
 
-static uint64_t rss_kib(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	unsigned long size = 0, resident = 0;
-	int n = fscanf(f, "%lu %lu", &size, &resident);
-	fclose(f);
-	return n == 2 ? (uint64_t)resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024) : 0;
-}
-
 static void do_status(struct control_client *cl)
 {
 	struct sup *sup = cl->ctl->sup;
@@ -130,7 +117,7 @@ static void do_status(struct control_client *cl)
 		if (c->pid > 0) {
 			s->has_uptime_ms = s->has_rss_kib = 1;
 			s->uptime_ms = (now - c->start_mono_ns) / 1000000;
-			s->rss_kib = rss_kib(c->pid);
+			s->rss_kib = budget_rss_kib(c->pid);
 		}
 		s->restarts = c->restarts;
 		s->last_exit = c->last_exit;

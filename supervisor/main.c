@@ -91,6 +91,8 @@ void sup_child_stopped(struct sup *sup)
 	sink_flush(&sup->sink);
 	sink_drain(&sup->sink, SINK_DRAIN_MS);
 	log_stats(sup, timeconv_now_mono_ns()); /* the final counters, whatever the interval */
+	for (size_t i = 0; i < sup->n_children; i++)
+		budget_cleanup(&sup->budgets, &sup->children[i]);
 	log_info("all workers stopped; %llu events written, %llu dropped by the sink",
 		 (unsigned long long)sup->sink.written, (unsigned long long)sup->sink.dropped);
 	close_all(sup);
@@ -223,6 +225,7 @@ static int setup(struct sup *sup)
 	r = find_collector_dir(sup);
 	if (r < 0)
 		return r;
+	budget_init(&sup->budgets);
 	sup->config_memfd = make_memfd(sup->cfg);
 	if (sup->config_memfd < 0)
 		return sup->config_memfd;

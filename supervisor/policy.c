@@ -20,6 +20,7 @@ static const struct policy_step table[CHILD_STATE_MAX][CEV_MAX] = {
 		[CEV_KILLED] = S(BACKOFF, BACKOFF),
 		[CEV_PROTOCOL_ERROR] = S(STARTING, KILL),    /* the exit event follows */
 		[CEV_HEARTBEAT_MISSED] = S(STARTING, ABORT),
+		[CEV_OVER_BUDGET] = S(STARTING, KILL),
 		[CEV_STOP_REQUESTED] = S(STARTING, TERM),
 	},
 	[CHILD_READY] = {
@@ -30,6 +31,7 @@ static const struct policy_step table[CHILD_STATE_MAX][CEV_MAX] = {
 		[CEV_KILLED] = S(BACKOFF, BACKOFF),
 		[CEV_PROTOCOL_ERROR] = S(READY, KILL),
 		[CEV_HEARTBEAT_MISSED] = S(READY, ABORT),
+		[CEV_OVER_BUDGET] = S(READY, KILL),
 		[CEV_STOP_REQUESTED] = S(READY, TERM),
 	},
 	[CHILD_DEGRADED] = {
@@ -40,6 +42,7 @@ static const struct policy_step table[CHILD_STATE_MAX][CEV_MAX] = {
 		[CEV_KILLED] = S(BACKOFF, BACKOFF),
 		[CEV_PROTOCOL_ERROR] = S(DEGRADED, KILL),
 		[CEV_HEARTBEAT_MISSED] = S(DEGRADED, ABORT),
+		[CEV_OVER_BUDGET] = S(DEGRADED, KILL),
 		[CEV_STOP_REQUESTED] = S(DEGRADED, TERM),
 	},
 	[CHILD_BACKOFF] = {
@@ -77,7 +80,7 @@ const char *policy_event_name(enum child_event event)
 	static const char *const names[] = {
 		"start",       "spawn-failed", "ready",     "degraded",         "exit(0)",
 		"exit(100)",   "exit(111)",    "exit(125)", "killed",           "protocol-error",
-		"heartbeat-missed", "stop-requested", "backoff-done",
+		"heartbeat-missed", "over-budget", "stop-requested", "backoff-done",
 	};
 	return (unsigned)event < CEV_MAX ? names[event] : "?";
 }

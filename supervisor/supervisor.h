@@ -37,6 +37,7 @@ enum child_event {
 	CEV_KILLED,           /* died by a signal */
 	CEV_PROTOCOL_ERROR,   /* bad frame: the supervisor kills it */
 	CEV_HEARTBEAT_MISSED,
+	CEV_OVER_BUDGET,      /* RSS over the memory budget */
 	CEV_STOP_REQUESTED,
 	CEV_BACKOFF_DONE,
 	CEV_MAX,
@@ -74,6 +75,7 @@ struct child_counters {
 	uint64_t protocol_errors;
 	uint64_t encode_errors;     /* events the JSON encoder refused (bad timestamp, ...) */
 	uint64_t sandbox_violations; /* deaths by SIGSYS */
+	uint64_t over_budget;       /* killed for using more memory than budgeted */
 	/* The worker's own cumulative counters, from its last stats frame. */
 	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
 	uint64_t worker_events_sent;
@@ -97,6 +99,8 @@ struct child {
 	bool restart_pending;                  /* tapioctl restart of a running worker */
 	bool killed_by_us;                     /* protocol error or watchdog: keep that reason */
 	int violation_syscall;                 /* from a Fatal frame, -1 = none */
+	bool budget_cgroup;                    /* the worker runs in its own budget cgroup */
+	uint64_t oom_kills_seen;               /* that cgroup's oom_kill counter */
 
 	uint64_t last_seq;
 	uint64_t start_mono_ns, last_heartbeat_ns;
@@ -155,6 +159,24 @@ void sink_flush(struct sink_stdout *s);
 void sink_drain(struct sink_stdout *s, unsigned timeout_ms);
 void sink_close(struct sink_stdout *s);
 
+/* ---- resource budgets (budget.c) ---------------------------------------------------------- */
+
+struct budgets {
+	char v2[2048];         /* tapiod's cgroup v2 dir with memory+cpu for children, or "" */
+	char v1_memory[2048];  /* tapiod's cgroup in the v1 memory hierarchy, or "" */
+	char v1_cpu[2048];     /* ... in the v1 cpu hierarchy, or "" */
+};
+
+void budget_init(struct budgets *b);
+/* Put a just-spawned worker into its budget cgroup (if it has budgets and cgroups exist). */
+void budget_apply(struct budgets *b, struct child *c);
+uint64_t budget_oom_kills(struct budgets *b, const struct child *c);
+uint64_t budget_rss_kib(pid_t pid);
+/* The RSS watchdog: true (and why) when the worker is over its memory budget. */
+bool budget_over(struct budgets *b, struct child *c, char *why, size_t len);
+bool budget_was_oom_killed(struct budgets *b, struct child *c);
+void budget_cleanup(struct budgets *b, const struct child *c);
+
 /* ---- control socket (control.c) ----------------------------------------------------------- */
 
 struct control_client;
@@ -189,6 +211,7 @@ struct sup {
 	size_t n_children;
 	struct sink_stdout sink;
 	struct control ctl;
+	struct budgets budgets;
 	struct strbuf scratch;                 /* one event's JSON, shared by sink and control */
 	uint64_t start_mono_ns;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_pipe;

@@ -20,6 +20,8 @@
 #include "timeconv.h"
 #include "worker.h"
 
+static char *volatile hoard;
+
 struct testing_ctx {
 	const struct config_testing *cfg;
 	int timerfd;
@@ -87,8 +89,12 @@ static int act(struct worker *w, struct testing_ctx *t)
 	case CONFIG_TESTING_ALLOC: {
 		size_t n = (size_t)t->cfg->alloc_mib << 20;
 		char *p = malloc(n);
-		if (p)
-			memset(p, 0x5a, n); /* touch every page: RSS, not just address space */
+		if (!p) {
+			log_error("testing: cannot allocate %u MiB", t->cfg->alloc_mib);
+			break;
+		}
+		memset(p, 0x5a, n); /* touch every page: RSS, not just address space */
+		hoard = p;          /* kept: the compiler may not drop the allocation */
 		log_info("testing: allocated %u MiB as configured", t->cfg->alloc_mib);
 		break;
 	}

@@ -416,3 +416,22 @@ Test(sandbox_e2e, audit_and_supervisor_bounding_set, .timeout = 60)
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
+
+Test(supervision, worker_over_memory_budget_is_killed_and_restarted, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: alloc\n"
+					   "    alloc_mib: 96\n"
+					   "    after_ms: 200\n"
+					   "    memory_max_mib: 32\n")),
+		     0);
+	cr_assert(wait_status(&t, "testing", "over memory budget", 15000));
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "over memory budget") && strstr(log, "restarting in"), "log:\n%s",
+		  log);
+	free(log);
+	cr_assert(wait_status(&t, "process", "READY", 1000), "the others keep running");
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
