@@ -1155,3 +1155,43 @@ const struct config_collector_common *config_collector(const struct config *cfg,
 	}
 	return NULL;
 }
+
+/* Two values of key k equal? */
+static bool key_equal(const struct config *a, const struct config *b, const struct key *k)
+{
+	const void *fa = field(a, k), *fb = field(b, k);
+	switch (k->type) {
+	case KEY_BOOL:
+		return *(const bool *)fa == *(const bool *)fb;
+	case KEY_U32:
+	case KEY_POW2:
+		return *(const uint32_t *)fa == *(const uint32_t *)fb;
+	case KEY_ENUM:
+		return memcmp(fa, fb, sizeof(unsigned int)) == 0;
+	case KEY_STRING:
+		return strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
+	case KEY_LIST: {
+		const struct config_string_list *la = fa, *lb = fb;
+		if (la->n != lb->n)
+			return false;
+		for (size_t i = 0; i < la->n; i++)
+			if (strcmp(la->items[i], lb->items[i]) != 0)
+				return false;
+		return true;
+	}
+	case KEY_PORTS: {
+		const struct config_port_list *la = fa, *lb = fb;
+		return la->n == lb->n && memcmp(la->items, lb->items, la->n * sizeof(la->items[0])) == 0;
+	}
+	}
+	return false;
+}
+
+bool config_equal_under(const struct config *a, const struct config *b, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strncmp(keys[i].path, prefix, n) == 0 && !key_equal(a, b, &keys[i]))
+			return false;
+	return true;
+}

@@ -269,8 +269,9 @@ void child_handle(struct child *c, enum child_event ev, const char *why)
 		return;
 	}
 
-	/* During shutdown a worker that is gone stays gone, whatever its exit code. */
-	if (sup->stopping && is_exit_event(ev)) {
+	/* During shutdown, or once disabled by a reload, a worker that is gone stays gone,
+	 * whatever its exit code. */
+	if ((sup->stopping || !c->cc->enabled) && is_exit_event(ev)) {
 		c->state = old == CHILD_FAILED ? CHILD_FAILED : CHILD_STOPPED;
 		log_info("%s: stopped (%s)", c->reg->name, why ? why : "");
 		sup_child_stopped(sup);

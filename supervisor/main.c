@@ -117,12 +117,97 @@ static void stop_all(struct sup *sup)
 	}
 }
 
+/* Does collector `name` need a restart because its configuration changed? */
+static bool worker_config_changed(const struct config *a, const struct config *b,
+				  const char *name)
+{
+	char prefix[96];
+	snprintf(prefix, sizeof(prefix), "collectors.%s.", name);
+	/* keys every worker reads at start */
+	return !config_equal_under(a, b, prefix) || !config_equal_under(a, b, "run_as_") ||
+	       !config_equal_under(a, b, "collector_dir") || !config_equal_under(a, b, "log_level");
+}
+
+/* SIGHUP: re-read the file; an invalid file changes nothing; only workers whose section
+ * changed are restarted; collectors enabled or disabled start or stop. */
+static void reload(struct sup *sup)
+{
+	if (!sup->config_path) {
+		log_warn("SIGHUP: running on the embedded default configuration: nothing to reload");
+		return;
+	}
+	struct config *next = NULL;
+	char *err = NULL;
+	if (config_load_file(sup->config_path, &next, &err) < 0) {
+		log_error("reload rejected, keeping the running configuration: %s",
+			  err ? err : "invalid configuration");
+		free(err);
+		return;
+	}
+	int memfd = make_memfd(next);
+	if (memfd < 0) {
+		log_error("reload: %s; keeping the running configuration", strerror(-memfd));
+		config_free(next);
+		return;
+	}
+	struct privilege_status self;
+	uint64_t bnd = privilege_status_read(0, &self) == 0 ? self.cap_bnd : ~0ull;
+	/* what tapiod could have kept at start but dropped: a collector needing it cannot run */
+	uint64_t dropped = sup->bounding_at_start & ~bnd;
+	if (!config_equal_under(sup->cfg, next, "control."))
+		log_warn("reload: control socket settings change only when tapiod restarts");
+
+	struct config *old = sup->cfg;
+	sup->cfg = next;
+	close(sup->config_memfd);
+	sup->config_memfd = memfd;
+	sup->sink.max = (size_t)next->sink_stdout.queue_max_kib << 10;
+	unsigned restarted = 0, started = 0, stopped = 0;
+	for (size_t i = 0; i < registry_count; i++) {
+		const struct registry_entry *reg = &registry_entries[i];
+		const struct config_collector_common *cc = config_collector(next, reg->name);
+		struct child *c = NULL;
+		for (size_t k = 0; k < sup->n_children; k++)
+			if (sup->children[k].reg == reg)
+				c = &sup->children[k];
+		bool was = c && config_collector(old, reg->name)->enabled;
+		if (c)
+			c->cc = cc; /* the old config is freed below */
+		if (!cc || (!was && !cc->enabled))
+			continue;
+		if (!was && cc->enabled && (reg->setup_caps & dropped)) {
+			log_error("reload: %s needs capabilities tapiod dropped at start "
+				  "(%016llx); restart tapiod to enable it",
+				  reg->name, (unsigned long long)(reg->setup_caps & dropped));
+			continue;
+		}
+		if (!c) {
+			c = &sup->children[sup->n_children];
+			if (child_init(c, sup, reg) < 0)
+				continue;
+			sup->n_children++;
+		}
+		if (was && !cc->enabled) {
+			child_handle(c, CEV_STOP_REQUESTED, NULL);
+			stopped++;
+		} else if (!was && cc->enabled) {
+			child_restart(c);
+			started++;
+		} else if (worker_config_changed(old, next, reg->name)) {
+			child_restart(c);
+			restarted++;
+		}
+	}
+	config_free(old);
+	log_info("reloaded %s: %u restarted, %u started, %u stopped, the rest untouched",
+		 sup->config_path, restarted, started, stopped);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct sup *sup = h->data;
 	if (signum == SIGHUP) {
-		log_warn("SIGHUP: configuration reload is not implemented yet; keeping the "
-			 "running configuration");
+		reload(sup);
 		return;
 	}
 	if (signum == SIGPIPE)
@@ -200,6 +285,8 @@ static int limit_caps(struct sup *sup)
 	uint64_t own = 1ull << CAP_KILL;
 	if (sup->cfg->control.enabled && sup->cfg->control.socket_group[0])
 		own |= 1ull << CAP_CHOWN;
+	struct privilege_status st;
+	sup->bounding_at_start = privilege_status_read(0, &st) == 0 ? st.cap_bnd : 0;
 	int r = sandbox_limit_caps(keep, own);
 	if (r < 0)
 		log_error("cannot drop the capabilities no collector needs: %s", strerror(-r));
@@ -322,7 +409,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
-	struct sup sup = { .config_memfd = -1 };
+	struct sup sup = { .config_memfd = -1, .config_path = path };
 	if (load_config(path, &sup.cfg) < 0)
 		return EXIT_CONFIG;
 	if (check) {

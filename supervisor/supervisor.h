@@ -84,7 +84,7 @@ struct child_counters {
 struct child {
 	struct sup *sup;                       /* borrowed */
 	const struct registry_entry *reg;      /* borrowed, static */
-	const struct config_collector_common *cc; /* borrowed from sup->cfg */
+	const struct config_collector_common *cc; /* borrowed from sup->cfg, repointed on reload */
 	enum child_state state;
 	pid_t pid;
 
@@ -202,7 +202,9 @@ void control_publish(struct control *ctl, const char *collector, const char *typ
 
 struct sup {
 	uv_loop_t *loop;
-	struct config *cfg;                    /* owned */
+	struct config *cfg;                    /* owned; replaced on reload */
+	const char *config_path;               /* borrowed (argv); NULL = embedded default */
+	uint64_t bounding_at_start;            /* CapBnd before tapiod limited it */
 	int config_memfd;                      /* sealed copy of cfg->text for workers */
 	char collector_dir[4096];
 	char run_id[17];

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +86,8 @@ int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char 
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		/* A failed assertion ends the test process: tapiod must not outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		int log = open(t->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(pfd[1], 1);
 		dup2(log, 2);

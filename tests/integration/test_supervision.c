@@ -435,3 +435,68 @@ Test(supervision, worker_over_memory_budget_is_killed_and_restarted, .timeout = 
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
+
+static void write_config(const struct tapiod *t, const char *collectors)
+{
+	/* the same file tapiod_start wrote, with other collector sections */
+	char path[400], sock[400];
+	snprintf(path, sizeof(path), "%s/tapio.yaml", t->dir);
+	TAPIOD_CTL_SOCK(t, sock);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"node_name: it-node\n"
+		"collector_dir: %s/bin\n"
+		"supervisor:\n"
+		"  stats_log_interval_s: 1\n"
+		"control:\n"
+		"  socket_path: %s\n"
+		"collectors:\n%s",
+		harness_build_dir(), sock, collectors);
+	fclose(f);
+}
+
+Test(supervision, sighup_restarts_only_changed_sections, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(wait_status(&t, "process", "READY", 10000));
+	pid_t proc = worker_pid(&t, "process"), test = worker_pid(&t, "testing");
+
+	/* an invalid file changes nothing */
+	write_config(&t, "  testing:\n    enabled: maybe\n");
+	cr_assert_eq(kill(t.pid, SIGHUP), 0);
+	tapiod_pump(&t, 1000);
+	cr_assert_eq(worker_pid(&t, "process"), proc);
+	cr_assert_eq(worker_pid(&t, "testing"), test);
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "reload rejected") && strstr(log, "collectors.testing.enabled"),
+		  "log:\n%s", log);
+	free(log);
+
+	/* only the testing section changes: only that worker restarts */
+	write_config(&t, BOTH("    after_ms: 5\n"));
+	cr_assert_eq(kill(t.pid, SIGHUP), 0);
+	double deadline = now_s() + 10;
+	pid_t now_test = test;
+	while (now_s() < deadline && (now_test == test || now_test <= 0)) {
+		tapiod_pump(&t, 100);
+		now_test = worker_pid(&t, "testing");
+	}
+	cr_assert_neq(now_test, test, "the changed collector was restarted");
+	cr_assert_gt(now_test, 0);
+	cr_assert_eq(worker_pid(&t, "process"), proc, "the unchanged collector kept running");
+	cr_assert(wait_status(&t, "testing", "READY", 5000));
+
+	/* disabling a collector stops it */
+	write_config(&t, "  process:\n    heartbeat_interval_ms: 200\n");
+	cr_assert_eq(kill(t.pid, SIGHUP), 0);
+	cr_assert(wait_status(&t, "testing", "STOPPED", 10000));
+	cr_assert_eq(worker_pid(&t, "process"), proc);
+
+	int st = tapiod_stop(&t, 10000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	tapiod_cleanup(&t);
+}
