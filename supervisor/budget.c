@@ -128,9 +128,10 @@ void budget_init(struct budgets *b)
 			 "budgets");
 }
 
+/* tapio-<tapiod pid>-<collector>: two tapiods in one cgroup (tests) never share a budget. */
 static void child_dir(const char *base, const struct child *c, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/tapio-%s", base, c->reg->name);
+	snprintf(buf, len, "%s/tapio-%d-%s", base, (int)getpid(), c->reg->name);
 }
 
 void budget_apply(struct budgets *b, struct child *c)

@@ -129,6 +129,10 @@ static void do_status(struct control_client *cl)
 		s->decode_errors = c->cnt.decode_errors;
 		s->filtered = c->cnt.filtered;
 		s->protocol_errors = c->cnt.protocol_errors;
+		s->has_supervisor_queue_drops = s->has_sandbox_violations = s->has_over_budget = 1;
+		s->supervisor_queue_drops = c->cnt.sink_queue_drops;
+		s->sandbox_violations = c->cnt.sandbox_violations;
+		s->over_budget = c->cnt.over_budget;
 		s->degraded_reason = c->state == CHILD_DEGRADED ? c->degraded_reason : NULL;
 	}
 	Tapio__V1__StatusResponse sr = TAPIO__V1__STATUS_RESPONSE__INIT;
@@ -139,6 +143,8 @@ static void do_status(struct control_client *cl)
 	sr.sink_written = sup->sink.written;
 	sr.sink_drops = sup->sink.dropped;
 	sr.subscriber_drops = cl->ctl->subscriber_drops;
+	sr.has_sink_write_errors = 1;
+	sr.sink_write_errors = sup->sink.write_errors;
 	sr.n_collectors = n;
 	sr.collectors = ptrs;
 	Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;

@@ -154,8 +154,9 @@ static int on_batch(struct child *c, const Tapio__V1__EventBatch *b)
 		if (pbjson_encode(&ev->base, &sup->scratch) < 0) {
 			c->cnt.encode_errors++;
 		} else {
-			if (sup->cfg->sink_stdout.enabled)
-				sink_line(&sup->sink, sup->scratch.data, sup->scratch.len);
+			if (sup->cfg->sink_stdout.enabled &&
+			    sink_line(&sup->sink, sup->scratch.data, sup->scratch.len) < 0)
+				c->cnt.sink_queue_drops++;
 			control_publish(&sup->ctl, c->reg->name, ev->type, sup->scratch.data,
 					sup->scratch.len);
 		}

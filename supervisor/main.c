@@ -230,7 +230,7 @@ static void log_stats(struct sup *sup, uint64_t now)
 			 c->reg->name, policy_state_name(c->state), (int)c->pid, c->restarts,
 			 (unsigned long long)k->events, rate, (unsigned long long)k->kernel_drops,
 			 (unsigned long long)k->queue_drops, (unsigned long long)k->seq_gaps,
-			 (unsigned long long)sup->sink.dropped,
+			 (unsigned long long)k->sink_queue_drops,
 			 (unsigned long long)k->decode_errors, (unsigned long long)k->filtered,
 			 (unsigned long long)k->protocol_errors);
 	}

@@ -76,6 +76,7 @@ struct child_counters {
 	uint64_t encode_errors;     /* events the JSON encoder refused (bad timestamp, ...) */
 	uint64_t sandbox_violations; /* deaths by SIGSYS */
 	uint64_t over_budget;       /* killed for using more memory than budgeted */
+	uint64_t sink_queue_drops;  /* this collector's events the stdout queue could not take */
 	/* The worker's own cumulative counters, from its last stats frame. */
 	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
 	uint64_t worker_events_sent;

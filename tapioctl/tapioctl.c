@@ -171,14 +171,16 @@ static int cmd_status(void)
 	}
 	char up[32];
 	fmt_duration(up, sizeof(up), s->uptime_ms);
-	printf("node %s  run %s  up %s  stdout: %llu written, %llu dropped  subscribers: %llu "
-	       "dropped\n",
+	printf("node %s  run %s  up %s  stdout: %llu written, %llu queue drops, %llu write "
+	       "failures  subscribers: %llu dropped\n",
 	       s->node ? s->node : "?", s->run_id ? s->run_id : "?", up,
 	       (unsigned long long)s->sink_written, (unsigned long long)s->sink_drops,
-	       (unsigned long long)s->subscriber_drops);
-	printf("%-10s %-9s %7s %8s %8s %9s %10s %8s %8s %8s %8s %8s  %s\n", "COLLECTOR", "STATE",
-	       "PID", "UPTIME", "RESTARTS", "EVENTS/S", "EVENTS", "KERNEL", "W-QUEUE", "SEQ-GAP",
-	       "DECODE", "RSS-KIB", "LAST EXIT / DEGRADED");
+	       (unsigned long long)s->sink_write_errors, (unsigned long long)s->subscriber_drops);
+	printf("drops per hop: KERNEL = ring buffer full, W-QUEUE = worker socket queue full, "
+	       "SEQ-GAP = missing by sequence number, S-QUEUE = tapiod's sink queue full\n");
+	printf("%-10s %-9s %7s %8s %8s %9s %10s %8s %8s %8s %8s %8s %8s  %s\n", "COLLECTOR",
+	       "STATE", "PID", "UPTIME", "RESTARTS", "EVENTS/S", "EVENTS", "KERNEL", "W-QUEUE",
+	       "SEQ-GAP", "S-QUEUE", "DECODE", "RSS-KIB", "LAST EXIT / DEGRADED");
 	for (size_t i = 0; i < s->n_collectors; i++) {
 		const Tapio__V1__CollectorStatus *c = s->collectors[i];
 		char cu[32] = "-";
@@ -192,12 +194,12 @@ static int cmd_status(void)
 			snprintf(rss, sizeof(rss), "%llu", (unsigned long long)c->rss_kib);
 		const char *note = c->degraded_reason ? c->degraded_reason
 						      : (c->last_exit ? c->last_exit : "-");
-		printf("%-10s %-9s %7s %8s %8u %9.0f %10llu %8llu %8llu %8llu %8llu %8s  %s\n",
+		printf("%-10s %-9s %7s %8s %8u %9.0f %10llu %8llu %8llu %8llu %8llu %8llu %8s  %s\n",
 		       c->name ? c->name : "?", c->state ? c->state : "?", pid, cu, c->restarts,
 		       c->events_per_s, (unsigned long long)c->events,
 		       (unsigned long long)c->kernel_drops, (unsigned long long)c->worker_queue_drops,
-		       (unsigned long long)c->seq_gaps, (unsigned long long)c->decode_errors, rss,
-		       note);
+		       (unsigned long long)c->seq_gaps, (unsigned long long)c->supervisor_queue_drops,
+		       (unsigned long long)c->decode_errors, rss, note);
 	}
 	tapio__v1__control_response__free_unpacked(resp, NULL);
 	return EXIT_CLEAN;
