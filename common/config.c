@@ -48,6 +48,14 @@ const char config_default_yaml[] =
 	"    enabled: true\n"
 	"    format: json               # json\n"
 	"    queue_max_kib: 16384       # 64..1048576\n"
+	"  file:\n"
+	"    enabled: false\n"
+	"    path: /var/log/tapio/events.json\n"
+	"    format: json               # json (one object per line) or binary (4-byte\n"
+	"                               # big-endian length + tapio.v1.Event, per event)\n"
+	"    max_mib: 100               # rotate above this size: path.1, path.2, ...\n"
+	"    keep: 5                    # rotated files kept\n"
+	"    queue_max_kib: 16384       # 64..1048576\n"
 	"\n"
 	"# tapioctl talks to tapiod here. Root and tapiod's own user may connect, and the\n"
 	"# members of socket_group when it is set (the socket is then 0660 for that group).\n"
@@ -108,6 +116,7 @@ struct key {
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
 static const char *const hooks_names[] = { "auto", "tp_btf", "tracepoint", NULL };
 static const char *const format_names[] = { "json", NULL };
+static const char *const file_format_names[] = { "json", "binary", NULL };
 static const char *const direction_names[] = { "both", "outbound", "inbound", NULL };
 static const char *const testing_mode_names[] = {
 	"normal",  "exit",  "hang",		 "oversized",	   "garbage",  "early_events",
@@ -182,6 +191,13 @@ static const struct key keys[] = {
 	KEY_E("sinks.stdout.format", sink_stdout.format, enum config_sink_format, CONFIG_SINK_JSON,
 	      format_names),
 	KEY_U("sinks.stdout.queue_max_kib", sink_stdout.queue_max_kib, 16384, 64, 1048576),
+	KEY_B("sinks.file.enabled", sink_file.enabled, false),
+	KEY_S("sinks.file.path", sink_file.path, "/var/log/tapio/events.json", NULL),
+	KEY_E("sinks.file.format", sink_file.format, enum config_sink_format, CONFIG_SINK_JSON,
+	      file_format_names),
+	KEY_U("sinks.file.max_mib", sink_file.max_mib, 100, 1, 65536),
+	KEY_U("sinks.file.keep", sink_file.keep, 5, 0, 100),
+	KEY_U("sinks.file.queue_max_kib", sink_file.queue_max_kib, 16384, 64, 1048576),
 
 	KEY_B("control.enabled", control.enabled, true),
 	KEY_S("control.socket_path", control.socket_path, "/run/tapio/tapiod.sock", NULL),

@@ -21,6 +21,7 @@ enum config_hooks {
 
 enum config_sink_format {
 	CONFIG_SINK_JSON = 0,
+	CONFIG_SINK_BINARY,    /* 4-byte big-endian length + tapio.v1.Event, per event */
 };
 
 /* Keys every collector section has. */
@@ -159,6 +160,15 @@ struct config {
 		enum config_sink_format format;  /* default json */
 		uint32_t queue_max_kib;          /* default 16384, 64..1048576 */
 	} sink_stdout;
+
+	struct {
+		bool enabled;                    /* default false */
+		char *path;                      /* owned; default /var/log/tapio/events.json */
+		enum config_sink_format format;  /* json (lines) or binary (length-prefixed) */
+		uint32_t max_mib;                /* rotate above this size, default 100, 1..65536 */
+		uint32_t keep;                   /* rotated files kept, default 5, 0..100 */
+		uint32_t queue_max_kib;          /* default 16384, 64..1048576 */
+	} sink_file;
 
 	struct {
 		bool enabled;                    /* default true */

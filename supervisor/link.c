@@ -151,9 +151,19 @@ static int on_batch(struct child *c, const Tapio__V1__EventBatch *b)
 		ev->node = sup->cfg->node_name;
 		c->cnt.events++;
 		strbuf_reset(&sup->scratch);
-		if (pbjson_encode(&ev->base, &sup->scratch) < 0) {
+		bool need_json = sup->cfg->sink_stdout.enabled || sup->ctl.subscribers ||
+				 (sup->file.open && !sup->file.binary);
+		if (sup->file.open && sup->file.binary &&
+		    sink_file_event(&sup->file, &ev->base, NULL, 0) < 0)
+			c->cnt.sink_queue_drops++;
+		if (!need_json) {
+			/* binary file only: no JSON work at all */
+		} else if (pbjson_encode(&ev->base, &sup->scratch) < 0) {
 			c->cnt.encode_errors++;
 		} else {
+			if (sup->file.open && !sup->file.binary &&
+			    sink_file_event(&sup->file, NULL, sup->scratch.data, sup->scratch.len) < 0)
+				c->cnt.sink_queue_drops++;
 			if (sup->cfg->sink_stdout.enabled &&
 			    sink_line(&sup->sink, sup->scratch.data, sup->scratch.len) < 0)
 				c->cnt.sink_queue_drops++;
@@ -250,6 +260,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	struct child *c = h->data;
 	read_frames(c, READS_PER_WAKEUP);
 	sink_flush(&c->sup->sink);
+	sink_file_flush(&c->sup->file);
 }
 
 void link_drain(struct child *c)
@@ -257,6 +268,7 @@ void link_drain(struct child *c)
 	/* The worker is dead: what it wrote before dying is all that will come. */
 	read_frames(c, 64);
 	sink_flush(&c->sup->sink);
+	sink_file_flush(&c->sup->file);
 }
 
 int link_open(struct child *c, int fd)

@@ -90,11 +90,15 @@ void sup_child_stopped(struct sup *sup)
 			return;
 	sink_flush(&sup->sink);
 	sink_drain(&sup->sink, SINK_DRAIN_MS);
+	sink_file_close(&sup->file);
 	log_stats(sup, timeconv_now_mono_ns()); /* the final counters, whatever the interval */
 	for (size_t i = 0; i < sup->n_children; i++)
 		budget_cleanup(&sup->budgets, &sup->children[i]);
-	log_info("all workers stopped; %llu events written, %llu dropped by the sink",
-		 (unsigned long long)sup->sink.written, (unsigned long long)sup->sink.dropped);
+	log_info("all workers stopped; stdout: %llu events written, %llu dropped; file: %llu "
+		 "written, %llu dropped, %llu rotations",
+		 (unsigned long long)sup->sink.written, (unsigned long long)sup->sink.dropped,
+		 (unsigned long long)sup->file.written, (unsigned long long)sup->file.dropped,
+		 (unsigned long long)sup->file.rotations);
 	close_all(sup);
 }
 
@@ -251,6 +255,7 @@ static void on_tick(uv_timer_t *t)
 	if (every && (!sup->last_log_ns || now - sup->last_log_ns >= every * 1000000000ull))
 		log_stats(sup, now);
 	sink_flush(&sup->sink);
+	sink_file_flush(&sup->file);
 }
 
 static int load_config(const char *path, struct config **ret)
@@ -320,6 +325,11 @@ static int setup(struct sup *sup)
 		      (size_t)sup->cfg->sink_stdout.queue_max_kib << 10);
 	if (r < 0)
 		return r;
+	if (sup->cfg->sink_file.enabled) {
+		r = sink_file_open(&sup->file, sup->cfg);
+		if (r < 0)
+			return r;
+	}
 
 	strbuf_init(&sup->scratch, FRAME_MAX);
 	sup->start_mono_ns = timeconv_now_mono_ns();

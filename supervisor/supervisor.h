@@ -199,6 +199,26 @@ void control_close(struct control *ctl);
 void control_publish(struct control *ctl, const char *collector, const char *type,
 		     const char *json, size_t len);
 
+/* ---- the file sink (sink_file.c) ---------------------------------------------------------- */
+
+struct sink_file {
+	bool open, binary;
+	int fd;
+	char path[1024];
+	uint64_t size, max_size;
+	unsigned keep;
+	struct strbuf buf;                     /* bytes not yet written */
+	size_t max;
+	uint64_t written, dropped, write_errors, rotations;
+};
+
+int sink_file_open(struct sink_file *f, const struct config *cfg);
+/* Queue one stamped event: packed (binary) or its JSON line. -ENOBUFS when dropped. */
+int sink_file_event(struct sink_file *f, const ProtobufCMessage *ev, const char *json,
+		    size_t json_len);
+void sink_file_flush(struct sink_file *f);
+void sink_file_close(struct sink_file *f);
+
 /* ---- the supervisor (main.c) ---------------------------------------------------------------- */
 
 struct sup {
@@ -213,6 +233,7 @@ struct sup {
 	struct child *children;                /* owned array */
 	size_t n_children;
 	struct sink_stdout sink;
+	struct sink_file file;
 	struct control ctl;
 	struct budgets budgets;
 	struct strbuf scratch;                 /* one event's JSON, shared by sink and control */

@@ -48,10 +48,21 @@ const char *harness_build_dir(void)
 
 int tapiod_start(struct tapiod *t, const char *collectors_yaml)
 {
-	return tapiod_start_with(t, "", collectors_yaml);
+	return tapiod_start_full(t, "", "", collectors_yaml);
 }
 
 int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char *collectors_yaml)
+{
+	return tapiod_start_full(t, supervisor_yaml, "", collectors_yaml);
+}
+
+int tapiod_start_sinks(struct tapiod *t, const char *sinks_yaml, const char *collectors_yaml)
+{
+	return tapiod_start_full(t, "", sinks_yaml, collectors_yaml);
+}
+
+int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char *sinks_yaml,
+		      const char *collectors_yaml)
 {
 	memset(t, 0, sizeof(*t));
 	snprintf(t->dir, sizeof(t->dir), "/tmp/tapio-it-XXXXXX");
@@ -72,9 +83,10 @@ int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char 
 		"%s"
 		"control:\n"
 		"  socket_path: %s/ctl.sock\n"
+		"%s%s"
 		"collectors:\n%s",
-		harness_build_dir(), supervisor_yaml, t->dir,
-		collectors_yaml);
+		harness_build_dir(), supervisor_yaml, t->dir, sinks_yaml[0] ? "sinks:\n" : "",
+		sinks_yaml, collectors_yaml);
 	fclose(f);
 
 	int pfd[2];
@@ -333,4 +345,27 @@ char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *a
 	if (ret_status)
 		*ret_status = status;
 	return buf;
+}
+
+bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, int timeout_ms)
+{
+	const char *args[] = { "status", NULL };
+	for (int waited = 0; waited <= timeout_ms; waited += 100) {
+		int st;
+		char *out = tapioctl_run(t, &st, args);
+		bool ok = false;
+		for (char *save, *l = out ? strtok_r(out, "\n", &save) : NULL; l && !ok;
+		     l = strtok_r(NULL, "\n", &save)) {
+			char n[64], s[32];
+			if (sscanf(l, "%63s %31s", n, s) == 2 && strcmp(n, name) == 0 &&
+			    strcmp(s, state) == 0)
+				ok = true;
+		}
+		free(out);
+		if (ok)
+			return true;
+		tapiod_pump(t, 0);
+		usleep(100000);
+	}
+	return false;
 }

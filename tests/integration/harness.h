@@ -29,11 +29,18 @@ struct tapiod {
  * status. */
 char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *args);
 
+/* Poll `tapioctl status` until collector `name` is in `state` (READY, FAILED, ...). */
+bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, int timeout_ms);
+
 /* Start tapiod with a config: the YAML `collectors_yaml` goes under "collectors:" (indented by
  * the caller with two spaces). Returns 0 or -errno. */
 int tapiod_start(struct tapiod *t, const char *collectors_yaml);
 /* The same with extra lines under "supervisor:" (two-space indented). */
 int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char *collectors_yaml);
+/* The same with lines under "sinks:" (two-space indented). */
+int tapiod_start_sinks(struct tapiod *t, const char *sinks_yaml, const char *collectors_yaml);
+int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char *sinks_yaml,
+		      const char *collectors_yaml);
 /* Read what is available, for up to timeout_ms. */
 void tapiod_pump(struct tapiod *t, int timeout_ms);
 typedef bool (*event_match_fn)(json_object *ev, void *arg);

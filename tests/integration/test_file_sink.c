@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+// The file sink: binary records that decode as tapio.v1.Event, and rotation by size.
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "tapio/v1/event.pb-c.h"
+
+static char *slurp(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(f);
+	fclose(m);
+	*ret_len = len;
+	return buf;
+}
+
+Test(file_sink, binary_records_decode_as_events, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	char sinks[600];
+	/* the harness's temp dir is created by tapiod_start: use a fixed name inside /tmp */
+	char path[256];
+	snprintf(path, sizeof(path), "/tmp/tapio-filesink-%d.bin", (int)getpid());
+	unlink(path);
+	snprintf(sinks, sizeof(sinks),
+		 "  stdout:\n    enabled: false\n  file:\n    enabled: true\n    path: %s\n"
+		 "    format: binary\n",
+		 path);
+	cr_assert_eq(tapiod_start_sinks(&t, sinks, "  process:\n    enabled: true\n"), 0);
+	char marker[64];
+	snprintf(marker, sizeof(marker), "tapio-file-%d", (int)getpid());
+	bool found = false;
+	cr_assert(tapiod_wait_state(&t, "process", "READY", 15000), "process collector not READY");
+	/* attached: exec the marker a few times; tapiod flushes the file when it stops */
+	for (int i = 0; i < 5; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 1);
+			execl("/bin/echo", "echo", marker, (char *)NULL);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+		usleep(100000);
+	}
+	usleep(500000);
+	int st = tapiod_stop(&t, 10000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	size_t len;
+	char *buf = slurp(path, &len);
+	cr_assert_not_null(buf, "no file %s", path);
+	size_t off = 0, n = 0;
+	while (off + FRAME_HDR <= len) {
+		const uint8_t *p = (const uint8_t *)buf + off;
+		uint32_t l = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		cr_assert(l > 0 && off + FRAME_HDR + l <= len, "record %zu: bad length %u", n, l);
+		Tapio__V1__Event *ev = tapio__v1__event__unpack(NULL, l, p + FRAME_HDR);
+		cr_assert_not_null(ev, "record %zu does not decode", n);
+		cr_assert_str_eq(ev->collector, "process");
+		cr_assert_str_eq(ev->node, "it-node");
+		cr_assert(ev->has_seq && ev->id && ev->time);
+		if (ev->payload_case == TAPIO__V1__EVENT__PAYLOAD_PROCESS_EXEC &&
+		    ev->process_exec->n_argv == 2 && strcmp(ev->process_exec->argv[1], marker) == 0)
+			found = true;
+		tapio__v1__event__free_unpacked(ev, NULL);
+		off += FRAME_HDR + l;
+		n++;
+	}
+	cr_assert_eq(off, len, "the file ends on a record boundary");
+	cr_assert(found, "the marker exec is in the binary file (%zu records)", n);
+	free(buf);
+	unlink(path);
+	tapiod_cleanup(&t);
+}
+
+Test(file_sink, rotates_by_size_and_keeps_n, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	char path[256], sinks[600], p1[300], p2[300], p3[300];
+	snprintf(path, sizeof(path), "/tmp/tapio-rotate-%d.json", (int)getpid());
+	snprintf(p1, sizeof(p1), "%s.1", path);
+	snprintf(p2, sizeof(p2), "%s.2", path);
+	snprintf(p3, sizeof(p3), "%s.3", path);
+	snprintf(sinks, sizeof(sinks),
+		 "  stdout:\n    enabled: false\n  file:\n    enabled: true\n    path: %s\n"
+		 "    max_mib: 1\n    keep: 2\n",
+		 path);
+	cr_assert_eq(tapiod_start_sinks(&t, sinks,
+					"  process:\n    enabled: false\n"
+					"  testing:\n    enabled: true\n    mode: flood\n"),
+		     0);
+	struct stat st;
+	unlink(path);
+	unlink(p1);
+	unlink(p2);
+	unlink(p3);
+	for (int i = 0; i < 100 && stat(p2, &st) != 0; i++)
+		usleep(100000);
+	int s = tapiod_stop(&t, 15000);
+	cr_assert(s >= 0 && WIFEXITED(s) && WEXITSTATUS(s) == 0);
+	cr_assert_eq(stat(p1, &st), 0, "%s exists", p1);
+	cr_assert_geq(st.st_size, 1 << 20);
+	cr_assert_lt(st.st_size, 3 << 20, "rotated near max_mib (%lld bytes)", (long long)st.st_size);
+	cr_assert_eq(stat(p2, &st), 0, "%s exists", p2);
+	cr_assert_neq(stat(p3, &st), 0, "keep: 2 keeps no third file");
+	/* every line of a rotated file is a complete JSON object */
+	size_t len;
+	char *buf = slurp(p1, &len);
+	cr_assert(len > 0 && buf[len - 1] == '\n' && buf[0] == '{');
+	free(buf);
+	unlink(path);
+	unlink(p1);
+	unlink(p2);
+	tapiod_cleanup(&t);
+}
