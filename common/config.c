@@ -246,6 +246,14 @@ static const struct key keys[] = {
 	KEY_B("collectors.dns.force_fallback", dns.force_fallback, false),
 	KEY_B("collectors.dns.containers_only", dns.containers_only, false),
 
+	COLLECTOR_COMMON_ENABLED("cri", cri, false),
+	KEY_S("collectors.cri.socket_path", cri.socket_path, "", NULL),
+	KEY_U("collectors.cri.poll_interval_ms", cri.poll_interval_ms, 2000, 100, 600000),
+	KEY_U("collectors.cri.rpc_timeout_ms", cri.rpc_timeout_ms, 5000, 100, 60000),
+	KEY_P2("collectors.cri.ring_buffer_kib", cri.ring_buffer_kib, 1024, 4, 1048576),
+	KEY_B("collectors.cri.force_degraded", cri.force_degraded, false),
+	KEY_B("collectors.cri.inventory", cri.inventory, true),
+
 	COLLECTOR_COMMON_ENABLED("bench", bench, false),
 	KEY_P2("collectors.bench.ring_buffer_kib", bench.ring_buffer_kib, 16384, 4, 1048576),
 	KEY_U("collectors.bench.pid", bench.pid, 0, 0, 4194304),

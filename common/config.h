@@ -107,6 +107,16 @@ struct config_process {
 	struct config_string_list comm_deny;   /* never these comms (≤ 15 chars) */
 };
 
+struct config_cri {
+	struct config_collector_common common;  /* enabled defaults to false */
+	char *socket_path;                 /* owned; "" = auto-detect (containerd, CRI-O, k3s) */
+	uint32_t poll_interval_ms;         /* default 2000, 100..600000 */
+	uint32_t rpc_timeout_ms;           /* per-RPC deadline, default 5000, 100..60000 */
+	uint32_t ring_buffer_kib;          /* power of two, default 1024 */
+	bool force_degraded;               /* CRI polling only, no eBPF (for tests) */
+	bool inventory;                    /* one inventory event at start, default true */
+};
+
 /* The benchmark collector (bench/ only): one event per getppid() of one pid. */
 struct config_bench {
 	struct config_collector_common common;  /* enabled defaults to false */
@@ -180,6 +190,7 @@ struct config {
 	struct config_network network;
 	struct config_security security;
 	struct config_dns dns;
+	struct config_cri cri;
 	struct config_testing testing;
 	struct config_bench bench;
 };

@@ -57,6 +57,18 @@ const struct registry_entry registry_entries[] = {
 		.bpf_map_read = 1,
 	},
 	{
+		/* The CRI socket is root's: the worker connects during setup, before the
+		 * sandbox; a lost connection ends the worker (exit 111) and tapiod's restart
+		 * is the reconnect. */
+		.name = "cri",
+		.binary = "tapio-collector-cri",
+		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH) |
+			      CAPBIT(CAP_DAC_OVERRIDE),
+		.read_paths = kernel_read_paths,
+		.extra_syscalls = no_syscalls,
+		.bpf_map_read = 1,
+	},
+	{
 		/* bench/ only: the pipeline ceiling (one event per getppid() of one pid). */
 		.name = "bench",
 		.binary = "tapio-collector-bench",
