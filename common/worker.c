@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -541,6 +542,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	code = c->setup(w, ctx);
 	if (code != 0)
 		goto out;
+	/* Loading BPF parses the kernel's BTF (megabytes) and frees it: give that back. */
+	malloc_trim(0);
 
 	struct sandbox_result sb = { 0 };
 	bool sandboxed = w->common->sandbox;
