@@ -119,15 +119,29 @@ $(LIBTAPIO): $(COMMON_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # Collector worker binaries: collectors/<name>/*.c (not *.bpf.c) → build/bin/tapio-collector-<name>
+# A collector folder may hold <name>.proto files of its own (generated next to the others,
+# linked into that collector only) and a collector.mk setting <name>_LIBS (extra libraries).
 COLLECTORS := $(notdir $(wildcard collectors/*))
+-include $(wildcard collectors/*/collector.mk)
 define collector_rules
 $(1)_SRCS := $(filter-out %.bpf.c,$(wildcard collectors/$(1)/*.c))
-$(1)_OBJS := $$(patsubst %.c,$(OBJ)/%.o,$$($(1)_SRCS))
+$(1)_PROTOS := $(wildcard collectors/$(1)/*.proto)
+$(1)_PB_C := $$(patsubst %.proto,$(GEN)/%.pb-c.c,$$($(1)_PROTOS))
+$(1)_OBJS := $$(patsubst %.c,$(OBJ)/%.o,$$($(1)_SRCS)) $$(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$$($(1)_PB_C))
+ifneq ($$($(1)_PROTOS),)
+$(GEN)/collectors/$(1)/.proto-stamp: $$($(1)_PROTOS) $(GEN)/.proto-stamp
+	$$(call msg,PROTOC,$$($(1)_PROTOS))
+	$(Q)mkdir -p $$(@D)
+	$(Q)$(PROTOC_C) --c_out=$(GEN) -I. -I/usr/include $$($(1)_PROTOS)
+	$(Q)touch $$@
+$$($(1)_PB_C) $$($(1)_PB_C:.c=.h): $(GEN)/collectors/$(1)/.proto-stamp
+$$($(1)_OBJS): $(GEN)/collectors/$(1)/.proto-stamp
+endif
 $$($(1)_OBJS): $(SKELS)
 $(BIN)/tapio-collector-$(1): $$($(1)_OBJS) $(LIBTAPIO)
 	$$(call msg,LD,$$@)
 	$(Q)mkdir -p $$(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) $$($(1)_LIBS)
 endef
 $(foreach c,$(COLLECTORS),$(eval $(call collector_rules,$(c))))
 COLLECTOR_BINS := $(patsubst %,$(BIN)/tapio-collector-%,$(COLLECTORS))
