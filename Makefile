@@ -202,6 +202,15 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(GEN)/.proto-stamp
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. -I$(GEN) -Icommon $(PKG_CFLAGS) \
 		-o $@ $< $(COMMON_SRCS) $(PB_C) $(PKG_LIBS)
 
+# ---- benchmarks (not part of make test) -----------------------------------------------------
+$(BUILD)/bench/dns_parse_bench: bench/dns_parse_bench.c collectors/dns/dns_parse.c collectors/dns/dns_parse.h | $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+bench: all $(BUILD)/bench/dns_parse_bench
+	$(Q)./bench/run.sh
+
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
