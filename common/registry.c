@@ -38,9 +38,12 @@ const struct registry_entry registry_entries[] = {
 		.bpf_map_read = 1,
 	},
 	{
+		/* CAP_SYSLOG: real addresses from /proc/kallsyms for the in-kernel filter that
+		 * drops the kernel's own CAP_SYS_ADMIN checks (memory accounting). */
 		.name = "security",
 		.binary = "tapio-collector-security",
-		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH),
+		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH) |
+			      CAPBIT(CAP_SYSLOG),
 		.read_paths = kernel_read_paths,
 		.extra_syscalls = no_syscalls,
 		.bpf_map_read = 1,

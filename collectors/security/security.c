@@ -1,0 +1,842 @@
+// SPDX-License-Identifier: Apache-2.0
+// security collector, worker side: probe which tracepoints exist, load, attach what exists
+// (report the rest as missing), then decode ring-buffer records into security.* events.
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "security.h"
+#include "security.skel.h"
+#include "security_names.h"
+#include "worker.h"
+
+#define CGROUP_CACHE_ENTRIES 8192
+#define MAX_SYSCALLS	     32
+
+/* One traced syscall: the tracefs names (sys_enter_<tp>, sys_exit_<tp>), this architecture's
+ * number, the action, and the event type it becomes. */
+struct syscall_def {
+	const char *tp;
+	long nr;
+	enum security_action action;
+	const char *type;
+};
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+
+static const struct syscall_def syscalls[] = {
+	{"setuid", SYS_setuid, SEC_ACT_SETUID, "security.setuid"},
+	{"setreuid", SYS_setreuid, SEC_ACT_SETREUID, "security.setreuid"},
+	{"setresuid", SYS_setresuid, SEC_ACT_SETRESUID, "security.setresuid"},
+	{"setfsuid", SYS_setfsuid, SEC_ACT_SETFSUID, "security.setfsuid"},
+	{"setgid", SYS_setgid, SEC_ACT_SETGID, "security.setgid"},
+	{"setregid", SYS_setregid, SEC_ACT_SETREGID, "security.setregid"},
+	{"setresgid", SYS_setresgid, SEC_ACT_SETRESGID, "security.setresgid"},
+	{"setfsgid", SYS_setfsgid, SEC_ACT_SETFSGID, "security.setfsgid"},
+	{"capset", SYS_capset, SEC_ACT_CAPSET, "security.capset"},
+	{"ptrace", SYS_ptrace, SEC_ACT_PTRACE, "security.ptrace"},
+	{"process_vm_readv", SYS_process_vm_readv, SEC_ACT_VM_READV, "security.process_vm"},
+	{"process_vm_writev", SYS_process_vm_writev, SEC_ACT_VM_WRITEV, "security.process_vm"},
+	{"bpf", SYS_bpf, SEC_ACT_BPF, "security.bpf"},
+	{"mount", SYS_mount, SEC_ACT_MOUNT, "security.mount"},
+	{"umount", SYS_umount2, SEC_ACT_UMOUNT, "security.mount"},
+	{"move_mount", SYS_move_mount, SEC_ACT_MOVE_MOUNT, "security.mount"},
+	{"fsopen", SYS_fsopen, SEC_ACT_FSOPEN, "security.mount"},
+	{"fsmount", SYS_fsmount, SEC_ACT_FSMOUNT, "security.mount"},
+	{"unshare", SYS_unshare, SEC_ACT_UNSHARE, "security.namespace"},
+	{"setns", SYS_setns, SEC_ACT_SETNS, "security.namespace"},
+	{"clone", SYS_clone, SEC_ACT_CLONE, "security.namespace"},
+	{"clone3", SYS_clone3, SEC_ACT_CLONE3, "security.namespace"},
+	{"init_module", SYS_init_module, SEC_ACT_INIT_MODULE, "security.module_load"},
+	{"finit_module", SYS_finit_module, SEC_ACT_FINIT_MODULE, "security.module_load"},
+};
+#define N_SYSCALLS (sizeof(syscalls) / sizeof(syscalls[0]))
+
+struct security_ctx {
+	struct security_bpf *skel;
+	struct ring_buffer *rb;
+	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
+	const struct config_security *cfg;
+	struct worker *w;
+	int ncpu;
+	uint64_t user_filtered;
+	const struct syscall_def *by_action[SEC_ACT_MAX];
+	struct bpf_link *links[2 * N_SYSCALLS]; /* owned: enter/exit links of the syscalls */
+	size_t n_links;
+};
+
+/* ---- setup ------------------------------------------------------------------------------- */
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
+		return 0;
+	char buf[1024];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_debug("libbpf: %s", buf);
+	return 0;
+}
+
+/* Does the tracepoint exist? (tracefs at its usual mount points) */
+static bool tp_exists(const char *category, const char *name)
+{
+	static const char *const roots[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+	for (size_t i = 0; i < 2; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s/events/%s/%s/id", roots[i], category, name);
+		if (access(path, R_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Does the kernel's BTF describe this tracepoint for tp_btf? */
+static bool btf_tp_exists(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	if (!btf)
+		return false;
+	char tn[128];
+	snprintf(tn, sizeof(tn), "btf_trace_%s", name);
+	bool ok = btf__find_by_name_kind(btf, tn, BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
+	return ok;
+}
+
+static uint64_t cap_mask(const struct config_security *cfg, int *ret_bad)
+{
+	if (cfg->capabilities.n == 0)
+		return security_cap_default_mask();
+	uint64_t m = 0;
+	for (size_t i = 0; i < cfg->capabilities.n; i++) {
+		int c = security_cap_parse(cfg->capabilities.items[i]);
+		if (c < 0) {
+			*ret_bad = (int)i;
+			return 0;
+		}
+		m |= 1ull << c;
+	}
+	return m;
+}
+
+/* [lo, hi) of each named kernel function from /proc/kallsyms (hi = the next symbol above).
+ * Returns how many were found with a real (non-zero) address. */
+static int kallsyms_ranges(const char *const *names, size_t n, uint64_t *lo, uint64_t *hi)
+{
+	FILE *f = fopen("/proc/kallsyms", "re");
+	if (!f)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		lo[i] = hi[i] = 0;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a;
+		char type, name[256];
+		if (sscanf(line, "%llx %c %255s", &a, &type, name) != 3 || a == 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(name, names[i]) == 0)
+				lo[i] = a;
+		}
+	}
+	/* second pass: the lowest symbol address above each start */
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a;
+		char type, name[256];
+		if (sscanf(line, "%llx %c %255s", &a, &type, name) != 3)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (lo[i] && a > lo[i] && (hi[i] == 0 || a < hi[i]))
+				hi[i] = a;
+	}
+	fclose(f);
+	int found = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (lo[i] && hi[i] && hi[i] - lo[i] < 65536)
+			found++;
+		else
+			lo[i] = hi[i] = 0;
+	}
+	return found;
+}
+
+struct plan {
+	bool sys[N_SYSCALLS]; /* both tracepoints exist */
+	bool any_sys;
+	bool exec_btf, exec_tp, capable, modload;
+	uint64_t cap_mask;
+	uint64_t vm_lo[2], vm_hi[2];
+};
+
+static int load(struct security_ctx *sc, const struct plan *pl)
+{
+	struct security_bpf *s = security_bpf__open();
+	if (!s)
+		return -errno ? -errno : -ENOMEM;
+	bpf_program__set_autoload(s->progs.handle_enter, pl->any_sys);
+	bpf_program__set_autoload(s->progs.handle_exit, pl->any_sys);
+	bpf_program__set_autoload(s->progs.handle_exec_btf, pl->exec_btf);
+	bpf_program__set_autoload(s->progs.handle_exec_tp, pl->exec_tp);
+	bpf_program__set_autoload(s->progs.handle_capable, pl->capable);
+	bpf_program__set_autoload(s->progs.handle_modload, pl->modload);
+	s->rodata->cfg_self_tgid = (uint32_t)getpid();
+	s->rodata->cfg_cap_mask = pl->cap_mask;
+	s->rodata->cfg_cap_rate = sc->cfg->capability_rate_per_s;
+	s->rodata->cfg_ns_exclude = sc->cfg->namespace_exclude_comms.n > 0;
+	for (int i = 0; i < 2; i++) {
+		s->rodata->cfg_vm_acct_lo[i] = pl->vm_lo[i];
+		s->rodata->cfg_vm_acct_hi[i] = pl->vm_hi[i];
+	}
+	int r = bpf_map__set_max_entries(s->maps.events, sc->cfg->ring_buffer_kib * 1024u);
+	if (r == 0)
+		r = security_bpf__load(s);
+	if (r < 0) {
+		security_bpf__destroy(s);
+		return r;
+	}
+	sc->skel = s;
+	return 0;
+}
+
+static int fill_maps(struct security_ctx *sc, const struct plan *pl)
+{
+	int fd = bpf_map__fd(sc->skel->maps.syscall_action);
+	for (size_t i = 0; i < N_SYSCALLS; i++) {
+		if (!pl->sys[i] || syscalls[i].nr < 0 || syscalls[i].nr >= SECURITY_NR_MAX)
+			continue;
+		__u32 k = (__u32)syscalls[i].nr, v = syscalls[i].action;
+		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0)
+			return -errno;
+	}
+	fd = bpf_map__fd(sc->skel->maps.ns_exclude);
+	const struct config_string_list *l = &sc->cfg->namespace_exclude_comms;
+	for (size_t i = 0; i < l->n; i++) {
+		char key[SECURITY_COMM_LEN] = {0};
+		strncpy(key, l->items[i], sizeof(key) - 1);
+		__u8 v = 1;
+		if (bpf_map_update_elem(fd, key, &v, BPF_ANY) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Attach the syscall pairs one by one; a pair that fails is reported, the rest stay. */
+static size_t attach_syscalls(struct security_ctx *sc, const struct plan *pl, char *missing,
+			      size_t missing_len)
+{
+	char attached[1024] = "";
+	size_t n = 0;
+	for (size_t i = 0; i < N_SYSCALLS; i++) {
+		if (!pl->sys[i])
+			continue;
+		char en[64], ex[64];
+		snprintf(en, sizeof(en), "sys_enter_%s", syscalls[i].tp);
+		snprintf(ex, sizeof(ex), "sys_exit_%s", syscalls[i].tp);
+		struct bpf_link *le =
+			bpf_program__attach_tracepoint(sc->skel->progs.handle_exit, "syscalls", ex);
+		struct bpf_link *ln = NULL;
+		if (le)
+			ln = bpf_program__attach_tracepoint(sc->skel->progs.handle_enter,
+							    "syscalls", en);
+		if (!le || !ln) {
+			log_info("syscalls/%s: attach failed: %s", syscalls[i].tp, strerror(errno));
+			bpf_link__destroy(le);
+			size_t u = strlen(missing);
+			snprintf(missing + u, missing_len - u, " %s", syscalls[i].tp);
+			continue;
+		}
+		sc->links[sc->n_links++] = le;
+		sc->links[sc->n_links++] = ln;
+		size_t u = strlen(attached);
+		snprintf(attached + u, sizeof(attached) - u, "%s%s", n ? "," : "", syscalls[i].tp);
+		n++;
+	}
+	if (n) {
+		char hook[1100];
+		snprintf(hook, sizeof(hook), "tracepoint/syscalls/sys_{enter,exit}_{%s}", attached);
+		worker_add_hook(sc->w, hook);
+	}
+	return n;
+}
+
+static int handle_record(void *ctx, void *data, size_t size);
+
+static int security_setup(struct worker *w, void *ctx)
+{
+	struct security_ctx *sc = ctx;
+	sc->w = w;
+	sc->cfg = &worker_config(w)->security;
+	libbpf_set_print(libbpf_log);
+	sc->ncpu = libbpf_num_possible_cpus();
+	if (sc->ncpu <= 0)
+		return EXIT_TRANSIENT;
+	for (size_t i = 0; i < N_SYSCALLS; i++)
+		sc->by_action[syscalls[i].action] = &syscalls[i];
+
+	struct plan pl = {0};
+	int bad = -1;
+	pl.cap_mask = cap_mask(sc->cfg, &bad);
+	if (bad >= 0) {
+		log_error("collectors.security.capabilities: unknown capability '%s'",
+			  sc->cfg->capabilities.items[bad]);
+		return EXIT_CONFIG;
+	}
+
+	/* Probe: which tracepoints does this kernel have? */
+	char missing[512] = "";
+	for (size_t i = 0; i < N_SYSCALLS; i++) {
+		char en[64], ex[64];
+		snprintf(en, sizeof(en), "sys_enter_%s", syscalls[i].tp);
+		snprintf(ex, sizeof(ex), "sys_exit_%s", syscalls[i].tp);
+		pl.sys[i] = syscalls[i].nr >= 0 && syscalls[i].nr < SECURITY_NR_MAX &&
+			    tp_exists("syscalls", en) && tp_exists("syscalls", ex);
+		if (pl.sys[i])
+			pl.any_sys = true;
+		else {
+			size_t u = strlen(missing);
+			snprintf(missing + u, sizeof(missing) - u, " %s", syscalls[i].tp);
+		}
+	}
+	enum config_hooks want = sc->cfg->hooks;
+	bool btf_ok = want != CONFIG_HOOKS_TRACEPOINT && btf_tp_exists("sched_process_exec");
+	bool tp_exec_ok = tp_exists("sched", "sched_process_exec");
+	pl.capable = sc->cfg->capability_rate_per_s > 0 && tp_exists("capability", "cap_capable");
+	pl.modload = tp_exists("module", "module_load");
+	if (pl.capable && (pl.cap_mask & (1ull << 21))) {
+		static const char *const vm[2] = {"security_vm_enough_memory_mm",
+						  "cap_vm_enough_memory"};
+		if (kallsyms_ranges(vm, 2, pl.vm_lo, pl.vm_hi) == 0) {
+			/* Without the filter, CAP_SYS_ADMIN means every mmap of every root
+			 * process: leave it out of the built-in set, keep it if asked for. */
+			if (sc->cfg->capabilities.n == 0) {
+				pl.cap_mask &= ~(1ull << 21);
+				worker_add_missing(w,
+						   "/proc/kallsyms addresses (needs CAP_SYSLOG): "
+						   "CAP_SYS_ADMIN left out of the capability set");
+			} else {
+				worker_add_missing(w,
+						   "/proc/kallsyms addresses (needs CAP_SYSLOG): "
+						   "CAP_SYS_ADMIN includes memory accounting");
+			}
+		}
+		if (!pl.vm_lo[0] && pl.vm_lo[1]) { /* keep slot 0 set when any is known */
+			pl.vm_lo[0] = pl.vm_lo[1];
+			pl.vm_hi[0] = pl.vm_hi[1];
+		}
+	}
+
+	int r = -EOPNOTSUPP;
+	if (btf_ok) {
+		pl.exec_btf = true;
+		r = load(sc, &pl);
+		if (r < 0)
+			log_info("tp_btf/sched_process_exec unavailable: %s", strerror(-r));
+		pl.exec_btf = r == 0;
+	}
+	if (r < 0 && want == CONFIG_HOOKS_TP_BTF) {
+		log_error("hooks: tp_btf requested but tp_btf/sched_process_exec cannot load");
+		return EXIT_NO_FEATURE;
+	}
+	if (r < 0) {
+		if (want == CONFIG_HOOKS_AUTO)
+			worker_add_missing(w,
+					   "tp_btf/sched_process_exec (classic tracepoint used)");
+		pl.exec_tp = tp_exec_ok;
+		r = load(sc, &pl);
+	}
+	if (r < 0) {
+		log_error("the security programs could not be loaded (%s); the kernel needs BTF "
+			  "and tracepoint programs",
+			  strerror(-r));
+		return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
+	}
+	r = fill_maps(sc, &pl);
+	if (r < 0) {
+		log_error("filling maps: %s", strerror(-r));
+		return EXIT_TRANSIENT;
+	}
+
+	size_t hooks = attach_syscalls(sc, &pl, missing, sizeof(missing));
+	if (missing[0]) {
+		char m[600];
+		snprintf(m, sizeof(m), "tracepoint/syscalls (absent or not attachable):%s",
+			 missing);
+		worker_add_missing(w, m);
+	}
+	struct {
+		struct bpf_program *prog;
+		bool want;
+		const char *name;
+		struct bpf_link **link;
+	} singles[] = {
+		{sc->skel->progs.handle_exec_btf, pl.exec_btf, "tp_btf/sched_process_exec",
+		 &sc->skel->links.handle_exec_btf},
+		{sc->skel->progs.handle_exec_tp, pl.exec_tp, "tracepoint/sched/sched_process_exec",
+		 &sc->skel->links.handle_exec_tp},
+		{sc->skel->progs.handle_capable, pl.capable, "tracepoint/capability/cap_capable",
+		 &sc->skel->links.handle_capable},
+		{sc->skel->progs.handle_modload, pl.modload, "tracepoint/module/module_load",
+		 &sc->skel->links.handle_modload},
+	};
+	for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
+		if (!singles[i].want)
+			continue;
+		struct bpf_link *l = bpf_program__attach(singles[i].prog);
+		if (!l) {
+			char m[128];
+			snprintf(m, sizeof(m), "%s (attach: %s)", singles[i].name, strerror(errno));
+			worker_add_missing(w, m);
+			continue;
+		}
+		*singles[i].link = l;
+		worker_add_hook(w, singles[i].name);
+		hooks++;
+	}
+	if (!pl.exec_btf && !pl.exec_tp)
+		worker_add_missing(w, "sched/sched_process_exec (security.memfd_exec)");
+	if (!pl.capable)
+		worker_add_missing(
+			w, sc->cfg->capability_rate_per_s == 0
+				   ? "capability/cap_capable (capability_rate_per_s: 0)"
+				   : "tracepoint/capability/cap_capable (security.capability)");
+	if (!pl.modload)
+		worker_add_missing(w, "tracepoint/module/module_load (security.module_load: "
+				      "kernel without loadable modules)");
+	if (hooks == 0) {
+		log_error("no security hook could be attached");
+		return EXIT_NO_FEATURE;
+	}
+
+	sc->rb = ring_buffer__new(bpf_map__fd(sc->skel->maps.events), handle_record, sc, NULL);
+	if (!sc->rb) {
+		log_error("ring buffer: %s", strerror(errno));
+		return EXIT_TRANSIENT;
+	}
+	r = worker_watch(w, ring_buffer__epoll_fd(sc->rb));
+	if (r < 0)
+		return EXIT_TRANSIENT;
+	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &sc->cgroups);
+	if (r < 0) {
+		worker_add_missing(w, "cgroup2 mount (container attribution)");
+		sc->cgroups = NULL;
+	}
+	log_info("attached %zu security hooks (exec via %s); ring buffer %u KiB", hooks,
+		 pl.exec_btf ? "tp_btf" : "tracepoint", sc->cfg->ring_buffer_kib);
+	return 0;
+}
+
+static void security_teardown(struct worker *w, void *ctx)
+{
+	struct security_ctx *sc = ctx;
+	ring_buffer__free(sc->rb);
+	/* Detaching a perf-event link needs ioctl(PERF_EVENT_IOC_DISABLE), which the sandbox
+	 * forbids: disconnect, and let the exit close the fds (the kernel detaches then). */
+	for (size_t i = 0; i < sc->n_links; i++) {
+		bpf_link__disconnect(sc->links[i]);
+		bpf_link__destroy(sc->links[i]);
+	}
+	sc->n_links = 0;
+	if (sc->skel) {
+		struct bpf_link *sl[] = {
+			sc->skel->links.handle_exec_btf, sc->skel->links.handle_exec_tp,
+			sc->skel->links.handle_capable, sc->skel->links.handle_modload};
+		for (size_t i = 0; i < sizeof(sl) / sizeof(sl[0]); i++)
+			if (sl[i])
+				bpf_link__disconnect(sl[i]);
+	}
+	security_bpf__destroy(sc->skel);
+	cgroup_cache_free(sc->cgroups);
+}
+
+static int security_on_readable(struct worker *w, void *ctx, int fd)
+{
+	struct security_ctx *sc = ctx;
+	int r = ring_buffer__consume(sc->rb);
+	if (r < 0 && r != -EINTR) {
+		log_error("ring buffer consume: %s", strerror(-r));
+		return EXIT_TRANSIENT;
+	}
+	return 0;
+}
+
+static void security_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
+{
+	struct security_ctx *sc = ctx;
+	int fd = bpf_map__fd(sc->skel->maps.counters);
+	__u64 vals[sc->ncpu];
+	__u64 sums[TAPIO_CNT_MAX] = {0};
+	for (__u32 k = 0; k < TAPIO_CNT_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
+			continue;
+		for (int c = 0; c < sc->ncpu; c++)
+			sums[k] += vals[c];
+	}
+	st->has_kernel_drops = 1;
+	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
+	worker_counters(w)->filtered = sc->user_filtered + sums[TAPIO_CNT_FILTERED];
+}
+
+/* ---- decode ------------------------------------------------------------------------------ */
+
+/* Everything one event needs, on the stack: no allocation per event. */
+struct event_parts {
+	Tapio__V1__Event ev;
+	Google__Protobuf__Timestamp ts;
+	Tapio__V1__ProcessContext proc;
+	Tapio__V1__KubernetesContext k8s;
+	Tapio__V1__SecurityEvent sec;
+	char comm[SECURITY_COMM_LEN + 1];
+	uint32_t old_ids[4], new_ids[4];
+	const char *ns[8];
+};
+
+static void init_parts(struct security_ctx *sc, struct event_parts *p, const char *type,
+		       const char *action, const struct security_task *t)
+{
+	p->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
+	p->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
+	p->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+	p->sec = (Tapio__V1__SecurityEvent)TAPIO__V1__SECURITY_EVENT__INIT;
+
+	int64_t wall = timeconv_wall_ns(worker_timeconv(sc->w), t->boot_ns);
+	p->ts.seconds = wall / 1000000000;
+	p->ts.nanos = (int32_t)(wall % 1000000000);
+	p->ev.type = (char *)type;
+	p->ev.time = &p->ts;
+	p->ev.has_boot_ns = 1;
+	p->ev.boot_ns = t->boot_ns;
+
+	memcpy(p->comm, t->comm, SECURITY_COMM_LEN);
+	p->comm[SECURITY_COMM_LEN] = '\0';
+	p->proc.has_pid = p->proc.has_tid = p->proc.has_ppid = 1;
+	p->proc.has_uid = p->proc.has_gid = p->proc.has_euid = p->proc.has_egid = 1;
+	p->proc.has_cgroup_id = 1;
+	p->proc.pid = t->pid;
+	p->proc.tid = t->tid;
+	p->proc.ppid = t->ppid;
+	p->proc.uid = t->uid;
+	p->proc.gid = t->gid;
+	p->proc.euid = t->euid;
+	p->proc.egid = t->egid;
+	p->proc.cgroup_id = t->cgroup_id;
+	p->proc.comm = p->comm;
+	if (t->loginuid != (uint32_t)-1) {
+		p->proc.has_loginuid = 1;
+		p->proc.loginuid = t->loginuid;
+	}
+	p->ev.process = &p->proc;
+	p->sec.action = (char *)action;
+	p->ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_SECURITY;
+	p->ev.security = &p->sec;
+}
+
+/* Attach container context. Returns false when the event is filtered (containers_only). */
+static bool enrich(struct security_ctx *sc, struct event_parts *p, const struct security_task *t)
+{
+	const struct cgroup_entry *e = NULL;
+	if (sc->cgroups && cgroup_cache_lookup(sc->cgroups, t->cgroup_id, (pid_t)t->pid, &e) < 0) {
+		worker_counters(sc->w)->enrich_misses++;
+		e = NULL;
+	}
+	bool container = e && e->info.container_id[0];
+	if (sc->cfg->containers_only && !container) {
+		sc->user_filtered++;
+		return false;
+	}
+	if (!e)
+		return true;
+	p->k8s.cgroup_path = e->path;
+	if (e->info.container_id[0])
+		p->k8s.container_id = (char *)e->info.container_id;
+	if (e->info.pod_uid[0])
+		p->k8s.pod_uid = (char *)e->info.pod_uid;
+	p->k8s.runtime = (char *)e->info.runtime;
+	p->k8s.qos_class = (char *)e->info.qos;
+	p->ev.k8s = &p->k8s;
+	return true;
+}
+
+static void set_result(Tapio__V1__SecurityEvent *s, int64_t ret)
+{
+	s->has_result = 1;
+	s->result = ret;
+	if (ret < 0 && ret > -4096) {
+		const char *e = strerrorname_np((int)-ret);
+		if (e)
+			s->error = (char *)e;
+	}
+}
+
+static void set_namespaces(struct event_parts *p, uint64_t flags)
+{
+	p->sec.n_namespaces = security_ns_names(flags, p->ns, 8);
+	p->sec.namespaces = (char **)p->ns;
+}
+
+/* A string field of the syscall record: validated length, NUL-terminated copy in buf. */
+static char *rec_str(const struct security_sys_rec *r, int i, char *buf)
+{
+	uint16_t n = r->str_len[i];
+	if (n == 0)
+		return NULL;
+	memcpy(buf, r->str[i], n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int emit_syscall(struct security_ctx *sc, const struct security_sys_rec *r, size_t size)
+{
+	if (size != sizeof(*r) || r->action == SEC_ACT_NONE || r->action >= SEC_ACT_MAX ||
+	    !sc->by_action[r->action])
+		return -EBADMSG;
+	for (int i = 0; i < 3; i++)
+		if (r->str_len[i] >= SECURITY_STR_MAX)
+			return -EBADMSG;
+	const struct syscall_def *d = sc->by_action[r->action];
+	struct event_parts p;
+	init_parts(sc, &p, d->type, d->tp, &r->task);
+	if (!enrich(sc, &p, &r->task))
+		return 0;
+	Tapio__V1__SecurityEvent *s = &p.sec;
+	set_result(s, r->ret);
+	char str[3][SECURITY_STR_MAX];
+	char prog_name[sizeof(r->prog_name) + 1];
+
+	switch (r->action) {
+	case SEC_ACT_SETUID:
+	case SEC_ACT_SETREUID:
+	case SEC_ACT_SETRESUID:
+	case SEC_ACT_SETFSUID:
+	case SEC_ACT_SETGID:
+	case SEC_ACT_SETREGID:
+	case SEC_ACT_SETRESGID:
+	case SEC_ACT_SETFSGID:
+		if (r->flags & SEC_SYS_HAVE_IDS) {
+			memcpy(p.old_ids, r->old_ids, sizeof(p.old_ids));
+			memcpy(p.new_ids, r->new_ids, sizeof(p.new_ids));
+			s->n_old_ids = s->n_new_ids = 4;
+			s->old_ids = p.old_ids;
+			s->new_ids = p.new_ids;
+		}
+		break;
+	case SEC_ACT_CAPSET:
+		if (r->flags & SEC_SYS_HAVE_CAPS) {
+			s->has_old_cap_effective = s->has_old_cap_permitted = 1;
+			s->has_old_cap_inheritable = 1;
+			s->has_cap_effective = s->has_cap_permitted = s->has_cap_inheritable = 1;
+			s->old_cap_effective = r->old_caps[0];
+			s->old_cap_permitted = r->old_caps[1];
+			s->old_cap_inheritable = r->old_caps[2];
+			s->cap_effective = r->new_caps[0];
+			s->cap_permitted = r->new_caps[1];
+			s->cap_inheritable = r->new_caps[2];
+		}
+		break;
+	case SEC_ACT_PTRACE:
+		s->has_request = s->has_target_pid = 1;
+		s->request = (int64_t)r->args[0];
+		s->request_name = (char *)security_ptrace_name(s->request);
+		s->target_pid = (uint32_t)r->args[1];
+		break;
+	case SEC_ACT_VM_READV:
+	case SEC_ACT_VM_WRITEV:
+		s->has_target_pid = 1;
+		s->target_pid = (uint32_t)r->args[0];
+		break;
+	case SEC_ACT_BPF:
+		s->has_request = 1;
+		s->request = (int64_t)r->args[0];
+		s->request_name = (char *)security_bpf_cmd_name(s->request);
+		if (r->flags & SEC_SYS_HAVE_PROG) {
+			s->has_prog_type = 1;
+			s->prog_type = r->prog_type;
+			memcpy(prog_name, r->prog_name, sizeof(r->prog_name));
+			prog_name[sizeof(r->prog_name)] = '\0';
+			if (prog_name[0])
+				s->prog_name = prog_name;
+		}
+		break;
+	case SEC_ACT_MOUNT:
+		s->source = rec_str(r, 0, str[0]);
+		s->target = rec_str(r, 1, str[1]);
+		s->fstype = rec_str(r, 2, str[2]);
+		s->has_flags = 1;
+		s->flags = r->args[3];
+		break;
+	case SEC_ACT_UMOUNT:
+		s->target = rec_str(r, 1, str[1]);
+		s->has_flags = 1;
+		s->flags = r->args[1];
+		break;
+	case SEC_ACT_MOVE_MOUNT:
+		s->source = rec_str(r, 0, str[0]);
+		s->target = rec_str(r, 1, str[1]);
+		s->has_flags = 1;
+		s->flags = r->args[4];
+		break;
+	case SEC_ACT_FSOPEN:
+		s->fstype = rec_str(r, 2, str[2]);
+		s->has_flags = 1;
+		s->flags = r->args[1];
+		break;
+	case SEC_ACT_FSMOUNT:
+		s->has_flags = 1;
+		s->flags = r->args[1];
+		break;
+	case SEC_ACT_UNSHARE:
+		s->has_flags = 1;
+		s->flags = r->args[0];
+		set_namespaces(&p, r->args[0]);
+		break;
+	case SEC_ACT_SETNS:
+		s->has_flags = 1;
+		s->flags = r->args[1];
+		if (r->flags & SEC_SYS_HAVE_NS) {
+			set_namespaces(&p, r->ns_type);
+			s->has_target_ns_inum = 1;
+			s->target_ns_inum = r->ns_inum;
+		} else {
+			set_namespaces(&p, r->args[1]);
+		}
+		break;
+	case SEC_ACT_CLONE:
+	case SEC_ACT_CLONE3:
+		s->has_flags = 1;
+		s->flags = r->clone_flags;
+		set_namespaces(&p, r->clone_flags);
+		if (r->ret > 0) {
+			s->has_target_pid = 1;
+			s->target_pid = (uint32_t)r->ret;
+		}
+		break;
+	default:
+		break;
+	}
+	return worker_emit(sc->w, &p.ev);
+}
+
+static int emit_exec(struct security_ctx *sc, const struct security_exec_rec *r, size_t size)
+{
+	if (size != sizeof(*r) || r->filename_len >= SECURITY_STR_MAX ||
+	    r->dname_len >= SECURITY_NAME_MAX)
+		return -EBADMSG;
+	struct event_parts p;
+	init_parts(sc, &p, "security.memfd_exec", "exec", &r->task);
+	if (!enrich(sc, &p, &r->task))
+		return 0;
+	char filename[SECURITY_STR_MAX + 1], dname[SECURITY_NAME_MAX + 1];
+	memcpy(filename, r->filename, r->filename_len);
+	filename[r->filename_len] = '\0';
+	memcpy(dname, r->dname, r->dname_len);
+	dname[r->dname_len] = '\0';
+	p.sec.filename = filename;
+	p.sec.file_name = dname;
+	p.sec.has_nlink = 1;
+	p.sec.nlink = r->nlink;
+	return worker_emit(sc->w, &p.ev);
+}
+
+static int emit_capable(struct security_ctx *sc, const struct security_capable_rec *r, size_t size)
+{
+	if (size != sizeof(*r) || r->cap < 0 || r->cap > 63)
+		return -EBADMSG;
+	struct event_parts p;
+	init_parts(sc, &p, "security.capability", "cap_capable", &r->task);
+	if (!enrich(sc, &p, &r->task))
+		return 0;
+	p.sec.has_capability = 1;
+	p.sec.capability = r->cap;
+	p.sec.capability_name = (char *)security_cap_name(r->cap);
+	set_result(&p.sec, r->ret);
+	return worker_emit(sc->w, &p.ev);
+}
+
+static int emit_module(struct security_ctx *sc, const struct security_module_rec *r, size_t size)
+{
+	if (size != sizeof(*r) || r->name_len >= SECURITY_NAME_MAX)
+		return -EBADMSG;
+	struct event_parts p;
+	init_parts(sc, &p, "security.module_load", "module_load", &r->task);
+	if (!enrich(sc, &p, &r->task))
+		return 0;
+	char name[SECURITY_NAME_MAX + 1];
+	memcpy(name, r->name, r->name_len);
+	name[r->name_len] = '\0';
+	p.sec.module = name;
+	p.sec.has_flags = 1;
+	p.sec.flags = r->taints;
+	return worker_emit(sc->w, &p.ev);
+}
+
+/* Validate by type and version first, then by the exact size that type implies. */
+static int handle_record(void *ctx, void *data, size_t size)
+{
+	struct security_ctx *sc = ctx;
+	struct worker_counters *cnt = worker_counters(sc->w);
+	const struct tapio_rec_hdr *h = data;
+	int r = -EBADMSG;
+
+	cnt->records_read++;
+	if (size >= sizeof(*h) && h->size == size && h->version == SECURITY_REC_VERSION) {
+		switch (h->type) {
+		case SECURITY_REC_SYSCALL:
+			r = emit_syscall(sc, data, size);
+			break;
+		case SECURITY_REC_EXEC:
+			r = emit_exec(sc, data, size);
+			break;
+		case SECURITY_REC_CAPABLE:
+			r = emit_capable(sc, data, size);
+			break;
+		case SECURITY_REC_MODULE:
+			r = emit_module(sc, data, size);
+			break;
+		}
+	}
+	if (r == -EBADMSG) {
+		cnt->decode_errors++;
+		log_debug("bad record: type %u version %u size %u/%zu",
+			  size >= sizeof(*h) ? h->type : 0, size >= sizeof(*h) ? h->version : 0,
+			  size >= sizeof(*h) ? h->size : 0, size);
+	}
+	return 0; /* queue drops are counted by the worker; never stop consuming */
+}
+
+static const struct worker_collector security_collector = {
+	.name = "security",
+	.setup = security_setup,
+	.on_readable = security_on_readable,
+	.fill_stats = security_fill_stats,
+	.teardown = security_teardown,
+};
+
+int main(int argc, char **argv)
+{
+	static struct security_ctx ctx;
+	return worker_main(argc, argv, &security_collector, &ctx);
+}
