@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "kevent.h"
 #include "dns.h"
 #include "dns.skel.h"
 #include "dns_parse.h"
@@ -40,7 +41,6 @@ struct dns_ctx {
 	struct ring_buffer *rb;
 	int pkt_fd; /* AF_PACKET socket (fallback), else -1 */
 	int timer_fd;
-	int ncpu;
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	struct dns_table *table;
 	struct dns_msg *msg;	    /* scratch (large), owned */
@@ -280,9 +280,8 @@ static int dns_setup(struct worker *w, void *ctx)
 	dc->cfg = &worker_config(w)->dns;
 	dc->pkt_fd = dc->timer_fd = -1;
 	libbpf_set_print(libbpf_log);
-	dc->ncpu = libbpf_num_possible_cpus();
 	dc->msg = malloc(sizeof(*dc->msg));
-	if (!dc->msg || dc->ncpu <= 0)
+	if (!dc->msg || kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 	int r = dns_table_new(dc->cfg->table_max, (uint64_t)dc->cfg->timeout_ms * 1000000ull,
 			      &dc->table);
@@ -388,16 +387,8 @@ static void dns_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 {
 	struct dns_ctx *dc = ctx;
 	uint64_t kernel_filtered = 0;
-	if (dc->skel) {
-		int fd = bpf_map__fd(dc->skel->maps.counters);
-		__u64 vals[dc->ncpu];
-		__u64 sums[TAPIO_CNT_MAX] = {0};
-		for (__u32 k = 0; k < TAPIO_CNT_MAX; k++) {
-			if (bpf_map_lookup_elem(fd, &k, vals) < 0)
-				continue;
-			for (int c = 0; c < dc->ncpu; c++)
-				sums[k] += vals[c];
-		}
+	uint64_t sums[TAPIO_CNT_MAX];
+	if (dc->skel && kevent_counters_sum(bpf_map__fd(dc->skel->maps.counters), sums) == 0) {
 		st->has_kernel_drops = 1;
 		st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
 		kernel_filtered = sums[TAPIO_CNT_FILTERED];
@@ -474,33 +465,18 @@ static bool attach_client(struct dns_ctx *dc, struct event_parts *p, const struc
 		p->comm[DNS_COMM_LEN] = '\0';
 		p->proc.comm = p->comm;
 	}
-	const struct cgroup_entry *e = NULL;
 	if (c->cgroup_id) {
 		p->proc.has_cgroup_id = 1;
 		p->proc.cgroup_id = c->cgroup_id;
-		if (dc->cgroups &&
-		    cgroup_cache_lookup(dc->cgroups, c->cgroup_id, (pid_t)c->pid, &e) < 0) {
-			worker_counters(dc->w)->enrich_misses++;
-			e = NULL;
-		}
 	}
 	if (c->pid || c->cgroup_id)
 		p->ev.process = &p->proc;
-	if (dc->cfg->containers_only && !(e && e->info.container_id[0])) {
-		dc->user_filtered++;
-		return false;
-	}
-	if (e) {
-		p->k8s.cgroup_path = e->path;
-		if (e->info.container_id[0])
-			p->k8s.container_id = (char *)e->info.container_id;
-		if (e->info.pod_uid[0])
-			p->k8s.pod_uid = (char *)e->info.pod_uid;
-		p->k8s.runtime = (char *)e->info.runtime;
-		p->k8s.qos_class = (char *)e->info.qos;
-		p->ev.k8s = &p->k8s;
-	}
-	return true;
+	/* no cgroup id (AF_PACKET fallback): no lookup, but containers_only still filters */
+	if (kevent_attach_k8s(&p->ev, &p->k8s, c->cgroup_id ? dc->cgroups : NULL, c->cgroup_id,
+			      (pid_t)c->pid, dc->cfg->containers_only, worker_counters(dc->w)))
+		return true;
+	dc->user_filtered++;
+	return false;
 }
 
 static void fill_msg(struct event_parts *p, const struct dns_msg *m, bool incomplete, uint32_t size)
@@ -777,12 +753,7 @@ static int dns_on_readable(struct worker *w, void *ctx, int fd)
 	}
 	if (fd == dc->pkt_fd)
 		return read_fallback(dc);
-	int r = ring_buffer__consume(dc->rb);
-	if (r < 0 && r != -EINTR) {
-		log_error("ring buffer consume: %s", strerror(-r));
-		return EXIT_TRANSIENT;
-	}
-	return 0;
+	return kevent_consume(dc->rb);
 }
 
 static const struct worker_collector dns_collector = {

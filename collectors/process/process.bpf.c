@@ -60,25 +60,6 @@ static __always_inline bool comm_filtered(const char comm[PROCESS_COMM_LEN])
 	return false;
 }
 
-static __always_inline void fill_task(struct process_task *t, struct task_struct *task)
-{
-	const struct cred *cred = BPF_CORE_READ(task, real_cred);
-
-	t->boot_ns = bpf_ktime_get_boot_ns();
-	t->cgroup_id = bpf_get_current_cgroup_id();
-	t->pid = BPF_CORE_READ(task, tgid);
-	t->tid = BPF_CORE_READ(task, pid);
-	t->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	t->uid = BPF_CORE_READ(cred, uid.val);
-	t->gid = BPF_CORE_READ(cred, gid.val);
-	t->euid = BPF_CORE_READ(cred, euid.val);
-	t->egid = BPF_CORE_READ(cred, egid.val);
-	t->loginuid = (__u32)-1;
-	if (bpf_core_field_exists(task->loginuid))
-		t->loginuid = BPF_CORE_READ(task, loginuid.val);
-	BPF_CORE_READ_STR_INTO(&t->comm, task, comm);
-}
-
 static __always_inline int do_exec(struct task_struct *task, __u32 old_pid,
 				   struct linux_binprm *bprm)
 {
@@ -86,7 +67,7 @@ static __always_inline int do_exec(struct task_struct *task, __u32 old_pid,
 	struct process_exec_rec *r = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!r)
 		return 0;
-	fill_task(&r->task, task);
+	tapio_fill_task(&r->task, task);
 	if (comm_filtered(r->task.comm)) {
 		tapio_count(TAPIO_CNT_FILTERED);
 		return 0;
@@ -159,7 +140,7 @@ static __always_inline int do_exit(struct task_struct *task)
 		tapio_count(TAPIO_CNT_RINGBUF_DROP);
 		return 0;
 	}
-	fill_task(&r->task, task);
+	tapio_fill_task(&r->task, task);
 	if (comm_filtered(r->task.comm)) {
 		bpf_ringbuf_discard(r, 0);
 		tapio_count(TAPIO_CNT_FILTERED);
@@ -193,7 +174,7 @@ static __always_inline int do_fork(struct task_struct *parent, struct task_struc
 		tapio_count(TAPIO_CNT_RINGBUF_DROP);
 		return 0;
 	}
-	fill_task(&r->task, parent);
+	tapio_fill_task(&r->task, parent);
 	if (comm_filtered(r->task.comm)) {
 		bpf_ringbuf_discard(r, 0);
 		tapio_count(TAPIO_CNT_FILTERED);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "kevent.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "process.h"
@@ -24,7 +25,6 @@ struct process_ctx {
 	struct cgroup_cache *cgroups;   /* NULL when the host has no cgroup2 mount */
 	const struct config_process *cfg;
 	struct worker *w;
-	int ncpu;
 	uint64_t user_filtered;     /* dropped by user-space filters (containers_only) */
 	char hookset[16];
 };
@@ -109,8 +109,7 @@ static int process_setup(struct worker *w, void *ctx)
 	pc->w = w;
 	pc->cfg = &worker_config(w)->process;
 	libbpf_set_print(libbpf_log);
-	pc->ncpu = libbpf_num_possible_cpus();
-	if (pc->ncpu <= 0)
+	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 
 	int r = -EOPNOTSUPP;
@@ -165,26 +164,15 @@ static void process_teardown(struct worker *w, void *ctx)
 static int process_on_readable(struct worker *w, void *ctx, int fd)
 {
 	struct process_ctx *pc = ctx;
-	int r = ring_buffer__consume(pc->rb);
-	if (r < 0 && r != -EINTR) {
-		log_error("ring buffer consume: %s", strerror(-r));
-		return EXIT_TRANSIENT;
-	}
-	return 0;
+	return kevent_consume(pc->rb);
 }
 
 static void process_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 {
 	struct process_ctx *pc = ctx;
-	int fd = bpf_map__fd(pc->skel->maps.counters);
-	__u64 vals[pc->ncpu];
-	__u64 sums[TAPIO_CNT_MAX] = { 0 };
-	for (__u32 k = 0; k < TAPIO_CNT_MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
-			continue;
-		for (int c = 0; c < pc->ncpu; c++)
-			sums[k] += vals[c];
-	}
+	uint64_t sums[TAPIO_CNT_MAX];
+	if (kevent_counters_sum(bpf_map__fd(pc->skel->maps.counters), sums) < 0)
+		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
 	worker_counters(w)->filtered = pc->user_filtered + sums[TAPIO_CNT_FILTERED];
@@ -192,76 +180,16 @@ static void process_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 
 /* ---- decode ------------------------------------------------------------------------------ */
 
-/* Everything one event needs, on the stack: no allocation per event. */
-struct event_parts {
-	Tapio__V1__Event ev;
-	Google__Protobuf__Timestamp ts;
-	Tapio__V1__ProcessContext proc;
-	Tapio__V1__KubernetesContext k8s;
-	char comm[PROCESS_COMM_LEN + 1];
-};
-
-static void init_parts(struct process_ctx *pc, struct event_parts *p, const char *type,
-		       const struct process_task *t)
+/* Envelope and container context; false when the event is filtered (containers_only). */
+static bool init_event(struct process_ctx *pc, struct kevent *k, const char *type,
+		       const struct tapio_task *t)
 {
-	p->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
-	p->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
-	p->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
-
-	int64_t wall = timeconv_wall_ns(worker_timeconv(pc->w), t->boot_ns);
-	p->ts.seconds = wall / 1000000000;
-	p->ts.nanos = (int32_t)(wall % 1000000000);
-	p->ev.type = (char *)type;
-	p->ev.time = &p->ts;
-	p->ev.has_boot_ns = 1;
-	p->ev.boot_ns = t->boot_ns;
-
-	memcpy(p->comm, t->comm, PROCESS_COMM_LEN);
-	p->comm[PROCESS_COMM_LEN] = '\0';
-	p->proc.has_pid = p->proc.has_tid = p->proc.has_ppid = 1;
-	p->proc.has_uid = p->proc.has_gid = p->proc.has_euid = p->proc.has_egid = 1;
-	p->proc.has_cgroup_id = 1;
-	p->proc.pid = t->pid;
-	p->proc.tid = t->tid;
-	p->proc.ppid = t->ppid;
-	p->proc.uid = t->uid;
-	p->proc.gid = t->gid;
-	p->proc.euid = t->euid;
-	p->proc.egid = t->egid;
-	p->proc.cgroup_id = t->cgroup_id;
-	p->proc.comm = p->comm;
-	if (t->loginuid != (uint32_t)-1) {
-		p->proc.has_loginuid = 1;
-		p->proc.loginuid = t->loginuid;
-	}
-	p->ev.process = &p->proc;
-}
-
-/* Attach container context. Returns false when the event is filtered (containers_only). */
-static bool enrich(struct process_ctx *pc, struct event_parts *p, const struct process_task *t)
-{
-	const struct cgroup_entry *e = NULL;
-	if (pc->cgroups && cgroup_cache_lookup(pc->cgroups, t->cgroup_id, (pid_t)t->pid, &e) < 0) {
-		worker_counters(pc->w)->enrich_misses++;
-		e = NULL;
-	}
-	bool container = e && e->info.container_id[0];
-	if (pc->cfg->containers_only && !container) {
-		pc->user_filtered++;
-		return false;
-	}
-	if (!e)
+	kevent_init(k, worker_timeconv(pc->w), type, t->boot_ns, t);
+	if (kevent_attach_k8s(&k->ev, &k->k8s, pc->cgroups, t->cgroup_id, (pid_t)t->pid,
+			      pc->cfg->containers_only, worker_counters(pc->w)))
 		return true;
-	p->k8s.cgroup_path = e->path;
-	if (e->info.container_id[0])
-		p->k8s.container_id = (char *)e->info.container_id;
-	if (e->info.pod_uid[0])
-		p->k8s.pod_uid = (char *)e->info.pod_uid;
-	p->k8s.runtime = (char *)e->info.runtime;
-	p->k8s.qos_class = (char *)e->info.qos;
-	p->ev.k8s = &p->k8s;
-	return true;
+	pc->user_filtered++;
+	return false;
 }
 
 static int emit_exec(struct process_ctx *pc, const struct process_exec_rec *r, size_t size)
@@ -270,9 +198,8 @@ static int emit_exec(struct process_ctx *pc, const struct process_exec_rec *r, s
 	    r->args_len > PROCESS_ARGS_MAX ||
 	    PROCESS_EXEC_FIXED + (size_t)r->filename_len + r->args_len != size)
 		return -EBADMSG;
-	struct event_parts p;
-	init_parts(pc, &p, "process.exec", &r->task);
-	if (!enrich(pc, &p, &r->task))
+	struct kevent p;
+	if (!init_event(pc, &p, "process.exec", &r->task))
 		return 0;
 
 	char filename[PROCESS_FILENAME_MAX + 1];
@@ -324,9 +251,8 @@ static int emit_exit(struct process_ctx *pc, const struct process_exit_rec *r, s
 {
 	if (size != sizeof(*r))
 		return -EBADMSG;
-	struct event_parts p;
-	init_parts(pc, &p, "process.exit", &r->task);
-	if (!enrich(pc, &p, &r->task))
+	struct kevent p;
+	if (!init_event(pc, &p, "process.exit", &r->task))
 		return 0;
 	Tapio__V1__ProcessExit x = TAPIO__V1__PROCESS_EXIT__INIT;
 	uint32_t sig = r->exit_code & 0x7f;
@@ -354,9 +280,8 @@ static int emit_fork(struct process_ctx *pc, const struct process_fork_rec *r, s
 {
 	if (size != sizeof(*r))
 		return -EBADMSG;
-	struct event_parts p;
-	init_parts(pc, &p, "process.fork", &r->task);
-	if (!enrich(pc, &p, &r->task))
+	struct kevent p;
+	if (!init_event(pc, &p, "process.fork", &r->task))
 		return 0;
 	Tapio__V1__ProcessFork x = TAPIO__V1__PROCESS_FORK__INIT;
 	x.has_parent_pid = x.has_child_pid = x.has_child_tid = x.has_thread = 1;

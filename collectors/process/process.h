@@ -4,7 +4,7 @@
 
 #include "tapio_rec.h"
 
-#define PROCESS_COMM_LEN 16
+#define PROCESS_COMM_LEN TAPIO_COMM_LEN
 #define PROCESS_FILENAME_MAX 512     /* power of two: also a verifier mask */
 #define PROCESS_ARGS_MAX 8192        /* power of two: hard cap of cfg_argv_max_bytes */
 
@@ -14,18 +14,6 @@ enum process_rec_type {
 	PROCESS_REC_FORK = 3,
 };
 #define PROCESS_REC_VERSION 1
-
-/* Which task an event is about, as seen in the kernel. */
-struct process_task {
-	__u64 boot_ns;        /* bpf_ktime_get_boot_ns() at the event */
-	__u64 cgroup_id;      /* cgroup v2 id of the task */
-	__u32 pid;            /* tgid */
-	__u32 tid;
-	__u32 ppid;           /* real_parent's tgid */
-	__u32 uid, gid, euid, egid;
-	__u32 loginuid;       /* (u32)-1 when unset or not compiled in */
-	char comm[PROCESS_COMM_LEN];
-};
 
 enum process_exec_flags {
 	PROCESS_EXEC_SETUID = 1 << 0,
@@ -39,7 +27,7 @@ enum process_exec_flags {
  * area (NUL-separated, as in the process's memory). */
 struct process_exec_rec {
 	struct tapio_rec_hdr hdr;
-	struct process_task task;
+	struct tapio_task task;
 	__u32 old_pid;
 	__u32 flags;
 	__u16 filename_len;
@@ -51,7 +39,7 @@ struct process_exec_rec {
 
 struct process_exit_rec {
 	struct tapio_rec_hdr hdr;
-	struct process_task task;
+	struct tapio_task task;
 	__u32 exit_code;      /* raw wait status: (code << 8) | core << 7 | signal */
 	__u32 nr_threads;
 	__u64 start_boot_ns;  /* task start, boot-time ns; 0 if unknown */
@@ -59,7 +47,7 @@ struct process_exit_rec {
 
 struct process_fork_rec {
 	struct tapio_rec_hdr hdr;
-	struct process_task task;   /* the parent */
+	struct tapio_task task;   /* the parent */
 	__u32 child_pid;
 	__u32 child_tid;
 	__u64 clone_flags;          /* 0 when the hook cannot see them */

@@ -122,25 +122,6 @@ struct proc_ns_operations___old {
 	int type; /* before 6.18 */
 } __attribute__((preserve_access_index));
 
-static __always_inline void fill_task(struct security_task *t, struct task_struct *task)
-{
-	const struct cred *cred = BPF_CORE_READ(task, real_cred);
-
-	t->boot_ns = bpf_ktime_get_boot_ns();
-	t->cgroup_id = bpf_get_current_cgroup_id();
-	t->pid = BPF_CORE_READ(task, tgid);
-	t->tid = BPF_CORE_READ(task, pid);
-	t->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	t->uid = BPF_CORE_READ(cred, uid.val);
-	t->gid = BPF_CORE_READ(cred, gid.val);
-	t->euid = BPF_CORE_READ(cred, euid.val);
-	t->egid = BPF_CORE_READ(cred, egid.val);
-	t->loginuid = (__u32)-1;
-	if (bpf_core_field_exists(task->loginuid))
-		t->loginuid = BPF_CORE_READ(task, loginuid.val);
-	BPF_CORE_READ_STR_INTO(&t->comm, task, comm);
-}
-
 static __always_inline bool is_uid_family(__u32 act)
 {
 	return act == SEC_ACT_SETUID || act == SEC_ACT_SETREUID || act == SEC_ACT_SETRESUID ||
@@ -313,7 +294,7 @@ int handle_exit(struct sys_exit_ctx *ctx)
 		return 0;
 	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	fill_task(&r->task, task);
+	tapio_fill_task(&r->task, task);
 	r->hdr.type = SECURITY_REC_SYSCALL;
 	r->hdr.version = SECURITY_REC_VERSION;
 	r->hdr.size = sizeof(*r);
@@ -400,7 +381,7 @@ static __always_inline int do_exec(struct task_struct *task, const char *fname)
 		tapio_count(TAPIO_CNT_RINGBUF_DROP);
 		return 0;
 	}
-	fill_task(&r->task, task);
+	tapio_fill_task(&r->task, task);
 	r->hdr.type = SECURITY_REC_EXEC;
 	r->hdr.version = SECURITY_REC_VERSION;
 	r->hdr.size = sizeof(*r);
@@ -480,7 +461,7 @@ int handle_capable(struct trace_event_raw_cap_capable___tapio *ctx)
 		tapio_count(TAPIO_CNT_RINGBUF_DROP);
 		return 0;
 	}
-	fill_task(&r->task, (struct task_struct *)bpf_get_current_task());
+	tapio_fill_task(&r->task, (struct task_struct *)bpf_get_current_task());
 	r->hdr.type = SECURITY_REC_CAPABLE;
 	r->hdr.version = SECURITY_REC_VERSION;
 	r->hdr.size = sizeof(*r);
@@ -509,7 +490,7 @@ int handle_modload(struct module_load_ctx *ctx)
 		tapio_count(TAPIO_CNT_RINGBUF_DROP);
 		return 0;
 	}
-	fill_task(&r->task, (struct task_struct *)bpf_get_current_task());
+	tapio_fill_task(&r->task, (struct task_struct *)bpf_get_current_task());
 	r->hdr.type = SECURITY_REC_MODULE;
 	r->hdr.version = SECURITY_REC_VERSION;
 	r->hdr.size = sizeof(*r);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "kevent.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "security.h"
@@ -78,7 +79,6 @@ struct security_ctx {
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	const struct config_security *cfg;
 	struct worker *w;
-	int ncpu;
 	uint64_t user_filtered;
 	const struct syscall_def *by_action[SEC_ACT_MAX];
 	struct bpf_link *links[2 * N_SYSCALLS]; /* owned: enter/exit links of the syscalls */
@@ -291,8 +291,7 @@ static int security_setup(struct worker *w, void *ctx)
 	sc->w = w;
 	sc->cfg = &worker_config(w)->security;
 	libbpf_set_print(libbpf_log);
-	sc->ncpu = libbpf_num_possible_cpus();
-	if (sc->ncpu <= 0)
+	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 	for (size_t i = 0; i < N_SYSCALLS; i++)
 		sc->by_action[syscalls[i].action] = &syscalls[i];
@@ -475,26 +474,15 @@ static void security_teardown(struct worker *w, void *ctx)
 static int security_on_readable(struct worker *w, void *ctx, int fd)
 {
 	struct security_ctx *sc = ctx;
-	int r = ring_buffer__consume(sc->rb);
-	if (r < 0 && r != -EINTR) {
-		log_error("ring buffer consume: %s", strerror(-r));
-		return EXIT_TRANSIENT;
-	}
-	return 0;
+	return kevent_consume(sc->rb);
 }
 
 static void security_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 {
 	struct security_ctx *sc = ctx;
-	int fd = bpf_map__fd(sc->skel->maps.counters);
-	__u64 vals[sc->ncpu];
-	__u64 sums[TAPIO_CNT_MAX] = {0};
-	for (__u32 k = 0; k < TAPIO_CNT_MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
-			continue;
-		for (int c = 0; c < sc->ncpu; c++)
-			sums[k] += vals[c];
-	}
+	uint64_t sums[TAPIO_CNT_MAX];
+	if (kevent_counters_sum(bpf_map__fd(sc->skel->maps.counters), sums) < 0)
+		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
 	worker_counters(w)->filtered = sc->user_filtered + sums[TAPIO_CNT_FILTERED];
@@ -504,81 +492,30 @@ static void security_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *s
 
 /* Everything one event needs, on the stack: no allocation per event. */
 struct event_parts {
-	Tapio__V1__Event ev;
-	Google__Protobuf__Timestamp ts;
-	Tapio__V1__ProcessContext proc;
-	Tapio__V1__KubernetesContext k8s;
+	struct kevent k;
 	Tapio__V1__SecurityEvent sec;
-	char comm[SECURITY_COMM_LEN + 1];
 	uint32_t old_ids[4], new_ids[4];
 	const char *ns[8];
 };
 
 static void init_parts(struct security_ctx *sc, struct event_parts *p, const char *type,
-		       const char *action, const struct security_task *t)
+		       const char *action, const struct tapio_task *t)
 {
-	p->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
-	p->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
-	p->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+	kevent_init(&p->k, worker_timeconv(sc->w), type, t->boot_ns, t);
 	p->sec = (Tapio__V1__SecurityEvent)TAPIO__V1__SECURITY_EVENT__INIT;
-
-	int64_t wall = timeconv_wall_ns(worker_timeconv(sc->w), t->boot_ns);
-	p->ts.seconds = wall / 1000000000;
-	p->ts.nanos = (int32_t)(wall % 1000000000);
-	p->ev.type = (char *)type;
-	p->ev.time = &p->ts;
-	p->ev.has_boot_ns = 1;
-	p->ev.boot_ns = t->boot_ns;
-
-	memcpy(p->comm, t->comm, SECURITY_COMM_LEN);
-	p->comm[SECURITY_COMM_LEN] = '\0';
-	p->proc.has_pid = p->proc.has_tid = p->proc.has_ppid = 1;
-	p->proc.has_uid = p->proc.has_gid = p->proc.has_euid = p->proc.has_egid = 1;
-	p->proc.has_cgroup_id = 1;
-	p->proc.pid = t->pid;
-	p->proc.tid = t->tid;
-	p->proc.ppid = t->ppid;
-	p->proc.uid = t->uid;
-	p->proc.gid = t->gid;
-	p->proc.euid = t->euid;
-	p->proc.egid = t->egid;
-	p->proc.cgroup_id = t->cgroup_id;
-	p->proc.comm = p->comm;
-	if (t->loginuid != (uint32_t)-1) {
-		p->proc.has_loginuid = 1;
-		p->proc.loginuid = t->loginuid;
-	}
-	p->ev.process = &p->proc;
 	p->sec.action = (char *)action;
-	p->ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_SECURITY;
-	p->ev.security = &p->sec;
+	p->k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_SECURITY;
+	p->k.ev.security = &p->sec;
 }
 
 /* Attach container context. Returns false when the event is filtered (containers_only). */
-static bool enrich(struct security_ctx *sc, struct event_parts *p, const struct security_task *t)
+static bool enrich(struct security_ctx *sc, struct event_parts *p, const struct tapio_task *t)
 {
-	const struct cgroup_entry *e = NULL;
-	if (sc->cgroups && cgroup_cache_lookup(sc->cgroups, t->cgroup_id, (pid_t)t->pid, &e) < 0) {
-		worker_counters(sc->w)->enrich_misses++;
-		e = NULL;
-	}
-	bool container = e && e->info.container_id[0];
-	if (sc->cfg->containers_only && !container) {
-		sc->user_filtered++;
-		return false;
-	}
-	if (!e)
+	if (kevent_attach_k8s(&p->k.ev, &p->k.k8s, sc->cgroups, t->cgroup_id, (pid_t)t->pid,
+			      sc->cfg->containers_only, worker_counters(sc->w)))
 		return true;
-	p->k8s.cgroup_path = e->path;
-	if (e->info.container_id[0])
-		p->k8s.container_id = (char *)e->info.container_id;
-	if (e->info.pod_uid[0])
-		p->k8s.pod_uid = (char *)e->info.pod_uid;
-	p->k8s.runtime = (char *)e->info.runtime;
-	p->k8s.qos_class = (char *)e->info.qos;
-	p->ev.k8s = &p->k8s;
-	return true;
+	sc->user_filtered++;
+	return false;
 }
 
 static void set_result(Tapio__V1__SecurityEvent *s, int64_t ret)
@@ -737,7 +674,7 @@ static int emit_syscall(struct security_ctx *sc, const struct security_sys_rec *
 	default:
 		break;
 	}
-	return worker_emit(sc->w, &p.ev);
+	return worker_emit(sc->w, &p.k.ev);
 }
 
 static int emit_exec(struct security_ctx *sc, const struct security_exec_rec *r, size_t size)
@@ -758,7 +695,7 @@ static int emit_exec(struct security_ctx *sc, const struct security_exec_rec *r,
 	p.sec.file_name = dname;
 	p.sec.has_nlink = 1;
 	p.sec.nlink = r->nlink;
-	return worker_emit(sc->w, &p.ev);
+	return worker_emit(sc->w, &p.k.ev);
 }
 
 static int emit_capable(struct security_ctx *sc, const struct security_capable_rec *r, size_t size)
@@ -773,7 +710,7 @@ static int emit_capable(struct security_ctx *sc, const struct security_capable_r
 	p.sec.capability = r->cap;
 	p.sec.capability_name = (char *)security_cap_name(r->cap);
 	set_result(&p.sec, r->ret);
-	return worker_emit(sc->w, &p.ev);
+	return worker_emit(sc->w, &p.k.ev);
 }
 
 static int emit_module(struct security_ctx *sc, const struct security_module_rec *r, size_t size)
@@ -790,7 +727,7 @@ static int emit_module(struct security_ctx *sc, const struct security_module_rec
 	p.sec.module = name;
 	p.sec.has_flags = 1;
 	p.sec.flags = r->taints;
-	return worker_emit(sc->w, &p.ev);
+	return worker_emit(sc->w, &p.k.ev);
 }
 
 /* Validate by type and version first, then by the exact size that type implies. */

@@ -4,7 +4,7 @@
 
 #include "tapio_rec.h"
 
-#define SECURITY_COMM_LEN 16
+#define SECURITY_COMM_LEN TAPIO_COMM_LEN
 #define SECURITY_STR_MAX  256  /* power of two: also a verifier mask */
 #define SECURITY_NAME_MAX 64   /* power of two: dentry / module names */
 #define SECURITY_NR_MAX	  1024 /* syscall numbers mapped (array map size) */
@@ -49,16 +49,6 @@ enum security_action {
 };
 
 /* Which task an event is about, as seen in the kernel (at syscall exit for syscalls). */
-struct security_task {
-	__u64 boot_ns; /* bpf_ktime_get_boot_ns() at the event */
-	__u64 cgroup_id;
-	__u32 pid; /* tgid */
-	__u32 tid;
-	__u32 ppid;
-	__u32 uid, gid, euid, egid;
-	__u32 loginuid; /* (u32)-1 when unset */
-	char comm[SECURITY_COMM_LEN];
-};
 
 enum security_sys_flags {
 	SEC_SYS_STR0_TRUNC = 1 << 0,
@@ -75,7 +65,7 @@ enum security_sys_flags {
  *   move_mount: str0 from path, str1 to path; fsopen: str2 fstype. */
 struct security_sys_rec {
 	struct tapio_rec_hdr hdr;
-	struct security_task task;
+	struct tapio_task task;
 	__u32 action; /* enum security_action */
 	__u32 flags;  /* enum security_sys_flags */
 	__s64 ret;
@@ -100,7 +90,7 @@ enum security_exec_flags {
 
 struct security_exec_rec {
 	struct tapio_rec_hdr hdr;
-	struct security_task task;
+	struct tapio_task task;
 	__u32 flags;
 	__u32 nlink;
 	__u16 filename_len;
@@ -112,7 +102,7 @@ struct security_exec_rec {
 
 struct security_capable_rec {
 	struct tapio_rec_hdr hdr;
-	struct security_task task;
+	struct tapio_task task;
 	__s32 cap;
 	__s32 ret;     /* 0 granted, -EPERM denied */
 	__u32 dropped; /* events of this process suppressed by the rate limit before it */
@@ -121,7 +111,7 @@ struct security_capable_rec {
 
 struct security_module_rec {
 	struct tapio_rec_hdr hdr;
-	struct security_task task;
+	struct tapio_task task;
 	__u32 taints;
 	__u16 name_len;
 	__u16 pad;

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shared user-space pieces of the eBPF collectors (see kevent.h).
+#include "kevent.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <string.h>
+
+#include "exitcodes.h"
+#include "log.h"
+
+void kevent_init(struct kevent *k, const struct timeconv *tc, const char *type, uint64_t boot_ns,
+		 const struct tapio_task *t)
+{
+	k->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
+	k->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	k->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
+	k->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+
+	int64_t wall = timeconv_wall_ns(tc, boot_ns);
+	k->ts.seconds = wall / 1000000000;
+	k->ts.nanos = (int32_t)(wall % 1000000000);
+	k->ev.type = (char *)type;
+	k->ev.time = &k->ts;
+	k->ev.has_boot_ns = 1;
+	k->ev.boot_ns = boot_ns;
+	if (!t)
+		return;
+
+	memcpy(k->comm, t->comm, TAPIO_COMM_LEN);
+	k->comm[TAPIO_COMM_LEN] = '\0';
+	Tapio__V1__ProcessContext *p = &k->proc;
+	p->has_pid = p->has_tid = p->has_ppid = 1;
+	p->has_uid = p->has_gid = p->has_euid = p->has_egid = 1;
+	p->has_cgroup_id = 1;
+	p->pid = t->pid;
+	p->tid = t->tid;
+	p->ppid = t->ppid;
+	p->uid = t->uid;
+	p->gid = t->gid;
+	p->euid = t->euid;
+	p->egid = t->egid;
+	p->cgroup_id = t->cgroup_id;
+	p->comm = k->comm;
+	if (t->loginuid != (uint32_t)-1) {
+		p->has_loginuid = 1;
+		p->loginuid = t->loginuid;
+	}
+	k->ev.process = p;
+}
+
+bool kevent_attach_k8s(Tapio__V1__Event *ev, Tapio__V1__KubernetesContext *k8s,
+		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid, bool containers_only,
+		       struct worker_counters *cnt)
+{
+	const struct cgroup_entry *e = NULL;
+	if (cache && cgroup_cache_lookup(cache, cgroup_id, pid, &e) < 0) {
+		cnt->enrich_misses++;
+		e = NULL;
+	}
+	if (containers_only && !(e && e->info.container_id[0]))
+		return false;
+	if (!e)
+		return true;
+	k8s->cgroup_path = e->path;
+	if (e->info.container_id[0])
+		k8s->container_id = (char *)e->info.container_id;
+	if (e->info.pod_uid[0])
+		k8s->pod_uid = (char *)e->info.pod_uid;
+	k8s->runtime = (char *)e->info.runtime;
+	k8s->qos_class = (char *)e->info.qos;
+	ev->k8s = k8s;
+	return true;
+}
+
+int kevent_setup(void)
+{
+	int n = libbpf_num_possible_cpus();
+	return n > 0 ? 0 : (n < 0 ? n : -EINVAL);
+}
+
+int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return ncpu < 0 ? ncpu : -EINVAL;
+	uint64_t vals[ncpu];
+	for (uint32_t k = 0; k < TAPIO_CNT_MAX; k++) {
+		sums[k] = 0;
+		if (bpf_map_lookup_elem(map_fd, &k, vals) < 0)
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			sums[k] += vals[c];
+	}
+	return 0;
+}
+
+int kevent_consume(struct ring_buffer *rb)
+{
+	int r = ring_buffer__consume(rb);
+	if (r < 0 && r != -EINTR) {
+		log_error("ring buffer consume: %s", strerror(-r));
+		return EXIT_TRANSIENT;
+	}
+	return 0;
+}

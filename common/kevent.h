@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared user-space pieces of the eBPF collectors: the envelope of an event from a kernel
+ * record (time, ProcessContext), its container context from the cgroup id, the per-CPU
+ * counters map, and draining a ring buffer. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "tapio/v1/event.pb-c.h"
+#include "tapio_rec.h"
+#include "timeconv.h"
+#include "worker.h"
+
+struct ring_buffer;
+
+/* One event's envelope, on the caller's stack: no allocation per event. */
+struct kevent {
+	Tapio__V1__Event ev;
+	Google__Protobuf__Timestamp ts;
+	Tapio__V1__ProcessContext proc;
+	Tapio__V1__KubernetesContext k8s;
+	char comm[TAPIO_COMM_LEN + 1];
+};
+
+/* Initialise the envelope: type, wall-clock time from boot_ns, and, when t is not NULL, the
+ * ProcessContext from the task fields. */
+void kevent_init(struct kevent *k, const struct timeconv *tc, const char *type, uint64_t boot_ns,
+		 const struct tapio_task *t);
+
+/* Container context from the cgroup id into *k8s, linked from ev when the cgroup resolves
+ * (pid: a hint for the lookup). Counts a failed lookup
+ * as an enrich miss. Returns false when containers_only is set and the cgroup is no
+ * container's: the caller drops the event and counts it as filtered. cache may be NULL. */
+bool kevent_attach_k8s(Tapio__V1__Event *ev, Tapio__V1__KubernetesContext *k8s,
+		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid, bool containers_only,
+		       struct worker_counters *cnt);
+
+/* Call during setup (before the sandbox): learns the number of possible CPUs, which is read
+ * from /sys and cached. 0 or -errno. */
+int kevent_setup(void);
+
+/* Sum the per-CPU `counters` map (bpf/tapio_bpf.h) into sums. 0 or -errno. */
+int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX]);
+
+/* Drain a ring buffer: 0, or EXIT_TRANSIENT after logging a consume error. */
+int kevent_consume(struct ring_buffer *rb);
