@@ -32,7 +32,7 @@ const char config_default_yaml[] =
 	"# out takes its default. Integers are decimal, booleans are true or false. Unknown\n"
 	"# keys are errors.\n"
 	"\n"
-	"node_name: \"\"            # default: hostname\n"
+	"node_name: \"\"            # default: $NODE_NAME if set (Kubernetes), else hostname\n"
 	"log_level: info          # debug, info, warn, error\n"
 	"collector_dir: \"\"        # default: directory of the tapiod executable\n"
 	"run_as_uid: 65534        # workers switch to this user after setup\n"
@@ -997,7 +997,12 @@ static int set_node_name(struct config *cfg)
 
 	if (*cfg->node_name)
 		return 0;
-	if (gethostname(host, sizeof(host)) < 0 || !*host)
+	/* Kubernetes passes the node's name through the downward API; a pod's hostname is the
+	 * pod's name, not the node's. */
+	const char *env = getenv("NODE_NAME");
+	if (env && *env && strlen(env) <= HOST_NAME_MAX && !strpbrk(env, "\n\r\t "))
+		snprintf(host, sizeof(host), "%s", env);
+	else if (gethostname(host, sizeof(host)) < 0 || !*host)
 		strcpy(host, "localhost");
 	host[HOST_NAME_MAX] = '\0';
 	char *copy = strdup(host);

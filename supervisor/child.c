@@ -129,9 +129,13 @@ static int spawn(struct child *c)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/* Bigger socket buffers absorb bursts; beyond net.core.[rw]mem_max only with
+	 * CAP_NET_ADMIN (FORCE), else the plain option takes what the sysctl allows. */
 	int sz = WORKER_SOCKBUF;
-	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
-	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+	if (setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", sup->collector_dir, c->reg->binary);
@@ -183,7 +187,10 @@ static void send_signal(struct child *c, int sig, unsigned grace_ms)
 {
 	if (c->pid <= 0)
 		return;
-	kill(c->pid, sig);
+	if (kill(c->pid, sig) < 0 && errno != ESRCH)
+		log_error("%s: cannot send signal %d to pid %d: %s (tapiod needs CAP_KILL for "
+			  "workers running as another uid)",
+			  c->reg->name, sig, (int)c->pid, strerror(errno));
 	if (grace_ms && !c->kill_pending) {
 		c->kill_pending = true;
 		uv_timer_start(&c->timer, on_timer, grace_ms, 0);
@@ -232,8 +239,7 @@ static void on_timer(uv_timer_t *t)
 	if (c->kill_pending) {
 		log_warn("%s: pid %d did not exit in time: SIGKILL", c->reg->name, (int)c->pid);
 		c->kill_pending = false;
-		if (c->pid > 0)
-			kill(c->pid, SIGKILL);
+		send_signal(c, SIGKILL, 0);
 		return;
 	}
 	if (c->state == CHILD_BACKOFF)
