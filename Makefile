@@ -185,10 +185,11 @@ $(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(LIBTAPIO)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS)
+# Integration tests may drive a collector's own client (the CRI test does: nghttp2).
 $(BUILD)/tests/integration-tests: $(INTEG_OBJS) $(LIBTAPIO)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -lnghttp2
 $(BUILD)/tests/%: tests/helpers/%.c $(LIBTAPIO) | $(FLAGS_STAMP)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)

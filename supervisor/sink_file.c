@@ -71,6 +71,19 @@ static void rotate(struct sink_file *f)
 		log_error("file sink %s: reopen after rotation: %s", f->path, strerror(errno));
 }
 
+static void write_queue(struct sink_file *f);
+
+/* Rotate before a record that would take the file past max_size, so every file ends on a
+ * record boundary and stays within its size (but for one record larger than it). */
+static void rotate_before(struct sink_file *f, size_t add)
+{
+	if (f->size + f->buf.len + add <= f->max_size || f->size + f->buf.len == 0)
+		return;
+	write_queue(f);
+	if (f->buf.len == 0)
+		rotate(f);
+}
+
 int sink_file_event(struct sink_file *f, const ProtobufCMessage *ev, const char *json,
 		    size_t json_len)
 {
@@ -78,6 +91,8 @@ int sink_file_event(struct sink_file *f, const ProtobufCMessage *ev, const char 
 		f->dropped++;
 		return -ENOBUFS;
 	}
+	rotate_before(f, f->binary ? FRAME_HDR + protobuf_c_message_get_packed_size(ev)
+				   : json_len + 1);
 	if (f->binary) {
 		size_t len = protobuf_c_message_get_packed_size(ev);
 		if (len > FRAME_MAX || strbuf_reserve(&f->buf, FRAME_HDR + len) < 0) {
@@ -103,6 +118,11 @@ void sink_file_flush(struct sink_file *f)
 {
 	if (!f->open || f->buf.len == 0)
 		return;
+	write_queue(f);
+}
+
+static void write_queue(struct sink_file *f)
+{
 	/* Without a file the queue keeps the data until its cap drops new events. */
 	if (f->fd < 0 && open_file(f) < 0)
 		return;
@@ -125,8 +145,6 @@ void sink_file_flush(struct sink_file *f)
 		log_info("file sink %s: writing again", f->path);
 		f->write_errors = 0;
 	}
-	if (f->size >= f->max_size)
-		rotate(f);
 }
 
 void sink_file_close(struct sink_file *f)
