@@ -72,7 +72,8 @@ const char config_default_yaml[] =
 	"    enabled: true\n"
 	"    heartbeat_interval_ms: 1000  # 100..60000\n"
 	"    stats_interval_ms: 1000      # 100..60000\n"
-	"    batch_max_events: 256        # 1..4096\n"
+	"    batch_max_events: 256        # 1..4096 events per frame ...\n"
+	"    flush_ms: 10                 # ... or what came within this many ms\n"
 	"    queue_max_kib: 4096          # 64..65536\n"
 	"    sandbox: true                # drop privileges after setup\n"
 	"    restart_initial_ms: 250      # first restart delay (doubles, +-20 % jitter)\n"
@@ -163,6 +164,7 @@ _Static_assert(sizeof(enum config_sink_format) == sizeof(unsigned int), "enum st
 	KEY_U("collectors." name ".stats_interval_ms", m.common.stats_interval_ms, 1000, 100,    \
 	      60000),                                                                            \
 	KEY_U("collectors." name ".batch_max_events", m.common.batch_max_events, 256, 1, 4096),  \
+	KEY_U("collectors." name ".flush_ms", m.common.flush_ms, 10, 1, 1000),                  \
 	KEY_U("collectors." name ".queue_max_kib", m.common.queue_max_kib, 4096, 64, 65536),     \
 	KEY_B("collectors." name ".sandbox", m.common.sandbox, true),                            \
 	KEY_U("collectors." name ".restart_initial_ms", m.common.restart_initial_ms, 250, 10,    \

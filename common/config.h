@@ -30,6 +30,7 @@ struct config_collector_common {
 	uint32_t heartbeat_interval_ms;  /* default 1000, 100..60000 */
 	uint32_t stats_interval_ms;      /* default 1000, 100..60000 */
 	uint32_t batch_max_events;       /* default 256, 1..4096 */
+	uint32_t flush_ms;               /* a batch waits at most this long, default 10, 1..1000 */
 	uint32_t queue_max_kib;          /* worker → supervisor queue cap, default 4096, 64..65536 */
 	bool sandbox;                    /* default true: drop privileges after setup */
 	/* Supervision of this worker. */

@@ -42,6 +42,7 @@ struct worker {
 
 	int sock;                               /* to the supervisor, non-blocking */
 	int epfd, sigfd, timerfd;
+	int flushfd;                            /* one-shot: armed by the first event of a batch */
 	int fds[WORKER_MAX_FDS];
 	int nfds;
 	bool want_out;                          /* EPOLLOUT armed on sock */
@@ -231,7 +232,13 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 	memcpy(w->batch.data + w->batch.len, pre, p);
 	protobuf_c_message_pack(&ev->base, (uint8_t *)w->batch.data + w->batch.len + p);
 	w->batch.len += p + len;
-	w->batch_events++;
+	if (w->batch_events++ == 0) {
+		/* the batch waits flush_ms at most: many events per frame under load, bounded
+		 * latency when quiet */
+		long ns = (long)w->common->flush_ms * 1000000L;
+		struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+		timerfd_settime(w->flushfd, 0, &its, NULL);
+	}
 	if (w->batch_events >= w->common->batch_max_events)
 		flush_batch(w);
 	return 0;
@@ -379,7 +386,8 @@ static int init_loop(struct worker *w)
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (w->epfd < 0 || w->sigfd < 0 || w->timerfd < 0)
+	w->flushfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (w->epfd < 0 || w->sigfd < 0 || w->timerfd < 0 || w->flushfd < 0)
 		return -errno;
 	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
 				  .it_value = { 0, TICK_MS * 1000000L } };
@@ -394,6 +402,9 @@ static int init_loop(struct worker *w)
 		return -errno;
 	ev.data.fd = w->timerfd;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev) < 0)
+		return -errno;
+	ev.data.fd = w->flushfd;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->flushfd, &ev) < 0)
 		return -errno;
 	ev.events = EPOLLIN | EPOLLRDHUP;
 	ev.data.fd = w->sock;
@@ -452,6 +463,13 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 		on_tick(w);
 		return -1;
 	}
+	if (fd == w->flushfd) {
+		uint64_t exp;
+		while (read(w->flushfd, &exp, sizeof(exp)) > 0)
+			;
+		flush_batch(w);
+		return -1;
+	}
 	if (fd == w->sock) {
 		if (ev->events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
 			log_warn("supervisor closed the socket: exiting");
@@ -464,8 +482,7 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 		return -1;
 	}
 	int r = w->coll->on_readable(w, w->ctx, fd);
-	flush_batch(w);
-	return r ? r : -1;
+	return r ? r : -1; /* the batch goes out when full or when flushfd fires */
 }
 
 static void drain(struct worker *w)
@@ -522,7 +539,7 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 			return EXIT_CONFIG;
 		}
 	}
-	w->epfd = w->sigfd = w->timerfd = -1;
+	w->epfd = w->sigfd = w->timerfd = w->flushfd = -1;
 	w->ready = (Tapio__V1__Ready)TAPIO__V1__READY__INIT;
 	strbuf_init(&w->batch, FRAME_MAX);
 	int code = EXIT_CONFIG;
