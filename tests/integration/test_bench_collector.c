@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+// The bench-only collector end to end: tapiod runs it filtered to one child's pid; that child's
+// real getppid() calls arrive as bench.call events with its pid, another process's do not.
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define CALLS 50
+
+/* A child that makes `n` getppid() calls each time it reads a byte n, then answers a byte. */
+struct caller {
+	pid_t pid;
+	int to, from;
+};
+
+static void caller_start(struct caller *c)
+{
+	int a[2], b[2];
+	cr_assert(pipe(a) == 0 && pipe(b) == 0);
+	c->pid = fork();
+	cr_assert(c->pid >= 0);
+	if (c->pid == 0) {
+		close(a[1]);
+		close(b[0]);
+		unsigned char n;
+		while (read(a[0], &n, 1) == 1) {
+			for (unsigned i = 0; i < n; i++)
+				syscall(SYS_getppid);
+			if (write(b[1], &n, 1) != 1)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(a[0]);
+	close(b[1]);
+	c->to = a[1];
+	c->from = b[0];
+}
+
+static void caller_call(struct caller *c, unsigned char n)
+{
+	cr_assert(write(c->to, &n, 1) == 1);
+	unsigned char ack;
+	cr_assert(read(c->from, &ack, 1) == 1 && ack == n);
+}
+
+static void caller_stop(struct caller *c)
+{
+	close(c->to);
+	close(c->from);
+	int st;
+	waitpid(c->pid, &st, 0);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool wait_log(struct tapiod *t, const char *needle, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 100) {
+		char *log = tapiod_log(t);
+		bool ok = log && strstr(log, needle);
+		free(log);
+		if (ok)
+			return true;
+		tapiod_pump(t, 100);
+	}
+	return false;
+}
+
+static bool match_call(json_object *ev, void *arg)
+{
+	const char *type = jstr(ev, "type");
+	return type && strcmp(type, "bench.call") == 0 &&
+	       jint(ev, "process.pid", -1) == *(long long *)arg;
+}
+
+static bool match_any_call(json_object *ev, void *arg)
+{
+	const char *type = jstr(ev, "type");
+	return type && strcmp(type, "bench.call") == 0;
+}
+
+static bool match_not_pid(json_object *ev, void *arg)
+{
+	return !match_call(ev, arg);
+}
+
+Test(bench_collector, calls_of_the_configured_pid_only, .timeout = 60)
+{
+	harness_require_root();
+	struct caller c;
+	caller_start(&c);
+	char yaml[256];
+	snprintf(yaml, sizeof(yaml),
+		 "  process:\n    enabled: false\n"
+		 "  bench:\n    enabled: true\n    ring_buffer_kib: 64\n    pid: %d\n",
+		 (int)c.pid);
+	struct tapiod t;
+	cr_assert(tapiod_start(&t, yaml) == 0);
+	cr_assert(wait_log(&t, "bench: READY", 15000), "no READY");
+
+	double before = now_s();
+	caller_call(&c, CALLS);
+	for (int i = 0; i < CALLS; i++)
+		syscall(SYS_getppid); /* this process: must not show up */
+	long long pid = c.pid;
+	cr_assert(tapiod_wait(&t, match_call, &pid, 10000), "no bench.call");
+	for (int waited = 0; tapiod_count(&t, match_call, &pid) < CALLS && waited < 10000;
+	     waited += 100)
+		tapiod_pump(&t, 100);
+	double after = now_s();
+
+	/* A second round after the first arrived: every one of them, nothing else. */
+	caller_call(&c, CALLS);
+	for (int waited = 0; tapiod_count(&t, match_call, &pid) < 2 * CALLS && waited < 10000;
+	     waited += 100)
+		tapiod_pump(&t, 100);
+	tapiod_pump(&t, 300);
+	cr_expect_eq(tapiod_count(&t, match_call, &pid), 2 * CALLS);
+	cr_expect_eq(tapiod_count(&t, match_any_call, NULL), 2 * CALLS,
+		     "calls of other pids were reported");
+	cr_expect_eq(tapiod_count(&t, match_not_pid, &pid), 0);
+
+	long long last_seq = 0, last_boot = 0;
+	for (size_t i = 0, k = 0; i < t.n_events; i++) {
+		json_object *ev = t.events[i];
+		if (!match_call(ev, &pid))
+			continue;
+		cr_expect_str_eq(jstr(ev, "collector"), "bench");
+		cr_expect_eq(jint(ev, "process.tid", -1), pid);
+		cr_expect_not_null(jstr(ev, "id"));
+		cr_expect_str_eq(jstr(ev, "node"), "it-node");
+		long long seq = jint(ev, "seq", -1), boot = jint(ev, "bootNs", -1);
+		cr_expect_eq(seq, last_seq + 1, "seq %lld after %lld", seq, last_seq);
+		cr_expect_gt(boot, last_boot);
+		last_seq = seq;
+		last_boot = boot;
+		if (k++ < CALLS) {
+			double tm = jtime(ev);
+			cr_expect(tm >= before - 1 && tm <= after + 1, "time %f not in [%f, %f]", tm,
+				  before, after);
+		}
+	}
+
+	cr_expect_eq(tapiod_stop(&t, 10000), 0);
+	char *log = tapiod_log(&t);
+	cr_expect(strstr(log, "stats bench:") && strstr(log, "events=100 ") &&
+			  strstr(log, "kernel=0 worker_queue=0 seq_gaps=0 sink=0 decode_errors=0"),
+		  "log:\n%s", log);
+	cr_expect(!strstr(log, "sandbox violation"), "log:\n%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+	caller_stop(&c);
+}
+
+Test(bench_collector, refuses_pid_zero, .timeout = 30)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert(tapiod_start(&t, "  process:\n    enabled: false\n"
+				   "  bench:\n    enabled: true\n") == 0);
+	cr_assert(wait_log(&t, "collectors.bench.pid is 0", 10000), "no config error");
+	cr_expect(wait_log(&t, "exit code 100", 5000));
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
