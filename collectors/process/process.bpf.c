@@ -50,8 +50,14 @@ static __always_inline bool comm_filtered(const char comm[PROCESS_COMM_LEN])
 {
 	if (!cfg_comm_allow && !cfg_comm_deny)
 		return false;
+	/* Only up to the NUL: the bytes after it are whatever the (reused) record buffer held,
+	 * and the hash key must not depend on them. */
 	struct comm_key key = {};
-	__builtin_memcpy(key.comm, comm, PROCESS_COMM_LEN);
+	for (int i = 0; i < PROCESS_COMM_LEN; i++) {
+		key.comm[i] = comm[i];
+		if (!comm[i])
+			break;
+	}
 	__u8 *v = bpf_map_lookup_elem(&comm_filter, &key);
 	if (cfg_comm_deny && v && *v == 2)
 		return true;
