@@ -189,11 +189,15 @@ $(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(LIBTAPIO)
 $(BUILD)/tests/integration-tests: $(INTEG_OBJS) $(LIBTAPIO)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -lnghttp2
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) $(cri_LIBS)
 $(BUILD)/tests/%: tests/helpers/%.c $(LIBTAPIO) | $(FLAGS_STAMP)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTAPIO) $(PKG_LIBS)
+
+# Tests that use a collector's own generated protocol code (CRI's runtime.v1).
+CRI_STAMP := $(GEN)/collectors/cri/.proto-stamp
+$(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: Apache-2.0
+// cri collector end to end: a private containerd (tests/helpers/cri-env.sh), pods and
+// containers driven through the collector's own CRI client, events read from tapiod's stdout.
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+/* The client under test, and the schema it speaks (generated into build/gen/collectors/cri/). */
+#include "collectors/cri/cri_api.pb-c.c"
+#include "collectors/cri/cri_client.c"
+#include "collectors/cri/cri_grpc.c"
+
+/* CRI test driver: RunPodSandbox .. RemovePodSandbox through the collector's client. */
+#define RS_ "/runtime.v1.RuntimeService/"
+static Runtime__V1__PodSandboxConfig *drv_sandbox_config(const char *name, const char *ns,
+							 const char *uid)
+{
+	static Runtime__V1__PodSandboxConfig cfg;
+	static Runtime__V1__PodSandboxMetadata md;
+	static Runtime__V1__LinuxPodSandboxConfig lx;
+	static Runtime__V1__LinuxSandboxSecurityContext sc;
+	static Runtime__V1__NamespaceOption nso;
+	static char uidbuf[64], parent[128], logdir[256];
+	cfg = (Runtime__V1__PodSandboxConfig)RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+	md = (Runtime__V1__PodSandboxMetadata)RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+	lx = (Runtime__V1__LinuxPodSandboxConfig)RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+	sc = (Runtime__V1__LinuxSandboxSecurityContext)
+		RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+	nso = (Runtime__V1__NamespaceOption)RUNTIME__V1__NAMESPACE_OPTION__INIT;
+	snprintf(uidbuf, sizeof(uidbuf), "%s", uid);
+	md.name = (char *)name;
+	md.namespace_ = (char *)ns;
+	md.uid = uidbuf;
+	nso.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+	nso.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+	sc.namespace_options = &nso;
+	/* What a cgroupfs-driver kubelet passes: /kubepods/burstable/pod<uid>. */
+	snprintf(parent, sizeof(parent), "/kubepods/burstable/pod%s", uid);
+	lx.cgroup_parent = parent;
+	lx.security_context = &sc;
+	snprintf(logdir, sizeof(logdir), "/var/lib/tapio-test/cri/logs/%s", uid);
+	cfg.metadata = &md;
+	cfg.log_directory = logdir;
+	cfg.linux_config = &lx;
+	return &cfg;
+}
+
+static int drv_run_sandbox(struct cri_client *c, Runtime__V1__PodSandboxConfig *cfg, char *ret_id,
+			   size_t cap)
+{
+	Runtime__V1__RunPodSandboxRequest q = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
+	q.config = cfg;
+	Runtime__V1__RunPodSandboxResponse *r = NULL;
+	int e = cri_client_call(c, RS_ "RunPodSandbox", &q.base,
+				&runtime__v1__run_pod_sandbox_response__descriptor,
+				(ProtobufCMessage **)&r);
+	if (e == 0) {
+		snprintf(ret_id, cap, "%s", r->pod_sandbox_id);
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+	return e;
+}
+
+static int drv_create(struct cri_client *c, const char *sb, Runtime__V1__PodSandboxConfig *sbcfg,
+		      const char *name, const char *script, int64_t mem_limit, char *ret_id,
+		      size_t cap)
+{
+	Runtime__V1__ContainerConfig cc = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+	Runtime__V1__ContainerMetadata md = RUNTIME__V1__CONTAINER_METADATA__INIT;
+	Runtime__V1__ImageSpec img = RUNTIME__V1__IMAGE_SPEC__INIT;
+	Runtime__V1__LinuxContainerConfig lx = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+	Runtime__V1__LinuxContainerResources res = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+	md.name = (char *)name;
+	img.image = "docker.io/tapio-test/busybox:1";
+	char *cmd[] = {"/bin/sh", "-c", (char *)script};
+	cc.metadata = &md;
+	cc.image = &img;
+	cc.command = cmd;
+	cc.n_command = 3;
+	char logp[128];
+	snprintf(logp, sizeof(logp), "%s.log", name);
+	cc.log_path = logp;
+	if (mem_limit > 0) {
+		res.memory_limit_in_bytes = mem_limit;
+		res.memory_swap_limit_in_bytes = mem_limit;
+		lx.resources = &res;
+		cc.linux_config = &lx;
+	}
+	Runtime__V1__CreateContainerRequest q = RUNTIME__V1__CREATE_CONTAINER_REQUEST__INIT;
+	q.pod_sandbox_id = (char *)sb;
+	q.config = &cc;
+	q.sandbox_config = sbcfg;
+	Runtime__V1__CreateContainerResponse *r = NULL;
+	int e = cri_client_call(c, RS_ "CreateContainer", &q.base,
+				&runtime__v1__create_container_response__descriptor,
+				(ProtobufCMessage **)&r);
+	if (e == 0) {
+		snprintf(ret_id, cap, "%s", r->container_id);
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	}
+	return e;
+}
+
+/* The RPCs whose request is one id string (field 1) and whose response is empty. */
+static int drv_id_call(struct cri_client *c, const char *method, const char *id)
+{
+	Runtime__V1__StartContainerRequest q = RUNTIME__V1__START_CONTAINER_REQUEST__INIT;
+	q.container_id = (char *)id; /* field 1 of every request used here */
+	ProtobufCMessage *r = NULL;
+	int e = cri_client_call(c, method, &q.base,
+				&runtime__v1__start_container_response__descriptor, &r);
+	if (e == 0)
+		protobuf_c_message_free_unpacked(r, NULL);
+	return e;
+}
+
+static char sock_path[256];
+
+/* Start (or reuse) the private containerd; skip-free: CI has root and the packages. */
+static void env_start(void)
+{
+	harness_require_root();
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "%s/../tests/helpers/cri-env.sh start", harness_build_dir());
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	char *ok = fgets(sock_path, sizeof(sock_path), f);
+	int st = pclose(f);
+	cr_assert(ok && WIFEXITED(st) && WEXITSTATUS(st) == 0, "cri-env.sh start failed");
+	sock_path[strcspn(sock_path, "\n")] = '\0';
+}
+
+static void env_stop(void)
+{
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "%s/../tests/helpers/cri-env.sh stop", harness_build_dir());
+	cr_expect_eq(system(cmd), 0);
+}
+
+struct cmatch {
+	const char *type;
+	const char *container_id; /* or NULL */
+	const char *pod_name;	  /* or NULL */
+};
+
+static bool match_ev(json_object *ev, void *arg)
+{
+	struct cmatch *m = arg;
+	const char *t = jstr(ev, "type");
+	if (!t || strcmp(t, m->type) != 0)
+		return false;
+	if (m->container_id) {
+		const char *id = jstr(ev, "container.containerId");
+		if (!id || strcmp(id, m->container_id) != 0)
+			return false;
+	}
+	if (m->pod_name) {
+		const char *p = jstr(ev, "container.podName");
+		if (!p || strcmp(p, m->pod_name) != 0)
+			return false;
+	}
+	return true;
+}
+
+static json_object *wait_ev(struct tapiod *t, const char *type, const char *cid, const char *pod,
+			    int ms)
+{
+	struct cmatch m = {type, cid, pod};
+	json_object *ev = tapiod_wait(t, match_ev, &m, ms);
+	if (!ev) {
+		char *log = tapiod_log(t);
+		(void)log;
+		free(log);
+		for (size_t i = 0; i < t->n_events; i++)
+			if (strcmp(jstr(t->events[i], "collector") ?: "", "cri") == 0)
+				cr_log_error("event: %s", json_object_to_json_string(t->events[i]));
+	}
+	cr_assert_not_null(ev, "no %s for %s/%s", type, pod ? pod : "-", cid ? cid : "-");
+	return ev;
+}
+
+/* Fields every container event must carry. */
+static void check_common(json_object *ev, const char *pod, const char *ns, const char *uid,
+			 const char *cname, const char *cid)
+{
+	cr_assert_str_eq(jstr(ev, "collector"), "cri");
+	cr_assert_str_eq(jstr(ev, "container.podName"), pod);
+	cr_assert_str_eq(jstr(ev, "container.namespace"), ns);
+	cr_assert_str_eq(jstr(ev, "container.podUid"), uid);
+	cr_assert_str_eq(jstr(ev, "container.runtime"), "containerd");
+	cr_assert_str_eq(jstr(ev, "k8s.podName"), pod);
+	if (cname) {
+		cr_assert_str_eq(jstr(ev, "container.containerName"), cname);
+		cr_assert_str_eq(jstr(ev, "container.containerId"), cid);
+		cr_assert_eq(strlen(jstr(ev, "container.containerId")), 64);
+		cr_assert_str_eq(jstr(ev, "container.image"), "docker.io/tapio-test/busybox:1");
+		cr_assert_str_eq(jstr(ev, "k8s.containerName"), cname);
+	}
+}
+
+static void make_uid(char *buf, size_t cap)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, cap, "%08x-%04x-4000-8000-%012llx", (unsigned)getpid(),
+		 (unsigned)(ts.tv_nsec & 0xffff), (unsigned long long)ts.tv_nsec);
+}
+
+static struct cri_client *client(void)
+{
+	struct cri_client *c = NULL;
+	cr_assert_eq(cri_client_connect(sock_path, 20000, &c), 0);
+	return c;
+}
+
+static pid_t worker_pid(struct tapiod *t)
+{
+	pid_t kids[16];
+	size_t n = tapiod_children(t, kids, 16);
+	for (size_t i = 0; i < n; i++) {
+		char p[64], exe[256] = "";
+		snprintf(p, sizeof(p), "/proc/%d/exe", kids[i]);
+		ssize_t k = readlink(p, exe, sizeof(exe) - 1);
+		if (k > 0) {
+			exe[k] = '\0';
+			if (strstr(exe, "tapio-collector-cri"))
+				return kids[i];
+		}
+	}
+	return 0;
+}
+
+static char cfg_yaml[600];
+static const char *cri_yaml(bool degraded)
+{
+	snprintf(cfg_yaml, sizeof(cfg_yaml),
+		 "  cri:\n    enabled: true\n    socket_path: %s\n    poll_interval_ms: 500\n"
+		 "    rpc_timeout_ms: 5000\n    force_degraded: %s\n",
+		 sock_path, degraded ? "true" : "false");
+	return cfg_yaml;
+}
+
+/* Pod → container exiting 3 → remove → stop/remove pod; kill -9 of the worker in the middle. */
+Test(cri, lifecycle_exit_code_and_worker_restart, .timeout = 60)
+{
+	env_start();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, cri_yaml(false)), 0);
+	cr_assert(tapiod_wait_state(&t, "cri", "READY", 15000), "cri not READY");
+	json_object *inv = wait_ev(&t, "cri.inventory", NULL, NULL, 10000);
+	cr_assert_str_eq(jstr(inv, "container.runtimeApiVersion"), "v1");
+	cr_assert_str_eq(jstr(inv, "container.runtime"), "containerd");
+
+	struct cri_client *c = client();
+	char uid[64], sb[128], ct[128];
+	make_uid(uid, sizeof(uid));
+	const char *pod = "e2e-pod", *ns = "tapio-test";
+	Runtime__V1__PodSandboxConfig *cfg = drv_sandbox_config(pod, ns, uid);
+	cr_assert_eq(drv_run_sandbox(c, cfg, sb, sizeof(sb)), 0, "%s", cri_client_last_error(c));
+	json_object *ev = wait_ev(&t, "pod.sandbox_ready", NULL, pod, 10000);
+	check_common(ev, pod, ns, uid, NULL, NULL);
+	cr_assert_str_eq(jstr(ev, "container.sandboxId"), sb);
+
+	cr_assert_eq(drv_create(c, sb, cfg, "exits3", "sleep 0.5; exit 3", 0, ct, sizeof(ct)), 0,
+		     "%s", cri_client_last_error(c));
+	ev = wait_ev(&t, "container.created", ct, pod, 10000);
+	check_common(ev, pod, ns, uid, "exits3", ct);
+	cr_assert_eq(drv_id_call(c, RS_ "StartContainer", ct), 0, "%s", cri_client_last_error(c));
+	ev = wait_ev(&t, "container.started", ct, pod, 10000);
+	check_common(ev, pod, ns, uid, "exits3", ct);
+	ev = wait_ev(&t, "container.exited", ct, pod, 10000);
+	check_common(ev, pod, ns, uid, "exits3", ct);
+	cr_assert_eq(jint(ev, "container.exitCode", -1), 3, "%s", json_object_to_json_string(ev));
+	cr_assert_eq(jint(ev, "container.signal", 0), 0);
+	cr_assert_str_eq(jstr(ev, "container.reason"), "Error"); /* containerd: non-zero exit */
+	cr_assert_gt(jint(ev, "container.finishedAtUnixNs", 0), 0);
+	cr_assert_str_eq(jstr(ev, "container.source"), "cri+ebpf");
+
+	/* kill -9 the worker: tapiod restarts it (the reconnect); later steps must all appear. */
+	pid_t w = worker_pid(&t);
+	cr_assert_gt(w, 0);
+	cr_assert_eq(kill(w, SIGKILL), 0);
+	for (int i = 0; i < 100 && worker_pid(&t) == w; i++)
+		usleep(100000);
+	cr_assert(tapiod_wait_state(&t, "cri", "READY", 20000), "cri not back");
+	cr_assert_neq(worker_pid(&t), w);
+	/* The new worker's inventory (its start-up snapshot): from here on nothing may be missed.
+	 */
+	struct cmatch im = {"cri.inventory", NULL, NULL};
+	for (int i = 0; i < 200 && tapiod_count(&t, match_ev, &im) < 2; i++)
+		tapiod_pump(&t, 50);
+	cr_assert_eq(tapiod_count(&t, match_ev, &im), 2);
+
+	char ct2[128];
+	cr_assert_eq(drv_create(c, sb, cfg, "sleeper", "sleep 30", 0, ct2, sizeof(ct2)), 0);
+	wait_ev(&t, "container.created", ct2, pod, 10000);
+	cr_assert_eq(drv_id_call(c, RS_ "StartContainer", ct2), 0);
+	wait_ev(&t, "container.started", ct2, pod, 10000);
+	Runtime__V1__StopContainerRequest sq = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+	sq.container_id = ct2;
+	sq.timeout = 0;
+	ProtobufCMessage *resp = NULL;
+	cr_assert_eq(cri_client_call(c, RS_ "StopContainer", &sq.base,
+				     &runtime__v1__stop_container_response__descriptor, &resp),
+		     0, "%s", cri_client_last_error(c));
+	protobuf_c_message_free_unpacked(resp, NULL);
+	ev = wait_ev(&t, "container.exited", ct2, pod, 10000);
+	check_common(ev, pod, ns, uid, "sleeper", ct2);
+	cr_assert_eq(jint(ev, "container.exitCode", -1), 137);
+	cr_assert_eq(jint(ev, "container.signal", 0), 9);
+
+	cr_assert_eq(drv_id_call(c, RS_ "RemoveContainer", ct), 0);
+	ev = wait_ev(&t, "container.removed", ct, pod, 10000);
+	check_common(ev, pod, ns, uid, "exits3", ct);
+	cr_assert_eq(drv_id_call(c, RS_ "RemoveContainer", ct2), 0);
+	wait_ev(&t, "container.removed", ct2, pod, 10000);
+	cr_assert_eq(drv_id_call(c, RS_ "StopPodSandbox", sb), 0);
+	ev = wait_ev(&t, "pod.sandbox_stopped", NULL, pod, 10000);
+	check_common(ev, pod, ns, uid, NULL, NULL);
+	cr_assert_eq(drv_id_call(c, RS_ "RemovePodSandbox", sb), 0);
+	cri_client_free(c);
+	tapiod_stop(&t, 5000);
+	tapiod_cleanup(&t);
+}
+
+/* A 32 MiB container that allocates ~100 MB: the victim pid from the kernel, the limit from
+ * the cgroup; in degraded mode the same OOM from CRI's reason OOMKilled. */
+static void oom_case(bool degraded)
+{
+	env_start();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, cri_yaml(degraded)), 0);
+	cr_assert(tapiod_wait_state(&t, "cri", degraded ? "DEGRADED" : "READY", 15000),
+		  "cri not %s", degraded ? "DEGRADED" : "READY");
+	wait_ev(&t, "cri.inventory", NULL, NULL, 10000);
+
+	struct cri_client *c = client();
+	char uid[64], sb[128], ct[128];
+	make_uid(uid, sizeof(uid));
+	const char *pod = degraded ? "oom-pod-degraded" : "oom-pod", *ns = "tapio-test";
+	Runtime__V1__PodSandboxConfig *cfg = drv_sandbox_config(pod, ns, uid);
+	cr_assert_eq(drv_run_sandbox(c, cfg, sb, sizeof(sb)), 0, "%s", cri_client_last_error(c));
+	cr_assert_eq(drv_create(c, sb, cfg, "hog",
+				"x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}",
+				32 << 20, ct, sizeof(ct)),
+		     0, "%s", cri_client_last_error(c));
+	cr_assert_eq(drv_id_call(c, RS_ "StartContainer", ct), 0, "%s", cri_client_last_error(c));
+
+	json_object *ev = wait_ev(&t, "container.oom_killed", ct, pod, 20000);
+	check_common(ev, pod, ns, uid, "hog", ct);
+	cr_assert_str_eq(jstr(ev, "container.reason"), "OOMKilled");
+	cr_assert_eq(jint(ev, "container.memoryLimit", 0), 32 << 20);
+	if (!degraded) {
+		cr_assert_str_eq(jstr(ev, "container.source"), "ebpf");
+		long long victim = jint(ev, "container.victimPid", 0);
+		cr_assert_gt(victim, 1);
+		cr_assert_eq(jint(ev, "process.pid", 0), victim);
+		cr_assert_geq(jint(ev, "container.memoryUsage", 0), 30 << 20);
+	} else {
+		cr_assert_str_eq(jstr(ev, "container.source"), "cri");
+		cr_assert_eq(jint(ev, "container.exitCode", 0), 137);
+	}
+	ev = wait_ev(&t, "container.exited", ct, pod, 20000);
+	cr_assert_eq(jint(ev, "container.exitCode", -1), 137);
+	cr_assert_str_eq(jstr(ev, "container.reason"), "OOMKilled");
+	cr_assert_eq(jint(ev, "container.signal", 0), 9);
+	/* Exactly one oom_killed per kill, whichever source saw it first. */
+	struct cmatch m = {"container.oom_killed", ct, pod};
+	cr_assert_eq(tapiod_count(&t, match_ev, &m), 1);
+
+	drv_id_call(c, RS_ "RemoveContainer", ct);
+	drv_id_call(c, RS_ "StopPodSandbox", sb);
+	drv_id_call(c, RS_ "RemovePodSandbox", sb);
+	cri_client_free(c);
+	tapiod_stop(&t, 5000);
+	tapiod_cleanup(&t);
+}
+
+Test(cri, oom_killed_victim_and_limit, .timeout = 60)
+{
+	oom_case(false);
+}
+
+Test(cri, oom_killed_degraded_from_cri, .timeout = 60)
+{
+	oom_case(true);
+}
+
+/* A missing socket: a clear error, and the worker does not pretend to be READY. */
+Test(cri, missing_socket_is_reported, .timeout = 30)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(
+		tapiod_start(
+			&t,
+			"  cri:\n    enabled: true\n    socket_path: /run/tapio-test/none.sock\n"),
+		0);
+	bool seen = false;
+	for (int i = 0; i < 50 && !seen; i++) {
+		tapiod_pump(&t, 100);
+		char *log = tapiod_log(&t);
+		seen = log &&
+		       strstr(log,
+			      "CRI socket /run/tapio-test/none.sock: No such file or directory");
+		free(log);
+	}
+	cr_assert(seen, "no clear error for a missing socket");
+	cr_assert(!tapiod_wait_state(&t, "cri", "READY", 500));
+	tapiod_stop(&t, 5000);
+	tapiod_cleanup(&t);
+}
+
+/* Tests run in parallel against one containerd: stop it once, after all of them. */
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	(void)stats;
+	if (geteuid() == 0 && sock_path[0] == '\0') {
+		struct stat st;
+		if (stat("/run/tapio-test/containerd.sock", &st) == 0)
+			env_stop();
+	}
+}
