@@ -506,3 +506,75 @@ Test(supervision, sighup_restarts_only_changed_sections, .timeout = 60)
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	tapiod_cleanup(&t);
 }
+
+Test(supervision, degraded_worker_is_shown_with_its_reason, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: degraded\n")), 0);
+	cr_assert(wait_status(&t, "testing", "DEGRADED", 10000));
+	char *l = status_line(&t, "testing");
+	cr_assert(strstr(l, "testing: degraded on purpose"), "status: %s", l);
+	free(l);
+	/* a degraded worker keeps streaming */
+	long long before = status_events(&t, "testing");
+	tapiod_pump(&t, 500);
+	usleep(500000);
+	cr_assert_gt(status_events(&t, "testing"), before);
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+Test(tapioctl, events_follow_filters_by_collector_and_type, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	char bin[4200], sock[400], cmd[9000];
+	snprintf(bin, sizeof(bin), "%s/bin/tapioctl", harness_build_dir());
+	TAPIOD_CTL_SOCK(&t, sock);
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 10 %s --socket %s events --collector testing --type testing. --follow "
+		 "| head -n 5",
+		 bin, sock);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char line[4096];
+	int n = 0;
+	while (fgets(line, sizeof(line), p)) {
+		json_object *o = json_tokener_parse(line);
+		cr_assert_not_null(o, "not JSON: %s", line);
+		cr_assert_str_eq(jstr(o, "collector"), "testing");
+		cr_assert_str_eq(jstr(o, "type"), "testing.tick");
+		json_object_put(o);
+		n++;
+	}
+	pclose(p);
+	cr_assert_eq(n, 5, "5 live events");
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+Test(tapioctl, check_config_names_file_line_and_key)
+{
+	char path[] = "/tmp/tapio-check-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	const char *bad = "collectors:\n  process:\n    ring_buffer_kib: 1000\n";
+	cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+	close(fd);
+	char cmd[9000];
+	snprintf(cmd, sizeof(cmd), "%s/bin/tapioctl check-config %s 2>&1", harness_build_dir(), path);
+	FILE *p = popen(cmd, "r");
+	char out[1024] = "";
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 100, "exit %d: %s", st, out);
+	char want[512];
+	snprintf(want, sizeof(want), "%s:3: collectors.process.ring_buffer_kib: 1000 is not a power of two",
+		 path);
+	cr_assert(strstr(out, want), "got: %s", out);
+	unlink(path);
+}
