@@ -204,7 +204,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(GEN)/.proto-stamp
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. -I$(GEN) -Icommon $(PKG_CFLAGS) \
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. -I$(GEN) -Icommon -Ibpf $(PKG_CFLAGS) \
 		-o $@ $< $(COMMON_SRCS) $(PB_C) $(PKG_LIBS)
 
 # ---- benchmarks (not part of make test) -----------------------------------------------------

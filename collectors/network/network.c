@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: Apache-2.0
+// network collector, worker side: probe the best hook set (tp_btf, else raw_tp), load and
+// attach, then decode ring-buffer records into tcp.connect / accept / close / reset /
+// retransmit / state events.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "network.h"
+#include "network.skel.h"
+#include "network_decode.h"
+#include "worker.h"
+
+#define CGROUP_CACHE_ENTRIES 8192
+
+struct network_ctx {
+	struct network_bpf *skel;
+	struct ring_buffer *rb;
+	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
+	const struct config_network *cfg;
+	struct worker *w;
+	int ncpu;
+	uint64_t user_filtered; /* dropped by user-space filters (containers_only) */
+	char hookset[16];
+};
+
+/* ---- setup ------------------------------------------------------------------------------- */
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
+		return 0;
+	char buf[1024];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_debug("libbpf: %s", buf);
+	return 0;
+}
+
+static void set_hookset(struct network_bpf *s, bool btf)
+{
+	bpf_program__set_autoload(s->progs.handle_state_btf, btf);
+	bpf_program__set_autoload(s->progs.handle_retr_btf, btf);
+	bpf_program__set_autoload(s->progs.handle_rst_tx_btf, btf);
+	bpf_program__set_autoload(s->progs.handle_rst_rx_btf, btf);
+	bpf_program__set_autoload(s->progs.handle_state_raw, !btf);
+	bpf_program__set_autoload(s->progs.handle_retr_raw, !btf);
+	bpf_program__set_autoload(s->progs.handle_rst_tx_raw, !btf);
+	bpf_program__set_autoload(s->progs.handle_rst_rx_raw, !btf);
+}
+
+static int fill_port_filter(struct network_ctx *nc)
+{
+	int fd = bpf_map__fd(nc->skel->maps.port_filter);
+	for (size_t i = 0; i < nc->cfg->ports.n; i++) {
+		__u16 port = nc->cfg->ports.items[i];
+		__u8 v = 1;
+		if (bpf_map_update_elem(fd, &port, &v, BPF_ANY) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Open, configure, load and attach one hook set. 0 or -errno (skeleton destroyed). */
+static int try_hookset(struct network_ctx *nc, bool btf)
+{
+	const struct config_network *cfg = nc->cfg;
+	struct network_bpf *s = network_bpf__open();
+	if (!s)
+		return errno ? -errno : -ENOMEM;
+	set_hookset(s, btf);
+	s->rodata->cfg_port_filter = cfg->ports.n > 0;
+	s->rodata->cfg_direction =
+		cfg->direction == CONFIG_DIRECTION_OUTBOUND  ? NETWORK_DIR_OUTBOUND
+		: cfg->direction == CONFIG_DIRECTION_INBOUND ? NETWORK_DIR_INBOUND
+							     : 0;
+	s->rodata->cfg_state_events = cfg->state_events;
+	s->rodata->cfg_retrans_interval_ns = (__u64)cfg->retransmit_interval_ms * 1000000ull;
+	int r = bpf_map__set_max_entries(s->maps.events, cfg->ring_buffer_kib * 1024u);
+	if (r == 0)
+		r = network_bpf__load(s);
+	if (r == 0) {
+		nc->skel = s;
+		r = fill_port_filter(nc);
+	}
+	if (r == 0)
+		r = network_bpf__attach(s);
+	if (r < 0) {
+		log_info("%s hooks unavailable: %s", btf ? "tp_btf" : "raw_tp", strerror(-r));
+		network_bpf__destroy(s);
+		nc->skel = NULL;
+		return r;
+	}
+	snprintf(nc->hookset, sizeof(nc->hookset), "%s", btf ? "tp_btf" : "raw_tp");
+	return 0;
+}
+
+static int handle_record(void *ctx, void *data, size_t size);
+
+static int network_setup(struct worker *w, void *ctx)
+{
+	struct network_ctx *nc = ctx;
+	nc->w = w;
+	nc->cfg = &worker_config(w)->network;
+	libbpf_set_print(libbpf_log);
+	nc->ncpu = libbpf_num_possible_cpus();
+	if (nc->ncpu <= 0)
+		return EXIT_TRANSIENT;
+
+	int r = -EOPNOTSUPP;
+	enum config_hooks want = nc->cfg->hooks;
+	if (want != CONFIG_HOOKS_TRACEPOINT)
+		r = try_hookset(nc, true);
+	if (r < 0 && want == CONFIG_HOOKS_AUTO)
+		worker_add_missing(w, "tp_btf/{inet_sock_set_state,tcp_retransmit_skb,"
+				      "tcp_send_reset,tcp_receive_reset}");
+	if (r < 0 && want != CONFIG_HOOKS_TP_BTF)
+		r = try_hookset(nc, false);
+	if (r < 0) {
+		log_error("no hook set could be loaded and attached (last error: %s); the kernel "
+			  "needs BTF (/sys/kernel/btf/vmlinux) and tp_btf or raw tracepoints on "
+			  "sock/inet_sock_set_state and tcp/tcp_{retransmit_skb,send_reset,"
+			  "receive_reset}",
+			  strerror(-r));
+		return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
+	}
+	static const char *const hooks[] = {"inet_sock_set_state", "tcp_retransmit_skb",
+					    "tcp_send_reset", "tcp_receive_reset"};
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s/%s", nc->hookset, hooks[i]);
+		worker_add_hook(w, name);
+	}
+
+	nc->rb = ring_buffer__new(bpf_map__fd(nc->skel->maps.events), handle_record, nc, NULL);
+	if (!nc->rb) {
+		log_error("ring buffer: %s", strerror(errno));
+		return EXIT_TRANSIENT;
+	}
+	r = worker_watch(w, ring_buffer__epoll_fd(nc->rb));
+	if (r < 0)
+		return EXIT_TRANSIENT;
+
+	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &nc->cgroups);
+	if (r < 0) {
+		worker_add_missing(w, "cgroup2 mount (container attribution)");
+		nc->cgroups = NULL;
+	}
+	log_info("attached %s hooks; ring buffer %u KiB", nc->hookset, nc->cfg->ring_buffer_kib);
+	return 0;
+}
+
+static void network_teardown(struct worker *w, void *ctx)
+{
+	struct network_ctx *nc = ctx;
+	(void)w;
+	ring_buffer__free(nc->rb);
+	network_bpf__destroy(nc->skel);
+	cgroup_cache_free(nc->cgroups);
+}
+
+static int network_on_readable(struct worker *w, void *ctx, int fd)
+{
+	struct network_ctx *nc = ctx;
+	(void)w;
+	(void)fd;
+	int r = ring_buffer__consume(nc->rb);
+	if (r < 0 && r != -EINTR) {
+		log_error("ring buffer consume: %s", strerror(-r));
+		return EXIT_TRANSIENT;
+	}
+	return 0;
+}
+
+static void network_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
+{
+	struct network_ctx *nc = ctx;
+	int fd = bpf_map__fd(nc->skel->maps.counters);
+	__u64 vals[nc->ncpu];
+	__u64 sums[TAPIO_CNT_MAX] = {0};
+	for (__u32 k = 0; k < TAPIO_CNT_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
+			continue;
+		for (int c = 0; c < nc->ncpu; c++)
+			sums[k] += vals[c];
+	}
+	st->has_kernel_drops = 1;
+	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
+	worker_counters(w)->filtered = nc->user_filtered + sums[TAPIO_CNT_FILTERED];
+}
+
+/* ---- decode ------------------------------------------------------------------------------ */
+
+/* Everything one event needs, on the stack: no allocation per event. */
+struct event_parts {
+	Tapio__V1__Event ev;
+	Google__Protobuf__Timestamp ts;
+	Tapio__V1__ProcessContext proc;
+	Tapio__V1__KubernetesContext k8s;
+	Tapio__V1__TcpEvent tcp;
+	Tapio__V1__Endpoint src, dst;
+	char saddr[NETWORK_ADDR_STRLEN], daddr[NETWORK_ADDR_STRLEN];
+	char comm[NETWORK_COMM_LEN + 1];
+};
+
+/* Container context from the owner's cgroup, else the socket's. Returns false when the event
+ * is filtered (containers_only). */
+static bool enrich(struct network_ctx *nc, struct event_parts *p, const struct network_rec *r)
+{
+	uint64_t cg = 0;
+	pid_t hint = 0;
+	if (r->flags & NETWORK_F_OWNER) {
+		cg = r->owner.cgroup_id;
+		hint = (pid_t)r->owner.pid;
+	} else if (r->flags & NETWORK_F_SOCK_CGROUP) {
+		cg = r->sock_cgroup_id;
+	}
+	const struct cgroup_entry *e = NULL;
+	if (nc->cgroups && cg && cgroup_cache_lookup(nc->cgroups, cg, hint, &e) < 0) {
+		worker_counters(nc->w)->enrich_misses++;
+		e = NULL;
+	}
+	bool container = e && e->info.container_id[0];
+	if (nc->cfg->containers_only && !container) {
+		nc->user_filtered++;
+		return false;
+	}
+	if (!e)
+		return true;
+	p->k8s.cgroup_path = e->path;
+	if (e->info.container_id[0])
+		p->k8s.container_id = (char *)e->info.container_id;
+	if (e->info.pod_uid[0])
+		p->k8s.pod_uid = (char *)e->info.pod_uid;
+	p->k8s.runtime = (char *)e->info.runtime;
+	p->k8s.qos_class = (char *)e->info.qos;
+	p->ev.k8s = &p->k8s;
+	return true;
+}
+
+static void set_owner(struct event_parts *p, const struct network_owner *o)
+{
+	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
+	memcpy(p->comm, o->comm, NETWORK_COMM_LEN);
+	p->comm[NETWORK_COMM_LEN] = '\0';
+	p->proc.has_pid = p->proc.has_tid = p->proc.has_ppid = 1;
+	p->proc.has_uid = p->proc.has_gid = p->proc.has_cgroup_id = 1;
+	p->proc.pid = o->pid;
+	p->proc.tid = o->tid;
+	p->proc.ppid = o->ppid;
+	p->proc.uid = o->uid;
+	p->proc.gid = o->gid;
+	p->proc.cgroup_id = o->cgroup_id;
+	p->proc.comm = p->comm;
+	p->ev.process = &p->proc;
+}
+
+static int emit(struct network_ctx *nc, const struct network_rec *r)
+{
+	struct event_parts p;
+	p.ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
+	p.ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	p.k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+	p.tcp = (Tapio__V1__TcpEvent)TAPIO__V1__TCP_EVENT__INIT;
+	p.src = (Tapio__V1__Endpoint)TAPIO__V1__ENDPOINT__INIT;
+	p.dst = (Tapio__V1__Endpoint)TAPIO__V1__ENDPOINT__INIT;
+
+	int64_t wall = timeconv_wall_ns(worker_timeconv(nc->w), r->boot_ns);
+	p.ts.seconds = wall / 1000000000;
+	p.ts.nanos = (int32_t)(wall % 1000000000);
+	p.ev.type = (char *)network_event_type(r->hdr.type);
+	p.ev.time = &p.ts;
+	p.ev.has_boot_ns = 1;
+	p.ev.boot_ns = r->boot_ns;
+	if (r->flags & NETWORK_F_OWNER)
+		set_owner(&p, &r->owner);
+	if (!enrich(nc, &p, r))
+		return 0;
+
+	if (network_format_addr(r->family, r->saddr, p.saddr, sizeof(p.saddr)) < 0 ||
+	    network_format_addr(r->family, r->daddr, p.daddr, sizeof(p.daddr)) < 0)
+		return -EBADMSG;
+	p.src.addr = p.saddr;
+	p.src.has_port = 1;
+	p.src.port = r->sport;
+	p.dst.addr = p.daddr;
+	p.dst.has_port = 1;
+	p.dst.port = r->dport;
+	Tapio__V1__TcpEvent *t = &p.tcp;
+	t->src = &p.src;
+	t->dst = &p.dst;
+	t->has_family = 1;
+	t->family = r->family;
+	if (r->netns) {
+		t->has_netns = 1;
+		t->netns = r->netns;
+	}
+	if (r->flags & NETWORK_F_SOCK_CGROUP) {
+		t->has_sock_cgroup_id = 1;
+		t->sock_cgroup_id = r->sock_cgroup_id;
+	}
+	t->direction = (char *)network_direction_name(r->direction);
+	if (r->state)
+		t->state = (char *)network_state_name(r->state);
+
+	switch (r->hdr.type) {
+	case NETWORK_REC_CONNECT:
+		t->has_latency_ns = 1;
+		t->latency_ns = r->latency_ns;
+		break;
+	case NETWORK_REC_CLOSE:
+		if (r->flags & NETWORK_F_START) {
+			t->has_duration_ns = 1;
+			t->duration_ns = r->duration_ns;
+		}
+		break;
+	case NETWORK_REC_RESET_SENT:
+		t->reset = "sent";
+		break;
+	case NETWORK_REC_RESET_RECV:
+		t->reset = "received";
+		break;
+	case NETWORK_REC_RETRANSMIT:
+		t->has_suppressed = 1;
+		t->suppressed = r->suppressed;
+		break;
+	case NETWORK_REC_STATE:
+		t->old_state = (char *)network_state_name(r->old_state);
+		break;
+	}
+	if (r->flags & NETWORK_F_BYTES) {
+		t->has_bytes_sent = t->has_bytes_received = t->has_retransmits = 1;
+		t->bytes_sent = r->bytes_sent;
+		t->bytes_received = r->bytes_received;
+		t->retransmits = r->retransmits;
+	}
+	p.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_TCP;
+	p.ev.tcp = t;
+	return worker_emit(nc->w, &p.ev);
+}
+
+static int handle_record(void *ctx, void *data, size_t size)
+{
+	struct network_ctx *nc = ctx;
+	struct worker_counters *cnt = worker_counters(nc->w);
+	cnt->records_read++;
+	int r = network_rec_check(data, size);
+	if (r == 0)
+		r = emit(nc, data);
+	if (r == -EBADMSG) {
+		const struct tapio_rec_hdr *h = data;
+		cnt->decode_errors++;
+		log_debug("bad record: type %u version %u size %u/%zu",
+			  size >= sizeof(*h) ? h->type : 0, size >= sizeof(*h) ? h->version : 0,
+			  size >= sizeof(*h) ? h->size : 0, size);
+	}
+	return 0; /* queue drops are counted by the worker; never stop consuming */
+}
+
+static const struct worker_collector network_collector = {
+	.name = "network",
+	.setup = network_setup,
+	.on_readable = network_on_readable,
+	.fill_stats = network_fill_stats,
+	.teardown = network_teardown,
+};
+
+int main(int argc, char **argv)
+{
+	static struct network_ctx ctx;
+	return worker_main(argc, argv, &network_collector, &ctx);
+}
