@@ -150,6 +150,10 @@ static int on_batch(struct child *c, const Tapio__V1__EventBatch *b)
 		ev->collector = (char *)c->reg->name;
 		ev->node = sup->cfg->node_name;
 		c->cnt.events++;
+		if (strcmp(c->reg->name, "cri") == 0)
+			meta_learn(&sup->meta, ev);
+		char *orig_pod_uid = ev->k8s ? ev->k8s->pod_uid : NULL;
+		bool enriched = meta_enrich(&sup->meta, ev);
 		strbuf_reset(&sup->scratch);
 		bool need_json = sup->cfg->sink_stdout.enabled || sup->ctl.subscribers ||
 				 (sup->file.open && !sup->file.binary);
@@ -173,6 +177,8 @@ static int on_batch(struct child *c, const Tapio__V1__EventBatch *b)
 		ev->id = worker_id;
 		ev->collector = worker_coll;
 		ev->node = worker_node;
+		if (enriched)
+			meta_unenrich(ev, orig_pod_uid);
 	}
 	return 0;
 }

@@ -444,6 +444,7 @@ int main(int argc, char **argv)
 		child_release(&sup.children[i]);
 	free(sup.children);
 	strbuf_release(&sup.scratch);
+	meta_free(&sup.meta);
 	close(sup.config_memfd);
 	config_free(sup.cfg);
 	uv_loop_close(sup.loop);

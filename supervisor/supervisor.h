@@ -178,6 +178,28 @@ bool budget_over(struct budgets *b, struct child *c, char *why, size_t len);
 bool budget_was_oom_killed(struct budgets *b, struct child *c);
 void budget_cleanup(struct budgets *b, const struct child *c);
 
+/* ---- pod metadata join (meta.c) ------------------------------------------------------------ */
+
+struct meta_entry {
+	bool used;
+	char *container_id, *pod_name, *namespace_, *pod_uid, *container_name; /* owned */
+};
+
+struct meta {
+	struct meta_entry *slots;   /* owned; open addressing, cap a power of two */
+	size_t cap, n;
+	uint64_t dropped;           /* containers not learned: table full */
+};
+
+/* Learn from a CRI container event (container id → pod metadata; removed → forget). */
+void meta_learn(struct meta *m, const Tapio__V1__Event *ev);
+/* Fill pod name, namespace, container name (and pod uid if missing) into an event whose k8s
+ * context has a container id but no pod name. The strings are borrowed from the table:
+ * call meta_unenrich before the event is freed. True when something was filled in. */
+bool meta_enrich(struct meta *m, Tapio__V1__Event *ev);
+void meta_unenrich(Tapio__V1__Event *ev, const char *orig_pod_uid);
+void meta_free(struct meta *m);
+
 /* ---- control socket (control.c) ----------------------------------------------------------- */
 
 struct control_client;
@@ -236,6 +258,7 @@ struct sup {
 	struct sink_file file;
 	struct control ctl;
 	struct budgets budgets;
+	struct meta meta;
 	struct strbuf scratch;                 /* one event's JSON, shared by sink and control */
 	uint64_t start_mono_ns;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_pipe;

@@ -508,6 +508,14 @@ static void emit_inventory(struct cri_ctx *cc)
 	p.x.runtime_version = cc->runtime_version;
 	p.x.runtime_api_version = cc->api_version;
 	emit(cc, &p);
+	/* Then one container.present per existing container: consumers — and tapiod, which
+	 * joins container ids with pod metadata for every collector's events — learn what was
+	 * already running. */
+	for (size_t i = 0; i < cc->n_ct; i++) {
+		struct event_parts q;
+		init_event(cc, &q, "container.present", wall_now_ns(), &cc->ct[i], NULL);
+		emit(cc, &q);
+	}
 }
 
 static void arm_timer(struct cri_ctx *cc, uint32_t ms)

@@ -330,6 +330,70 @@ Test(cri, lifecycle_exit_code_and_worker_restart, .timeout = 60)
 	tapiod_cleanup(&t);
 }
 
+static bool match_marker_exec(json_object *ev, void *arg)
+{
+	const char *t = jstr(ev, "type");
+	if (!t || strcmp(t, "process.exec") != 0)
+		return false;
+	json_object *pe, *argv;
+	if (!json_object_object_get_ex(ev, "processExec", &pe) ||
+	    !json_object_object_get_ex(pe, "argv", &argv) || json_object_array_length(argv) < 2)
+		return false;
+	const char *a1 = json_object_get_string(json_object_array_get_idx(argv, 1));
+	return a1 && strcmp(a1, arg) == 0;
+}
+
+/* The process collector resolves only the cgroup (container id); tapiod joins it with the
+ * CRI metadata, so an exec inside the container carries pod name, namespace and container
+ * name. */
+Test(cri, process_events_carry_pod_metadata, .timeout = 60)
+{
+	env_start();
+	struct tapiod t;
+	char yaml[1200];
+	snprintf(yaml, sizeof(yaml), "%s  process:\n    enabled: true\n", cri_yaml(false));
+	cr_assert_eq(tapiod_start(&t, yaml), 0);
+	cr_assert(tapiod_wait_state(&t, "cri", "READY", 15000), "cri not READY");
+	cr_assert(tapiod_wait_state(&t, "process", "READY", 15000), "process not READY");
+
+	struct cri_client *c = client();
+	char uid[64], sb[128], ct[128], marker[64], script[160];
+	make_uid(uid, sizeof(uid));
+	snprintf(marker, sizeof(marker), "tapio-meta-%d", (int)getpid());
+	/* the marker runs a second after start: by then the CRI poll knows the container */
+	snprintf(script, sizeof(script), "sleep 1; /bin/true %s; sleep 30", marker);
+	const char *pod = "meta-pod", *ns = "tapio-meta";
+	Runtime__V1__PodSandboxConfig *cfg = drv_sandbox_config(pod, ns, uid);
+	cr_assert_eq(drv_run_sandbox(c, cfg, sb, sizeof(sb)), 0, "%s", cri_client_last_error(c));
+	cr_assert_eq(drv_create(c, sb, cfg, "marker", script, 0, ct, sizeof(ct)), 0, "%s",
+		     cri_client_last_error(c));
+	cr_assert_eq(drv_id_call(c, RS_ "StartContainer", ct), 0, "%s", cri_client_last_error(c));
+	wait_ev(&t, "container.started", ct, pod, 10000);
+
+	json_object *ex = tapiod_wait(&t, match_marker_exec, marker, 15000);
+	cr_assert_not_null(ex, "no process.exec of the marker inside the container");
+	cr_assert_str_eq(jstr(ex, "collector"), "process");
+	cr_assert_str_eq(jstr(ex, "k8s.containerId"), ct);
+	cr_assert_str_eq(jstr(ex, "k8s.podName"), pod);
+	cr_assert_str_eq(jstr(ex, "k8s.namespace"), ns);
+	cr_assert_str_eq(jstr(ex, "k8s.containerName"), "marker");
+	cr_assert_str_eq(jstr(ex, "k8s.podUid"), uid);
+
+	Runtime__V1__StopContainerRequest sq = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+	sq.container_id = ct;
+	sq.timeout = 0;
+	ProtobufCMessage *resp = NULL;
+	if (cri_client_call(c, RS_ "StopContainer", &sq.base,
+			    &runtime__v1__stop_container_response__descriptor, &resp) == 0)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	drv_id_call(c, RS_ "RemoveContainer", ct);
+	drv_id_call(c, RS_ "StopPodSandbox", sb);
+	drv_id_call(c, RS_ "RemovePodSandbox", sb);
+	cri_client_free(c);
+	tapiod_stop(&t, 5000);
+	tapiod_cleanup(&t);
+}
+
 /* A 32 MiB container that allocates ~100 MB: the victim pid from the kernel, the limit from
  * the cgroup; in degraded mode the same OOM from CRI's reason OOMKilled. */
 static void oom_case(bool degraded)
