@@ -5,6 +5,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "exitcodes.h"
@@ -74,8 +76,23 @@ bool kevent_attach_k8s(Tapio__V1__Event *ev, Tapio__V1__KubernetesContext *k8s,
 	return true;
 }
 
+/* libbpf's messages go to our log at debug level (its warnings are about probing). */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (log_get_level() > LOG_LEVEL_DEBUG)
+		return 0;
+	char buf[1024];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	size_t n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_debug("libbpf: %s", buf);
+	return 0;
+}
+
 int kevent_setup(void)
 {
+	libbpf_set_print(libbpf_log);
 	int n = libbpf_num_possible_cpus();
 	return n > 0 ? 0 : (n < 0 ? n : -EINVAL);
 }

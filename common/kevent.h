@@ -37,8 +37,8 @@ bool kevent_attach_k8s(Tapio__V1__Event *ev, Tapio__V1__KubernetesContext *k8s,
 		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid, bool containers_only,
 		       struct worker_counters *cnt);
 
-/* Call during setup (before the sandbox): learns the number of possible CPUs, which is read
- * from /sys and cached. 0 or -errno. */
+/* Call first in setup (before the sandbox): routes libbpf's messages to our log (debug) and
+ * learns the number of possible CPUs, which libbpf reads from /sys once. 0 or -errno. */
 int kevent_setup(void);
 
 /* Sum the per-CPU `counters` map (bpf/tapio_bpf.h) into sums. 0 or -errno. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kevent.h"
 #include "bench.h"
 #include "bench.skel.h"
 #include "exitcodes.h"
@@ -19,21 +20,7 @@ struct bench_ctx {
 	struct ring_buffer *rb;
 	const struct config_bench *cfg;
 	struct worker *w;
-	int ncpu;
 };
-
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
-		return 0;
-	char buf[1024];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	size_t n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_debug("libbpf: %s", buf);
-	return 0;
-}
 
 static int handle_record(void *ctx, void *data, size_t size);
 
@@ -42,13 +29,11 @@ static int bench_setup(struct worker *w, void *ctx)
 	struct bench_ctx *bc = ctx;
 	bc->w = w;
 	bc->cfg = &worker_config(w)->bench;
-	libbpf_set_print(libbpf_log);
 	if (bc->cfg->pid == 0) {
 		log_error("collectors.bench.pid is 0: set it to the generator's pid");
 		return EXIT_CONFIG;
 	}
-	bc->ncpu = libbpf_num_possible_cpus();
-	if (bc->ncpu <= 0)
+	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 
 	struct bench_bpf *s = bench_bpf__open();
@@ -93,47 +78,30 @@ static void bench_teardown(struct worker *w, void *ctx)
 static int bench_on_readable(struct worker *w, void *ctx, int fd)
 {
 	struct bench_ctx *bc = ctx;
-	int r = ring_buffer__consume(bc->rb);
-	if (r < 0 && r != -EINTR) {
-		log_error("ring buffer consume: %s", strerror(-r));
-		return EXIT_TRANSIENT;
-	}
-	return 0;
+	return kevent_consume(bc->rb);
 }
 
 static void bench_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 {
 	struct bench_ctx *bc = ctx;
-	int fd = bpf_map__fd(bc->skel->maps.counters);
-	__u64 vals[bc->ncpu];
-	__u32 k = TAPIO_CNT_RINGBUF_DROP;
-	__u64 sum = 0;
-	if (bpf_map_lookup_elem(fd, &k, vals) == 0)
-		for (int c = 0; c < bc->ncpu; c++)
-			sum += vals[c];
+	uint64_t sums[TAPIO_CNT_MAX];
+	if (kevent_counters_sum(bpf_map__fd(bc->skel->maps.counters), sums) < 0)
+		return;
 	st->has_kernel_drops = 1;
-	st->kernel_drops = sum;
+	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
 }
 
 static int emit_call(struct bench_ctx *bc, const struct bench_call_rec *r, size_t size)
 {
 	if (size != sizeof(*r))
 		return -EBADMSG;
-	Tapio__V1__Event ev = TAPIO__V1__EVENT__INIT;
-	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	Tapio__V1__ProcessContext proc = TAPIO__V1__PROCESS_CONTEXT__INIT;
-	int64_t wall = timeconv_wall_ns(worker_timeconv(bc->w), r->boot_ns);
-	ts.seconds = wall / 1000000000;
-	ts.nanos = (int32_t)(wall % 1000000000);
-	ev.type = "bench.call";
-	ev.time = &ts;
-	ev.has_boot_ns = 1;
-	ev.boot_ns = r->boot_ns;
-	proc.has_pid = proc.has_tid = 1;
-	proc.pid = r->pid;
-	proc.tid = r->tid;
-	ev.process = &proc;
-	return worker_emit(bc->w, &ev);
+	struct kevent k;
+	kevent_init(&k, worker_timeconv(bc->w), "bench.call", r->boot_ns, NULL);
+	k.proc.has_pid = k.proc.has_tid = 1;
+	k.proc.pid = r->pid;
+	k.proc.tid = r->tid;
+	k.ev.process = &k.proc;
+	return worker_emit(bc->w, &k.ev);
 }
 
 /* Validate by type and version first, then by the exact size that type implies. */

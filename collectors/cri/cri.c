@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kevent.h"
 #include "cgroup.h"
 #include "cri.h"
 #include "cri.skel.h"
@@ -52,7 +53,6 @@ struct cri_ctx {
 	struct cri_bpf *skel; /* NULL in degraded mode */
 	struct ring_buffer *rb;
 	struct cgroup_cache *cgroups; /* NULL without a cgroup2 mount */
-	int ncpu;
 	int timerfd;
 	char runtime_name[64], runtime_version[64], api_version[16];
 
@@ -697,19 +697,6 @@ static int handle_record(void *ctx, void *data, size_t size)
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
-		return 0;
-	char buf[1024];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	size_t n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_debug("libbpf: %s", buf);
-	return 0;
-}
-
 /* Load and attach; the OOM hook prefers tp_btf (victim task) over the classic tracepoint. */
 static int load_bpf(struct cri_ctx *cc, char *reason, size_t cap)
 {
@@ -807,7 +794,6 @@ static int cri_setup(struct worker *w, void *ctx)
 	cc->w = w;
 	cc->cfg = &worker_config(w)->cri;
 	cc->timerfd = -1;
-	libbpf_set_print(libbpf_log);
 
 	int r = connect_runtime(cc);
 	if (r)
@@ -817,9 +803,9 @@ static int cri_setup(struct worker *w, void *ctx)
 	if (cc->cfg->force_degraded) {
 		worker_set_degraded(w, "force_degraded: CRI polling only, no eBPF");
 	} else {
-		cc->ncpu = libbpf_num_possible_cpus();
-		if (cc->ncpu <= 0 || load_bpf(cc, reason, sizeof(reason)) < 0) {
-			if (cc->ncpu <= 0)
+		int cpus = kevent_setup();
+		if (cpus < 0 || load_bpf(cc, reason, sizeof(reason)) < 0) {
+			if (cpus < 0)
 				snprintf(reason, sizeof(reason), "no CPU count: CRI polling only");
 			worker_set_degraded(w, reason);
 			worker_add_missing(w, "eBPF (OOM victim pid, exit signals, immediacy)");
@@ -882,13 +868,11 @@ static int cri_on_readable(struct worker *w, void *ctx, int fd)
 		return 0;
 	}
 	cc->fatal = 0;
-	int r = ring_buffer__consume(cc->rb);
+	int r = kevent_consume(cc->rb);
 	if (cc->fatal)
 		return cc->fatal;
-	if (r < 0 && r != -EINTR) {
-		log_error("ring buffer consume: %s", strerror(-r));
-		return EXIT_TRANSIENT;
-	}
+	if (r)
+		return r;
 	if (cc->poll_now) {
 		cc->poll_now = false;
 		arm_timer(cc, 0);
@@ -902,14 +886,9 @@ static void cri_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 	if (!cc->skel)
 		return;
 	int fd = bpf_map__fd(cc->skel->maps.counters);
-	__u64 vals[cc->ncpu];
-	__u64 sums[TAPIO_CNT_MAX] = {0};
-	for (__u32 k = 0; k < TAPIO_CNT_MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
-			continue;
-		for (int c = 0; c < cc->ncpu; c++)
-			sums[k] += vals[c];
-	}
+	uint64_t sums[TAPIO_CNT_MAX];
+	if (kevent_counters_sum(fd, sums) < 0)
+		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
 }

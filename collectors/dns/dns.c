@@ -54,19 +54,6 @@ struct dns_ctx {
 
 /* ---- setup ------------------------------------------------------------------------------- */
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
-		return 0;
-	char buf[1024];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	size_t n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_debug("libbpf: %s", buf);
-	return 0;
-}
-
 static bool port_configured(const struct config_dns *cfg, uint16_t port)
 {
 	for (size_t i = 0; i < cfg->ports.n; i++)
@@ -279,7 +266,6 @@ static int dns_setup(struct worker *w, void *ctx)
 	dc->w = w;
 	dc->cfg = &worker_config(w)->dns;
 	dc->pkt_fd = dc->timer_fd = -1;
-	libbpf_set_print(libbpf_log);
 	dc->msg = malloc(sizeof(*dc->msg));
 	if (!dc->msg || kevent_setup() < 0)
 		return EXIT_TRANSIENT;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kevent.h"
 #include "cgroup.h"
 #include "exitcodes.h"
 #include "log.h"
@@ -26,25 +27,11 @@ struct network_ctx {
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	const struct config_network *cfg;
 	struct worker *w;
-	int ncpu;
 	uint64_t user_filtered; /* dropped by user-space filters (containers_only) */
 	char hookset[16];
 };
 
 /* ---- setup ------------------------------------------------------------------------------- */
-
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
-		return 0;
-	char buf[1024];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	size_t n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_debug("libbpf: %s", buf);
-	return 0;
-}
 
 static void set_hookset(struct network_bpf *s, bool btf)
 {
@@ -111,9 +98,7 @@ static int network_setup(struct worker *w, void *ctx)
 	struct network_ctx *nc = ctx;
 	nc->w = w;
 	nc->cfg = &worker_config(w)->network;
-	libbpf_set_print(libbpf_log);
-	nc->ncpu = libbpf_num_possible_cpus();
-	if (nc->ncpu <= 0)
+	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 
 	int r = -EOPNOTSUPP;
@@ -171,28 +156,15 @@ static void network_teardown(struct worker *w, void *ctx)
 static int network_on_readable(struct worker *w, void *ctx, int fd)
 {
 	struct network_ctx *nc = ctx;
-	(void)w;
-	(void)fd;
-	int r = ring_buffer__consume(nc->rb);
-	if (r < 0 && r != -EINTR) {
-		log_error("ring buffer consume: %s", strerror(-r));
-		return EXIT_TRANSIENT;
-	}
-	return 0;
+	return kevent_consume(nc->rb);
 }
 
 static void network_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 {
 	struct network_ctx *nc = ctx;
-	int fd = bpf_map__fd(nc->skel->maps.counters);
-	__u64 vals[nc->ncpu];
-	__u64 sums[TAPIO_CNT_MAX] = {0};
-	for (__u32 k = 0; k < TAPIO_CNT_MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
-			continue;
-		for (int c = 0; c < nc->ncpu; c++)
-			sums[k] += vals[c];
-	}
+	uint64_t sums[TAPIO_CNT_MAX];
+	if (kevent_counters_sum(bpf_map__fd(nc->skel->maps.counters), sums) < 0)
+		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
 	worker_counters(w)->filtered = nc->user_filtered + sums[TAPIO_CNT_FILTERED];
@@ -202,14 +174,10 @@ static void network_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 
 /* Everything one event needs, on the stack: no allocation per event. */
 struct event_parts {
-	Tapio__V1__Event ev;
-	Google__Protobuf__Timestamp ts;
-	Tapio__V1__ProcessContext proc;
-	Tapio__V1__KubernetesContext k8s;
+	struct kevent k;
 	Tapio__V1__TcpEvent tcp;
 	Tapio__V1__Endpoint src, dst;
 	char saddr[NETWORK_ADDR_STRLEN], daddr[NETWORK_ADDR_STRLEN];
-	char comm[NETWORK_COMM_LEN + 1];
 };
 
 /* Container context from the owner's cgroup, else the socket's. Returns false when the event
@@ -224,63 +192,38 @@ static bool enrich(struct network_ctx *nc, struct event_parts *p, const struct n
 	} else if (r->flags & NETWORK_F_SOCK_CGROUP) {
 		cg = r->sock_cgroup_id;
 	}
-	const struct cgroup_entry *e = NULL;
-	if (nc->cgroups && cg && cgroup_cache_lookup(nc->cgroups, cg, hint, &e) < 0) {
-		worker_counters(nc->w)->enrich_misses++;
-		e = NULL;
-	}
-	bool container = e && e->info.container_id[0];
-	if (nc->cfg->containers_only && !container) {
-		nc->user_filtered++;
-		return false;
-	}
-	if (!e)
+	if (kevent_attach_k8s(&p->k.ev, &p->k.k8s, cg ? nc->cgroups : NULL, cg, hint,
+			      nc->cfg->containers_only, worker_counters(nc->w)))
 		return true;
-	p->k8s.cgroup_path = e->path;
-	if (e->info.container_id[0])
-		p->k8s.container_id = (char *)e->info.container_id;
-	if (e->info.pod_uid[0])
-		p->k8s.pod_uid = (char *)e->info.pod_uid;
-	p->k8s.runtime = (char *)e->info.runtime;
-	p->k8s.qos_class = (char *)e->info.qos;
-	p->ev.k8s = &p->k8s;
-	return true;
+	nc->user_filtered++;
+	return false;
 }
 
 static void set_owner(struct event_parts *p, const struct network_owner *o)
 {
-	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
-	memcpy(p->comm, o->comm, NETWORK_COMM_LEN);
-	p->comm[NETWORK_COMM_LEN] = '\0';
-	p->proc.has_pid = p->proc.has_tid = p->proc.has_ppid = 1;
-	p->proc.has_uid = p->proc.has_gid = p->proc.has_cgroup_id = 1;
-	p->proc.pid = o->pid;
-	p->proc.tid = o->tid;
-	p->proc.ppid = o->ppid;
-	p->proc.uid = o->uid;
-	p->proc.gid = o->gid;
-	p->proc.cgroup_id = o->cgroup_id;
-	p->proc.comm = p->comm;
-	p->ev.process = &p->proc;
+	Tapio__V1__ProcessContext *pc = &p->k.proc;
+	memcpy(p->k.comm, o->comm, NETWORK_COMM_LEN);
+	p->k.comm[NETWORK_COMM_LEN] = '\0';
+	pc->has_pid = pc->has_tid = pc->has_ppid = 1;
+	pc->has_uid = pc->has_gid = pc->has_cgroup_id = 1;
+	pc->pid = o->pid;
+	pc->tid = o->tid;
+	pc->ppid = o->ppid;
+	pc->uid = o->uid;
+	pc->gid = o->gid;
+	pc->cgroup_id = o->cgroup_id;
+	pc->comm = p->k.comm;
+	p->k.ev.process = pc;
 }
 
 static int emit(struct network_ctx *nc, const struct network_rec *r)
 {
 	struct event_parts p;
-	p.ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
-	p.ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	p.k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+	kevent_init(&p.k, worker_timeconv(nc->w), network_event_type(r->hdr.type), r->boot_ns,
+		    NULL);
 	p.tcp = (Tapio__V1__TcpEvent)TAPIO__V1__TCP_EVENT__INIT;
 	p.src = (Tapio__V1__Endpoint)TAPIO__V1__ENDPOINT__INIT;
 	p.dst = (Tapio__V1__Endpoint)TAPIO__V1__ENDPOINT__INIT;
-
-	int64_t wall = timeconv_wall_ns(worker_timeconv(nc->w), r->boot_ns);
-	p.ts.seconds = wall / 1000000000;
-	p.ts.nanos = (int32_t)(wall % 1000000000);
-	p.ev.type = (char *)network_event_type(r->hdr.type);
-	p.ev.time = &p.ts;
-	p.ev.has_boot_ns = 1;
-	p.ev.boot_ns = r->boot_ns;
 	if (r->flags & NETWORK_F_OWNER)
 		set_owner(&p, &r->owner);
 	if (!enrich(nc, &p, r))
@@ -343,9 +286,9 @@ static int emit(struct network_ctx *nc, const struct network_rec *r)
 		t->bytes_received = r->bytes_received;
 		t->retransmits = r->retransmits;
 	}
-	p.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_TCP;
-	p.ev.tcp = t;
-	return worker_emit(nc->w, &p.ev);
+	p.k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_TCP;
+	p.k.ev.tcp = t;
+	return worker_emit(nc->w, &p.k.ev);
 }
 
 static int handle_record(void *ctx, void *data, size_t size)

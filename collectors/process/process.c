@@ -31,19 +31,6 @@ struct process_ctx {
 
 /* ---- setup ------------------------------------------------------------------------------- */
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
-		return 0;
-	char buf[1024];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	size_t n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_debug("libbpf: %s", buf);
-	return 0;
-}
-
 static void set_hookset(struct process_bpf *s, bool btf)
 {
 	bpf_program__set_autoload(s->progs.handle_exec_btf, btf);
@@ -108,7 +95,6 @@ static int process_setup(struct worker *w, void *ctx)
 	struct process_ctx *pc = ctx;
 	pc->w = w;
 	pc->cfg = &worker_config(w)->process;
-	libbpf_set_print(libbpf_log);
 	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 

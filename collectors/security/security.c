@@ -87,19 +87,6 @@ struct security_ctx {
 
 /* ---- setup ------------------------------------------------------------------------------- */
 
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG && log_get_level() > LOG_LEVEL_DEBUG)
-		return 0;
-	char buf[1024];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	size_t n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_debug("libbpf: %s", buf);
-	return 0;
-}
-
 /* Does the tracepoint exist? (tracefs at its usual mount points) */
 static bool tp_exists(const char *category, const char *name)
 {
@@ -290,7 +277,6 @@ static int security_setup(struct worker *w, void *ctx)
 	struct security_ctx *sc = ctx;
 	sc->w = w;
 	sc->cfg = &worker_config(w)->security;
-	libbpf_set_print(libbpf_log);
 	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 	for (size_t i = 0; i < N_SYSCALLS; i++)
