@@ -153,6 +153,7 @@ enum rule_kind {
 	X(restart_syscall, RULE_PLAIN)                                                             \
 	X(sched_yield, RULE_PLAIN)                                                                 \
 	X(getrandom, RULE_PLAIN) /* glibc malloc, hash seeds */                                    \
+	X(sysinfo, RULE_PLAIN)   /* glibc qsort() sizes its buffer by physical memory */           \
 	X(uname, RULE_PLAIN)
 
 #define BASE_NAME(name, kind) #name,
