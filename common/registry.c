@@ -3,15 +3,17 @@
 #include "registry.h"
 
 #include <linux/capability.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define CAPBIT(c) (1ull << (c))
 /* Dropping privileges itself needs these; every collector that starts with any capability
  * keeps them until sandbox_apply() throws them away with the rest. */
 #define CAPS_SANDBOX (CAPBIT(CAP_SETUID) | CAPBIT(CAP_SETGID) | CAPBIT(CAP_SETPCAP))
-/* Loading and attaching tracing programs. CAP_SYS_ADMIN stays because libbpf 1.1 and
- * perf_event_open of tracepoints on kernels < 5.8 (no CAP_BPF/CAP_PERFMON) need it; the
- * worker drops it after setup like every other capability. */
+/* Loading and attaching tracing programs. CAP_SYS_ADMIN is what kernels before 5.8 (no
+ * CAP_BPF/CAP_PERFMON) demand instead: registry_setup_caps() removes it where the kernel
+ * knows CAP_BPF. The worker drops whatever it holds after setup. */
 #define CAPS_BPF_TRACING                                                                      \
 	(CAPBIT(CAP_BPF) | CAPBIT(CAP_PERFMON) | CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_SYS_RESOURCE))
 
@@ -99,4 +101,29 @@ const struct registry_entry *registry_find(const char *name)
 		if (strcmp(registry_entries[i].name, name) == 0)
 			return &registry_entries[i];
 	return NULL;
+}
+
+/* Does the running kernel know CAP_BPF (5.8+)? /proc/sys/kernel/cap_last_cap says. */
+static bool kernel_has_cap_bpf(void)
+{
+	static int known = -1;
+	if (known >= 0)
+		return known;
+	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	int last = 0;
+	if (f) {
+		if (fscanf(f, "%d", &last) != 1)
+			last = 0;
+		fclose(f);
+	}
+	known = last >= CAP_BPF;
+	return known;
+}
+
+uint64_t registry_setup_caps(const struct registry_entry *e)
+{
+	uint64_t caps = e->setup_caps;
+	if ((caps & CAPBIT(CAP_BPF)) && kernel_has_cap_bpf())
+		caps &= ~CAPBIT(CAP_SYS_ADMIN);
+	return caps;
 }

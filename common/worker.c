@@ -532,7 +532,7 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	/* First of all: keep only the capabilities this collector's setup declared. */
 	const struct registry_entry *reg = registry_find(c->name);
 	if (reg && geteuid() == 0) {
-		int r = sandbox_limit_caps(reg->setup_caps, reg->setup_caps);
+		int r = sandbox_limit_caps(registry_setup_caps(reg), registry_setup_caps(reg));
 		if (r < 0) {
 			log_error("cannot limit capabilities to the declared set: %s", strerror(-r));
 			free(w);

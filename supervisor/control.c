@@ -220,7 +220,7 @@ static void audit_child(struct sup *sup, struct child *c, struct audit_slot *a)
 	a->e = (Tapio__V1__AuditEntry)TAPIO__V1__AUDIT_ENTRY__INIT;
 	a->e.collector = (char *)c->reg->name;
 	a->e.has_declared_setup_caps = 1;
-	a->e.declared_setup_caps = c->reg->setup_caps;
+	a->e.declared_setup_caps = registry_setup_caps(c->reg);
 	a->e.problems = a->problems;
 	struct privilege_status st;
 	if (c->pid <= 0 || (c->state != CHILD_READY && c->state != CHILD_DEGRADED) ||

@@ -179,10 +179,10 @@ static void reload(struct sup *sup)
 			c->cc = cc; /* the old config is freed below */
 		if (!cc || (!was && !cc->enabled))
 			continue;
-		if (!was && cc->enabled && (reg->setup_caps & dropped)) {
+		if (!was && cc->enabled && (registry_setup_caps(reg) & dropped)) {
 			log_error("reload: %s needs capabilities tapiod dropped at start "
 				  "(%016llx); restart tapiod to enable it",
-				  reg->name, (unsigned long long)(reg->setup_caps & dropped));
+				  reg->name, (unsigned long long)(registry_setup_caps(reg) & dropped));
 			continue;
 		}
 		if (!c) {
@@ -282,7 +282,7 @@ static int limit_caps(struct sup *sup)
 		const struct config_collector_common *cc =
 			config_collector(sup->cfg, registry_entries[i].name);
 		if (cc && cc->enabled)
-			keep |= registry_entries[i].setup_caps;
+			keep |= registry_setup_caps(&registry_entries[i]);
 	}
 	/* tapiod's own needs stay out of the bounding set, so no worker can ever get them:
 	 * CAP_KILL to signal workers that switched to another uid, CAP_CHOWN to hand the control
