@@ -46,6 +46,24 @@ const char *harness_build_dir(void)
 	return dir;
 }
 
+const char *harness_source_dir(void)
+{
+	static char dir[4096];
+	if (dir[0])
+		return dir;
+	/* the build dir may be build/ or build/san/: walk up to the tree's Makefile */
+	char probe[4200];
+	snprintf(dir, sizeof(dir), "%s", harness_build_dir());
+	for (int i = 0; i < 4; i++) {
+		snprintf(probe, sizeof(probe), "%s/tests/helpers", dir);
+		if (access(probe, F_OK) == 0)
+			return dir;
+		snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	}
+	cr_assert_fail("cannot find the source tree above %s", harness_build_dir());
+	return NULL;
+}
+
 int tapiod_start(struct tapiod *t, const char *collectors_yaml)
 {
 	return tapiod_start_full(t, "", "", collectors_yaml);

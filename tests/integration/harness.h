@@ -10,6 +10,8 @@
 void harness_require_root(void);
 /* The build directory (the parent of the test binary's directory). */
 const char *harness_build_dir(void);
+/* The source tree (for scripts under tests/helpers), found above the build directory. */
+const char *harness_source_dir(void);
 
 struct tapiod {
 	pid_t pid;

@@ -128,7 +128,7 @@ static void env_start(void)
 {
 	harness_require_root();
 	char cmd[4400];
-	snprintf(cmd, sizeof(cmd), "%s/../tests/helpers/cri-env.sh start", harness_build_dir());
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/cri-env.sh start", harness_source_dir());
 	FILE *f = popen(cmd, "r");
 	cr_assert_not_null(f);
 	char *ok = fgets(sock_path, sizeof(sock_path), f);
@@ -140,7 +140,7 @@ static void env_start(void)
 static void env_stop(void)
 {
 	char cmd[4400];
-	snprintf(cmd, sizeof(cmd), "%s/../tests/helpers/cri-env.sh stop", harness_build_dir());
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/cri-env.sh stop", harness_source_dir());
 	cr_expect_eq(system(cmd), 0);
 }
 

@@ -173,8 +173,12 @@ Test(config, deploy_sample_equals_embedded_default)
 	struct config *cfg = NULL;
 	char *err = NULL;
 
-	if (access("deploy/tapio.yaml", R_OK) < 0)
+	if (access("deploy/tapio.yaml", R_OK) < 0) {
+		const char *ci = getenv("CI");
+		if (ci && strcmp(ci, "true") == 0)
+			cr_assert_fail("deploy/tapio.yaml not found: run from the repository root");
 		cr_skip_test("run from the repository root to compare deploy/tapio.yaml");
+	}
 	cr_assert_eq(config_load_file("deploy/tapio.yaml", &cfg, &err), 0, "%s", err);
 	cr_assert_eq(cfg->text_len, strlen(config_default_yaml));
 	cr_assert_str_eq(cfg->text, config_default_yaml);
