@@ -2,6 +2,9 @@
 // Integration-test harness (see harness.h).
 #include "harness.h"
 
+#include "cgroup.h"
+#include "sandbox.h"
+
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -386,4 +390,56 @@ bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, in
 		usleep(100000);
 	}
 	return false;
+}
+
+int fake_container_create(struct fake_container *fc, const char *tag, const char *qos,
+			  const char *pod_uid_underscored, const char *container_id)
+{
+	char root[256];
+	memset(fc, 0, sizeof(*fc));
+	if (cgroup2_find_mount(root, sizeof(root)) < 0)
+		return -ENOENT;
+	snprintf(fc->top, sizeof(fc->top), "%s/tapio-%s-%d", root, tag, (int)getpid());
+	snprintf(fc->pod, sizeof(fc->pod), "%s/kubepods-%s-pod%s.slice", fc->top, qos,
+		 pod_uid_underscored);
+	snprintf(fc->ctr, sizeof(fc->ctr), "%s/cri-containerd-%s.scope", fc->pod, container_id);
+	if (mkdir(fc->top, 0755) < 0 || mkdir(fc->pod, 0755) < 0 || mkdir(fc->ctr, 0755) < 0)
+		return -errno;
+	return 0;
+}
+
+int fake_container_enter(const struct fake_container *fc, pid_t pid)
+{
+	char procs[1100];
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", fc->ctr);
+	FILE *f = fopen(procs, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", (int)pid);
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+void fake_container_remove(struct fake_container *fc)
+{
+	if (fc->ctr[0])
+		rmdir(fc->ctr);
+	if (fc->pod[0])
+		rmdir(fc->pod);
+	if (fc->top[0])
+		rmdir(fc->top);
+}
+
+void assert_worker_sandboxed(pid_t pid)
+{
+	struct privilege_status st;
+	cr_assert_eq(privilege_status_read(pid, &st), 0, "status of worker %d", (int)pid);
+	cr_assert_eq(st.cap_eff, 0);
+	cr_assert_eq(st.cap_prm, 0);
+	cr_assert_eq(st.cap_amb, 0);
+	cr_assert_eq(st.cap_inh, 0);
+	cr_assert_eq(st.cap_bnd, 0);
+	cr_assert_eq(st.uid, 65534);
+	cr_assert_eq(st.euid, 65534);
+	cr_assert_eq(st.no_new_privs, 1);
+	cr_assert_eq(st.seccomp, 2);
 }

@@ -63,3 +63,18 @@ const char *jstr(json_object *o, const char *path);
 long long jint(json_object *o, const char *path, long long fallback);
 /* Wall-clock seconds of an RFC 3339 "time" field, or -1. */
 double jtime(json_object *o);
+
+/* A cgroup named like a containerd container of a Kubernetes pod (systemd driver form):
+ * <cgroup2>/tapio-<tag>-<pid>/kubepods-<qos>-pod<uid_>.slice/cri-containerd-<id>.scope. */
+struct fake_container {
+	char top[300], pod[600], ctr[900];
+};
+int fake_container_create(struct fake_container *fc, const char *tag, const char *qos,
+			  const char *pod_uid_underscored, const char *container_id);
+/* Move a process into the container cgroup. */
+int fake_container_enter(const struct fake_container *fc, pid_t pid);
+/* rmdir bottom-up (the cgroup must be empty). */
+void fake_container_remove(struct fake_container *fc);
+
+/* /proc/PID/status of a worker shows no capabilities, uid 65534, NoNewPrivs 1, Seccomp 2. */
+void assert_worker_sandboxed(pid_t pid);

@@ -346,28 +346,11 @@ Test(dns, af_packet_fallback_degraded_still_matches, .timeout = 60)
 Test(dns, query_from_container_cgroup_carries_container_id, .timeout = 60)
 {
 	harness_require_root();
-	char root[256] = "";
-	FILE *m = fopen("/proc/self/mountinfo", "r");
-	char line[1024];
-	while (m && fgets(line, sizeof(line), m)) {
-		char mp[256];
-		if (sscanf(line, "%*s %*s %*s %*s %255s", mp) == 1 && strstr(line, " - cgroup2 ")) {
-			snprintf(root, sizeof(root), "%s", mp);
-			break;
-		}
-	}
-	if (m)
-		fclose(m);
-	cr_assert(root[0], "no cgroup2 mount");
 	const char *cid = "5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d";
-	char top[512], pod[700], ctr[900];
-	snprintf(top, sizeof(top), "%s/tapio-dns-%d", root, (int)getpid());
-	snprintf(pod, sizeof(pod),
-		 "%s/kubepods-burstable-pod1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901.slice", top);
-	snprintf(ctr, sizeof(ctr), "%s/cri-containerd-%s.scope", pod, cid);
-	cr_assert_eq(mkdir(top, 0755), 0, "mkdir %s: %s", top, strerror(errno));
-	cr_assert_eq(mkdir(pod, 0755), 0);
-	cr_assert_eq(mkdir(ctr, 0755), 0);
+	struct fake_container fc;
+	cr_assert_eq(fake_container_create(&fc, "dns", "burstable",
+					   "1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901", cid),
+		     0, "container cgroup: %s", strerror(errno));
 
 	int port = test_port();
 	pid_t dm = dnsmasq_start(port);
@@ -394,12 +377,7 @@ Test(dns, query_from_container_cgroup_carries_container_id, .timeout = 60)
 		_exit(127);
 	}
 	close(go[0]);
-	char procs[1000];
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", ctr);
-	FILE *pf = fopen(procs, "w");
-	cr_assert_not_null(pf);
-	fprintf(pf, "%d\n", (int)pid);
-	cr_assert_eq(fclose(pf), 0, "moving the child into the cgroup");
+	cr_assert_eq(fake_container_enter(&fc, pid), 0, "moving the child into the cgroup");
 	cr_assert_eq(write(go[1], "x", 1), 1);
 	close(go[1]);
 	int status;
@@ -418,7 +396,5 @@ Test(dns, query_from_container_cgroup_carries_container_id, .timeout = 60)
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 	dnsmasq_stop(dm);
-	rmdir(ctr);
-	rmdir(pod);
-	rmdir(top);
+	fake_container_remove(&fc);
 }

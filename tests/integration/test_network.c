@@ -553,40 +553,16 @@ Test(network, retransmits_between_namespaces_rate_limited, .timeout = 60)
 	tapiod_cleanup(&t);
 }
 
-static bool cgroup2_root(char *root, size_t len)
-{
-	FILE *m = fopen("/proc/self/mountinfo", "r");
-	char line[1024];
-	bool found = false;
-	while (m && fgets(line, sizeof(line), m)) {
-		char mp[256];
-		if (sscanf(line, "%*s %*s %*s %*s %255s", mp) == 1 && strstr(line, " - cgroup2 ")) {
-			snprintf(root, len, "%s", mp);
-			found = true;
-			break;
-		}
-	}
-	if (m)
-		fclose(m);
-	return found;
-}
-
 /* A process in a cgroup named like a containerd container connects: the events carry the
  * container id; with containers_only, connections from the host are not reported. */
 Test(network, connect_from_container_cgroup_carries_container_id, .timeout = 60)
 {
 	harness_require_root();
-	char root[256];
-	cr_assert(cgroup2_root(root, sizeof(root)), "no cgroup2 mount");
 	const char *cid = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d";
-	const char *uid_ = "1b2c3d4e_5f6a_7b8c_9d0e_1f2a3b4c5d6e";
-	char top[512], pod[700], ctr[900];
-	snprintf(top, sizeof(top), "%s/tapio-net-%d", root, (int)getpid());
-	snprintf(pod, sizeof(pod), "%s/kubepods-burstable-pod%s.slice", top, uid_);
-	snprintf(ctr, sizeof(ctr), "%s/cri-containerd-%s.scope", pod, cid);
-	cr_assert_eq(mkdir(top, 0755), 0, "mkdir %s: %s", top, strerror(errno));
-	cr_assert_eq(mkdir(pod, 0755), 0);
-	cr_assert_eq(mkdir(ctr, 0755), 0);
+	struct fake_container fc;
+	cr_assert_eq(fake_container_create(&fc, "net", "burstable",
+					   "1b2c3d4e_5f6a_7b8c_9d0e_1f2a3b4c5d6e", cid),
+		     0, "container cgroup: %s", strerror(errno));
 
 	int port;
 	int l = listen_on(AF_INET, "127.0.0.1", &port);
@@ -614,12 +590,7 @@ Test(network, connect_from_container_cgroup_carries_container_id, .timeout = 60)
 			_exit(0);
 		}
 		close(go[0]);
-		char procs[1000];
-		snprintf(procs, sizeof(procs), "%s/cgroup.procs", ctr);
-		FILE *pf = fopen(procs, "w");
-		cr_assert_not_null(pf);
-		fprintf(pf, "%d\n", (int)child);
-		cr_assert_eq(fclose(pf), 0, "moving the child into the cgroup");
+		cr_assert_eq(fake_container_enter(&fc, child), 0, "moving the child into the cgroup");
 		cr_assert_eq(write(go[1], "x", 1), 1);
 		close(go[1]);
 		int a = accept(l, NULL, NULL);
@@ -655,9 +626,7 @@ Test(network, connect_from_container_cgroup_carries_container_id, .timeout = 60)
 	close(l);
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
-	rmdir(ctr);
-	rmdir(pod);
-	rmdir(top);
+	fake_container_remove(&fc);
 }
 
 /* Least privilege, observed from outside: the running worker holds nothing. */
@@ -670,17 +639,7 @@ Test(network, worker_runs_sandboxed, .timeout = 60)
 	pid_t kids[8];
 	size_t n = tapiod_children(&t, kids, 8);
 	cr_assert_eq(n, 1, "one worker for one collector");
-	struct privilege_status st;
-	cr_assert_eq(privilege_status_read(kids[0], &st), 0);
-	cr_assert_eq(st.cap_eff, 0);
-	cr_assert_eq(st.cap_prm, 0);
-	cr_assert_eq(st.cap_amb, 0);
-	cr_assert_eq(st.cap_inh, 0);
-	cr_assert_eq(st.cap_bnd, 0);
-	cr_assert_eq(st.uid, 65534);
-	cr_assert_eq(st.euid, 65534);
-	cr_assert_eq(st.no_new_privs, 1);
-	cr_assert_eq(st.seccomp, 2);
+	assert_worker_sandboxed(kids[0]);
 	/* Still working after the sandbox: a refused connect is reported. */
 	refused(&t, false);
 	int stt = tapiod_stop(&t, 10000);

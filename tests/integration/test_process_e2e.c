@@ -204,30 +204,11 @@ Test(process_e2e, exec_exit_fork_with_every_field, .timeout = 90)
 Test(process_e2e, exec_in_container_cgroup_carries_container_id, .timeout = 90)
 {
 	harness_require_root();
-	char root[256] = "";
-	FILE *m = fopen("/proc/self/mountinfo", "r");
-	char line[1024];
-	while (m && fgets(line, sizeof(line), m)) {
-		char mp[256], fstype[64];
-		if (sscanf(line, "%*s %*s %*s %*s %255s %*s", mp) == 1 && strstr(line, " - cgroup2 ") &&
-		    sscanf(strstr(line, " - ") + 3, "%63s", fstype) == 1) {
-			snprintf(root, sizeof(root), "%s", mp);
-			break;
-		}
-	}
-	if (m)
-		fclose(m);
-	cr_assert(root[0], "no cgroup2 mount");
-
 	const char *cid = "4f3a9c0b1d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a";
-	const char *uid_ = "0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d";
-	char top[512], pod[700], ctr[900];
-	snprintf(top, sizeof(top), "%s/tapio-e2e-%d", root, (int)getpid());
-	snprintf(pod, sizeof(pod), "%s/kubepods-besteffort-pod%s.slice", top, uid_);
-	snprintf(ctr, sizeof(ctr), "%s/cri-containerd-%s.scope", pod, cid);
-	cr_assert_eq(mkdir(top, 0755), 0, "mkdir %s: %s", top, strerror(errno));
-	cr_assert_eq(mkdir(pod, 0755), 0);
-	cr_assert_eq(mkdir(ctr, 0755), 0);
+	struct fake_container fc;
+	cr_assert_eq(fake_container_create(&fc, "e2e", "besteffort",
+					   "0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d", cid),
+		     0, "container cgroup: %s", strerror(errno));
 
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, PROCESS_ON), 0);
@@ -249,12 +230,7 @@ Test(process_e2e, exec_in_container_cgroup_carries_container_id, .timeout = 90)
 		_exit(127);
 	}
 	close(go[0]);
-	char procs[1000];
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", ctr);
-	FILE *pf = fopen(procs, "w");
-	cr_assert_not_null(pf);
-	fprintf(pf, "%d\n", (int)pid);
-	cr_assert_eq(fclose(pf), 0, "moving the child into the cgroup");
+	cr_assert_eq(fake_container_enter(&fc, pid), 0, "moving the child into the cgroup");
 	cr_assert_eq(write(go[1], "x", 1), 1);
 	close(go[1]);
 	int status;
@@ -270,9 +246,7 @@ Test(process_e2e, exec_in_container_cgroup_carries_container_id, .timeout = 90)
 
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
-	rmdir(ctr);
-	rmdir(pod);
-	rmdir(top);
+	fake_container_remove(&fc);
 }
 
 /* Least privilege, observed from outside: the running worker holds nothing. */
@@ -285,17 +259,7 @@ Test(process_e2e, worker_runs_sandboxed, .timeout = 60)
 	pid_t kids[8];
 	size_t n = tapiod_children(&t, kids, 8);
 	cr_assert_eq(n, 1, "one worker for one collector");
-	struct privilege_status st;
-	cr_assert_eq(privilege_status_read(kids[0], &st), 0);
-	cr_assert_eq(st.cap_eff, 0);
-	cr_assert_eq(st.cap_prm, 0);
-	cr_assert_eq(st.cap_amb, 0);
-	cr_assert_eq(st.cap_inh, 0);
-	cr_assert_eq(st.cap_bnd, 0);
-	cr_assert_eq(st.uid, 65534);
-	cr_assert_eq(st.euid, 65534);
-	cr_assert_eq(st.no_new_privs, 1);
-	cr_assert_eq(st.seccomp, 2);
+	assert_worker_sandboxed(kids[0]);
 	int stt = tapiod_stop(&t, 10000);
 	cr_assert(stt >= 0 && WIFEXITED(stt) && WEXITSTATUS(stt) == 0);
 	cr_assert_eq(kill(kids[0], 0), -1, "the worker is gone after tapiod exits");

@@ -381,28 +381,11 @@ Test(security, namespace_exclude_comms, .timeout = 60)
 Test(security, action_in_container_cgroup_carries_container_id, .timeout = 60)
 {
 	harness_require_root();
-	char root[256] = "";
-	FILE *m = fopen("/proc/self/mountinfo", "r");
-	char line[1024];
-	while (m && fgets(line, sizeof(line), m)) {
-		char mp[256];
-		if (strstr(line, " - cgroup2 ") && sscanf(line, "%*s %*s %*s %*s %255s", mp) == 1) {
-			snprintf(root, sizeof(root), "%s", mp);
-			break;
-		}
-	}
-	if (m)
-		fclose(m);
-	cr_assert(root[0], "no cgroup2 mount");
 	const char *cid = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d";
-	const char *uid_ = "1b2c3d4e_5f6a_7b8c_9d0e_1f2a3b4c5d6e";
-	char top[512], pod[700], ctr[900];
-	snprintf(top, sizeof(top), "%s/tapio-sec-%d", root, (int)getpid());
-	snprintf(pod, sizeof(pod), "%s/kubepods-burstable-pod%s.slice", top, uid_);
-	snprintf(ctr, sizeof(ctr), "%s/cri-containerd-%s.scope", pod, cid);
-	cr_assert_eq(mkdir(top, 0755), 0, "mkdir %s: %s", top, strerror(errno));
-	cr_assert_eq(mkdir(pod, 0755), 0);
-	cr_assert_eq(mkdir(ctr, 0755), 0);
+	struct fake_container fc;
+	cr_assert_eq(fake_container_create(&fc, "sec", "burstable",
+					   "1b2c3d4e_5f6a_7b8c_9d0e_1f2a3b4c5d6e", cid),
+		     0, "container cgroup: %s", strerror(errno));
 
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, SECURITY_ON), 0);
@@ -410,12 +393,7 @@ Test(security, action_in_container_cgroup_carries_container_id, .timeout = 60)
 	static const char *const acts[] = {"netns", NULL};
 	struct helper h;
 	helper_start(&h, acts, true);
-	char procs[1000];
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", ctr);
-	FILE *pf = fopen(procs, "w");
-	cr_assert_not_null(pf);
-	fprintf(pf, "%d\n", (int)h.pid);
-	cr_assert_eq(fclose(pf), 0, "moving the helper into the cgroup");
+	cr_assert_eq(fake_container_enter(&fc, h.pid), 0, "moving the helper into the cgroup");
 	char out[256];
 	int st = helper_finish(&h, out, sizeof(out));
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "helper: %s", out);
@@ -430,9 +408,7 @@ Test(security, action_in_container_cgroup_carries_container_id, .timeout = 60)
 
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
-	rmdir(ctr);
-	rmdir(pod);
-	rmdir(top);
+	fake_container_remove(&fc);
 }
 
 /* The running worker holds nothing; READY lists what this kernel lacks (module_load). */
@@ -445,14 +421,7 @@ Test(security, worker_sandboxed_and_reports_missing_hooks, .timeout = 60)
 	pid_t kids[8];
 	size_t n = tapiod_children(&t, kids, 8);
 	cr_assert_eq(n, 1, "one worker for one collector");
-	struct privilege_status st;
-	cr_assert_eq(privilege_status_read(kids[0], &st), 0);
-	cr_assert_eq(st.cap_eff, 0);
-	cr_assert_eq(st.cap_prm, 0);
-	cr_assert_eq(st.cap_bnd, 0);
-	cr_assert_eq(st.uid, 65534);
-	cr_assert_eq(st.no_new_privs, 1);
-	cr_assert_eq(st.seccomp, 2);
+	assert_worker_sandboxed(kids[0]);
 	int stt = tapiod_stop(&t, 10000);
 	cr_assert(stt >= 0 && WIFEXITED(stt) && WEXITSTATUS(stt) == 0);
 	char *log = tapiod_log(&t);
