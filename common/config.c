@@ -90,7 +90,9 @@ const char config_default_yaml[] =
 	"    include_threads: false       # also report new threads\n"
 	"    containers_only: false       # only processes in containers\n"
 	"    comm_allow: []               # if not empty, only these commands (1..15 chars each)\n"
-	"    comm_deny: []                # never these commands (1..15 chars each)\n";
+	"    comm_deny: []                # never these commands (1..15 chars each)\n"
+	"    force_fallback: false        # poll /proc instead of eBPF (DEGRADED)\n"
+	"    poll_interval_ms: 250        # /proc polling period when eBPF cannot load\n";
 
 enum key_type {
 	KEY_BOOL,
@@ -215,6 +217,8 @@ static const struct key keys[] = {
 	KEY_B("collectors.process.containers_only", process.containers_only, false),
 	KEY_L("collectors.process.comm_allow", process.comm_allow, 1, COMM_MAX),
 	KEY_L("collectors.process.comm_deny", process.comm_deny, 1, COMM_MAX),
+	KEY_B("collectors.process.force_fallback", process.force_fallback, false),
+	KEY_U("collectors.process.poll_interval_ms", process.poll_interval_ms, 250, 50, 60000),
 
 	COLLECTOR_COMMON_ENABLED("network", network, false),
 	KEY_P2("collectors.network.ring_buffer_kib", network.ring_buffer_kib, 4096, 4, 1048576),

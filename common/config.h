@@ -106,6 +106,8 @@ struct config_process {
 	bool containers_only;              /* only events from container cgroups; default false */
 	struct config_string_list comm_allow;  /* if non-empty, only these comms (≤ 15 chars) */
 	struct config_string_list comm_deny;   /* never these comms (≤ 15 chars) */
+	bool force_fallback;               /* poll /proc instead of eBPF (DEGRADED; tests) */
+	uint32_t poll_interval_ms;         /* /proc polling period, default 250, 50..60000 */
 };
 
 struct config_cri {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "process.h"
 #include "process.skel.h"
+#include "procfs.h"
 #include "worker.h"
 
 #define CGROUP_CACHE_ENTRIES 8192
@@ -26,6 +28,8 @@ struct process_ctx {
 	const struct config_process *cfg;
 	struct worker *w;
 	uint64_t user_filtered;     /* dropped by user-space filters (containers_only) */
+	struct procfs_poll *poll;   /* the /proc fallback, NULL when eBPF runs */
+	int poll_fd;                /* its timerfd */
 	char hookset[16];
 };
 
@@ -90,6 +94,129 @@ static int try_hookset(struct process_ctx *pc, bool btf)
 
 static int handle_record(void *ctx, void *data, size_t size);
 
+/* ---- the /proc fallback (DEGRADED) ------------------------------------------------------ */
+
+static void fallback_event(struct process_ctx *pc, const struct procfs_proc *p, bool exec)
+{
+	struct tapio_task t = {
+		.boot_ns = timeconv_now_boot_ns(),
+		.pid = p->pid,
+		.tid = p->pid,
+		.ppid = p->ppid,
+		.uid = p->uid,
+		.gid = p->gid,
+		.euid = p->uid,
+		.egid = p->gid,
+		.loginuid = (uint32_t)-1,
+	};
+	memcpy(t.comm, p->comm, sizeof(t.comm));
+	struct kevent k;
+	kevent_init(&k, worker_timeconv(pc->w), exec ? "process.exec" : "process.exit", t.boot_ns,
+		    &t);
+	k.proc.has_cgroup_id = 0; /* not known without eBPF */
+	k.proc.has_euid = k.proc.has_egid = 0;
+
+	char args[PROCESS_ARGS_MAX + 1], cg[1024];
+	size_t alen = 0;
+	uint32_t max = pc->cfg->argv_max_bytes < PROCESS_ARGS_MAX ? pc->cfg->argv_max_bytes
+								  : PROCESS_ARGS_MAX;
+	Tapio__V1__ProcessExec x = TAPIO__V1__PROCESS_EXEC__INIT;
+	Tapio__V1__ProcessExit e = TAPIO__V1__PROCESS_EXIT__INIT;
+	struct cgroup_info info;
+	char *argv[128];
+	if (exec) {
+		procfs_poll_details((pid_t)p->pid, args, max, &alen, cg, sizeof(cg));
+		args[alen] = '\0';
+		if (cg[0] && cgroup_parse_path(cg, &info) >= 0) {
+			k.k8s.cgroup_path = cg;
+			if (info.container_id[0])
+				k.k8s.container_id = info.container_id;
+			if (info.pod_uid[0])
+				k.k8s.pod_uid = info.pod_uid;
+			k.k8s.runtime = (char *)info.runtime;
+			k.k8s.qos_class = (char *)info.qos;
+			k.ev.k8s = &k.k8s;
+		}
+		if (pc->cfg->containers_only && !(k.ev.k8s && k.k8s.container_id)) {
+			pc->user_filtered++;
+			return;
+		}
+		size_t n = 0, off = 0;
+		uint32_t argc = 0, max_args = pc->cfg->argv_max_args;
+		while (off < alen) {
+			argc++;
+			if (n < max_args && n < 128)
+				argv[n++] = args + off;
+			off += strnlen(args + off, alen - off) + 1;
+		}
+		x.argv = argv;
+		x.n_argv = n;
+		x.has_argc = x.has_argv_truncated = 1;
+		x.argc = argc;
+		x.argv_truncated = n < argc || alen == max;
+		x.filename = n ? argv[0] : k.comm; /* /proc/PID/exe needs ptrace access */
+		k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_PROCESS_EXEC;
+		k.ev.process_exec = &x;
+	} else {
+		if (pc->cfg->containers_only) {
+			pc->user_filtered++; /* the cgroup of a gone process is not known */
+			return;
+		}
+		uint64_t now = timeconv_now_boot_ns();
+		if (p->start_boot_ns && p->start_boot_ns <= now) {
+			e.has_runtime_ns = 1;
+			e.runtime_ns = now - p->start_boot_ns;
+		}
+		k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_PROCESS_EXIT;
+		k.ev.process_exit = &e; /* exit code and signal: unknown from /proc */
+	}
+	worker_emit(pc->w, &k.ev);
+}
+
+static void on_proc_new(void *arg, const struct procfs_proc *p)
+{
+	fallback_event(arg, p, true);
+}
+
+static void on_proc_gone(void *arg, const struct procfs_proc *p)
+{
+	fallback_event(arg, p, false);
+}
+
+static int poll_proc(struct process_ctx *pc)
+{
+	uint64_t n;
+	if (read(pc->poll_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return EXIT_TRANSIENT;
+	int r = procfs_poll_scan(pc->poll, on_proc_new, on_proc_gone, pc);
+	if (r < 0)
+		log_warn("/proc scan: %s", strerror(-r));
+	return 0;
+}
+
+static int setup_fallback(struct process_ctx *pc, const char *why)
+{
+	char reason[256];
+	snprintf(reason, sizeof(reason),
+		 "%s: polling /proc every %u ms (exec and exit only; no exit codes, no forks, "
+		 "processes shorter than a poll are missed)",
+		 why, pc->cfg->poll_interval_ms);
+	if (procfs_poll_new(&pc->poll) < 0)
+		return EXIT_TRANSIENT;
+	pc->poll_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (pc->poll_fd < 0)
+		return EXIT_TRANSIENT;
+	long ns = (long)pc->cfg->poll_interval_ms * 1000000L;
+	struct itimerspec its = { .it_interval = { ns / 1000000000L, ns % 1000000000L },
+				  .it_value = { 0, 1 } };
+	if (timerfd_settime(pc->poll_fd, 0, &its, NULL) < 0 || worker_watch(pc->w, pc->poll_fd) < 0)
+		return EXIT_TRANSIENT;
+	worker_set_degraded(pc->w, reason);
+	worker_add_hook(pc->w, "procfs polling");
+	log_warn("DEGRADED: %s", reason);
+	return 0;
+}
+
 static int process_setup(struct worker *w, void *ctx)
 {
 	struct process_ctx *pc = ctx;
@@ -98,7 +225,16 @@ static int process_setup(struct worker *w, void *ctx)
 	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 
-	int r = -EOPNOTSUPP;
+	pc->poll_fd = -1;
+	int r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &pc->cgroups);
+	if (r < 0) {
+		worker_add_missing(w, "cgroup2 mount (container attribution)");
+		pc->cgroups = NULL;
+	}
+	if (pc->cfg->force_fallback)
+		return setup_fallback(pc, "force_fallback is set");
+
+	r = -EOPNOTSUPP;
 	enum config_hooks want = pc->cfg->hooks;
 	if (want != CONFIG_HOOKS_TRACEPOINT)
 		r = try_hookset(pc, true);
@@ -107,10 +243,10 @@ static int process_setup(struct worker *w, void *ctx)
 	if (r < 0 && want != CONFIG_HOOKS_TP_BTF)
 		r = try_hookset(pc, false);
 	if (r < 0) {
-		log_error("no hook set could be loaded and attached (last error: %s); "
-			  "the kernel needs BTF and tp_btf or raw tracepoints",
-			  strerror(-r));
-		return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
+		char why[160];
+		snprintf(why, sizeof(why), "no eBPF hook set loads (%s)", strerror(-r));
+		log_warn("%s; the kernel needs BTF and tp_btf or raw tracepoints", why);
+		return setup_fallback(pc, why);
 	}
 	static const char *const hooks[] = { "sched_process_exec", "sched_process_exit",
 					     "sched_process_fork" };
@@ -130,11 +266,6 @@ static int process_setup(struct worker *w, void *ctx)
 	if (r < 0)
 		return EXIT_TRANSIENT;
 
-	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &pc->cgroups);
-	if (r < 0) {
-		worker_add_missing(w, "cgroup2 mount (container attribution)");
-		pc->cgroups = NULL;
-	}
 	log_info("attached %s hooks; ring buffer %u KiB", pc->hookset, pc->cfg->ring_buffer_kib);
 	return 0;
 }
@@ -145,11 +276,18 @@ static void process_teardown(struct worker *w, void *ctx)
 	ring_buffer__free(pc->rb);
 	process_bpf__destroy(pc->skel);
 	cgroup_cache_free(pc->cgroups);
+	procfs_poll_free(pc->poll);
+	if (pc->poll_fd >= 0)
+		close(pc->poll_fd);
 }
+
+static int poll_proc(struct process_ctx *pc);
 
 static int process_on_readable(struct worker *w, void *ctx, int fd)
 {
 	struct process_ctx *pc = ctx;
+	if (fd == pc->poll_fd)
+		return poll_proc(pc);
 	return kevent_consume(pc->rb);
 }
 
@@ -157,6 +295,10 @@ static void process_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 {
 	struct process_ctx *pc = ctx;
 	uint64_t sums[TAPIO_CNT_MAX];
+	if (!pc->skel) {
+		worker_counters(w)->filtered = pc->user_filtered;
+		return;
+	}
 	if (kevent_counters_sum(bpf_map__fd(pc->skel->maps.counters), sums) < 0)
 		return;
 	st->has_kernel_drops = 1;

@@ -324,3 +324,36 @@ Test(process_e2e, comm_filter_and_argv_bounds, .timeout = 60)
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
+
+/* Without eBPF (forced here) the collector polls /proc: DEGRADED, exec and exit still seen. */
+Test(process_e2e, procfs_fallback_is_degraded_and_still_reports, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, "  process:\n    force_fallback: true\n"
+				      "    poll_interval_ms: 100\n"),
+		     0);
+	cr_assert(tapiod_wait_state(&t, "process", "DEGRADED", 15000), "not DEGRADED");
+	char *argv[] = { "sleep", "1", NULL };
+	pid_t pid = run("/bin/sleep", argv);
+	struct exec_match em = { NULL, "1", pid };
+	json_object *ex = tapiod_wait(&t, match_exec, &em, 10000);
+	cr_assert_not_null(ex, "no process.exec from /proc polling for pid %d", (int)pid);
+	cr_assert_eq(jint(ex, "process.ppid", -1), getpid());
+	cr_assert_eq(jint(ex, "process.uid", -1), 0);
+	cr_assert_str_eq(jstr(ex, "process.comm"), "sleep");
+	int status;
+	waitpid(pid, &status, 0);
+	struct pid_match xm = { "process.exit", pid };
+	json_object *xit = tapiod_wait(&t, match_type_pid, &xm, 10000);
+	cr_assert_not_null(xit, "no process.exit from /proc polling");
+	cr_assert_eq(jint(xit, "processExit.exitCode", -1), -1, "exit codes are unknown in /proc");
+	pid_t kids[4];
+	cr_assert_eq(tapiod_children(&t, kids, 4), 1);
+	assert_worker_sandboxed(kids[0]);
+	tapiod_stop(&t, 10000);
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "polling /proc"), "log:\n%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+}
