@@ -67,6 +67,7 @@ const struct registry_entry registry_entries[] = {
 		 * is the reconnect. */
 		.name = "cri",
 		.binary = "tapio-collector-cri",
+		.pod_metadata = 1,
 		.setup_caps = CAPS_BPF_TRACING | CAPS_SANDBOX | CAPBIT(CAP_DAC_READ_SEARCH) |
 			      CAPBIT(CAP_DAC_OVERRIDE),
 		.read_paths = kernel_read_paths,

@@ -14,6 +14,8 @@ struct registry_entry {
 	const char *const *read_paths;        /* read-only after setup (Landlock) */
 	const char *const *extra_syscalls;    /* beyond sandbox_base_syscalls */
 	int bpf_map_read;                     /* needs bpf(2) map lookups after setup */
+	int pod_metadata;                     /* its container events teach tapiod container id
+					       * → pod name/namespace for every collector */
 };
 
 extern const struct registry_entry registry_entries[];

@@ -150,7 +150,7 @@ static int on_batch(struct child *c, const Tapio__V1__EventBatch *b)
 		ev->collector = (char *)c->reg->name;
 		ev->node = sup->cfg->node_name;
 		c->cnt.events++;
-		if (strcmp(c->reg->name, "cri") == 0)
+		if (c->reg->pod_metadata)
 			meta_learn(&sup->meta, ev);
 		char *orig_pod_uid = ev->k8s ? ev->k8s->pod_uid : NULL;
 		bool enriched = meta_enrich(&sup->meta, ev);
