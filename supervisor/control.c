@@ -275,6 +275,19 @@ static void audit_child(struct sup *sup, struct child *c, struct audit_slot *a)
 	a->e.verdict = a->e.n_problems ? "mismatch" : "ok";
 }
 
+void control_audit_on_ready(struct sup *sup, struct child *c)
+{
+	struct audit_slot *a = calloc(1, sizeof(*a));
+	if (!a)
+		return;
+	audit_child(sup, c, a);
+	for (size_t i = 0; i < a->e.n_problems; i++)
+		log_warn("audit %s (pid %d): %s", c->reg->name, (int)c->pid, a->problems[i]);
+	if (a->e.n_problems == 0)
+		log_debug("audit %s (pid %d): ok", c->reg->name, (int)c->pid);
+	free(a);
+}
+
 static void do_audit(struct control_client *cl)
 {
 	struct sup *sup = cl->ctl->sup;

@@ -111,6 +111,7 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	} else {
 		child_handle(c, CEV_READY, NULL);
 	}
+	control_audit_on_ready(c->sup, c);
 	for (size_t i = 0; i < r->n_features_missing && i < 16; i++) {
 		char what[256];
 		printable(what, sizeof(what), r->features_missing[i]);

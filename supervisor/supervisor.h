@@ -216,6 +216,9 @@ struct control {
 };
 
 int control_open(struct control *ctl, struct sup *sup);
+/* Audit a worker that just became READY: /proc/PID/status against the sandbox it must be in
+ * and against its own report; every problem is a warning in the log. */
+void control_audit_on_ready(struct sup *sup, struct child *c);
 void control_close(struct control *ctl);
 /* Hand one event's JSON line (no newline) to `tapioctl events` subscribers. */
 void control_publish(struct control *ctl, const char *collector, const char *type,

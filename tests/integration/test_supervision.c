@@ -578,3 +578,26 @@ Test(tapioctl, check_config_names_file_line_and_key)
 	cr_assert(strstr(out, want), "got: %s", out);
 	unlink(path);
 }
+
+/* A worker running without its sandbox is flagged: a warning at READY and a mismatch in the
+ * audit (exit 1). */
+Test(sandbox_e2e, unsandboxed_worker_is_a_mismatch, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, "  process:\n    enabled: false\n"
+				      "  testing:\n    enabled: true\n    sandbox: false\n"),
+		     0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	const char *args[] = { "audit", NULL };
+	int st;
+	char *out = tapioctl_run(&t, &st, args);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "audit exit %d:\n%s", st, out);
+	cr_assert(strstr(out, "mismatch") && strstr(out, "sandbox disabled"), "%s", out);
+	free(out);
+	tapiod_stop(&t, 10000);
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "audit testing") && strstr(log, "sandbox disabled"), "log:\n%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+}
