@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tapio/v1/worker.pb-c.h"
 
 #define FRAME_HDR_BYTES 4 /* frame.h: 4-byte big-endian length */
 #include "strbuf.h"
@@ -858,4 +859,22 @@ int privilege_status_read(pid_t pid, struct privilege_status *ret_status)
 	}
 	strbuf_release(&sb);
 	return r;
+}
+
+void privilege_report_fill(Tapio__V1__PrivilegeReport *pr, const struct privilege_status *st)
+{
+	*pr = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
+	pr->has_uid = pr->has_gid = pr->has_cap_inh = pr->has_cap_prm = pr->has_cap_eff = 1;
+	pr->has_cap_bnd = pr->has_cap_amb = pr->has_no_new_privs = pr->has_seccomp = 1;
+	pr->has_seccomp_filters = 1;
+	pr->uid = st->uid;
+	pr->gid = st->gid;
+	pr->cap_inh = st->cap_inh;
+	pr->cap_prm = st->cap_prm;
+	pr->cap_eff = st->cap_eff;
+	pr->cap_bnd = st->cap_bnd;
+	pr->cap_amb = st->cap_amb;
+	pr->no_new_privs = st->no_new_privs;
+	pr->seccomp = st->seccomp;
+	pr->seccomp_filters = st->seccomp_filters;
 }

@@ -72,3 +72,9 @@ int privilege_status_read(pid_t pid, struct privilege_status *ret_status);
  * (5.9) may be absent and then read as 0. A repeated or malformed line is -EINVAL. Inside the
  * sandbox privilege_status_read() works when /proc is one of the read paths. */
 int privilege_status_parse(const char *text, struct privilege_status *ret_status);
+
+/* The wire form of a status (tapio.v1.PrivilegeReport; landlock left unset): what a worker
+ * says in READY and what tapiod observes for the audit. */
+struct Tapio__V1__PrivilegeReport;
+void privilege_report_fill(struct Tapio__V1__PrivilegeReport *pr,
+			   const struct privilege_status *st);

@@ -250,21 +250,8 @@ static int send_ready(struct worker *w, const struct sandbox_result *sb)
 {
 	Tapio__V1__PrivilegeReport pr = TAPIO__V1__PRIVILEGE_REPORT__INIT;
 	struct privilege_status st;
-	if (privilege_status_read(0, &st) == 0) {
-		pr.has_uid = pr.has_gid = pr.has_cap_inh = pr.has_cap_prm = pr.has_cap_eff = 1;
-		pr.has_cap_bnd = pr.has_cap_amb = pr.has_no_new_privs = pr.has_seccomp = 1;
-		pr.has_seccomp_filters = 1;
-		pr.uid = st.uid;
-		pr.gid = st.gid;
-		pr.cap_inh = st.cap_inh;
-		pr.cap_prm = st.cap_prm;
-		pr.cap_eff = st.cap_eff;
-		pr.cap_bnd = st.cap_bnd;
-		pr.cap_amb = st.cap_amb;
-		pr.no_new_privs = st.no_new_privs;
-		pr.seccomp = st.seccomp;
-		pr.seccomp_filters = st.seccomp_filters;
-	}
+	if (privilege_status_read(0, &st) == 0)
+		privilege_report_fill(&pr, &st);
 	pr.landlock = (char *)(sb ? sb->landlock : "off (sandbox disabled)");
 
 	w->ready.collector = (char *)w->coll->name;

@@ -173,24 +173,6 @@ static void do_restart(struct control_client *cl, const Tapio__V1__RestartReques
 	send_error(cl, "no enabled collector named '%.64s'", name);
 }
 
-static void fill_report(Tapio__V1__PrivilegeReport *pr, const struct privilege_status *st)
-{
-	*pr = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
-	pr->has_uid = pr->has_gid = pr->has_cap_inh = pr->has_cap_prm = pr->has_cap_eff = 1;
-	pr->has_cap_bnd = pr->has_cap_amb = pr->has_no_new_privs = pr->has_seccomp = 1;
-	pr->has_seccomp_filters = 1;
-	pr->uid = st->uid;
-	pr->gid = st->gid;
-	pr->cap_inh = st->cap_inh;
-	pr->cap_prm = st->cap_prm;
-	pr->cap_eff = st->cap_eff;
-	pr->cap_bnd = st->cap_bnd;
-	pr->cap_amb = st->cap_amb;
-	pr->no_new_privs = st->no_new_privs;
-	pr->seccomp = st->seccomp;
-	pr->seccomp_filters = st->seccomp_filters;
-}
-
 #define AUDIT_PROBLEMS 12
 
 struct audit_slot {
@@ -230,7 +212,7 @@ static void audit_child(struct sup *sup, struct child *c, struct audit_slot *a)
 	}
 	a->e.has_pid = 1;
 	a->e.pid = (uint32_t)c->pid;
-	fill_report(&a->observed, &st);
+	privilege_report_fill(&a->observed, &st);
 	a->e.observed = &a->observed;
 	if (c->reported.valid) {
 		a->reported = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
