@@ -443,3 +443,12 @@ void assert_worker_sandboxed(pid_t pid)
 	cr_assert_eq(st.no_new_privs, 1);
 	cr_assert_eq(st.seccomp, 2);
 }
+
+void assert_container_context(json_object *ev, const char *container_id, const char *pod_uid,
+			      const char *qos)
+{
+	cr_assert_str_eq(jstr(ev, "k8s.containerId"), container_id);
+	cr_assert_str_eq(jstr(ev, "k8s.podUid"), pod_uid);
+	cr_assert_str_eq(jstr(ev, "k8s.runtime"), "containerd");
+	cr_assert_str_eq(jstr(ev, "k8s.qosClass"), qos);
+}

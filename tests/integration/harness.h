@@ -78,3 +78,7 @@ void fake_container_remove(struct fake_container *fc);
 
 /* /proc/PID/status of a worker shows no capabilities, uid 65534, NoNewPrivs 1, Seccomp 2. */
 void assert_worker_sandboxed(pid_t pid);
+
+/* The k8s context a fake_container (containerd, systemd driver) must give an event. */
+void assert_container_context(json_object *ev, const char *container_id, const char *pod_uid,
+			      const char *qos);

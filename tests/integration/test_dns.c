@@ -388,10 +388,7 @@ Test(dns, query_from_container_cgroup_carries_container_id, .timeout = 60)
 		struct dns_match mm = {types[i], "ctr.tapio.test", "A", pid, "udp"};
 		json_object *ev = tapiod_wait(&t, match_dns, &mm, 10000);
 		cr_assert_not_null(ev, "no %s from inside the container cgroup", types[i]);
-		cr_assert_str_eq(jstr(ev, "k8s.containerId"), cid);
-		cr_assert_str_eq(jstr(ev, "k8s.podUid"), "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901");
-		cr_assert_str_eq(jstr(ev, "k8s.runtime"), "containerd");
-		cr_assert_str_eq(jstr(ev, "k8s.qosClass"), "burstable");
+		assert_container_context(ev, cid, "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901", "burstable");
 	}
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);

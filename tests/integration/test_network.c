@@ -605,10 +605,7 @@ Test(network, connect_from_container_cgroup_carries_container_id, .timeout = 60)
 		ce = tapiod_wait(&t, match_tcp, &cm, 200);
 	}
 	cr_assert_not_null(ce, "no tcp.connect from the container cgroup");
-	cr_assert_str_eq(jstr(ce, "k8s.containerId"), cid);
-	cr_assert_str_eq(jstr(ce, "k8s.podUid"), "1b2c3d4e-5f6a-7b8c-9d0e-1f2a3b4c5d6e");
-	cr_assert_str_eq(jstr(ce, "k8s.runtime"), "containerd");
-	cr_assert_str_eq(jstr(ce, "k8s.qosClass"), "burstable");
+	assert_container_context(ce, cid, "1b2c3d4e-5f6a-7b8c-9d0e-1f2a3b4c5d6e", "burstable");
 	cr_assert_eq(jint(ce, "process.pid", -1), child);
 	cr_assert_eq(jint(ce, "tcp.sockCgroupId", 0), jint(ce, "process.cgroupId", 1));
 

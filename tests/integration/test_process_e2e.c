@@ -239,10 +239,7 @@ Test(process_e2e, exec_in_container_cgroup_carries_container_id, .timeout = 90)
 	struct exec_match em = { "/bin/echo", marker, pid };
 	json_object *ex = tapiod_wait(&t, match_exec, &em, 10000);
 	cr_assert_not_null(ex, "no exec event from inside the container cgroup");
-	cr_assert_str_eq(jstr(ex, "k8s.containerId"), cid);
-	cr_assert_str_eq(jstr(ex, "k8s.podUid"), "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d");
-	cr_assert_str_eq(jstr(ex, "k8s.runtime"), "containerd");
-	cr_assert_str_eq(jstr(ex, "k8s.qosClass"), "besteffort");
+	assert_container_context(ex, cid, "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d", "besteffort");
 
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);

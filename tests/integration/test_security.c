@@ -401,10 +401,7 @@ Test(security, action_in_container_cgroup_carries_container_id, .timeout = 60)
 	struct sec_match nm = M("security.namespace", "unshare", h.pid);
 	nm.ns = "net";
 	json_object *ev = need(&t, nm, "unshare net in the container cgroup");
-	cr_assert_str_eq(jstr(ev, "k8s.containerId"), cid);
-	cr_assert_str_eq(jstr(ev, "k8s.podUid"), "1b2c3d4e-5f6a-7b8c-9d0e-1f2a3b4c5d6e");
-	cr_assert_str_eq(jstr(ev, "k8s.runtime"), "containerd");
-	cr_assert_str_eq(jstr(ev, "k8s.qosClass"), "burstable");
+	assert_container_context(ev, cid, "1b2c3d4e-5f6a-7b8c-9d0e-1f2a3b4c5d6e", "burstable");
 
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
