@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pbwire.h"
 #include "tapio/v1/worker.pb-c.h"
 
 #define FRAME_HDR_BYTES 4 /* frame.h: 4-byte big-endian length */
@@ -335,17 +336,6 @@ void sandbox_set_report_fd(int fd)
 	report_fd = fd;
 }
 
-static size_t put_varint(uint8_t *p, uint32_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 /* Async-signal-safe: builds WorkerFrame{fatal: Fatal{syscall: N}} by hand. */
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
@@ -355,7 +345,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 		uint8_t fatal[8], frame[FRAME_HDR_BYTES + 16];
 		size_t f = 0;
 		fatal[f++] = 1 << 3 | 0; /* Fatal.syscall, varint */
-		f += put_varint(fatal + f, (uint32_t)nr);
+		f += pbwire_put_varint(fatal + f, (uint32_t)nr);
 		size_t n = FRAME_HDR_BYTES;
 		frame[n++] = 5 << 3 | 2; /* WorkerFrame.fatal */
 		frame[n++] = (uint8_t)f;

@@ -23,6 +23,7 @@
 #include "exitcodes.h"
 #include "frame.h"
 #include "log.h"
+#include "pbwire.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "strbuf.h"
@@ -116,17 +117,6 @@ void worker_set_degraded(struct worker *w, const char *reason)
 
 /* ---- output queue ------------------------------------------------------------------------ */
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 static void arm_out(struct worker *w, bool on)
 {
 	if (w->want_out == on)
@@ -167,7 +157,7 @@ static int queue_frame(struct worker *w, unsigned field, const void *body, size_
 	uint8_t hdr[FRAME_HDR + 1 + 10];
 	size_t h = FRAME_HDR;
 	hdr[h++] = (uint8_t)(field << 3 | 2);
-	h += put_varint(hdr + h, len);
+	h += pbwire_put_varint(hdr + h, len);
 	size_t total = h - FRAME_HDR + len;
 	if (total > FRAME_MAX)
 		return -EMSGSIZE;
@@ -224,7 +214,7 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 	uint8_t pre[11];
 	size_t p = 0;
 	pre[p++] = (1 << 3) | 2; /* EventBatch.events */
-	p += put_varint(pre + p, len);
+	p += pbwire_put_varint(pre + p, len);
 	if (strbuf_reserve(&w->batch, p + len) < 0) {
 		w->queue_drops++;
 		return -ENOBUFS;
