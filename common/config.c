@@ -123,7 +123,8 @@ static const char *const file_format_names[] = { "json", "binary", NULL };
 static const char *const direction_names[] = { "both", "outbound", "inbound", NULL };
 static const char *const testing_mode_names[] = {
 	"normal",  "exit",  "hang",		 "oversized",	   "garbage",  "early_events",
-	"flood",   "alloc", "forbidden_syscall", "forbidden_path", "degraded", NULL,
+	"flood",   "alloc", "forbidden_syscall", "forbidden_path", "degraded", "forge",
+	"mixed_frame", "bad_event", NULL,
 };
 
 _Static_assert(sizeof(enum config_hooks) == sizeof(unsigned int), "enum stored as unsigned int");

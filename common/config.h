@@ -140,6 +140,9 @@ enum config_testing_mode {
 	CONFIG_TESTING_FORBIDDEN_SYSCALL, /* after the sandbox: socket(AF_INET) */
 	CONFIG_TESTING_FORBIDDEN_PATH,    /* after the sandbox: open a file outside its paths */
 	CONFIG_TESTING_DEGRADED,          /* READY with a degraded reason, then ticks */
+	CONFIG_TESTING_FORGE,             /* valid events that set id, collector and node */
+	CONFIG_TESTING_MIXED_FRAME,       /* a frame holding a batch and a heartbeat */
+	CONFIG_TESTING_BAD_EVENT,         /* a batch whose event does not decode */
 };
 
 struct config_testing {

@@ -9,32 +9,15 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pbarena.h"
 #include "pbjson.h"
+#include "pbwire.h"
 #include "supervisor.h"
 #include "timeconv.h"
 
 #define READS_PER_WAKEUP 8                 /* fairness between workers */
-#define DECODE_BUDGET (32u << 20)          /* heap one frame may expand to when decoded */
 #define TYPE_MAX 64
 #define REASON_MAX 1024
-
-struct budget {
-	size_t used;
-};
-
-static void *budget_alloc(void *data, size_t size)
-{
-	struct budget *b = data;
-	if (size > DECODE_BUDGET - b->used)
-		return NULL;
-	b->used += size;
-	return malloc(size);
-}
-
-static void budget_free(void *data, void *p)
-{
-	free(p);
-}
 
 static void protocol_error(struct child *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -120,66 +103,143 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	return 0;
 }
 
-static int on_batch(struct child *c, const Tapio__V1__EventBatch *b)
+/* The id of the next event: "<run id>-<n>", written without printf (this runs per event). */
+static size_t next_event_id(struct sup *sup, char *dst, size_t cap)
+{
+	char digits[20];
+	size_t nd = 0;
+	uint64_t v = ++sup->next_event_id;
+	do {
+		digits[nd++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	size_t rl = strnlen(sup->run_id, sizeof(sup->run_id));
+	if (rl + 1 + nd + 1 > cap)
+		return 0;
+	memcpy(dst, sup->run_id, rl);
+	dst[rl] = '-';
+	for (size_t i = 0; i < nd; i++)
+		dst[rl + 1 + i] = digits[nd - 1 - i];
+	dst[rl + 1 + nd] = '\0';
+	return rl + 1 + nd;
+}
+
+/* The binary sink's record: the worker's own bytes (validated by the decode) without what
+ * only tapiod may say — id, collector, node and, when tapiod filled it in, the k8s context —
+ * followed by tapiod's values. No re-encoding of the rest. */
+static int binary_record(struct sup *sup, const uint8_t *bytes, size_t len,
+			 const Tapio__V1__Event *ev, size_t id_len, bool enriched)
+{
+	struct strbuf *out = &sup->scratch;
+	uint64_t drop =
+		PBWIRE_BIT(1) | PBWIRE_BIT(2) | PBWIRE_BIT(5) | (enriched ? PBWIRE_BIT(8) : 0);
+	int r = pbwire_copy_without(out, bytes, len, drop);
+	if (r == 0)
+		r = pbwire_append_len(out, 1, ev->id, id_len);
+	if (r == 0)
+		r = pbwire_append_len(out, 2, ev->collector, strlen(ev->collector));
+	if (r == 0)
+		r = pbwire_append_len(out, 5, ev->node, strlen(ev->node));
+	if (r == 0 && enriched) {
+		size_t n = protobuf_c_message_get_packed_size(&ev->k8s->base);
+		uint8_t hdr[2 * PBWIRE_VARINT_MAX];
+		size_t h = pbwire_put_varint(hdr, 8 << 3 | PBWIRE_LEN);
+		h += pbwire_put_varint(hdr + h, n);
+		r = strbuf_append(out, hdr, h);
+		if (r == 0)
+			r = strbuf_reserve(out, n);
+		if (r == 0)
+			out->len += protobuf_c_message_pack(&ev->k8s->base,
+							    (uint8_t *)out->data + out->len);
+	}
+	return r;
+}
+
+/* One event of a batch: decode (into the arena, under the decode budget), check, stamp,
+ * enrich and hand to the sinks. Returns -EPROTO when the worker was killed for it. */
+static int on_event(struct child *c, const uint8_t *bytes, size_t len)
 {
 	struct sup *sup = c->sup;
+	pbarena_reset(&sup->arena);
+	Tapio__V1__Event *ev = tapio__v1__event__unpack(&sup->arena.alloc, len, bytes);
+	if (!ev) {
+		protocol_error(c, "undecodable event of %zu bytes", len);
+		return -EPROTO;
+	}
+	if (!ev->has_seq || ev->seq <= c->last_seq) {
+		protocol_error(c, "event sequence %llu after %llu", (unsigned long long)ev->seq,
+			       (unsigned long long)c->last_seq);
+		return -EPROTO;
+	}
+	if (!valid_text(ev->type, TYPE_MAX)) {
+		protocol_error(c, "event without a valid type");
+		return -EPROTO;
+	}
+	if (ev->seq > c->last_seq + 1)
+		c->cnt.seq_gaps += ev->seq - c->last_seq - 1;
+	c->last_seq = ev->seq;
+	/* Stamp what only the supervisor may say. The decoded event lives in the arena until
+	 * the next reset, so pointing its fields at our strings needs no undoing. */
+	char id[48];
+	size_t id_len = next_event_id(sup, id, sizeof(id));
+	ev->id = id;
+	ev->collector = (char *)c->reg->name;
+	ev->node = sup->cfg->node_name;
+	c->cnt.events++;
+	if (c->reg->pod_metadata)
+		meta_learn(&sup->meta, ev);
+	bool enriched = meta_enrich(&sup->meta, ev);
+
+	if (sup->file.open && sup->file.binary) {
+		strbuf_reset(&sup->scratch);
+		if (binary_record(sup, bytes, len, ev, id_len, enriched) < 0)
+			c->cnt.encode_errors++;
+		else if (sink_file_event(&sup->file, sup->scratch.data, sup->scratch.len) < 0)
+			c->cnt.sink_queue_drops++;
+	}
+	bool need_json = sup->cfg->sink_stdout.enabled || sup->ctl.subscribers ||
+			 (sup->file.open && !sup->file.binary);
+	if (!need_json)
+		return 0;
+	strbuf_reset(&sup->scratch);
+	if (pbjson_encode(&ev->base, &sup->scratch) < 0) {
+		c->cnt.encode_errors++;
+		return 0;
+	}
+	if (sup->file.open && !sup->file.binary &&
+	    sink_file_event(&sup->file, sup->scratch.data, sup->scratch.len) < 0)
+		c->cnt.sink_queue_drops++;
+	if (sup->cfg->sink_stdout.enabled &&
+	    sink_line(&sup->sink, sup->scratch.data, sup->scratch.len) < 0)
+		c->cnt.sink_queue_drops++;
+	control_publish(&sup->ctl, c->reg->name, ev->type, sup->scratch.data, sup->scratch.len);
+	return 0;
+}
+
+/* An EventBatch, walked at the wire level so that each event is decoded on its own: the
+ * arena stays one event small and hot, and the binary sink gets the event's own bytes. */
+static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
+{
 	if (c->state != CHILD_READY && c->state != CHILD_DEGRADED) {
 		protocol_error(c, "events before READY");
 		return -EPROTO;
 	}
-	char id[48];
-	for (size_t i = 0; i < b->n_events; i++) {
-		Tapio__V1__Event *ev = b->events[i];
-		if (!ev->has_seq || ev->seq <= c->last_seq) {
-			protocol_error(c, "event sequence %llu after %llu",
-				       (unsigned long long)ev->seq, (unsigned long long)c->last_seq);
+	struct pbwire_iter it;
+	struct pbwire_field f;
+	int r;
+	pbwire_iter_init(&it, bytes, len);
+	while ((r = pbwire_next(&it, &f)) > 0) {
+		if (f.number != 1 || f.type != PBWIRE_LEN) {
+			protocol_error(c, "batch holds field %u (wire type %d), not events",
+				       f.number, (int)f.type);
 			return -EPROTO;
 		}
-		if (!valid_text(ev->type, TYPE_MAX)) {
-			protocol_error(c, "event without a valid type");
+		if (on_event(c, f.value, f.value_len) < 0)
 			return -EPROTO;
-		}
-		if (ev->seq > c->last_seq + 1)
-			c->cnt.seq_gaps += ev->seq - c->last_seq - 1;
-		c->last_seq = ev->seq;
-		/* Stamp what only the supervisor may say; the decoded strings are put back
-		 * before the frame is freed (they belong to its allocator). */
-		char *worker_id = ev->id, *worker_coll = ev->collector, *worker_node = ev->node;
-		snprintf(id, sizeof(id), "%s-%llu", sup->run_id,
-			 (unsigned long long)++sup->next_event_id);
-		ev->id = id;
-		ev->collector = (char *)c->reg->name;
-		ev->node = sup->cfg->node_name;
-		c->cnt.events++;
-		if (c->reg->pod_metadata)
-			meta_learn(&sup->meta, ev);
-		char *orig_pod_uid = ev->k8s ? ev->k8s->pod_uid : NULL;
-		bool enriched = meta_enrich(&sup->meta, ev);
-		strbuf_reset(&sup->scratch);
-		bool need_json = sup->cfg->sink_stdout.enabled || sup->ctl.subscribers ||
-				 (sup->file.open && !sup->file.binary);
-		if (sup->file.open && sup->file.binary &&
-		    sink_file_event(&sup->file, &ev->base, NULL, 0) < 0)
-			c->cnt.sink_queue_drops++;
-		if (!need_json) {
-			/* binary file only: no JSON work at all */
-		} else if (pbjson_encode(&ev->base, &sup->scratch) < 0) {
-			c->cnt.encode_errors++;
-		} else {
-			if (sup->file.open && !sup->file.binary &&
-			    sink_file_event(&sup->file, NULL, sup->scratch.data, sup->scratch.len) < 0)
-				c->cnt.sink_queue_drops++;
-			if (sup->cfg->sink_stdout.enabled &&
-			    sink_line(&sup->sink, sup->scratch.data, sup->scratch.len) < 0)
-				c->cnt.sink_queue_drops++;
-			control_publish(&sup->ctl, c->reg->name, ev->type, sup->scratch.data,
-					sup->scratch.len);
-		}
-		ev->id = worker_id;
-		ev->collector = worker_coll;
-		ev->node = worker_node;
-		if (enriched)
-			meta_unenrich(ev, orig_pod_uid);
+	}
+	if (r < 0) {
+		protocol_error(c, "undecodable batch of %zu bytes", len);
+		return -EPROTO;
 	}
 	return 0;
 }
@@ -195,12 +255,29 @@ static void on_stats(struct child *c, const Tapio__V1__Stats *s)
 	c->cnt.worker_events_sent = s->events_sent;
 }
 
-/* Returns 0 to keep reading, -EPROTO when the link was closed. */
+/* Returns 0 to keep reading, -EPROTO when the link was closed. A frame is exactly one body
+ * field (the oneof's last-wins rule would otherwise let one body hide another); a batch is
+ * walked here, event by event, and every other body is decoded whole. */
 static int on_frame(struct child *c, const uint8_t *data, size_t len)
 {
-	struct budget b = { 0 };
-	ProtobufCAllocator alloc = { budget_alloc, budget_free, &b };
-	Tapio__V1__WorkerFrame *f = tapio__v1__worker_frame__unpack(&alloc, len, data);
+	struct pbwire_iter it;
+	struct pbwire_field body;
+	pbwire_iter_init(&it, data, len);
+	if (pbwire_next(&it, &body) <= 0) {
+		protocol_error(c, "undecodable frame of %zu bytes", len);
+		return -EPROTO;
+	}
+	if (body.size != len) {
+		protocol_error(c, "frame of %zu bytes holds more than one body", len);
+		return -EPROTO;
+	}
+	if (body.number == 2 && body.type == PBWIRE_LEN) {
+		c->cnt.frames++;
+		return on_batch(c, body.value, body.value_len);
+	}
+	struct pbarena *a = &c->sup->arena;
+	pbarena_reset(a);
+	Tapio__V1__WorkerFrame *f = tapio__v1__worker_frame__unpack(&a->alloc, len, data);
 	if (!f) {
 		protocol_error(c, "undecodable frame of %zu bytes", len);
 		return -EPROTO;
@@ -210,9 +287,6 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 	switch (f->body_case) {
 	case TAPIO__V1__WORKER_FRAME__BODY_READY:
 		r = on_ready(c, f->ready);
-		break;
-	case TAPIO__V1__WORKER_FRAME__BODY_BATCH:
-		r = on_batch(c, f->batch);
 		break;
 	case TAPIO__V1__WORKER_FRAME__BODY_HEARTBEAT:
 		c->last_heartbeat_ns = timeconv_now_mono_ns();
@@ -229,7 +303,7 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 		r = -EPROTO;
 		break;
 	}
-	tapio__v1__worker_frame__free_unpacked(f, &alloc);
+	pbarena_reset(a);
 	return r;
 }
 

@@ -332,6 +332,10 @@ static int setup(struct sup *sup)
 	}
 
 	strbuf_init(&sup->scratch, FRAME_MAX);
+	if (pbarena_init(&sup->arena, DECODE_BLOCK, DECODE_BUDGET) < 0) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
 	sup->start_mono_ns = timeconv_now_mono_ns();
 	if (sup->cfg->control.enabled && control_open(&sup->ctl, sup) < 0)
 		log_warn("running without a control socket (tapioctl will not reach this tapiod)");
@@ -444,6 +448,7 @@ int main(int argc, char **argv)
 		child_release(&sup.children[i]);
 	free(sup.children);
 	strbuf_release(&sup.scratch);
+	pbarena_release(&sup.arena);
 	meta_free(&sup.meta);
 	close(sup.config_memfd);
 	config_free(sup.cfg);

@@ -137,15 +137,6 @@ bool meta_enrich(struct meta *m, Tapio__V1__Event *ev)
 	return true;
 }
 
-void meta_unenrich(Tapio__V1__Event *ev, const char *orig_pod_uid)
-{
-	Tapio__V1__KubernetesContext *k = ev->k8s;
-	k->pod_name = NULL;
-	k->namespace_ = NULL;
-	k->container_name = NULL;
-	k->pod_uid = (char *)orig_pod_uid;
-}
-
 void meta_free(struct meta *m)
 {
 	if (!m->slots)

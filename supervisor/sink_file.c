@@ -84,30 +84,25 @@ static void rotate_before(struct sink_file *f, size_t add)
 		rotate(f);
 }
 
-int sink_file_event(struct sink_file *f, const ProtobufCMessage *ev, const char *json,
-		    size_t json_len)
+int sink_file_event(struct sink_file *f, const void *data, size_t len)
 {
-	if (!f->open || f->buf.len >= f->max) {
+	size_t rec = f->binary ? FRAME_HDR + len : len + 1;
+	if (!f->open || f->buf.len >= f->max || (f->binary && len > FRAME_MAX)) {
 		f->dropped++;
 		return -ENOBUFS;
 	}
-	rotate_before(f, f->binary ? FRAME_HDR + protobuf_c_message_get_packed_size(ev)
-				   : json_len + 1);
+	rotate_before(f, rec);
+	if (strbuf_reserve(&f->buf, rec) < 0) {
+		f->dropped++;
+		return -ENOBUFS;
+	}
 	if (f->binary) {
-		size_t len = protobuf_c_message_get_packed_size(ev);
-		if (len > FRAME_MAX || strbuf_reserve(&f->buf, FRAME_HDR + len) < 0) {
-			f->dropped++;
-			return -ENOBUFS;
-		}
-		frame_put_header((uint8_t *)f->buf.data + f->buf.len, (uint32_t)len);
-		protobuf_c_message_pack(ev, (uint8_t *)f->buf.data + f->buf.len + FRAME_HDR);
-		f->buf.len += FRAME_HDR + len;
+		uint8_t hdr[FRAME_HDR];
+		frame_put_header(hdr, (uint32_t)len);
+		strbuf_append(&f->buf, hdr, sizeof(hdr));
+		strbuf_append(&f->buf, data, len);
 	} else {
-		if (strbuf_reserve(&f->buf, json_len + 1) < 0) {
-			f->dropped++;
-			return -ENOBUFS;
-		}
-		strbuf_append(&f->buf, json, json_len);
+		strbuf_append(&f->buf, data, len);
 		strbuf_append_char(&f->buf, '\n');
 	}
 	f->written++;

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "frame.h"
+#include "pbarena.h"
 #include "registry.h"
 #include "strbuf.h"
 #include "tapio/v1/worker.pb-c.h"
@@ -141,6 +142,9 @@ void link_drain(struct child *c);
 
 /* ---- sinks (sink.c) ------------------------------------------------------------------------- */
 
+#define DECODE_BUDGET (32u << 20)    /* heap one decoded frame or event may expand to */
+#define DECODE_BLOCK (64u << 10)     /* the decode arena's retained block */
+
 struct sink_stdout {
 	int fd;
 	bool nonblocking;                      /* pipe/socket: polled; files/ttys: blocking */
@@ -194,10 +198,10 @@ struct meta {
 /* Learn from a CRI container event (container id → pod metadata; removed → forget). */
 void meta_learn(struct meta *m, const Tapio__V1__Event *ev);
 /* Fill pod name, namespace, container name (and pod uid if missing) into an event whose k8s
- * context has a container id but no pod name. The strings are borrowed from the table:
- * call meta_unenrich before the event is freed. True when something was filled in. */
+ * context has a container id but no pod name. The strings are borrowed from the table (the
+ * event must not be freed field by field: tapiod's events live in its decode arena). True
+ * when something was filled in. */
 bool meta_enrich(struct meta *m, Tapio__V1__Event *ev);
-void meta_unenrich(Tapio__V1__Event *ev, const char *orig_pod_uid);
 void meta_free(struct meta *m);
 
 /* ---- control socket (control.c) ----------------------------------------------------------- */
@@ -238,9 +242,9 @@ struct sink_file {
 };
 
 int sink_file_open(struct sink_file *f, const struct config *cfg);
-/* Queue one stamped event: packed (binary) or its JSON line. -ENOBUFS when dropped. */
-int sink_file_event(struct sink_file *f, const ProtobufCMessage *ev, const char *json,
-		    size_t json_len);
+/* Queue one stamped event: its encoded tapio.v1.Event (binary; the sink adds the length) or
+ * its JSON line without the newline. -ENOBUFS when dropped (counted). */
+int sink_file_event(struct sink_file *f, const void *data, size_t len);
 void sink_file_flush(struct sink_file *f);
 void sink_file_close(struct sink_file *f);
 
@@ -262,7 +266,8 @@ struct sup {
 	struct control ctl;
 	struct budgets budgets;
 	struct meta meta;
-	struct strbuf scratch;                 /* one event's JSON, shared by sink and control */
+	struct strbuf scratch;                 /* one event's JSON or binary record */
+	struct pbarena arena;                  /* the frame or event being decoded */
 	uint64_t start_mono_ns;
 	uv_signal_t sig_term, sig_int, sig_hup, sig_pipe;
 	uv_timer_t tick;

@@ -161,7 +161,16 @@ static void send_frame(int fd, const ProtobufCMessage *m)
 	free(buf);
 }
 
-static void send_batch(int fd, uint64_t first_seq, size_t n)
+static void send_bytes(int fd, const uint8_t *body, size_t len)
+{
+	uint8_t hdr[FRAME_HDR];
+	frame_put_header(hdr, (uint32_t)len);
+	if (frame_write_all(fd, hdr, sizeof(hdr)) < 0 || frame_write_all(fd, body, len) < 0)
+		exit(EXIT_TRANSIENT);
+}
+
+/* forge: set what only tapiod may say (id, collector, node) to values it must replace */
+static void send_batch_as(int fd, uint64_t first_seq, size_t n, bool forge)
 {
 	Tapio__V1__Event evs[64];
 	Tapio__V1__Event *ptrs[64];
@@ -173,6 +182,11 @@ static void send_batch(int fd, uint64_t first_seq, size_t n)
 		evs[i].time = &ts;
 		evs[i].has_seq = 1;
 		evs[i].seq = first_seq + i;
+		if (forge) {
+			evs[i].id = "forged-id";
+			evs[i].collector = "forged-collector";
+			evs[i].node = "forged-node";
+		}
 		ptrs[i] = &evs[i];
 	}
 	Tapio__V1__EventBatch b = TAPIO__V1__EVENT_BATCH__INIT;
@@ -182,6 +196,11 @@ static void send_batch(int fd, uint64_t first_seq, size_t n)
 	f.body_case = TAPIO__V1__WORKER_FRAME__BODY_BATCH;
 	f.batch = &b;
 	send_frame(fd, &f.base);
+}
+
+static void send_batch(int fd, uint64_t first_seq, size_t n)
+{
+	send_batch_as(fd, first_seq, n, false);
 }
 
 static void send_ready(int fd)
@@ -218,6 +237,27 @@ static int run_raw(int fd, const struct config_testing *cfg)
 	case CONFIG_TESTING_EARLY_EVENTS:
 		send_batch(fd, 1, 4);
 		break;
+	case CONFIG_TESTING_FORGE:
+		send_ready(fd);
+		send_batch_as(fd, 1, 8, true);
+		break;
+	case CONFIG_TESTING_MIXED_FRAME: {
+		send_ready(fd);
+		/* WorkerFrame{batch: {events: [{type: "t", seq: 1}]}, heartbeat: {}}: protobuf
+		 * would decode a heartbeat and drop the batch; the protocol is one body a frame */
+		static const uint8_t f[] = { 2 << 3 | 2, 7, 1 << 3 | 2, 5, 3 << 3 | 2, 1, 't',
+					     6 << 3, 1, 3 << 3 | 2, 0 };
+		send_bytes(fd, f, sizeof(f));
+		break;
+	}
+	case CONFIG_TESTING_BAD_EVENT: {
+		send_ready(fd);
+		/* a well-formed batch whose one event is a string field sent as a varint, then
+		 * a cut-off tag */
+		static const uint8_t f[] = { 2 << 3 | 2, 5, 1 << 3 | 2, 3, 1 << 3, 1, 0xff };
+		send_bytes(fd, f, sizeof(f));
+		break;
+	}
 	case CONFIG_TESTING_FLOOD: {
 		send_ready(fd);
 		Tapio__V1__Heartbeat hb = TAPIO__V1__HEARTBEAT__INIT;
@@ -242,7 +282,9 @@ static int run_raw(int fd, const struct config_testing *cfg)
 static bool raw_mode(enum config_testing_mode m)
 {
 	return m == CONFIG_TESTING_OVERSIZED || m == CONFIG_TESTING_GARBAGE ||
-	       m == CONFIG_TESTING_EARLY_EVENTS || m == CONFIG_TESTING_FLOOD;
+	       m == CONFIG_TESTING_EARLY_EVENTS || m == CONFIG_TESTING_FLOOD ||
+	       m == CONFIG_TESTING_FORGE || m == CONFIG_TESTING_MIXED_FRAME ||
+	       m == CONFIG_TESTING_BAD_EVENT;
 }
 
 int main(int argc, char **argv)

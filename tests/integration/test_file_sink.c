@@ -133,3 +133,78 @@ Test(file_sink, rotates_by_size_and_keeps_n, .timeout = 60)
 	unlink(p2);
 	tapiod_cleanup(&t);
 }
+
+/* An id like tapiod's: 16 hex digits of the run, '-', the event number. */
+static bool tapiod_id(const char *id)
+{
+	size_t i = 0;
+	for (; id && i < 16; i++)
+		if (!strchr("0123456789abcdef", id[i]) || !id[i])
+			return false;
+	if (!id || id[16] != '-' || !id[17])
+		return false;
+	for (i = 17; id[i]; i++)
+		if (id[i] < '0' || id[i] > '9')
+			return false;
+	return true;
+}
+
+static bool is_forged_kind(json_object *ev, void *arg)
+{
+	return jstr(ev, "type") && strcmp(jstr(ev, "type"), "testing.flood") == 0;
+}
+
+/* A worker that sets id, collector and node itself: both sinks carry tapiod's values, and the
+ * binary records, which reuse the worker's bytes, keep no trace of the forged ones. */
+Test(file_sink, supervisor_fields_cannot_be_forged, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	char path[256], sinks[600];
+	snprintf(path, sizeof(path), "/tmp/tapio-forge-%d.bin", (int)getpid());
+	unlink(path);
+	snprintf(sinks, sizeof(sinks),
+		 "  file:\n    enabled: true\n    path: %s\n    format: binary\n", path);
+	cr_assert_eq(tapiod_start_sinks(&t, sinks,
+					"  process:\n    enabled: false\n"
+					"  testing:\n    enabled: true\n    mode: forge\n"),
+		     0);
+	for (int i = 0; i < 100 && tapiod_count(&t, is_forged_kind, NULL) < 8; i++)
+		tapiod_pump(&t, 100);
+	cr_assert_eq(tapiod_count(&t, is_forged_kind, NULL), 8, "the 8 events on stdout");
+	json_object *ev = tapiod_wait(&t, is_forged_kind, NULL, 1000);
+	cr_assert_not_null(ev);
+	cr_assert(tapiod_id(jstr(ev, "id")), "stdout id %s", jstr(ev, "id"));
+	cr_assert_str_eq(jstr(ev, "collector"), "testing");
+	cr_assert_str_eq(jstr(ev, "node"), "it-node");
+	int st = tapiod_stop(&t, 10000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	size_t len;
+	char *buf = slurp(path, &len);
+	cr_assert_not_null(buf, "no file %s", path);
+	cr_assert_null(memmem(buf, len, "forged", 6), "a forged value reached the binary sink");
+	size_t off = 0, n = 0;
+	while (off + FRAME_HDR <= len) {
+		const uint8_t *p = (const uint8_t *)buf + off;
+		uint32_t l = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		cr_assert(l > 0 && off + FRAME_HDR + l <= len, "record %zu: bad length %u", n, l);
+		Tapio__V1__Event *e = tapio__v1__event__unpack(NULL, l, p + FRAME_HDR);
+		cr_assert_not_null(e, "record %zu does not decode", n);
+		cr_assert(tapiod_id(e->id), "record %zu id %s", n, e->id);
+		cr_assert_str_eq(e->collector, "testing");
+		cr_assert_str_eq(e->node, "it-node");
+		cr_assert_str_eq(e->type, "testing.flood");
+		cr_assert_eq(e->seq, n + 1, "the worker's own fields are kept");
+		cr_assert(e->time && e->time->seconds > 0);
+		tapio__v1__event__free_unpacked(e, NULL);
+		off += FRAME_HDR + l;
+		n++;
+	}
+	cr_assert_eq(off, len);
+	cr_assert_eq(n, 8, "8 records in the binary file (%zu)", n);
+	free(buf);
+	unlink(path);
+	tapiod_cleanup(&t);
+}
+

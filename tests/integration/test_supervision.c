@@ -277,6 +277,20 @@ Test(supervision, hostile_events_before_ready_are_killed, .timeout = 60)
 	run_hostile(&hc);
 }
 
+Test(supervision, hostile_frame_with_two_bodies_is_killed, .timeout = 60)
+{
+	harness_require_root();
+	struct hostile_case hc = { "mixed_frame", "holds more than one body" };
+	run_hostile(&hc);
+}
+
+Test(supervision, hostile_undecodable_event_is_killed, .timeout = 60)
+{
+	harness_require_root();
+	struct hostile_case hc = { "bad_event", "undecodable event" };
+	run_hostile(&hc);
+}
+
 static long rss_kib(pid_t pid)
 {
 	char path[64];
