@@ -20,6 +20,7 @@ int sink_init(struct sink_stdout *s, uv_loop_t *loop, int fd, size_t max_bytes)
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->max = max_bytes;
+	s->write_at = max_bytes / 2 < SINK_WRITE_AT ? max_bytes / 2 : SINK_WRITE_AT;
 	strbuf_init(&s->buf, max_bytes + (256u << 10)); /* one event always fits */
 	struct stat st;
 	if (fstat(fd, &st) < 0)
@@ -47,6 +48,10 @@ int sink_line(struct sink_stdout *s, const char *json, size_t len)
 	strbuf_append(&s->buf, json, len);
 	strbuf_append_char(&s->buf, '\n');
 	s->written++;
+	/* Waiting for the end of the wakeup would let one burst of frames outgrow the queue
+	 * even on an fd that never blocks. A polled fd that said EAGAIN is left to its poll. */
+	if (s->buf.len >= s->write_at && !s->poll_active)
+		sink_flush(s);
 	return 0;
 }
 

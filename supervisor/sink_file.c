@@ -34,6 +34,7 @@ int sink_file_open(struct sink_file *f, const struct config *cfg)
 	f->max_size = (uint64_t)cfg->sink_file.max_mib << 20;
 	f->keep = cfg->sink_file.keep;
 	f->max = (size_t)cfg->sink_file.queue_max_kib << 10;
+	f->write_at = f->max / 2 < SINK_WRITE_AT ? f->max / 2 : SINK_WRITE_AT;
 	strbuf_init(&f->buf, f->max + FRAME_MAX);
 	snprintf(f->path, sizeof(f->path), "%s", cfg->sink_file.path);
 	char dir[sizeof(f->path)];
@@ -106,6 +107,8 @@ int sink_file_event(struct sink_file *f, const void *data, size_t len)
 		strbuf_append_char(&f->buf, '\n');
 	}
 	f->written++;
+	if (f->buf.len >= f->write_at)
+		write_queue(f);
 	return 0;
 }
 

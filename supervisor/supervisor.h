@@ -142,6 +142,8 @@ void link_drain(struct child *c);
 
 /* ---- sinks (sink.c) ------------------------------------------------------------------------- */
 
+#define SINK_WRITE_AT (256u << 10)   /* queued bytes that trigger a write within a wakeup (or
+				      * half the queue's cap, when that is smaller) */
 #define DECODE_BUDGET (32u << 20)    /* heap one decoded frame or event may expand to */
 #define DECODE_BLOCK (64u << 10)     /* the decode arena's retained block */
 
@@ -151,12 +153,14 @@ struct sink_stdout {
 	uv_poll_t poll;
 	bool poll_open, poll_active;
 	struct strbuf buf;                     /* JSON lines not yet written */
-	size_t max;
+	size_t max, write_at;
 	uint64_t written, dropped, encode_errors, write_errors;
 };
 
 int sink_init(struct sink_stdout *s, uv_loop_t *loop, int fd, size_t max_bytes);
-/* Queue one JSON line (without its newline). -ENOBUFS when dropped (counted). */
+/* Queue one JSON line (without its newline); a queue past its write_at is written out at
+ * once, so only an fd that does not take it (a full pipe) makes the queue fill up and drop.
+ * -ENOBUFS when dropped (counted). */
 int sink_line(struct sink_stdout *s, const char *json, size_t len);
 /* Write what is queued as far as the fd takes it now. */
 void sink_flush(struct sink_stdout *s);
@@ -237,7 +241,7 @@ struct sink_file {
 	uint64_t size, max_size;
 	unsigned keep;
 	struct strbuf buf;                     /* bytes not yet written */
-	size_t max;
+	size_t max, write_at;
 	uint64_t written, dropped, write_errors, rotations;
 };
 

@@ -208,3 +208,49 @@ Test(file_sink, supervisor_fields_cannot_be_forged, .timeout = 60)
 	tapiod_cleanup(&t);
 }
 
+/* The value of "key=" in the last "stats NAME:" line of tapiod's log, -1 if none. */
+static long long last_stat(struct tapiod *t, const char *name, const char *key)
+{
+	char *log = tapiod_log(t), head[64];
+	snprintf(head, sizeof(head), "stats %s:", name);
+	const char *last = NULL;
+	for (const char *p = log; (p = strstr(p, head)); p++)
+		last = p;
+	long long v = -1;
+	const char *k = last ? strstr(last, key) : NULL;
+	if (k)
+		v = atoll(k + strlen(key));
+	free(log);
+	return v;
+}
+
+/* A sink that never blocks (a file) loses nothing to its queue, however small the queue and
+ * however many frames one wakeup brings: the queue is written out as it fills. */
+Test(file_sink, small_queue_on_a_file_drops_nothing, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	char path[256], sinks[600];
+	snprintf(path, sizeof(path), "/tmp/tapio-smallq-%d.json", (int)getpid());
+	unlink(path);
+	snprintf(sinks, sizeof(sinks),
+		 "  stdout:\n    enabled: false\n  file:\n    enabled: true\n    path: %s\n"
+		 "    queue_max_kib: 64\n    max_mib: 4096\n",
+		 path);
+	cr_assert_eq(tapiod_start_sinks(&t, sinks,
+					"  process:\n    enabled: false\n"
+					"  testing:\n    enabled: true\n    mode: flood\n"),
+		     0);
+	struct stat st;
+	for (int i = 0; i < 100 && (stat(path, &st) != 0 || st.st_size < (64 << 20)); i++)
+		usleep(50000);
+	int s = tapiod_stop(&t, 15000);
+	cr_assert(s >= 0 && WIFEXITED(s) && WEXITSTATUS(s) == 0);
+	long long events = last_stat(&t, "testing", " events=");
+	cr_assert_gt(events, 100000, "the flood was a flood (%lld events)", events);
+	cr_assert_eq(last_stat(&t, "testing", " sink="), 0, "sink queue drops");
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_gt(st.st_size, events * 40, "every event is in the file");
+	unlink(path);
+	tapiod_cleanup(&t);
+}
