@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "exitcodes.h"
 #include "log.h"
@@ -111,6 +113,26 @@ int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX])
 			sums[k] += vals[c];
 	}
 	return 0;
+}
+
+int kevent_watch_ring(struct worker *w, struct ring_buffer *rb, struct bpf_object *obj)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, "ring_consumer");
+	if (!m || bpf_map__value_size(m) < sizeof(uint32_t)) {
+		log_error("BPF object has no ring_consumer map (bpf/tapio_bpf.h)");
+		return -ENOENT;
+	}
+	size_t len = (size_t)sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		log_error("mapping ring_consumer: %s", strerror(e));
+		return -e;
+	}
+	int r = worker_watch_ring(w, ring_buffer__epoll_fd(rb), p, p, len);
+	if (r < 0)
+		log_error("watching the ring buffer: %s", strerror(-r));
+	return r;
 }
 
 int kevent_consume(struct ring_buffer *rb)

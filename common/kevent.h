@@ -13,6 +13,7 @@
 #include "timeconv.h"
 #include "worker.h"
 
+struct bpf_object;
 struct ring_buffer;
 
 /* One event's envelope, on the caller's stack: no allocation per event. */
@@ -43,6 +44,11 @@ int kevent_setup(void);
 
 /* Sum the per-CPU `counters` map (bpf/tapio_bpf.h) into sums. 0 or -errno. */
 int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX]);
+
+/* Watch the collector's ring buffer (the only one in rb) with adaptive wakeups: maps the
+ * object's `ring_consumer` map (bpf/tapio_bpf.h) and hands both to worker_watch_ring. obj:
+ * the loaded skeleton's object. Call in setup, before the sandbox. 0 or -errno. */
+int kevent_watch_ring(struct worker *w, struct ring_buffer *rb, struct bpf_object *obj);
 
 /* Drain a ring buffer: 0, or EXIT_TRANSIENT after logging a consume error. */
 int kevent_consume(struct ring_buffer *rb);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -46,6 +47,15 @@ struct worker {
 	int flushfd;                            /* one-shot: armed by the first event of a batch */
 	int fds[WORKER_MAX_FDS];
 	int nfds;
+	struct ring_watch {
+		int fd;
+		volatile uint32_t *polling;  /* in map: read by the BPF programs */
+		void *map;                   /* owned mapping */
+		size_t map_len;
+	} rings[WORKER_MAX_FDS];
+	int nrings;
+	int pollfd;                             /* one-shot: the next ring poll while polling */
+	bool polling;
 	bool want_out;                          /* EPOLLOUT armed on sock */
 
 	Tapio__V1__Ready ready;
@@ -87,6 +97,19 @@ int worker_watch(struct worker *w, int fd)
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
 	w->fds[w->nfds++] = fd;
+	return 0;
+}
+
+int worker_watch_ring(struct worker *w, int fd, volatile uint32_t *polling, void *map,
+		      size_t map_len)
+{
+	int r = worker_watch(w, fd);
+	if (r < 0) {
+		munmap(map, map_len);
+		return r;
+	}
+	w->rings[w->nrings++] = (struct ring_watch){ fd, polling, map, map_len };
+	*polling = 0;
 	return 0;
 }
 
@@ -364,7 +387,8 @@ static int init_loop(struct worker *w)
 	w->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	w->flushfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (w->epfd < 0 || w->sigfd < 0 || w->timerfd < 0 || w->flushfd < 0)
+	w->pollfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (w->epfd < 0 || w->sigfd < 0 || w->timerfd < 0 || w->flushfd < 0 || w->pollfd < 0)
 		return -errno;
 	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
 				  .it_value = { 0, TICK_MS * 1000000L } };
@@ -382,6 +406,9 @@ static int init_loop(struct worker *w)
 		return -errno;
 	ev.data.fd = w->flushfd;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->flushfd, &ev) < 0)
+		return -errno;
+	ev.data.fd = w->pollfd;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->pollfd, &ev) < 0)
 		return -errno;
 	ev.events = EPOLLIN | EPOLLRDHUP;
 	ev.data.fd = w->sock;
@@ -405,12 +432,71 @@ static int apply_sandbox(struct worker *w, struct sandbox_result *ret)
 
 /* ---- loop -------------------------------------------------------------------------------- */
 
-static void on_tick(struct worker *w)
+static void set_polling(struct worker *w, bool on)
+{
+	for (int i = 0; i < w->nrings; i++)
+		*w->rings[i].polling = on;
+	w->polling = on;
+	long ns = on ? (long)w->common->flush_ms * 1000000L : 0;
+	struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+	timerfd_settime(w->pollfd, 0, &its, NULL);
+}
+
+static bool is_ring(const struct worker *w, int fd)
+{
+	for (int i = 0; i < w->nrings; i++)
+		if (w->rings[i].fd == fd)
+			return true;
+	return false;
+}
+
+/* Drain every ring; the number of records read, or a collector's exit code as -code. */
+static int64_t drain_rings(struct worker *w)
+{
+	uint64_t before = w->counters.records_read;
+	for (int i = 0; i < w->nrings; i++) {
+		int r = w->coll->on_readable(w, w->ctx, w->rings[i].fd);
+		if (r)
+			return -r;
+	}
+	return (int64_t)(w->counters.records_read - before);
+}
+
+/* One round while polling: drain, send, and keep polling while records come. A round that
+ * found nothing goes to sleep — and drains once more, for records that were committed
+ * without a wakeup while the kernel still saw the flag set. Returns an exit code or -1. */
+static int poll_round(struct worker *w)
+{
+	uint64_t exp;
+	while (read(w->pollfd, &exp, sizeof(exp)) > 0)
+		;
+	int64_t n = drain_rings(w);
+	if (n == 0) {
+		set_polling(w, false);
+		n = drain_rings(w);
+		if (n > 0)
+			set_polling(w, true);
+	} else if (n > 0) {
+		set_polling(w, true);
+	}
+	flush_batch(w);
+	return n < 0 ? (int)-n : -1;
+}
+
+static int on_tick(struct worker *w)
 {
 	uint64_t exp;
 	while (read(w->timerfd, &exp, sizeof(exp)) > 0)
 		;
 	uint64_t now = timeconv_now_mono_ns();
+	if (!w->polling) {
+		/* the one record that may have raced the switch to sleep (see poll_round) */
+		int64_t n = drain_rings(w);
+		if (n < 0)
+			return (int)-n;
+		if (n > 0)
+			set_polling(w, true);
+	}
 	flush_batch(w);
 	if (now >= w->next_heartbeat) {
 		send_heartbeat(w, now);
@@ -422,6 +508,7 @@ static void on_tick(struct worker *w)
 		w->next_stats = now + (uint64_t)w->common->stats_interval_ms * 1000000ull;
 	}
 	send_pending(w);
+	return -1;
 }
 
 /* Returns an exit code when the loop should end, -1 to keep going. */
@@ -436,10 +523,10 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 		}
 		return -1;
 	}
-	if (fd == w->timerfd) {
-		on_tick(w);
-		return -1;
-	}
+	if (fd == w->timerfd)
+		return on_tick(w);
+	if (fd == w->pollfd)
+		return poll_round(w);
 	if (fd == w->flushfd) {
 		uint64_t exp;
 		while (read(w->flushfd, &exp, sizeof(exp)) > 0)
@@ -459,11 +546,16 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 		return -1;
 	}
 	int r = w->coll->on_readable(w, w->ctx, fd);
-	return r ? r : -1; /* the batch goes out when full or when flushfd fires */
+	if (r)
+		return r;
+	if (!w->polling && is_ring(w, fd))
+		set_polling(w, true); /* woken by a record: poll from now on, while they come */
+	return -1; /* the batch goes out when full, when flushfd fires or after a poll round */
 }
 
 static void drain(struct worker *w)
 {
+	drain_rings(w); /* what the kernel handed over before the stop; nothing new after */
 	flush_batch(w);
 	send_stats(w);
 	uint64_t deadline = timeconv_now_mono_ns() + DRAIN_TIMEOUT_MS * 1000000ull;
@@ -516,7 +608,7 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 			return EXIT_CONFIG;
 		}
 	}
-	w->epfd = w->sigfd = w->timerfd = w->flushfd = -1;
+	w->epfd = w->sigfd = w->timerfd = w->flushfd = w->pollfd = -1;
 	w->ready = (Tapio__V1__Ready)TAPIO__V1__READY__INIT;
 	strbuf_init(&w->batch, FRAME_MAX);
 	int code = EXIT_CONFIG;
@@ -568,6 +660,8 @@ out:
 	for (size_t i = 0; i < w->ready.n_features_missing; i++)
 		free(w->missing[i]);
 	free(w->degraded);
+	for (int i = 0; i < w->nrings; i++)
+		munmap(w->rings[i].map, w->rings[i].map_len);
 	strbuf_release(&w->batch);
 	strbuf_release(&w->out);
 	config_free(w->cfg);

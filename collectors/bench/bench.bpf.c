@@ -35,6 +35,6 @@ int handle_getppid(void *ctx)
 	r->boot_ns = bpf_ktime_get_boot_ns();
 	r->pid = id >> 32;
 	r->tid = (__u32)id;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }

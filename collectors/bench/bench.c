@@ -57,7 +57,7 @@ static int bench_setup(struct worker *w, void *ctx)
 		log_error("ring buffer: %s", strerror(errno));
 		return EXIT_TRANSIENT;
 	}
-	if (worker_watch(w, ring_buffer__epoll_fd(bc->rb)) < 0)
+	if (kevent_watch_ring(w, bc->rb, bc->skel->obj) < 0)
 		return EXIT_TRANSIENT;
 	log_info("attached tp/syscalls/sys_enter_getppid for pid %u; ring buffer %u KiB",
 		 bc->cfg->pid, bc->cfg->ring_buffer_kib);

@@ -48,7 +48,7 @@ static __always_inline void emit_oom(__u32 pid, __u64 cgid, __u32 flags, __u64 a
 	r->victim_pid = pid;
 	r->flags = flags;
 	__builtin_memset(r->comm, 0, sizeof(r->comm));
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 }
 
 /* Kernels whose mark_victim passes the task (6.8+): the victim's own cgroup. */
@@ -124,7 +124,7 @@ int handle_exit(void *ctx)
 	r->flags = flags;
 	r->pad = 0;
 	bpf_get_current_comm(&r->comm, sizeof(r->comm));
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }
 
@@ -156,7 +156,7 @@ static __always_inline int emit_cgroup(struct trace_event_raw_cgroup *ctx, __u32
 		tapio_count(TAPIO_CNT_READ_FAIL);
 	}
 	r->path_len = (__u32)(n - 1);
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }
 

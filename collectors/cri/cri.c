@@ -814,7 +814,7 @@ static int cri_setup(struct worker *w, void *ctx)
 	if (cc->skel) {
 		cc->rb = ring_buffer__new(bpf_map__fd(cc->skel->maps.events), handle_record, cc,
 					  NULL);
-		if (!cc->rb || worker_watch(w, ring_buffer__epoll_fd(cc->rb)) < 0)
+		if (!cc->rb || kevent_watch_ring(w, cc->rb, cc->skel->obj) < 0)
 			return EXIT_TRANSIENT;
 	}
 	if (cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &cc->cgroups) < 0) {

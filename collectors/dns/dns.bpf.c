@@ -172,7 +172,7 @@ static __always_inline int do_pkt(struct __sk_buff *skb, __u8 dir)
 	r->hdr.size = size;
 	if (size > sizeof(*r))
 		return 1;
-	if (bpf_ringbuf_output(&events, r, size, 0) < 0)
+	if (bpf_ringbuf_output(&events, r, size, tapio_wakeup(&events)) < 0)
 		tapio_count(TAPIO_CNT_RINGBUF_DROP);
 	return 1;
 }

@@ -304,7 +304,7 @@ static int dns_setup(struct worker *w, void *ctx)
 		if (worker_watch(w, dc->pkt_fd) < 0)
 			return EXIT_TRANSIENT;
 		log_info("%s", reason);
-	} else if (worker_watch(w, ring_buffer__epoll_fd(dc->rb)) < 0) {
+	} else if (kevent_watch_ring(w, dc->rb, dc->skel->obj) < 0) {
 		return EXIT_TRANSIENT;
 	}
 

@@ -203,9 +203,9 @@ static __always_inline void rec_flow(struct network_rec *r, const struct flow *f
 static __always_inline void rec_send(struct network_rec *r)
 {
 	if (wanted(r))
-		bpf_ringbuf_submit(r, 0);
+		bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	else
-		bpf_ringbuf_discard(r, 0);
+		bpf_ringbuf_discard(r, tapio_wakeup(&events));
 }
 
 static __always_inline int do_state(const struct sock *sk, int old, int new)
@@ -408,7 +408,7 @@ static __always_inline int do_send_reset(const struct sock *sk, const struct sk_
 		__builtin_memcpy(r->saddr, &ip6.daddr, 16);
 		__builtin_memcpy(r->daddr, &ip6.saddr, 16);
 	} else {
-		bpf_ringbuf_discard(r, 0);
+		bpf_ringbuf_discard(r, tapio_wakeup(&events));
 		tapio_count(TAPIO_CNT_READ_FAIL);
 		return 0;
 	}

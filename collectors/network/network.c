@@ -131,7 +131,7 @@ static int network_setup(struct worker *w, void *ctx)
 		log_error("ring buffer: %s", strerror(errno));
 		return EXIT_TRANSIENT;
 	}
-	r = worker_watch(w, ring_buffer__epoll_fd(nc->rb));
+	r = kevent_watch_ring(w, nc->rb, nc->skel->obj);
 	if (r < 0)
 		return EXIT_TRANSIENT;
 

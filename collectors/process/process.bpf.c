@@ -131,7 +131,7 @@ static __always_inline int do_exec(struct task_struct *task, __u32 old_pid,
 	if (size > sizeof(*r))
 		size = sizeof(*r);
 	r->hdr.size = size;
-	if (bpf_ringbuf_output(&events, r, size, 0) < 0)
+	if (bpf_ringbuf_output(&events, r, size, tapio_wakeup(&events)) < 0)
 		tapio_count(TAPIO_CNT_RINGBUF_DROP);
 	return 0;
 }
@@ -148,7 +148,7 @@ static __always_inline int do_exit(struct task_struct *task)
 	}
 	tapio_fill_task(&r->task, task);
 	if (comm_filtered(r->task.comm)) {
-		bpf_ringbuf_discard(r, 0);
+		bpf_ringbuf_discard(r, tapio_wakeup(&events));
 		tapio_count(TAPIO_CNT_FILTERED);
 		return 0;
 	}
@@ -163,7 +163,7 @@ static __always_inline int do_exit(struct task_struct *task)
 	r->start_boot_ns = 0;
 	if (bpf_core_field_exists(task->start_boottime))
 		r->start_boot_ns = BPF_CORE_READ(task, start_boottime);
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }
 
@@ -182,7 +182,7 @@ static __always_inline int do_fork(struct task_struct *parent, struct task_struc
 	}
 	tapio_fill_task(&r->task, parent);
 	if (comm_filtered(r->task.comm)) {
-		bpf_ringbuf_discard(r, 0);
+		bpf_ringbuf_discard(r, tapio_wakeup(&events));
 		tapio_count(TAPIO_CNT_FILTERED);
 		return 0;
 	}
@@ -192,7 +192,7 @@ static __always_inline int do_fork(struct task_struct *parent, struct task_struc
 	r->child_pid = child_pid;
 	r->child_tid = child_tid;
 	r->clone_flags = 0;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }
 

@@ -262,7 +262,7 @@ static int process_setup(struct worker *w, void *ctx)
 		log_error("ring buffer: %s", strerror(errno));
 		return EXIT_TRANSIENT;
 	}
-	r = worker_watch(w, ring_buffer__epoll_fd(pc->rb));
+	r = kevent_watch_ring(w, pc->rb, pc->skel->obj);
 	if (r < 0)
 		return EXIT_TRANSIENT;
 

@@ -356,7 +356,7 @@ int handle_exit(struct sys_exit_ctx *ctx)
 		r->str_len[2] = read_ustr(r->str[2], in.args[0], &r->flags, SEC_SYS_STR2_TRUNC);
 		break;
 	}
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }
 
@@ -392,7 +392,7 @@ static __always_inline int do_exec(struct task_struct *task, const char *fname)
 	r->filename_len = n > 0 ? (__u16)((n - 1) & (SECURITY_STR_MAX - 1)) : 0;
 	n = bpf_probe_read_kernel_str(r->dname, sizeof(r->dname), dn);
 	r->dname_len = n > 0 ? (__u16)((n - 1) & (SECURITY_NAME_MAX - 1)) : 0;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }
 
@@ -469,7 +469,7 @@ int handle_capable(struct trace_event_raw_cap_capable___tapio *ctx)
 	r->ret = ctx->ret;
 	r->dropped = dropped;
 	r->pad = 0;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }
 
@@ -500,6 +500,6 @@ int handle_modload(struct module_load_ctx *ctx)
 	long n = bpf_probe_read_kernel_str(r->name, sizeof(r->name),
 					   (const char *)ctx + (loc & 0xffff));
 	r->name_len = n > 0 ? (__u16)((n - 1) & (SECURITY_NAME_MAX - 1)) : 0;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }

@@ -421,7 +421,7 @@ static int security_setup(struct worker *w, void *ctx)
 		log_error("ring buffer: %s", strerror(errno));
 		return EXIT_TRANSIENT;
 	}
-	r = worker_watch(w, ring_buffer__epoll_fd(sc->rb));
+	r = kevent_watch_ring(w, sc->rb, sc->skel->obj);
 	if (r < 0)
 		return EXIT_TRANSIENT;
 	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &sc->cgroups);

@@ -177,3 +177,65 @@ Test(bench_collector, refuses_pid_zero, .timeout = 30)
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
+
+/* Make n getppid() calls paced at `rate` per second, in a child; returns when it is done. */
+static void paced_calls(pid_t *ret_pid, int go_fd, long n, long rate)
+{
+	pid_t p = fork();
+	cr_assert(p >= 0);
+	if (p == 0) {
+		char b;
+		if (read(go_fd, &b, 1) != 1)
+			_exit(1);
+		struct timespec t0, t;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (long i = 0; i < n; i++) {
+			syscall(SYS_getppid);
+			long long due = i * 1000000000LL / rate;
+			do
+				clock_gettime(CLOCK_MONOTONIC, &t);
+			while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) < due);
+		}
+		_exit(0);
+	}
+	*ret_pid = p;
+}
+
+/* While records keep coming the worker polls every flush_ms instead of being woken per record
+ * (bpf/tapio_bpf.h). A burst that fills a quarter of the ring between two polls must wake it:
+ * here 1,000 records arrive per 10 ms poll interval into a ring that holds 512. */
+Test(bench_collector, burst_between_polls_wakes_the_worker, .timeout = 60)
+{
+	harness_require_root();
+	enum { BURST = 20000, RATE = 100000 };
+	int go[2];
+	cr_assert(pipe(go) == 0);
+	pid_t child;
+	paced_calls(&child, go[0], BURST, RATE);
+	char yaml[256];
+	snprintf(yaml, sizeof(yaml),
+		 "  process:\n    enabled: false\n"
+		 "  bench:\n    enabled: true\n    ring_buffer_kib: 16\n    flush_ms: 10\n"
+		 "    pid: %d\n",
+		 (int)child);
+	struct tapiod t;
+	cr_assert(tapiod_start(&t, yaml) == 0);
+	cr_assert(wait_log(&t, "bench: READY", 15000), "no READY");
+	cr_assert(write(go[1], "g", 1) == 1);
+	int st;
+	cr_assert(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	long long pid = child;
+	for (int waited = 0; tapiod_count(&t, match_call, &pid) < BURST && waited < 10000;
+	     waited += 100)
+		tapiod_pump(&t, 100);
+	cr_expect_eq(tapiod_count(&t, match_call, &pid), BURST);
+	cr_expect_eq(tapiod_stop(&t, 10000), 0);
+	char *log = tapiod_log(&t);
+	char want[64];
+	snprintf(want, sizeof(want), "events=%d ", BURST);
+	cr_expect(strstr(log, want) && strstr(log, "drops: kernel=0 "), "log:\n%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+	close(go[0]);
+	close(go[1]);
+}
