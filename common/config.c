@@ -76,7 +76,7 @@ const char config_default_yaml[] =
 	"    flush_ms: 10                 # ... or what came within this many ms\n"
 	"    queue_max_kib: 4096          # 64..65536\n"
 	"    sandbox: true                # drop privileges after setup\n"
-	"    restart_initial_ms: 250      # first restart delay (doubles, +-20 % jitter)\n"
+	"    restart_initial_ms: 100      # first restart delay (doubles, +-20 % jitter)\n"
 	"    restart_max_ms: 30000        # backoff cap\n"
 	"    healthy_after_s: 60          # up this long: the backoff starts over\n"
 	"    crash_loop_deaths: 5         # this many deaths (1..8) ...\n"
@@ -170,7 +170,7 @@ _Static_assert(sizeof(enum config_sink_format) == sizeof(unsigned int), "enum st
 	KEY_U("collectors." name ".flush_ms", m.common.flush_ms, 10, 1, 1000),                  \
 	KEY_U("collectors." name ".queue_max_kib", m.common.queue_max_kib, 4096, 64, 65536),     \
 	KEY_B("collectors." name ".sandbox", m.common.sandbox, true),                            \
-	KEY_U("collectors." name ".restart_initial_ms", m.common.restart_initial_ms, 250, 10,    \
+	KEY_U("collectors." name ".restart_initial_ms", m.common.restart_initial_ms, 100, 10,    \
 	      600000),                                                                           \
 	KEY_U("collectors." name ".restart_max_ms", m.common.restart_max_ms, 30000, 10,          \
 	      3600000),                                                                          \

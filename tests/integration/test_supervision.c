@@ -131,7 +131,7 @@ Test(supervision, kill9_worker_comes_back_others_lose_nothing, .timeout = 60)
 	json_object *first = tapiod_wait(&t, not_from_pid, &a, 10000);
 	double back = now_s() - killed;
 	cr_assert_not_null(first, "no event from a restarted testing worker");
-	/* backoff starts at 250 ms ±20 %, plus exec and setup */
+	/* backoff starts at restart_initial_ms (100) ±20 %, plus exec and setup */
 	cr_assert_lt(back, 2.0, "back after %.3f s", back);
 	cr_assert(wait_status(&t, "testing", "READY", 5000));
 	char *l = status_line(&t, "testing");
