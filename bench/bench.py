@@ -403,7 +403,7 @@ def exec_storm(a, tmp):
         cap[kind] = r
     base = med([r["rate"] for r in res["none"]])
     rows = []
-    summary = {}
+    summary = {"none_rate": base}
     for kind in kinds:
         rs = res[kind]
         rate = med([r["rate"] for r in rs])
@@ -860,7 +860,7 @@ def main():
         a.reps, a.execs, a.parallel, a.pipe_secs = 1, 300, 2, 1
         a.rates, a.flat_reps, a.redis_n, a.kills = [50000], 1, 20000, 2
     else:
-        a.reps, a.execs, a.parallel, a.pipe_secs = 5, 4000, 2, 4
+        a.reps, a.execs, a.parallel, a.pipe_secs = 7, 4000, 2, 4
         a.rates = [50000, 100000, 150000, 200000, 250000, 300000, 400000, 500000, 700000, 1000000]
         a.flat_reps, a.redis_n, a.kills = 3, 2000000, 20
     only = set(a.only.split(","))
@@ -883,6 +883,12 @@ def main():
                 targets.append(("exec storm: zero loss", "0 lost",
                                 f"{t['delivered']}/{t['execs']} delivered, {fmt(t['lost'])} drops",
                                 t["delivered"] == t["execs"] and not t["lost"]))
+                base = s.get("none_rate")
+                tr = 100 * t["rate"] / base if base else None
+                er = 100 * e["rate"] / base if base else None
+                targets.append(("exec storm: exec rate with the tool ≥ with execsnoop",
+                                f"≥ {fmt(er, 1, ' %')} of none", f"{fmt(tr, 1, ' %')} of none",
+                                tr is not None and er is not None and tr >= er))
                 targets.append(("exec storm: CPU per 1000 events ≤ execsnoop",
                                 f"≤ {fmt(e['cpu_kev'], 1)} ms",
                                 f"{fmt(t['cpu_kev'], 1)} ms ({fmt(t['cpu_kexec'], 1)} ms per "
