@@ -29,13 +29,9 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized from config before load */
 } events SEC(".maps");
 
-/* Configured ports (host order) → 1. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DNS_MAX_PORTS);
-	__type(key, __u16);
-	__type(value, __u8);
-} ports SEC(".maps");
+/* Configured ports (host order), one bit each: the check every packet of the node pays is two
+ * loads, where a hash lookup per port cost more than the rest of the reject path. */
+const volatile __u8 cfg_port_bits[65536 / 8] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -46,7 +42,7 @@ struct {
 
 static __always_inline bool port_on(__u16 port)
 {
-	return bpf_map_lookup_elem(&ports, &port) != NULL;
+	return cfg_port_bits[(port >> 3) & 8191] & (1 << (port & 7));
 }
 
 static __always_inline int do_pkt(struct __sk_buff *skb, __u8 dir)
@@ -54,65 +50,68 @@ static __always_inline int do_pkt(struct __sk_buff *skb, __u8 dir)
 	if (dir == DNS_DIR_INGRESS && cfg_skip_lo_ingress && skb->ifindex == LOOPBACK_IFINDEX)
 		return 1;
 
-	__u8 vb;
-	if (bpf_skb_load_bytes(skb, 0, &vb, 1) < 0)
+	/* Reject what is not DNS with as little work as possible: this runs for every packet of
+	 * every socket on the node. The header copies stay on the stack until the ports match. */
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+	} ip;
+	if (bpf_skb_load_bytes(skb, 0, &ip.v4, sizeof(ip.v4)) < 0)
 		return 1;
+	__u32 l4;
+	__u8 proto, family;
+	if (ip.v4.version == 4) {
+		if (bpf_ntohs(ip.v4.frag_off) & IP_MF_OFFSET)
+			return 1; /* fragments: the DNS header is only in the first, without ports
+				   */
+		proto = ip.v4.protocol;
+		l4 = (__u32)ip.v4.ihl * 4;
+		family = 2;
+	} else if (ip.v4.version == 6) {
+		if (bpf_skb_load_bytes(skb, 0, &ip.v6, sizeof(ip.v6)) < 0)
+			return 1;
+		proto = ip.v6.nexthdr; /* extension headers are not followed */
+		l4 = sizeof(ip.v6);
+		family = 10;
+	} else {
+		return 1;
+	}
+	if (proto != IPPROTO_UDP_ && proto != IPPROTO_TCP_)
+		return 1;
+	__be16 pp[2]; /* source and destination port: the same place in UDP and TCP */
+	if (bpf_skb_load_bytes(skb, l4, pp, sizeof(pp)) < 0)
+		return 1;
+	__u16 sport = bpf_ntohs(pp[0]), dport = bpf_ntohs(pp[1]);
+	if (!port_on(sport) && !port_on(dport))
+		return 1;
+
 	__u32 zero = 0;
 	struct dns_pkt_rec *r = bpf_map_lookup_elem(&pkt_scratch, &zero);
 	if (!r)
 		return 1;
-
-	__u32 l4;
-	__u8 proto;
-	if ((vb >> 4) == 4) {
-		struct iphdr ip;
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
-			return 1;
-		if (bpf_ntohs(ip.frag_off) & IP_MF_OFFSET)
-			return 1; /* fragments: the DNS header is only in the first, without ports
-				   */
-		proto = ip.protocol;
-		l4 = (__u32)ip.ihl * 4;
-		r->family = 2;
+	r->family = family;
+	if (family == 2) {
 		__builtin_memset(r->saddr, 0, sizeof(r->saddr));
 		__builtin_memset(r->daddr, 0, sizeof(r->daddr));
-		__builtin_memcpy(r->saddr, &ip.saddr, 4);
-		__builtin_memcpy(r->daddr, &ip.daddr, 4);
-	} else if ((vb >> 4) == 6) {
-		struct ipv6hdr ip6;
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
-			return 1;
-		proto = ip6.nexthdr; /* extension headers are not followed */
-		l4 = sizeof(ip6);
-		r->family = 10;
-		__builtin_memcpy(r->saddr, &ip6.saddr, 16);
-		__builtin_memcpy(r->daddr, &ip6.daddr, 16);
+		__builtin_memcpy(r->saddr, &ip.v4.saddr, 4);
+		__builtin_memcpy(r->daddr, &ip.v4.daddr, 4);
 	} else {
-		return 1;
+		__builtin_memcpy(r->saddr, &ip.v6.saddr, 16);
+		__builtin_memcpy(r->daddr, &ip.v6.daddr, 16);
 	}
-
-	__u32 off;
+	r->sport = sport;
+	r->dport = dport;
 	r->flags = 0;
+	__u32 off;
 	if (proto == IPPROTO_UDP_) {
-		struct udphdr uh;
-		if (bpf_skb_load_bytes(skb, l4, &uh, sizeof(uh)) < 0)
-			return 1;
-		r->sport = bpf_ntohs(uh.source);
-		r->dport = bpf_ntohs(uh.dest);
-		off = l4 + sizeof(uh);
-	} else if (proto == IPPROTO_TCP_) {
-		struct tcphdr th;
-		if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)) < 0)
-			return 1;
-		r->sport = bpf_ntohs(th.source);
-		r->dport = bpf_ntohs(th.dest);
-		off = l4 + (__u32)th.doff * 4;
-		r->flags |= DNS_PKT_TCP;
+		off = l4 + sizeof(struct udphdr);
 	} else {
-		return 1;
+		__u8 doff; /* data offset: the high nibble of byte 12 of the TCP header */
+		if (bpf_skb_load_bytes(skb, l4 + 12, &doff, 1) < 0)
+			return 1;
+		off = l4 + (__u32)(doff >> 4) * 4;
+		r->flags |= DNS_PKT_TCP;
 	}
-	if (!port_on(r->sport) && !port_on(r->dport))
-		return 1;
 	if (skb->len <= off)
 		return 1; /* no payload: handshake, ACK, FIN */
 	__u32 avail = skb->len - off;

@@ -81,6 +81,10 @@ static int load(struct dns_ctx *dc, bool with_pid)
 		return errno ? -errno : -ENOMEM;
 	s->rodata->cfg_payload_max = dc->cfg->payload_max_bytes;
 	s->rodata->cfg_with_pid = with_pid;
+	for (size_t i = 0; i < dc->cfg->ports.n; i++) {
+		uint16_t port = dc->cfg->ports.items[i];
+		s->rodata->cfg_port_bits[port >> 3] |= (uint8_t)(1u << (port & 7));
+	}
 	int r = bpf_map__set_max_entries(s->maps.events, dc->cfg->ring_buffer_kib * 1024u);
 	if (r == 0)
 		r = dns_bpf__load(s);
@@ -110,16 +114,6 @@ static int try_bpf(struct dns_ctx *dc, const char **why)
 	if (r < 0) {
 		*why = "cgroup_skb programs did not load";
 		return r;
-	}
-	int fd = bpf_map__fd(dc->skel->maps.ports);
-	for (size_t i = 0; i < dc->cfg->ports.n; i++) {
-		__u16 port = dc->cfg->ports.items[i];
-		__u8 one = 1;
-		if (bpf_map_update_elem(fd, &port, &one, BPF_ANY) < 0) {
-			r = -errno;
-			*why = "ports map";
-			goto fail;
-		}
 	}
 	char root[256];
 	r = cgroup2_find_mount(root, sizeof(root));
