@@ -850,6 +850,25 @@ def profiles(a, tmp):
 
 # ---- main ---------------------------------------------------------------------------------
 
+PEERS_AND_US = ("tapiod", "execsnoop", "bpftrace", "redis-server", "getppid_gen", "execstorm")
+
+
+def stray_tools():
+    """Tools of ours or the peers' left running: their hooks would be in every measurement."""
+    out = []
+    for d in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(d) as f:
+                name = f.read().strip()
+            with open(d[:-4] + "stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            continue
+        if name in PEERS_AND_US and not zombie:
+            out.append(f"{name} (pid {d.split('/')[2]})")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny counts, one repetition")
@@ -864,6 +883,10 @@ def main():
         a.rates = [50000, 100000, 150000, 200000, 250000, 300000, 400000, 500000, 700000, 1000000]
         a.flat_reps, a.redis_n, a.kills = 3, 2000000, 20
     only = set(a.only.split(","))
+    stray = stray_tools()
+    if stray:
+        sys.exit("bench: already running, and in every figure if left: " + ", ".join(stray) +
+                 "; stop them first")
     tmp = tempfile.mkdtemp(prefix="tapio-bench-")
     started = time.monotonic()
     date = datetime.datetime.now().strftime("%Y-%m-%d")
