@@ -252,6 +252,20 @@ char *tapiod_log(const struct tapiod *t)
 	return buf;
 }
 
+long long tapiod_last_stat(const struct tapiod *t, const char *name, const char *key)
+{
+	char *log = tapiod_log(t), head[64];
+	snprintf(head, sizeof(head), "stats %s:", name);
+	const char *last = NULL;
+	for (const char *p = log; (p = strstr(p, head)); p++)
+		last = p;
+	const char *eol = last ? strchr(last, '\n') : NULL;
+	const char *k = last ? strstr(last, key) : NULL;
+	long long v = k && (!eol || k < eol) ? atoll(k + strlen(key)) : -1;
+	free(log);
+	return v;
+}
+
 size_t tapiod_children(const struct tapiod *t, pid_t *out, size_t max)
 {
 	char path[64];

@@ -54,6 +54,9 @@ size_t tapiod_count(struct tapiod *t, event_match_fn match, void *arg);
 int tapiod_stop(struct tapiod *t, int timeout_ms);
 /* The text of tapiod's stderr log (malloc'd). */
 char *tapiod_log(const struct tapiod *t);
+/* The number after `key` (e.g. " events=") in the last "stats NAME:" line of the log; -1 if
+ * there is none. */
+long long tapiod_last_stat(const struct tapiod *t, const char *name, const char *key);
 /* Pids of tapiod's direct children. */
 size_t tapiod_children(const struct tapiod *t, pid_t *out, size_t max);
 void tapiod_cleanup(struct tapiod *t);

@@ -31,6 +31,24 @@ static char *slurp(const char *path, size_t *ret_len)
 	return buf;
 }
 
+/* The next record of a binary sink file: 1 and the decoded event (free with
+ * tapio__v1__event__free_unpacked), 0 at the end; a bad length or undecodable record fails
+ * the test. */
+static int next_record(const char *buf, size_t len, size_t *off, Tapio__V1__Event **ret)
+{
+	if (*off + FRAME_HDR > len) {
+		cr_assert_eq(*off, len, "the file ends on a record boundary");
+		return 0;
+	}
+	const uint8_t *p = (const uint8_t *)buf + *off;
+	uint32_t l = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	cr_assert(l > 0 && *off + FRAME_HDR + l <= len, "record at %zu: bad length %u", *off, l);
+	*ret = tapio__v1__event__unpack(NULL, l, p + FRAME_HDR);
+	cr_assert_not_null(*ret, "record at %zu does not decode", *off);
+	*off += FRAME_HDR + l;
+	return 1;
+}
+
 Test(file_sink, binary_records_decode_as_events, .timeout = 60)
 {
 	harness_require_root();
@@ -68,12 +86,8 @@ Test(file_sink, binary_records_decode_as_events, .timeout = 60)
 	char *buf = slurp(path, &len);
 	cr_assert_not_null(buf, "no file %s", path);
 	size_t off = 0, n = 0;
-	while (off + FRAME_HDR <= len) {
-		const uint8_t *p = (const uint8_t *)buf + off;
-		uint32_t l = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-		cr_assert(l > 0 && off + FRAME_HDR + l <= len, "record %zu: bad length %u", n, l);
-		Tapio__V1__Event *ev = tapio__v1__event__unpack(NULL, l, p + FRAME_HDR);
-		cr_assert_not_null(ev, "record %zu does not decode", n);
+	Tapio__V1__Event *ev;
+	while (next_record(buf, len, &off, &ev)) {
 		cr_assert_str_eq(ev->collector, "process");
 		cr_assert_str_eq(ev->node, "it-node");
 		cr_assert(ev->has_seq && ev->id && ev->time);
@@ -81,10 +95,8 @@ Test(file_sink, binary_records_decode_as_events, .timeout = 60)
 		    ev->process_exec->n_argv == 2 && strcmp(ev->process_exec->argv[1], marker) == 0)
 			found = true;
 		tapio__v1__event__free_unpacked(ev, NULL);
-		off += FRAME_HDR + l;
 		n++;
 	}
-	cr_assert_eq(off, len, "the file ends on a record boundary");
 	cr_assert(found, "the marker exec is in the binary file (%zu records)", n);
 	free(buf);
 	unlink(path);
@@ -185,12 +197,8 @@ Test(file_sink, supervisor_fields_cannot_be_forged, .timeout = 60)
 	cr_assert_not_null(buf, "no file %s", path);
 	cr_assert_null(memmem(buf, len, "forged", 6), "a forged value reached the binary sink");
 	size_t off = 0, n = 0;
-	while (off + FRAME_HDR <= len) {
-		const uint8_t *p = (const uint8_t *)buf + off;
-		uint32_t l = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-		cr_assert(l > 0 && off + FRAME_HDR + l <= len, "record %zu: bad length %u", n, l);
-		Tapio__V1__Event *e = tapio__v1__event__unpack(NULL, l, p + FRAME_HDR);
-		cr_assert_not_null(e, "record %zu does not decode", n);
+	Tapio__V1__Event *e;
+	while (next_record(buf, len, &off, &e)) {
 		cr_assert(tapiod_id(e->id), "record %zu id %s", n, e->id);
 		cr_assert_str_eq(e->collector, "testing");
 		cr_assert_str_eq(e->node, "it-node");
@@ -198,30 +206,12 @@ Test(file_sink, supervisor_fields_cannot_be_forged, .timeout = 60)
 		cr_assert_eq(e->seq, n + 1, "the worker's own fields are kept");
 		cr_assert(e->time && e->time->seconds > 0);
 		tapio__v1__event__free_unpacked(e, NULL);
-		off += FRAME_HDR + l;
 		n++;
 	}
-	cr_assert_eq(off, len);
 	cr_assert_eq(n, 8, "8 records in the binary file (%zu)", n);
 	free(buf);
 	unlink(path);
 	tapiod_cleanup(&t);
-}
-
-/* The value of "key=" in the last "stats NAME:" line of tapiod's log, -1 if none. */
-static long long last_stat(struct tapiod *t, const char *name, const char *key)
-{
-	char *log = tapiod_log(t), head[64];
-	snprintf(head, sizeof(head), "stats %s:", name);
-	const char *last = NULL;
-	for (const char *p = log; (p = strstr(p, head)); p++)
-		last = p;
-	long long v = -1;
-	const char *k = last ? strstr(last, key) : NULL;
-	if (k)
-		v = atoll(k + strlen(key));
-	free(log);
-	return v;
 }
 
 /* A sink that never blocks (a file) loses nothing to its queue, however small the queue and
@@ -246,9 +236,9 @@ Test(file_sink, small_queue_on_a_file_drops_nothing, .timeout = 60)
 		usleep(50000);
 	int s = tapiod_stop(&t, 15000);
 	cr_assert(s >= 0 && WIFEXITED(s) && WEXITSTATUS(s) == 0);
-	long long events = last_stat(&t, "testing", " events=");
+	long long events = tapiod_last_stat(&t, "testing", " events=");
 	cr_assert_gt(events, 100000, "the flood was a flood (%lld events)", events);
-	cr_assert_eq(last_stat(&t, "testing", " sink="), 0, "sink queue drops");
+	cr_assert_eq(tapiod_last_stat(&t, "testing", " sink="), 0, "sink queue drops");
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_gt(st.st_size, events * 40, "every event is in the file");
 	unlink(path);

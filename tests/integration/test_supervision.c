@@ -246,13 +246,8 @@ static void run_hostile(const struct hostile_case *hc)
 	/* counted: the last stats line of the testing collector has protocol_errors > 0 */
 	char *log = tapiod_log(&t);
 	cr_assert(strstr(log, hc->why), "%s: log:\n%s", hc->mode, log);
-	const char *last = NULL;
-	for (const char *p = log; (p = strstr(p, "stats testing:")); p++)
-		last = p;
-	cr_assert_not_null(last);
-	const char *pe = strstr(last, "protocol_errors=");
-	cr_assert(pe && atoi(pe + strlen("protocol_errors=")) > 0, "%s", last);
 	free(log);
+	cr_assert_gt(tapiod_last_stat(&t, "testing", "protocol_errors="), 0, "%s", hc->mode);
 	tapiod_cleanup(&t);
 }
 
@@ -358,14 +353,8 @@ Test(supervision, flood_keeps_supervisor_memory_bounded, .timeout = 90)
 	cr_assert_lt(peak, bound, "tapiod RSS %ld KiB under a flood", peak);
 	int st = tapiod_stop(&t, 15000);
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	char *log = tapiod_log(&t);
-	const char *last = NULL;
-	for (const char *q = log; (q = strstr(q, "stats testing:")); q++)
-		last = q;
-	cr_assert_not_null(last);
-	const char *sink = strstr(last, "sink=");
-	cr_assert(sink && atoll(sink + 5) > 0, "sink drops are counted: %.300s", last);
-	free(log);
+	long long sink = tapiod_last_stat(&t, "testing", " sink=");
+	cr_assert_gt(sink, 0, "sink drops are counted (%lld)", sink);
 	tapiod_cleanup(&t);
 }
 
