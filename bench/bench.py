@@ -407,7 +407,9 @@ def exec_storm(a, tmp):
     for kind in kinds:
         rs = res[kind]
         rate = med([r["rate"] for r in rs])
-        row = [kind, fmt(rate), fmt(100 * rate / base if base else None, 1, " %")]
+        lo, hi = min(r["rate"] for r in rs), max(r["rate"] for r in rs)
+        row = [kind, fmt(rate), f"{fmt(lo)}–{fmt(hi)}",
+               fmt(100 * rate / base if base else None, 1, " %")]
         if kind == "none":
             rows.append(row + ["-"] * 6)
             continue
@@ -423,7 +425,7 @@ def exec_storm(a, tmp):
         rows.append(row + [f"{c['delivered']}/{c['execs']}", fmt(lost),
                            fmt(ev_per_exec, 2), fmt(cpu_per_kexec, 1), fmt(cpu_per_kev, 1),
                            fmt(med([r["rss_kib"] for r in rs]) / 1024, 1, " MiB")])
-    table(["tool", "execs/s", "vs none", "generator's execs delivered (capture run)",
+    table(["tool", "execs/s", "range", "vs none", "generator's execs delivered (capture run)",
            "drops reported (median)", "events per exec", "CPU ms / 1000 execs",
            "CPU ms / 1000 events", "peak RSS (sum of processes)"], rows)
     say("CPU = utime+stime of the tool's whole process tree (tapiod + workers) from just before "
@@ -607,14 +609,25 @@ def free_port():
     return port
 
 
-def floor_probes(collectors, tapio_log):
-    """Empty-action bpftrace probes on the tracepoints the running collectors attach."""
+def floor_probes(collectors, tapio):
+    """Empty-action bpftrace probes on the tracepoints the running collectors attach: the
+    tp_btf/raw_tp hooks from the table above, and every perf-event tracepoint tapio's workers
+    hold as the kernel lists them (`bpftool perf`: the security collector's syscall
+    tracepoints, for one, which put every task on the kernel's syscall-tracing slow path)."""
     tps = []
     for c in collectors:
         tps += FLOOR_TRACEPOINTS.get(c, [])
-    # Collectors that log their hooks as "tp/<cat>/<name>" or "<cat>:<name>": pick them up.
-    for cat, name in re.findall(r"\btp/(\w+)/(\w+)", tapio_log):
-        tps.append(f"tracepoint:{cat}:{name}")
+    pids = set(tapio.procs())
+    r = subprocess.run(["bpftool", "-j", "perf"], capture_output=True, text=True)
+    try:
+        attached = json.loads(r.stdout or "[]")
+    except ValueError:
+        attached = []
+    for e in attached:
+        name = e.get("tracepoint")
+        if e.get("pid") in pids and name:
+            for d in glob.glob(f"/sys/kernel/tracing/events/*/{name}"):
+                tps.append(f"tracepoint:{d.split('/')[-2]}:{name}")
     seen, out = set(), []
     for t in tps:
         if t not in seen and os.path.exists("/sys/kernel/tracing/events/" +
@@ -653,9 +666,11 @@ def redis_overhead(a, tmp):
             time.sleep(0.05)
         # Probe tapio once for its hooks, to build the matching floor.
         t = Tapio(tmp, {c: {} for c in present})
-        floor = floor_probes(present, t.err())
+        floor = floor_probes(present, t)
         t.stop()
-        kinds = ["none", "tapio", "floor"]
+        kinds = ["none", "tapio", "floor", "execsnoop"]
+        if "security" in present:
+            kinds.insert(2, "tapio without security")
         res = {k: [] for k in kinds}
         startup = []
         for rep in range(a.reps):
@@ -665,9 +680,13 @@ def redis_overhead(a, tmp):
                 if kind == "tapio":
                     tool = Tapio(tmp, {c: {} for c in present})
                     startup.append((tool.ready_s, tool.ready_log_s))
+                elif kind == "tapio without security":
+                    tool = Tapio(tmp, {c: {} for c in present if c != "security"})
                 elif kind == "floor":
                     tool = Tool("bpftrace-floor", ["bpftrace", "-e", ",".join(floor) + " {}"],
                                 "/dev/null", tmp)
+                elif kind == "execsnoop":
+                    tool = start_tool("execsnoop", tmp, "/dev/null")
                 rps = redis_bench(a, tmp, port)
                 if tool:
                     tool.stop()
@@ -678,8 +697,11 @@ def redis_overhead(a, tmp):
     say(f"redis-server {pkg_version('redis-server')} on 127.0.0.1 (no persistence); "
         f"`redis-benchmark -n {a.redis_n} -t get,set -P 16 -c 50`, {a.reps} interleaved "
         f"repetitions, medians. tapio: collectors {', '.join(present)} (every kernel collector "
-        f"whose binary exists), JSON to /dev/null. Floor: `bpftrace -e '{','.join(floor)} {{}}'`"
-        " (the same tracepoints, empty actions).")
+        f"whose binary exists), JSON to /dev/null. Floor: bpftrace with empty actions on the "
+        f"same {len(floor)} tracepoints ({', '.join(sorted(set(t.split(':')[1] for t in floor)))}"
+        "; the list from the kernel's own record of tapio's attachments). execsnoop: the peer, "
+        "whose sys_enter/exit_execve tracepoints also put every syscall on the kernel's "
+        "syscall-tracing slow path.")
     say()
     rows, ratios = [], {}
     for kind in kinds:
