@@ -104,6 +104,21 @@ int pbwire_append_len(struct strbuf *out, uint32_t number, const void *data, siz
 	return 0;
 }
 
+int pbwire_append_message(struct strbuf *out, uint32_t number, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t hdr[2 * PBWIRE_VARINT_MAX];
+	size_t h = pbwire_put_varint(hdr, (uint64_t)number << 3 | PBWIRE_LEN);
+	h += pbwire_put_varint(hdr + h, len);
+	int r = strbuf_reserve(out, h + len);
+	if (r < 0)
+		return r;
+	strbuf_append(out, hdr, h);
+	out->len += protobuf_c_message_pack(m, (uint8_t *)out->data + out->len);
+	out->data[out->len] = '\0';
+	return 0;
+}
+
 int pbwire_copy_without(struct strbuf *out, const void *data, size_t len, uint64_t drop)
 {
 	size_t mark = out->len;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "strbuf.h"
 
 enum pbwire_type {
@@ -45,6 +47,8 @@ size_t pbwire_varint_size(uint64_t v);
 
 /* Append tag + length + bytes of a length-delimited field. 0 or -ENOBUFS/-ENOMEM. */
 int pbwire_append_len(struct strbuf *out, uint32_t number, const void *data, size_t len);
+/* Append a message field: tag + length + the message packed by protobuf-c. */
+int pbwire_append_message(struct strbuf *out, uint32_t number, const ProtobufCMessage *m);
 /* Append every field of the message in data except those whose number is in drop (a bitmask
  * of field numbers 1..63). 0, -EBADMSG (data is malformed; out unchanged) or -ENOBUFS/-ENOMEM. */
 int pbwire_copy_without(struct strbuf *out, const void *data, size_t len, uint64_t drop);

@@ -103,8 +103,11 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	return 0;
 }
 
-/* The id of the next event: "<run id>-<n>", written without printf (this runs per event). */
-static size_t next_event_id(struct sup *sup, char *dst, size_t cap)
+#define EVENT_ID_MAX (sizeof(((struct sup *)0)->run_id) + 1 + 20) /* "-", u64, NUL in run_id */
+
+/* The id of the next event: "<run id>-<n>", written without printf (this runs per event).
+ * dst holds EVENT_ID_MAX bytes. Returns the length. */
+static size_t next_event_id(struct sup *sup, char dst[EVENT_ID_MAX])
 {
 	char digits[20];
 	size_t nd = 0;
@@ -113,9 +116,7 @@ static size_t next_event_id(struct sup *sup, char *dst, size_t cap)
 		digits[nd++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	size_t rl = strnlen(sup->run_id, sizeof(sup->run_id));
-	if (rl + 1 + nd + 1 > cap)
-		return 0;
+	size_t rl = strnlen(sup->run_id, sizeof(sup->run_id) - 1);
 	memcpy(dst, sup->run_id, rl);
 	dst[rl] = '-';
 	for (size_t i = 0; i < nd; i++)
@@ -140,18 +141,8 @@ static int binary_record(struct sup *sup, const uint8_t *bytes, size_t len,
 		r = pbwire_append_len(out, 2, ev->collector, strlen(ev->collector));
 	if (r == 0)
 		r = pbwire_append_len(out, 5, ev->node, strlen(ev->node));
-	if (r == 0 && enriched) {
-		size_t n = protobuf_c_message_get_packed_size(&ev->k8s->base);
-		uint8_t hdr[2 * PBWIRE_VARINT_MAX];
-		size_t h = pbwire_put_varint(hdr, 8 << 3 | PBWIRE_LEN);
-		h += pbwire_put_varint(hdr + h, n);
-		r = strbuf_append(out, hdr, h);
-		if (r == 0)
-			r = strbuf_reserve(out, n);
-		if (r == 0)
-			out->len += protobuf_c_message_pack(&ev->k8s->base,
-							    (uint8_t *)out->data + out->len);
-	}
+	if (r == 0 && enriched)
+		r = pbwire_append_message(out, 8, &ev->k8s->base);
 	return r;
 }
 
@@ -180,8 +171,8 @@ static int on_event(struct child *c, const uint8_t *bytes, size_t len)
 	c->last_seq = ev->seq;
 	/* Stamp what only the supervisor may say. The decoded event lives in the arena until
 	 * the next reset, so pointing its fields at our strings needs no undoing. */
-	char id[48];
-	size_t id_len = next_event_id(sup, id, sizeof(id));
+	char id[EVENT_ID_MAX];
+	size_t id_len = next_event_id(sup, id);
 	ev->id = id;
 	ev->collector = (char *)c->reg->name;
 	ev->node = sup->cfg->node_name;
@@ -237,6 +228,7 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 		if (on_event(c, f.value, f.value_len) < 0)
 			return -EPROTO;
 	}
+	pbarena_reset(&c->sup->arena); /* an outsized event's memory goes now, not later */
 	if (r < 0) {
 		protocol_error(c, "undecodable batch of %zu bytes", len);
 		return -EPROTO;

@@ -40,12 +40,10 @@ static void check_event(const uint8_t *ev_bytes, size_t len)
 	Tapio__V1__KubernetesContext k8s = TAPIO__V1__KUBERNETES_CONTEXT__INIT;
 	k8s.container_id = "c0ffee";
 	k8s.pod_name = "pod-a";
-	uint8_t kb[64];
-	size_t kl = protobuf_c_message_pack(&k8s.base, kb);
 	CHECK(pbwire_append_len(&rec, 1, "run-7", 5) == 0);
 	CHECK(pbwire_append_len(&rec, 2, "testing", 7) == 0);
 	CHECK(pbwire_append_len(&rec, 5, "node", 4) == 0);
-	CHECK(pbwire_append_len(&rec, 8, kb, kl) == 0);
+	CHECK(pbwire_append_message(&rec, 8, &k8s.base) == 0);
 
 	Tapio__V1__Event *st = tapio__v1__event__unpack(NULL, rec.len, (uint8_t *)rec.data);
 	CHECK(st);

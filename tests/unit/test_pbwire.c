@@ -225,9 +225,7 @@ Test(pbwire, restamp_can_replace_a_nested_message)
 	Tapio__V1__KubernetesContext k = TAPIO__V1__KUBERNETES_CONTEXT__INIT;
 	k.container_id = "abc";
 	k.pod_name = "web-0";
-	uint8_t kb[128];
-	size_t kl = protobuf_c_message_pack(&k.base, kb);
-	cr_assert_eq(pbwire_append_len(&out, 8, kb, kl), 0);
+	cr_assert_eq(pbwire_append_message(&out, 8, &k.base), 0);
 	Tapio__V1__Event *b = tapio__v1__event__unpack(NULL, out.len, (uint8_t *)out.data);
 	cr_assert_not_null(b);
 	cr_assert_str_eq(b->k8s->pod_name, "web-0");
