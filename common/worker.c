@@ -462,25 +462,29 @@ static int64_t drain_rings(struct worker *w)
 	return (int64_t)(w->counters.records_read - before);
 }
 
-/* One round while polling: drain, send, and keep polling while records come. A round that
- * found nothing goes to sleep — and drains once more, for records that were committed
- * without a wakeup while the kernel still saw the flag set. Returns an exit code or -1. */
+/* Drain the rings and choose: records came → poll (timer re-armed); none while polling →
+ * sleep, after one more drain for records committed without a wakeup while the kernel still
+ * saw the flag set. Returns a collector's exit code, or -1 to go on. */
+static int ring_round(struct worker *w)
+{
+	int64_t n = drain_rings(w);
+	if (n == 0 && w->polling) {
+		set_polling(w, false);
+		n = drain_rings(w);
+	}
+	if (n > 0)
+		set_polling(w, true);
+	return n < 0 ? (int)-n : -1;
+}
+
 static int poll_round(struct worker *w)
 {
 	uint64_t exp;
 	while (read(w->pollfd, &exp, sizeof(exp)) > 0)
 		;
-	int64_t n = drain_rings(w);
-	if (n == 0) {
-		set_polling(w, false);
-		n = drain_rings(w);
-		if (n > 0)
-			set_polling(w, true);
-	} else if (n > 0) {
-		set_polling(w, true);
-	}
+	int r = ring_round(w);
 	flush_batch(w);
-	return n < 0 ? (int)-n : -1;
+	return r;
 }
 
 static int on_tick(struct worker *w)
@@ -489,14 +493,10 @@ static int on_tick(struct worker *w)
 	while (read(w->timerfd, &exp, sizeof(exp)) > 0)
 		;
 	uint64_t now = timeconv_now_mono_ns();
-	if (!w->polling) {
-		/* the one record that may have raced the switch to sleep (see poll_round) */
-		int64_t n = drain_rings(w);
-		if (n < 0)
-			return (int)-n;
-		if (n > 0)
-			set_polling(w, true);
-	}
+	/* asleep: the one record that may have raced the switch to sleep (see ring_round) */
+	int r = w->polling ? -1 : ring_round(w);
+	if (r >= 0)
+		return r;
 	flush_batch(w);
 	if (now >= w->next_heartbeat) {
 		send_heartbeat(w, now);
