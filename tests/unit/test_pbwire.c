@@ -201,6 +201,7 @@ Test(pbwire, restamped_event_decodes_with_the_new_values_only)
 	cr_assert_str_eq(b->collector, "process");
 	cr_assert_str_eq(b->node, "node-a");
 	/* everything else is the worker's: equal once the stamped fields are equal */
+	char *a_id = a->id, *a_collector = a->collector, *a_node = a->node;
 	a->id = b->id;
 	a->collector = b->collector;
 	a->node = b->node;
@@ -209,7 +210,9 @@ Test(pbwire, restamped_event_decodes_with_the_new_values_only)
 	size_t lb = protobuf_c_message_pack(&b->base, pb);
 	cr_assert_eq(la, lb);
 	cr_assert_arr_eq(pa, pb, la);
-	a->id = a->collector = a->node = NULL; /* borrowed from b */
+	a->id = a_id; /* give a its own strings back before it is freed */
+	a->collector = a_collector;
+	a->node = a_node;
 	tapio__v1__event__free_unpacked(a, NULL);
 	tapio__v1__event__free_unpacked(b, NULL);
 	strbuf_release(&out);
