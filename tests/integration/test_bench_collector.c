@@ -203,7 +203,10 @@ static void paced_calls(pid_t *ret_pid, int go_fd, long n, long rate)
 
 /* While records keep coming the worker polls every flush_ms instead of being woken per record
  * (bpf/tapio_bpf.h). A burst that fills a quarter of the ring between two polls must wake it:
- * here 1,000 records arrive per 10 ms poll interval into a ring that holds 512. */
+ * here 1,000 records arrive per 10 ms poll interval into a ring that holds 512. Polling alone
+ * loses about half of them (9,400 of 20,000 measured without the forced wakeup). With it, the
+ * worker has ~3.8 ms to be scheduled before the ring is full; a loaded 2-core machine can
+ * miss that now and then, so a few drops are allowed — each one counted, none silent. */
 Test(bench_collector, burst_between_polls_wakes_the_worker, .timeout = 60)
 {
 	harness_require_root();
@@ -228,13 +231,13 @@ Test(bench_collector, burst_between_polls_wakes_the_worker, .timeout = 60)
 	for (int waited = 0; tapiod_count(&t, match_call, &pid) < BURST && waited < 10000;
 	     waited += 100)
 		tapiod_pump(&t, 100);
-	cr_expect_eq(tapiod_count(&t, match_call, &pid), BURST);
+	long long got = (long long)tapiod_count(&t, match_call, &pid);
 	cr_expect_eq(tapiod_stop(&t, 10000), 0);
-	char *log = tapiod_log(&t);
-	char want[64];
-	snprintf(want, sizeof(want), "events=%d ", BURST);
-	cr_expect(strstr(log, want) && strstr(log, "drops: kernel=0 "), "log:\n%s", log);
-	free(log);
+	long long kernel = tapiod_last_stat(&t, "bench", " kernel=");
+	cr_expect_eq(got + kernel, BURST, "delivered %lld + counted kernel drops %lld", got, kernel);
+	cr_expect_lt(kernel, BURST / 50, "the burst woke the worker: %lld kernel drops", kernel);
+	cr_expect_eq(tapiod_last_stat(&t, "bench", "worker_queue="), 0);
+	cr_expect_eq(tapiod_last_stat(&t, "bench", "seq_gaps="), 0);
 	tapiod_cleanup(&t);
 	close(go[0]);
 	close(go[1]);
