@@ -91,15 +91,25 @@ size_t pbwire_varint_size(uint64_t v)
 	return n;
 }
 
-int pbwire_append_len(struct strbuf *out, uint32_t number, const void *data, size_t len)
+/* Append the tag and length of a length-delimited field with room reserved for its len bytes
+ * of value; returns where the value goes, or NULL (-ENOBUFS/-ENOMEM in *ret_err). */
+static uint8_t *begin_len_field(struct strbuf *out, uint32_t number, size_t len, int *ret_err)
 {
 	uint8_t hdr[2 * PBWIRE_VARINT_MAX];
 	size_t h = pbwire_put_varint(hdr, (uint64_t)number << 3 | PBWIRE_LEN);
 	h += pbwire_put_varint(hdr + h, len);
-	int r = strbuf_reserve(out, h + len);
-	if (r < 0)
-		return r;
+	*ret_err = strbuf_reserve(out, h + len);
+	if (*ret_err < 0)
+		return NULL;
 	strbuf_append(out, hdr, h);
+	return (uint8_t *)out->data + out->len;
+}
+
+int pbwire_append_len(struct strbuf *out, uint32_t number, const void *data, size_t len)
+{
+	int r;
+	if (!begin_len_field(out, number, len, &r))
+		return r;
 	strbuf_append(out, data, len);
 	return 0;
 }
@@ -107,14 +117,11 @@ int pbwire_append_len(struct strbuf *out, uint32_t number, const void *data, siz
 int pbwire_append_message(struct strbuf *out, uint32_t number, const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t hdr[2 * PBWIRE_VARINT_MAX];
-	size_t h = pbwire_put_varint(hdr, (uint64_t)number << 3 | PBWIRE_LEN);
-	h += pbwire_put_varint(hdr + h, len);
-	int r = strbuf_reserve(out, h + len);
-	if (r < 0)
+	int r;
+	uint8_t *value = begin_len_field(out, number, len, &r);
+	if (!value)
 		return r;
-	strbuf_append(out, hdr, h);
-	out->len += protobuf_c_message_pack(m, (uint8_t *)out->data + out->len);
+	out->len += protobuf_c_message_pack(m, value);
 	out->data[out->len] = '\0';
 	return 0;
 }
