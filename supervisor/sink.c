@@ -20,7 +20,7 @@ int sink_init(struct sink_stdout *s, uv_loop_t *loop, int fd, size_t max_bytes)
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->max = max_bytes;
-	s->write_at = max_bytes / 2 < SINK_WRITE_AT ? max_bytes / 2 : SINK_WRITE_AT;
+	s->write_at = sink_write_at(max_bytes);
 	strbuf_init(&s->buf, max_bytes + (256u << 10)); /* one event always fits */
 	struct stat st;
 	if (fstat(fd, &st) < 0)

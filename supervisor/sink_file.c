@@ -34,7 +34,7 @@ int sink_file_open(struct sink_file *f, const struct config *cfg)
 	f->max_size = (uint64_t)cfg->sink_file.max_mib << 20;
 	f->keep = cfg->sink_file.keep;
 	f->max = (size_t)cfg->sink_file.queue_max_kib << 10;
-	f->write_at = f->max / 2 < SINK_WRITE_AT ? f->max / 2 : SINK_WRITE_AT;
+	f->write_at = sink_write_at(f->max);
 	strbuf_init(&f->buf, f->max + FRAME_MAX);
 	snprintf(f->path, sizeof(f->path), "%s", cfg->sink_file.path);
 	char dir[sizeof(f->path)];

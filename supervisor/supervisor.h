@@ -142,10 +142,16 @@ void link_drain(struct child *c);
 
 /* ---- sinks (sink.c) ------------------------------------------------------------------------- */
 
-#define SINK_WRITE_AT (256u << 10)   /* queued bytes that trigger a write within a wakeup (or
-				      * half the queue's cap, when that is smaller) */
+#define SINK_WRITE_AT (256u << 10)   /* queued bytes that trigger a write within a wakeup */
 #define DECODE_BUDGET (32u << 20)    /* heap one decoded frame or event may expand to */
 #define DECODE_BLOCK (64u << 10)     /* the decode arena's retained block */
+
+/* Queued bytes at which a sink writes within a wakeup: SINK_WRITE_AT, or half the queue's cap
+ * when that is smaller, so the write comes before the cap drops anything. */
+static inline size_t sink_write_at(size_t cap)
+{
+	return cap / 2 < SINK_WRITE_AT ? cap / 2 : SINK_WRITE_AT;
+}
 
 struct sink_stdout {
 	int fd;
