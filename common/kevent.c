@@ -129,7 +129,7 @@ int kevent_watch_ring(struct worker *w, struct ring_buffer *rb, struct bpf_objec
 		log_error("mapping ring_consumer: %s", strerror(e));
 		return -e;
 	}
-	int r = worker_watch_ring(w, ring_buffer__epoll_fd(rb), p, p, len);
+	int r = worker_watch_ring(w, ring_buffer__epoll_fd(rb), p, len);
 	if (r < 0)
 		log_error("watching the ring buffer: %s", strerror(-r));
 	return r;

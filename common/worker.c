@@ -49,8 +49,7 @@ struct worker {
 	int nfds;
 	struct ring_watch {
 		int fd;
-		volatile uint32_t *polling;  /* in map: read by the BPF programs */
-		void *map;                   /* owned mapping */
+		void *map;                   /* owned: ring_consumer, read by the BPF programs */
 		size_t map_len;
 	} rings[WORKER_MAX_FDS];
 	int nrings;
@@ -100,16 +99,22 @@ int worker_watch(struct worker *w, int fd)
 	return 0;
 }
 
-int worker_watch_ring(struct worker *w, int fd, volatile uint32_t *polling, void *map,
-		      size_t map_len)
+/* The `polling` word of a ring_consumer mapping (bpf/tapio_bpf.h). */
+static volatile uint32_t *ring_polling(const struct ring_watch *rw)
+{
+	return rw->map;
+}
+
+int worker_watch_ring(struct worker *w, int fd, void *consumer_map, size_t map_len)
 {
 	int r = worker_watch(w, fd);
 	if (r < 0) {
-		munmap(map, map_len);
+		munmap(consumer_map, map_len);
 		return r;
 	}
-	w->rings[w->nrings++] = (struct ring_watch){ fd, polling, map, map_len };
-	*polling = 0;
+	struct ring_watch *rw = &w->rings[w->nrings++];
+	*rw = (struct ring_watch){ fd, consumer_map, map_len };
+	*ring_polling(rw) = 0;
 	return 0;
 }
 
@@ -435,7 +440,7 @@ static int apply_sandbox(struct worker *w, struct sandbox_result *ret)
 static void set_polling(struct worker *w, bool on)
 {
 	for (int i = 0; i < w->nrings; i++)
-		*w->rings[i].polling = on;
+		*ring_polling(&w->rings[i]) = on;
 	w->polling = on;
 	long ns = on ? (long)w->common->flush_ms * 1000000L : 0;
 	struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };

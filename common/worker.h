@@ -35,14 +35,13 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 /* For setup(): */
 const struct config *worker_config(const struct worker *w);
 int worker_watch(struct worker *w, int fd);
-/* Watch a BPF ring buffer's fd with adaptive wakeups: *polling is the kernel's view of the
- * consumer (bpf/tapio_bpf.h: ring_consumer). While records keep coming the worker sets it and
- * drains the ring every flush_ms without being woken; after a round that found nothing it
- * clears it and sleeps until a record wakes it. A record that raced the switch to sleep waits
- * at most one 100 ms tick. map/map_len: the mapping behind polling, owned by the worker from
- * here on (unmapped at exit). 0 or -errno. */
-int worker_watch_ring(struct worker *w, int fd, volatile uint32_t *polling, void *map,
-		      size_t map_len);
+/* Watch a BPF ring buffer's fd with adaptive wakeups. consumer_map: the mmapped `ring_consumer`
+ * map of bpf/tapio_bpf.h, whose first word, `polling`, is the kernel's view of the consumer.
+ * While records keep coming the worker sets it and drains the ring every flush_ms without
+ * being woken; after a round that found nothing it clears it and sleeps until a record wakes
+ * it. A record that raced the switch to sleep waits at most one 100 ms tick. The mapping is
+ * the worker's from here on (unmapped at exit, also on failure). 0 or -errno. */
+int worker_watch_ring(struct worker *w, int fd, void *consumer_map, size_t map_len);
 void worker_add_hook(struct worker *w, const char *hook);
 void worker_add_missing(struct worker *w, const char *feature);
 void worker_set_degraded(struct worker *w, const char *reason);
