@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /* Shared kernel-side pieces: the record header every collector's records start with, the
  * per-CPU counters map (ring-buffer reserve failures, in-kernel filter hits), the ring
- * consumer's wakeup state and the task fields every record carries. Include after vmlinux.h and the libbpf BPF headers. */
+ * consumer's wakeup state and the task fields every record carries. Include after vmlinux.h
+ * and the libbpf BPF headers. */
 #pragma once
 
 #include <bpf/bpf_core_read.h>
@@ -40,7 +41,8 @@ static __always_inline __u64 tapio_wakeup(void *ring)
 	struct tapio_ring_consumer *c = bpf_map_lookup_elem(&ring_consumer, &zero);
 	if (!c || !c->polling)
 		return 0;
-	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) / 4)
+	__u64 size = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
+	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > size / 4)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
