@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pbwire.h"
 #include "tapio/v1/worker.pb-c.h"
+#include "wire.h"
 
 #define FRAME_HDR_BYTES 4 /* frame.h: 4-byte big-endian length */
 #include "strbuf.h"
@@ -344,10 +345,10 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	if (fd >= 0 && nr >= 0) {
 		uint8_t fatal[8], frame[FRAME_HDR_BYTES + 16];
 		size_t f = 0;
-		fatal[f++] = 1 << 3 | 0; /* Fatal.syscall, varint */
+		fatal[f++] = WIRE_FATAL_SYSCALL << 3 | 0; /* varint */
 		f += pbwire_put_varint(fatal + f, (uint32_t)nr);
 		size_t n = FRAME_HDR_BYTES;
-		frame[n++] = 5 << 3 | 2; /* WorkerFrame.fatal */
+		frame[n++] = WIRE_FRAME_FATAL << 3 | 2; /* length-delimited */
 		frame[n++] = (uint8_t)f;
 		memcpy(frame + n, fatal, f);
 		n += f;

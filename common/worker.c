@@ -216,7 +216,7 @@ static void flush_batch(struct worker *w)
 {
 	if (w->batch_events == 0)
 		return;
-	int r = queue_frame(w, 2, w->batch.data, w->batch.len, false);
+	int r = queue_frame(w, WIRE_FRAME_BATCH, w->batch.data, w->batch.len, false);
 	if (r < 0)
 		w->queue_drops += w->batch_events;
 	else
@@ -274,12 +274,12 @@ static int send_ready(struct worker *w, const struct sandbox_result *sb)
 
 	w->ready.collector = (char *)w->coll->name;
 	w->ready.has_protocol_version = 1;
-	w->ready.protocol_version = WORKER_PROTOCOL_VERSION;
+	w->ready.protocol_version = WIRE_PROTOCOL_VERSION;
 	w->ready.hooks_attached = w->hooks;
 	w->ready.features_missing = w->missing;
 	w->ready.degraded_reason = w->degraded;
 	w->ready.privileges = &pr;
-	int r = queue_message(w, 1, &w->ready.base);
+	int r = queue_message(w, WIRE_FRAME_READY, &w->ready.base);
 	w->ready.privileges = NULL;
 	if (r == 0)
 		r = send_pending(w);
@@ -291,7 +291,7 @@ static void send_heartbeat(struct worker *w, uint64_t now)
 	Tapio__V1__Heartbeat hb = TAPIO__V1__HEARTBEAT__INIT;
 	hb.has_mono_ns = 1;
 	hb.mono_ns = now;
-	queue_message(w, 3, &hb.base);
+	queue_message(w, WIRE_FRAME_HEARTBEAT, &hb.base);
 }
 
 static void send_stats(struct worker *w)
@@ -307,7 +307,7 @@ static void send_stats(struct worker *w)
 	st.filtered = w->counters.filtered;
 	st.records_read = w->counters.records_read;
 	st.enrich_misses = w->counters.enrich_misses;
-	queue_message(w, 4, &st.base);
+	queue_message(w, WIRE_FRAME_STATS, &st.base);
 }
 
 /* ---- setup ------------------------------------------------------------------------------- */

@@ -9,8 +9,8 @@
 #include "config.h"
 #include "tapio/v1/worker.pb-c.h"
 #include "timeconv.h"
+#include "wire.h"
 
-#define WORKER_PROTOCOL_VERSION 1
 #define WORKER_MAX_FDS 16
 
 struct worker;

@@ -14,6 +14,7 @@
 #include "pbwire.h"
 #include "supervisor.h"
 #include "timeconv.h"
+#include "wire.h"
 
 #define READS_PER_WAKEUP 8                 /* fairness between workers */
 #define TYPE_MAX 64
@@ -60,7 +61,7 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 			       r->collector ? r->collector : "", c->reg->name);
 		return -EPROTO;
 	}
-	if (!r->has_protocol_version || r->protocol_version != 1) {
+	if (!r->has_protocol_version || r->protocol_version != WIRE_PROTOCOL_VERSION) {
 		protocol_error(c, "unsupported protocol version %u", r->protocol_version);
 		return -EPROTO;
 	}
@@ -133,16 +134,17 @@ static int binary_record(struct sup *sup, const uint8_t *bytes, size_t len,
 {
 	struct strbuf *out = &sup->scratch;
 	uint64_t drop =
-		PBWIRE_BIT(1) | PBWIRE_BIT(2) | PBWIRE_BIT(5) | (enriched ? PBWIRE_BIT(8) : 0);
+		PBWIRE_BIT(WIRE_EVENT_ID) | PBWIRE_BIT(WIRE_EVENT_COLLECTOR) |
+			PBWIRE_BIT(WIRE_EVENT_NODE) | (enriched ? PBWIRE_BIT(WIRE_EVENT_K8S) : 0);
 	int r = pbwire_copy_without(out, bytes, len, drop);
 	if (r == 0)
-		r = pbwire_append_len(out, 1, ev->id, id_len);
+		r = pbwire_append_len(out, WIRE_EVENT_ID, ev->id, id_len);
 	if (r == 0)
-		r = pbwire_append_len(out, 2, ev->collector, strlen(ev->collector));
+		r = pbwire_append_len(out, WIRE_EVENT_COLLECTOR, ev->collector, strlen(ev->collector));
 	if (r == 0)
-		r = pbwire_append_len(out, 5, ev->node, strlen(ev->node));
+		r = pbwire_append_len(out, WIRE_EVENT_NODE, ev->node, strlen(ev->node));
 	if (r == 0 && enriched)
-		r = pbwire_append_message(out, 8, &ev->k8s->base);
+		r = pbwire_append_message(out, WIRE_EVENT_K8S, &ev->k8s->base);
 	return r;
 }
 
@@ -220,7 +222,7 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 	int r;
 	pbwire_iter_init(&it, bytes, len);
 	while ((r = pbwire_next(&it, &f)) > 0) {
-		if (f.number != 1 || f.type != PBWIRE_LEN) {
+		if (f.number != WIRE_BATCH_EVENTS || f.type != PBWIRE_LEN) {
 			protocol_error(c, "batch holds field %u (wire type %d), not events",
 				       f.number, (int)f.type);
 			return -EPROTO;
@@ -263,7 +265,7 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 		protocol_error(c, "frame of %zu bytes holds more than one body", len);
 		return -EPROTO;
 	}
-	if (body.number == 2 && body.type == PBWIRE_LEN) {
+	if (body.number == WIRE_FRAME_BATCH && body.type == PBWIRE_LEN) {
 		c->cnt.frames++;
 		return on_batch(c, body.value, body.value_len);
 	}

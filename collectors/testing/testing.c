@@ -208,7 +208,7 @@ static void send_ready(int fd)
 	Tapio__V1__Ready r = TAPIO__V1__READY__INIT;
 	r.collector = "testing";
 	r.has_protocol_version = 1;
-	r.protocol_version = WORKER_PROTOCOL_VERSION;
+	r.protocol_version = WIRE_PROTOCOL_VERSION;
 	Tapio__V1__WorkerFrame f = TAPIO__V1__WORKER_FRAME__INIT;
 	f.body_case = TAPIO__V1__WORKER_FRAME__BODY_READY;
 	f.ready = &r;
