@@ -13,292 +13,208 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <yaml.h>
+
+#include "registry.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define PATH_LEN 128     /* longest dotted key path looked up; longer keys cannot be known */
-#define SECTIONS_MAX 64  /* distinct mappings (supervisor, sinks.stdout, ...) in the schema */
-#define SHOW_MAX 64      /* bytes of a user's text quoted in an error message */
-#define SHOW_BUF (SHOW_MAX * 4 + 8)
-#define SUGGEST_MAX 64   /* longest key for which a "did you mean" is computed */
-#define COMM_MAX 15      /* TASK_COMM_LEN - 1 */
+#define PATH_LEN      128 /* longest dotted key path looked up; longer keys cannot be known */
+#define SECTIONS_MAX  256 /* distinct mappings (supervisor, sinks.stdout, ...) in the schema */
+#define SHOW_MAX      64  /* bytes of a user's text quoted in an error message */
+#define SHOW_BUF      (SHOW_MAX * 4 + 8)
+#define SUGGEST_MAX   64 /* longest key for which a "did you mean" is computed */
 #define EMBEDDED_NAME "<embedded default>"
 
-/* Kept identical to deploy/tapio.yaml (a unit test compares them). */
-const char config_default_yaml[] =
-	"# SPDX-License-Identifier: Apache-2.0\n"
-	"# tapio configuration. Every key is shown with its default value; a key that is left\n"
-	"# out takes its default. Integers are decimal, booleans are true or false. Unknown\n"
-	"# keys are errors.\n"
-	"\n"
-	"node_name: \"\"            # default: $NODE_NAME if set (Kubernetes), else hostname\n"
-	"log_level: info          # debug, info, warn, error\n"
-	"collector_dir: \"\"        # default: directory of the tapiod executable\n"
-	"run_as_uid: 65534        # workers switch to this user after setup\n"
-	"run_as_gid: 65534\n"
-	"\n"
-	"supervisor:\n"
-	"  heartbeat_timeout_ms: 5000   # 500..600000; a silent worker is restarted after this\n"
-	"  stop_timeout_ms: 3000        # 100..60000; grace period before SIGKILL on stop\n"
-	"  stats_log_interval_s: 10     # 0..3600; 0 = off\n"
-	"\n"
-	"sinks:\n"
-	"  stdout:\n"
-	"    enabled: true\n"
-	"    format: json               # json\n"
-	"    queue_max_kib: 16384       # 64..1048576\n"
-	"  file:\n"
-	"    enabled: false\n"
-	"    path: /var/log/tapio/events.json\n"
-	"    format: json               # json (one object per line) or binary (4-byte\n"
-	"                               # big-endian length + tapio.v1.Event, per event)\n"
-	"    max_mib: 100               # rotate above this size: path.1, path.2, ...\n"
-	"    keep: 5                    # rotated files kept\n"
-	"    queue_max_kib: 16384       # 64..1048576\n"
-	"\n"
-	"# tapioctl talks to tapiod here. Root and tapiod's own user may connect, and the\n"
-	"# members of socket_group when it is set (the socket is then 0660 for that group).\n"
-	"control:\n"
-	"  enabled: true\n"
-	"  socket_path: /run/tapio/tapiod.sock\n"
-	"  socket_group: \"\"\n"
-	"\n"
-	"# Every collector has enabled, heartbeat_interval_ms (at most half of\n"
-	"# supervisor.heartbeat_timeout_ms), stats_interval_ms, batch_max_events, queue_max_kib,\n"
-	"# sandbox and the supervision keys shown for process, followed by its own keys.\n"
-	"collectors:\n"
-	"  process:\n"
-	"    enabled: true\n"
-	"    heartbeat_interval_ms: 1000  # 100..60000\n"
-	"    stats_interval_ms: 1000      # 100..60000\n"
-	"    batch_max_events: 256        # 1..4096 events per frame ...\n"
-	"    flush_ms: 10                 # ... or what came within this many ms\n"
-	"    queue_max_kib: 4096          # 64..65536\n"
-	"    sandbox: true                # drop privileges after setup\n"
-	"    restart_initial_ms: 100      # first restart delay (doubles, +-20 % jitter)\n"
-	"    restart_max_ms: 30000        # backoff cap\n"
-	"    healthy_after_s: 60          # up this long: the backoff starts over\n"
-	"    crash_loop_deaths: 5         # this many deaths (1..8) ...\n"
-	"    crash_loop_window_s: 60      # ... within this window: FAILED, not restarted\n"
-	"    memory_max_mib: 0            # RSS budget (cgroup or RSS watchdog), 0 = none\n"
-	"    cpu_max_percent: 0           # CPU budget (cgroup quota), 0 = none\n"
-	"    ring_buffer_kib: 4096        # power of two, 4..1048576\n"
-	"    hooks: auto                  # auto, tp_btf, tracepoint\n"
-	"    argv_max_args: 32            # 1..128\n"
-	"    argv_max_bytes: 2048         # 64..8192\n"
-	"    include_threads: false       # also report new threads\n"
-	"    containers_only: false       # only processes in containers\n"
-	"    comm_allow: []               # if not empty, only these commands (1..15 chars each)\n"
-	"    comm_deny: []                # never these commands (1..15 chars each)\n"
-	"    force_fallback: false        # poll /proc instead of eBPF (DEGRADED)\n"
-	"    poll_interval_ms: 250        # /proc polling period when eBPF cannot load\n";
+#define KEYS_MAX 1024 /* rows of the whole schema: top level and every collector's */
 
-enum key_type {
-	KEY_BOOL,
-	KEY_U32,
-	KEY_POW2,    /* u32, power of two */
-	KEY_STRING,  /* char *, owned */
-	KEY_ENUM,    /* an enum field; the YAML value is one of `names` */
-	KEY_LIST,    /* struct config_string_list */
-	KEY_PORTS,   /* struct config_port_list; def != 0 is the one default port */
-};
+const char *const config_hooks_names[] = {"auto", "tp_btf", "tracepoint", NULL};
 
-struct key {
-	const char *path;          /* dotted, from the top of the document */
-	enum key_type type;
-	size_t offset;             /* of the field in struct config */
-	uint32_t def;              /* KEY_BOOL, KEY_U32, KEY_POW2, KEY_ENUM */
-	uint32_t min, max;         /* KEY_U32, KEY_POW2: value range; KEY_LIST: item length */
-	const char *def_str;       /* KEY_STRING */
-	const char *const *names;  /* NULL-terminated. KEY_ENUM: names[v] means value v;
-				    * KEY_STRING: the allowed values, NULL = any */
-	bool collector;            /* `enabled` of a collector's common block */
-};
-
-static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
-static const char *const hooks_names[] = { "auto", "tp_btf", "tracepoint", NULL };
-static const char *const format_names[] = { "json", NULL };
-static const char *const file_format_names[] = { "json", "binary", NULL };
-static const char *const direction_names[] = { "both", "outbound", "inbound", NULL };
-static const char *const testing_mode_names[] = {
-	"normal",  "exit",  "hang",		 "oversized",	   "garbage",  "early_events",
-	"flood",   "alloc", "forbidden_syscall", "forbidden_path", "degraded", "forge",
-	"mixed_frame", "bad_event", NULL,
-};
+static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const format_names[] = {"json", NULL};
+static const char *const file_format_names[] = {"json", "binary", NULL};
 
 _Static_assert(sizeof(enum config_hooks) == sizeof(unsigned int), "enum stored as unsigned int");
 _Static_assert(sizeof(enum config_sink_format) == sizeof(unsigned int), "enum stored as unsigned");
 
-/* The offset of member `m`, failing to compile unless its type is `t`. */
-#define FIELD(m, t)                                                                              \
-	(offsetof(struct config, m) +                                                            \
-	 0 * sizeof(char[__builtin_types_compatible_p(__typeof__(((struct config *)0)->m), t) ? 1 \
-												: -1]))
+#define C struct config
+static const struct config_key top_keys[] = {
+	CONFIG_STRING(C, "node_name", node_name, "", NULL,
+		      "\"\" = $NODE_NAME if set (Kubernetes), else the hostname"),
+	CONFIG_STRING(C, "log_level", log_level, "info", level_names, NULL),
+	CONFIG_STRING(C, "collector_dir", collector_dir, "", NULL,
+		      "\"\" = the directory of the tapiod executable"),
+	CONFIG_U32(C, "run_as_uid", run_as_uid, 65534, 0, UINT32_MAX - 1,
+		   "workers switch to this user after setup"),
+	CONFIG_U32(C, "run_as_gid", run_as_gid, 65534, 0, UINT32_MAX - 1, NULL),
 
-#define KEY_B(p, m, d) { .path = (p), .type = KEY_BOOL, .offset = FIELD(m, bool), .def = (d) }
-#define KEY_U(p, m, d, lo, hi)                                                                   \
-	{ .path = (p), .type = KEY_U32, .offset = FIELD(m, uint32_t), .def = (d), .min = (lo),  \
-	  .max = (hi) }
-#define KEY_P2(p, m, d, lo, hi)                                                                  \
-	{ .path = (p), .type = KEY_POW2, .offset = FIELD(m, uint32_t), .def = (d), .min = (lo), \
-	  .max = (hi) }
-#define KEY_S(p, m, d, allowed)                                                                  \
-	{ .path = (p), .type = KEY_STRING, .offset = FIELD(m, char *), .def_str = (d),           \
-	  .names = (allowed) }
-#define KEY_E(p, m, t, d, n) { .path = (p), .type = KEY_ENUM, .offset = FIELD(m, t), .def = (d), \
-			       .names = (n) }
-#define KEY_L(p, m, lo, hi)                                                                      \
-	{ .path = (p), .type = KEY_LIST, .offset = FIELD(m, struct config_string_list),          \
-	  .min = (lo), .max = (hi) }
+	CONFIG_U32(C, "supervisor.heartbeat_timeout_ms", supervisor.heartbeat_timeout_ms, 5000, 500,
+		   600000, "a silent worker is restarted after this"),
+	CONFIG_U32(C, "supervisor.stop_timeout_ms", supervisor.stop_timeout_ms, 3000, 100, 60000,
+		   "grace period before SIGKILL on stop"),
+	CONFIG_U32(C, "supervisor.stats_log_interval_s", supervisor.stats_log_interval_s, 10, 0,
+		   3600, "0 = off"),
 
-#define KEY_PORTS_(p, m, d)                                                                      \
-	{ .path = (p), .type = KEY_PORTS, .offset = FIELD(m, struct config_port_list),           \
-	  .def = (d), .min = 1, .max = 65535 }
+	CONFIG_BOOL(C, "sinks.stdout.enabled", sink_stdout.enabled, true, NULL),
+	CONFIG_ENUM(C, "sinks.stdout.format", sink_stdout.format, enum config_sink_format,
+		    CONFIG_SINK_JSON, format_names, "one JSON object per line"),
+	CONFIG_U32(C, "sinks.stdout.queue_max_kib", sink_stdout.queue_max_kib, 16384, 64, 1048576,
+		   NULL),
+	CONFIG_BOOL(C, "sinks.file.enabled", sink_file.enabled, false, NULL),
+	CONFIG_STRING(C, "sinks.file.path", sink_file.path, "/var/log/tapio/events.json", NULL,
+		      NULL),
+	CONFIG_ENUM(C, "sinks.file.format", sink_file.format, enum config_sink_format,
+		    CONFIG_SINK_JSON, file_format_names,
+		    "binary = 4-byte big-endian length + tapio.v1.Event"),
+	CONFIG_U32(C, "sinks.file.max_mib", sink_file.max_mib, 100, 1, 65536,
+		   "rotate above this size: path.1, path.2, ..."),
+	CONFIG_U32(C, "sinks.file.keep", sink_file.keep, 5, 0, 100, "rotated files kept"),
+	CONFIG_U32(C, "sinks.file.queue_max_kib", sink_file.queue_max_kib, 16384, 64, 1048576,
+		   NULL),
 
-/* The keys of collectors.<name>: `m` is the struct config member, a struct that begins with
- * struct config_collector_common. A collector adds this block and its own keys after it. */
-#define COLLECTOR_COMMON(name, m) COLLECTOR_COMMON_ENABLED(name, m, true)
-#define COLLECTOR_COMMON_ENABLED(name, m, on)                                                    \
-	{ .path = "collectors." name ".enabled", .type = KEY_BOOL,                               \
-	  .offset = FIELD(m.common.enabled, bool), .def = (on), .collector = true },            \
-	KEY_U("collectors." name ".heartbeat_interval_ms", m.common.heartbeat_interval_ms, 1000, \
-	      100, 60000),                                                                       \
-	KEY_U("collectors." name ".stats_interval_ms", m.common.stats_interval_ms, 1000, 100,    \
-	      60000),                                                                            \
-	KEY_U("collectors." name ".batch_max_events", m.common.batch_max_events, 256, 1, 4096),  \
-	KEY_U("collectors." name ".flush_ms", m.common.flush_ms, 10, 1, 1000),                  \
-	KEY_U("collectors." name ".queue_max_kib", m.common.queue_max_kib, 4096, 64, 65536),     \
-	KEY_B("collectors." name ".sandbox", m.common.sandbox, true),                            \
-	KEY_U("collectors." name ".restart_initial_ms", m.common.restart_initial_ms, 100, 10,    \
-	      600000),                                                                           \
-	KEY_U("collectors." name ".restart_max_ms", m.common.restart_max_ms, 30000, 10,          \
-	      3600000),                                                                          \
-	KEY_U("collectors." name ".healthy_after_s", m.common.healthy_after_s, 60, 1, 86400),    \
-	KEY_U("collectors." name ".crash_loop_deaths", m.common.crash_loop_deaths, 5, 1, 8),     \
-	KEY_U("collectors." name ".crash_loop_window_s", m.common.crash_loop_window_s, 60, 1,    \
-	      86400),                                                                            \
-	KEY_U("collectors." name ".memory_max_mib", m.common.memory_max_mib, 0, 0, 65536),       \
-	KEY_U("collectors." name ".cpu_max_percent", m.common.cpu_max_percent, 0, 0, 800)
-
-static const struct key keys[] = {
-	KEY_S("node_name", node_name, "", NULL),
-	KEY_S("log_level", log_level, "info", level_names),
-	KEY_S("collector_dir", collector_dir, "", NULL),
-	KEY_U("run_as_uid", run_as_uid, 65534, 0, UINT32_MAX - 1),
-	KEY_U("run_as_gid", run_as_gid, 65534, 0, UINT32_MAX - 1),
-
-	KEY_U("supervisor.heartbeat_timeout_ms", supervisor.heartbeat_timeout_ms, 5000, 500, 600000),
-	KEY_U("supervisor.stop_timeout_ms", supervisor.stop_timeout_ms, 3000, 100, 60000),
-	KEY_U("supervisor.stats_log_interval_s", supervisor.stats_log_interval_s, 10, 0, 3600),
-
-	KEY_B("sinks.stdout.enabled", sink_stdout.enabled, true),
-	KEY_E("sinks.stdout.format", sink_stdout.format, enum config_sink_format, CONFIG_SINK_JSON,
-	      format_names),
-	KEY_U("sinks.stdout.queue_max_kib", sink_stdout.queue_max_kib, 16384, 64, 1048576),
-	KEY_B("sinks.file.enabled", sink_file.enabled, false),
-	KEY_S("sinks.file.path", sink_file.path, "/var/log/tapio/events.json", NULL),
-	KEY_E("sinks.file.format", sink_file.format, enum config_sink_format, CONFIG_SINK_JSON,
-	      file_format_names),
-	KEY_U("sinks.file.max_mib", sink_file.max_mib, 100, 1, 65536),
-	KEY_U("sinks.file.keep", sink_file.keep, 5, 0, 100),
-	KEY_U("sinks.file.queue_max_kib", sink_file.queue_max_kib, 16384, 64, 1048576),
-
-	KEY_B("control.enabled", control.enabled, true),
-	KEY_S("control.socket_path", control.socket_path, "/run/tapio/tapiod.sock", NULL),
-	KEY_S("control.socket_group", control.socket_group, "", NULL),
-
-	COLLECTOR_COMMON("process", process),
-	KEY_P2("collectors.process.ring_buffer_kib", process.ring_buffer_kib, 4096, 4, 1048576),
-	KEY_E("collectors.process.hooks", process.hooks, enum config_hooks, CONFIG_HOOKS_AUTO,
-	      hooks_names),
-	KEY_U("collectors.process.argv_max_args", process.argv_max_args, 32, 1, 128),
-	KEY_U("collectors.process.argv_max_bytes", process.argv_max_bytes, 2048, 64, 8192),
-	KEY_B("collectors.process.include_threads", process.include_threads, false),
-	KEY_B("collectors.process.containers_only", process.containers_only, false),
-	KEY_L("collectors.process.comm_allow", process.comm_allow, 1, COMM_MAX),
-	KEY_L("collectors.process.comm_deny", process.comm_deny, 1, COMM_MAX),
-	KEY_B("collectors.process.force_fallback", process.force_fallback, false),
-	KEY_U("collectors.process.poll_interval_ms", process.poll_interval_ms, 250, 50, 60000),
-
-	COLLECTOR_COMMON_ENABLED("network", network, false),
-	KEY_P2("collectors.network.ring_buffer_kib", network.ring_buffer_kib, 4096, 4, 1048576),
-	KEY_E("collectors.network.hooks", network.hooks, enum config_hooks, CONFIG_HOOKS_AUTO,
-	      hooks_names),
-	KEY_PORTS_("collectors.network.ports", network.ports, 0),
-	KEY_E("collectors.network.direction", network.direction, enum config_direction,
-	      CONFIG_DIRECTION_BOTH, direction_names),
-	KEY_B("collectors.network.containers_only", network.containers_only, false),
-	KEY_B("collectors.network.state_events", network.state_events, false),
-	KEY_U("collectors.network.retransmit_interval_ms", network.retransmit_interval_ms, 1000, 0,
-	      3600000),
-
-	COLLECTOR_COMMON_ENABLED("security", security, false),
-	KEY_P2("collectors.security.ring_buffer_kib", security.ring_buffer_kib, 4096, 4, 1048576),
-	KEY_E("collectors.security.hooks", security.hooks, enum config_hooks, CONFIG_HOOKS_AUTO,
-	      hooks_names),
-	KEY_L("collectors.security.namespace_exclude_comms", security.namespace_exclude_comms, 1,
-	      COMM_MAX),
-	KEY_L("collectors.security.capabilities", security.capabilities, 1, 32),
-	KEY_U("collectors.security.capability_rate_per_s", security.capability_rate_per_s, 10, 0,
-	      100000),
-	KEY_B("collectors.security.containers_only", security.containers_only, false),
-
-	COLLECTOR_COMMON_ENABLED("dns", dns, false),
-	KEY_P2("collectors.dns.ring_buffer_kib", dns.ring_buffer_kib, 4096, 4, 1048576),
-	KEY_PORTS_("collectors.dns.ports", dns.ports, 53),
-	KEY_U("collectors.dns.payload_max_bytes", dns.payload_max_bytes, 512, 64, 4096),
-	KEY_U("collectors.dns.timeout_ms", dns.timeout_ms, 5000, 100, 600000),
-	KEY_U("collectors.dns.table_max", dns.table_max, 65536, 16, 1048576),
-	KEY_B("collectors.dns.force_fallback", dns.force_fallback, false),
-	KEY_B("collectors.dns.containers_only", dns.containers_only, false),
-
-	COLLECTOR_COMMON_ENABLED("cri", cri, false),
-	KEY_S("collectors.cri.socket_path", cri.socket_path, "", NULL),
-	KEY_U("collectors.cri.poll_interval_ms", cri.poll_interval_ms, 2000, 100, 600000),
-	KEY_U("collectors.cri.rpc_timeout_ms", cri.rpc_timeout_ms, 5000, 100, 60000),
-	KEY_P2("collectors.cri.ring_buffer_kib", cri.ring_buffer_kib, 1024, 4, 1048576),
-	KEY_B("collectors.cri.force_degraded", cri.force_degraded, false),
-	KEY_B("collectors.cri.inventory", cri.inventory, true),
-
-	COLLECTOR_COMMON_ENABLED("bench", bench, false),
-	KEY_P2("collectors.bench.ring_buffer_kib", bench.ring_buffer_kib, 16384, 4, 1048576),
-	KEY_U("collectors.bench.pid", bench.pid, 0, 0, 4194304),
-
-	COLLECTOR_COMMON_ENABLED("testing", testing, false),
-	KEY_E("collectors.testing.mode", testing.mode, enum config_testing_mode,
-	      CONFIG_TESTING_NORMAL, testing_mode_names),
-	KEY_U("collectors.testing.tick_ms", testing.tick_ms, 100, 1, 60000),
-	KEY_U("collectors.testing.exit_code", testing.exit_code, 111, 0, 255),
-	KEY_U("collectors.testing.after_ms", testing.after_ms, 0, 0, 600000),
-	KEY_U("collectors.testing.alloc_mib", testing.alloc_mib, 64, 1, 4096),
+	CONFIG_BOOL(C, "control.enabled", control.enabled, true, NULL),
+	CONFIG_STRING(C, "control.socket_path", control.socket_path, "/run/tapio/tapiod.sock", NULL,
+		      NULL),
+	CONFIG_STRING(C, "control.socket_group", control.socket_group, "", NULL,
+		      "\"\" = root and tapiod's own user only"),
 };
+#undef C
+
+/* The block every collector section begins with; `enabled` takes its default from the
+ * collector's registry entry. */
+#define C struct config_collector_common
+static const struct config_key common_keys[] = {
+	CONFIG_BOOL(C, "enabled", enabled, false, NULL),
+	CONFIG_U32(C, "heartbeat_interval_ms", heartbeat_interval_ms, 1000, 100, 60000,
+		   "at most half of supervisor.heartbeat_timeout_ms"),
+	CONFIG_U32(C, "stats_interval_ms", stats_interval_ms, 1000, 100, 60000, NULL),
+	CONFIG_U32(C, "batch_max_events", batch_max_events, 256, 1, 4096, "events per frame ..."),
+	CONFIG_U32(C, "flush_ms", flush_ms, 10, 1, 1000, "... or what came within this many ms"),
+	CONFIG_U32(C, "queue_max_kib", queue_max_kib, 4096, 64, 65536,
+		   "worker -> tapiod queue cap"),
+	CONFIG_BOOL(C, "sandbox", sandbox, true, "drop privileges after setup"),
+	CONFIG_U32(C, "restart_initial_ms", restart_initial_ms, 100, 10, 600000,
+		   "first restart delay (doubles, +-20 % jitter)"),
+	CONFIG_U32(C, "restart_max_ms", restart_max_ms, 30000, 10, 3600000, "backoff cap"),
+	CONFIG_U32(C, "healthy_after_s", healthy_after_s, 60, 1, 86400,
+		   "up this long: the backoff starts over"),
+	CONFIG_U32(C, "crash_loop_deaths", crash_loop_deaths, 5, 1, 8, "this many deaths ..."),
+	CONFIG_U32(C, "crash_loop_window_s", crash_loop_window_s, 60, 1, 86400,
+		   "... within this window: FAILED, not restarted"),
+	CONFIG_U32(C, "memory_max_mib", memory_max_mib, 0, 0, 65536,
+		   "RSS budget (cgroup or RSS watchdog), 0 = none"),
+	CONFIG_U32(C, "cpu_max_percent", cpu_max_percent, 0, 0, 800,
+		   "CPU budget of one core (cgroup quota), 0 = none"),
+};
+#undef C
+
+/* Comments above the mappings of the default configuration. */
+static const struct {
+	const char *path;
+	const char *comment;
+} section_comments[] = {
+	{"control", "tapioctl talks to tapiod here. Root and tapiod's own user may connect, and "
+		    "the\nmembers of socket_group when it is set (the socket is then 0660 for "
+		    "that group)."},
+	{"collectors", "Every collector section begins with the same keys (enabled ... "
+		       "cpu_max_percent),\nfollowed by its own. The worker of collector NAME is "
+		       "tapio-collector-NAME\nin collector_dir."},
+};
+
+/* One row of the whole schema: a row of a key table with its full dotted path. */
+struct key {
+	char path[PATH_LEN];
+	enum config_key_type type;
+	size_t offset; /* in struct config, or in the section */
+	int section;   /* -1: a field of struct config; else cfg->sections[section] */
+	uint32_t def;
+	uint32_t min, max;
+	const char *def_str;
+	const char *const *names;
+	const char *comment;
+	bool collector; /* `enabled` of a collector's common block */
+};
+
+static struct key keys[KEYS_MAX];
+static size_t n_keys;
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+
+static void add_key(const char *prefix, const struct config_key *k, int section)
+{
+	struct key *r = &keys[n_keys++];
+	int n = snprintf(r->path, sizeof(r->path), "%s%s", prefix, k->name);
+
+	assert(n_keys <= KEYS_MAX && n > 0 && (size_t)n < sizeof(r->path));
+	r->type = k->type;
+	r->offset = k->offset;
+	r->section = section;
+	r->def = k->def;
+	r->min = k->min;
+	r->max = k->max;
+	r->def_str = k->def_str;
+	r->names = k->names;
+	r->comment = k->comment;
+}
+
+static void build_keys(void)
+{
+	char prefix[PATH_LEN];
+
+	for (size_t i = 0; i < ARRAY_SIZE(top_keys); i++)
+		add_key("", &top_keys[i], -1);
+	for (size_t s = 0; s < registry_count; s++) {
+		const struct registry_entry *e = registry_entries[s];
+		assert(e->config_size >= sizeof(struct config_collector_common));
+		snprintf(prefix, sizeof(prefix), "collectors.%s.", e->name);
+		for (size_t i = 0; i < ARRAY_SIZE(common_keys); i++) {
+			add_key(prefix, &common_keys[i], (int)s);
+			if (common_keys[i].offset ==
+			    offsetof(struct config_collector_common, enabled)) {
+				keys[n_keys - 1].collector = true;
+				keys[n_keys - 1].def = e->enabled;
+			}
+		}
+		for (size_t i = 0; i < e->n_keys; i++) {
+			assert(e->keys[i].offset >= sizeof(struct config_collector_common) &&
+			       e->keys[i].offset < e->config_size);
+			add_key(prefix, &e->keys[i], (int)s);
+		}
+	}
+}
+
+static void init_keys(void)
+{
+	pthread_once(&keys_once, build_keys);
+}
 
 /* One parse. Errors stop it: the first problem is the one reported. */
 struct parser {
 	yaml_parser_t yaml;
-	yaml_event_t ev;        /* the current event, valid when have_ev */
+	yaml_event_t ev; /* the current event, valid when have_ev */
 	bool have_ev;
-	struct config *cfg;     /* borrowed; filled in place */
-	const char *file;       /* borrowed; the name used in messages */
-	char *err;              /* owned; the message, once there is one */
-	size_t key_line[ARRAY_SIZE(keys)];  /* where each key was set, 0 = not in the file */
+	struct config *cfg;	   /* borrowed; filled in place */
+	const char *file;	   /* borrowed; the name used in messages */
+	char *err;		   /* owned; the message, once there is one */
+	size_t key_line[KEYS_MAX]; /* where each key was set, 0 = not in the file */
 	struct {
 		char path[PATH_LEN];
 		size_t line;
 	} sections[SECTIONS_MAX];
 	size_t n_sections;
-	char path[PATH_LEN];    /* dotted path of the key being read, "" at the top */
+	char path[PATH_LEN]; /* dotted path of the key being read, "" at the top */
 };
 
 static void *field(const struct config *cfg, const struct key *k)
 {
-	return (char *)cfg + k->offset;
+	if (k->section < 0)
+		return (char *)cfg + k->offset;
+	return (char *)cfg->sections[k->section] + k->offset;
 }
 
 static int find_key(const char *path)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+	for (size_t i = 0; i < n_keys; i++)
 		if (strcmp(keys[i].path, path) == 0)
 			return (int)i;
 	return -1;
@@ -309,7 +225,7 @@ static bool is_section(const char *path)
 {
 	size_t n = strlen(path);
 
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+	for (size_t i = 0; i < n_keys; i++)
 		if (strncmp(keys[i].path, path, n) == 0 && keys[i].path[n] == '.')
 			return true;
 	return false;
@@ -345,9 +261,8 @@ static void join_names(char *buf, size_t size, const char *const *names)
 		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", names[i]);
 }
 
-__attribute__((format(printf, 4, 0))) static int failv(struct parser *p, size_t line,
-							const char *path, const char *fmt,
-							va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+failv(struct parser *p, size_t line, const char *path, const char *fmt, va_list ap)
 {
 	char *what = NULL, *msg = NULL;
 
@@ -372,7 +287,7 @@ __attribute__((format(printf, 4, 0))) static int failv(struct parser *p, size_t 
 
 /* Report a problem at `line` (1-based) with key `path` ("" for none). Returns -EINVAL. */
 __attribute__((format(printf, 4, 5))) static int fail_at(struct parser *p, size_t line,
-							   const char *path, const char *fmt, ...)
+							 const char *path, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -451,7 +366,8 @@ static int syntax_error(struct parser *p, const char *text)
 			line += text[i] == '\n';
 		if (y->problem_value != -1)
 			return fail_at(p, line, "", "invalid YAML: %s (0x%02x)",
-				       y->problem ? y->problem : "error", (unsigned)y->problem_value);
+				       y->problem ? y->problem : "error",
+				       (unsigned)y->problem_value);
 	}
 	return fail_at(p, line, "", "invalid YAML: %s%s%s", y->problem ? y->problem : "error",
 		       y->context ? " " : "", y->context ? y->context : "");
@@ -509,8 +425,8 @@ static int next(struct parser *p)
 
 static int set_bool(struct parser *p, const char *s, size_t n, bool *ret)
 {
-	static const char *const names[] = { "false", "true", "False", "True", "FALSE", "TRUE",
-					     NULL };
+	static const char *const names[] = {"false", "true", "False", "True",
+					    "FALSE", "TRUE", NULL};
 	char buf[SHOW_BUF + 2];
 	int i = find_name(names, s, n);
 
@@ -542,7 +458,7 @@ static int set_u32(struct parser *p, const struct key *k, const char *s, size_t 
 	}
 	if (minus || overflow || v < k->min || v > k->max)
 		return fail(p, "%s is out of range (%u..%u)", show(buf, s, n), k->min, k->max);
-	if (k->type == KEY_POW2 && (v & (v - 1)))
+	if (k->type == CONFIG_KEY_POW2 && (v & (v - 1)))
 		return fail(p, "%s is not a power of two (%u..%u)", s, k->min, k->max);
 	*ret = (uint32_t)v;
 	return 0;
@@ -557,7 +473,8 @@ static int check_text(struct parser *p, const char *what, const char *s, size_t 
 	if (n < min)
 		return fail(p, "%sempty value", what);
 	if (n > max)
-		return fail(p, "%s\"%s\" is longer than %zu characters", what, show(buf, s, n), max);
+		return fail(p, "%s\"%s\" is longer than %zu characters", what, show(buf, s, n),
+			    max);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return fail(p, "%s\"%s\" contains a control character", what,
@@ -597,7 +514,7 @@ static int set_enum(struct parser *p, const struct key *k, const char *s, size_t
 		join_names(names, sizeof(names), k->names);
 		return fail(p, "expected one of %s, got %s", names, describe(p, buf));
 	}
-	memcpy(ret, &(unsigned int){ (unsigned int)i }, sizeof(unsigned int));
+	memcpy(ret, &(unsigned int){(unsigned int)i}, sizeof(unsigned int));
 	return 0;
 }
 
@@ -692,18 +609,18 @@ static int set_value(struct parser *p, const struct key *k)
 	void *f = field(p->cfg, k);
 	char buf[SHOW_BUF + 2], names[128];
 
-	if (k->type == KEY_LIST)
+	if (k->type == CONFIG_KEY_LIST)
 		return set_list(p, k, f);
-	if (k->type == KEY_PORTS)
+	if (k->type == CONFIG_KEY_PORTS)
 		return set_ports(p, k, f);
 	if (p->ev.type != YAML_SCALAR_EVENT) {
 		switch (k->type) {
-		case KEY_BOOL:
+		case CONFIG_KEY_BOOL:
 			return fail(p, "expected true or false, got %s", describe(p, buf));
-		case KEY_ENUM:
+		case CONFIG_KEY_ENUM:
 			join_names(names, sizeof(names), k->names);
 			return fail(p, "expected one of %s, got %s", names, describe(p, buf));
-		case KEY_STRING:
+		case CONFIG_KEY_STRING:
 			return fail(p, "expected a string, got %s", describe(p, buf));
 		default:
 			return fail(p, "expected a decimal integer (%u..%u), got %s", k->min,
@@ -714,14 +631,14 @@ static int set_value(struct parser *p, const struct key *k)
 	const char *s = (const char *)p->ev.data.scalar.value;
 	size_t n = p->ev.data.scalar.length;
 	switch (k->type) {
-	case KEY_BOOL:
+	case CONFIG_KEY_BOOL:
 		return set_bool(p, s, n, f);
-	case KEY_U32:
-	case KEY_POW2:
+	case CONFIG_KEY_U32:
+	case CONFIG_KEY_POW2:
 		return set_u32(p, k, s, n, f);
-	case KEY_STRING:
+	case CONFIG_KEY_STRING:
 		return set_string(p, k, s, n, f);
-	case KEY_ENUM:
+	case CONFIG_KEY_ENUM:
 		return set_enum(p, k, s, n, f);
 	default:
 		assert(0);
@@ -761,7 +678,7 @@ static void suggest(const char *prefix, const char *name, size_t n, char *buf, s
 	buf[0] = '\0';
 	if (n > SUGGEST_MAX)
 		return;
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+	for (size_t i = 0; i < n_keys; i++) {
 		const char *c = keys[i].path;
 		if (plen) {
 			if (strncmp(c, prefix, plen) || c[plen] != '.')
@@ -916,7 +833,7 @@ static int check_heartbeats(struct parser *p)
 	char path[PATH_LEN];
 
 	assert(t >= 0);
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+	for (size_t i = 0; i < n_keys; i++) {
 		if (!keys[i].collector || !*(const bool *)field(p->cfg, &keys[i]))
 			continue; /* only enabled collectors beat */
 		size_t n = strlen(keys[i].path) - strlen("enabled");
@@ -927,11 +844,40 @@ static int check_heartbeats(struct parser *p)
 		if (interval <= timeout / 2)
 			continue;
 		if (p->key_line[h])
-			return fail_at(p, p->key_line[h], path,
-				       "%u is more than half of supervisor.heartbeat_timeout_ms (%u)",
-				       interval, timeout);
-		return fail_at(p, p->key_line[t], keys[t].path,
-			       "%u is less than twice %s (%u)", timeout, path, interval);
+			return fail_at(
+				p, p->key_line[h], path,
+				"%u is more than half of supervisor.heartbeat_timeout_ms (%u)",
+				interval, timeout);
+		return fail_at(p, p->key_line[t], keys[t].path, "%u is less than twice %s (%u)",
+			       timeout, path, interval);
+	}
+	return 0;
+}
+
+/* Each collector's own checks of its section, in table order; the first problem is reported
+ * at the line of the key it names. */
+static int check_sections(struct parser *p)
+{
+	char path[PATH_LEN], msg[256];
+
+	for (size_t s = 0; s < registry_count; s++) {
+		const struct registry_entry *e = registry_entries[s];
+		const char *key = NULL;
+
+		if (!e->check)
+			continue;
+		msg[0] = '\0';
+		int r = e->check(p->cfg->sections[s], &key, msg, sizeof(msg));
+		if (r >= 0)
+			continue;
+		if (r != -EINVAL)
+			return r;
+		snprintf(path, sizeof(path), "collectors.%s.%s", e->name, key ? key : "");
+		int i = key ? find_key(path) : -1;
+		if (i < 0)
+			snprintf(path, sizeof(path), "collectors.%s", e->name);
+		return fail_at(p, i >= 0 ? p->key_line[i] : 0, path, "%s",
+			       msg[0] ? msg : "invalid value");
 	}
 	return 0;
 }
@@ -952,6 +898,8 @@ static int parse(struct config *cfg, char **ret_err)
 	int r = parse_stream(p);
 	if (r >= 0)
 		r = check_heartbeats(p);
+	if (r >= 0)
+		r = check_sections(p);
 	if (p->have_ev)
 		yaml_event_delete(&p->ev);
 	yaml_parser_delete(&p->yaml);
@@ -960,33 +908,208 @@ static int parse(struct config *cfg, char **ret_err)
 	return r;
 }
 
+/* ---- the default configuration ---------------------------------------------------------- */
+
+#define COMMENT_COLUMN 36 /* where a key's comment starts, when the key leaves room */
+
+static void print_comment_lines(FILE *f, int depth, const char *text)
+{
+	while (*text) {
+		size_t n = strcspn(text, "\n");
+		fprintf(f, "%*s# %.*s\n", 2 * depth, "", (int)n, text);
+		text += n + (text[n] == '\n');
+	}
+}
+
+/* A string value as YAML: plain when that reads back the same, else double-quoted. */
+static void print_string(FILE *f, const char *s)
+{
+	if (*s &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-") ==
+		    strlen(s) &&
+	    !strchr("-.", s[0])) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++)
+		fprintf(f, (*s == '"' || *s == '\\') ? "\\%c" : "%c", *s);
+	fputc('"', f);
+}
+
+/* The range of key k in words, "" when it has none worth saying. */
+static void describe_range(const struct key *k, char *buf, size_t size)
+{
+	char names[256];
+
+	buf[0] = '\0';
+	switch (k->type) {
+	case CONFIG_KEY_U32:
+		snprintf(buf, size, "%u..%u", k->min, k->max);
+		break;
+	case CONFIG_KEY_POW2:
+		snprintf(buf, size, "power of two, %u..%u", k->min, k->max);
+		break;
+	case CONFIG_KEY_ENUM:
+		join_names(names, sizeof(names), k->names);
+		snprintf(buf, size, "%s", names);
+		break;
+	case CONFIG_KEY_STRING:
+		if (k->names) {
+			join_names(names, sizeof(names), k->names);
+			snprintf(buf, size, "%s", names);
+		}
+		break;
+	case CONFIG_KEY_LIST:
+		snprintf(buf, size, "items of %u..%u chars", k->min, k->max);
+		break;
+	case CONFIG_KEY_PORTS:
+		snprintf(buf, size, "ports");
+		break;
+	case CONFIG_KEY_BOOL:
+		break;
+	}
+}
+
+static void print_key(FILE *f, int depth, const char *name, const struct key *k)
+{
+	char range[320];
+	long start = ftell(f);
+
+	fprintf(f, "%*s%s: ", 2 * depth, "", name);
+	switch (k->type) {
+	case CONFIG_KEY_BOOL:
+		fputs(k->def ? "true" : "false", f);
+		break;
+	case CONFIG_KEY_U32:
+	case CONFIG_KEY_POW2:
+		fprintf(f, "%u", k->def);
+		break;
+	case CONFIG_KEY_ENUM:
+		fputs(k->names[k->def], f);
+		break;
+	case CONFIG_KEY_STRING:
+		print_string(f, k->def_str);
+		break;
+	case CONFIG_KEY_LIST:
+		fputs("[]", f);
+		break;
+	case CONFIG_KEY_PORTS:
+		if (k->def)
+			fprintf(f, "[%u]", k->def);
+		else
+			fputs("[]", f);
+		break;
+	}
+	describe_range(k, range, sizeof(range));
+	if (range[0] || k->comment) {
+		long used = ftell(f) - start;
+		fprintf(f, "%*s# %s%s%s", used < COMMENT_COLUMN ? (int)(COMMENT_COLUMN - used) : 1,
+			"", range, range[0] && k->comment ? "; " : "",
+			k->comment ? k->comment : "");
+	}
+	fputc('\n', f);
+}
+
+static const char *section_comment(const char *path, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(section_comments); i++)
+		if (strlen(section_comments[i].path) == n &&
+		    !strncmp(section_comments[i].path, path, n))
+			return section_comments[i].comment;
+	if (n > strlen("collectors.") && !strncmp(path, "collectors.", strlen("collectors."))) {
+		for (size_t s = 0; s < registry_count; s++) {
+			const struct registry_entry *e = registry_entries[s];
+			if (strlen(e->name) == n - strlen("collectors.") &&
+			    !strncmp(e->name, path + strlen("collectors."), strlen(e->name)))
+				return e->comment;
+		}
+	}
+	return NULL;
+}
+
+/* Every key in table order; a mapping opens where a key's path leaves the previous one's. */
+static void print_default(FILE *f)
+{
+	const char *prev = "";
+
+	fputs("# SPDX-License-Identifier: Apache-2.0\n"
+	      "# tapio configuration: every key with its default value, as printed by\n"
+	      "# `tapiod --print-default-config` (generated from the key tables; do not edit by\n"
+	      "# hand). A key that is left out takes its default. Integers are decimal, booleans\n"
+	      "# are true or false. Unknown keys are errors.\n",
+	      f);
+	for (size_t i = 0; i < n_keys; i++) {
+		const char *path = keys[i].path;
+		/* the mappings path shares with prev */
+		size_t same = 0;
+		int depth = 0;
+		for (size_t j = 0; path[j] && path[j] == prev[j]; j++)
+			if (path[j] == '.') {
+				same = j + 1;
+				depth++;
+			}
+		if (i == 0 || (depth == 0 && strchr(path, '.')) ||
+		    (same == strlen("collectors.") && !strncmp(path, "collectors.", same)))
+			fputc('\n', f);
+		for (const char *dot; (dot = strchr(path + same, '.'));
+		     same = (size_t)(dot - path) + 1) {
+			const char *c = section_comment(path, (size_t)(dot - path));
+			if (c)
+				print_comment_lines(f, depth, c);
+			fprintf(f, "%*s%.*s:\n", 2 * depth, "", (int)(dot - path - (long)same),
+				path + same);
+			depth++;
+		}
+		print_key(f, depth, path + same, &keys[i]);
+		prev = path;
+	}
+}
+
+char *config_default_text(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+
+	init_keys();
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	print_default(f);
+	if (ferror(f) || fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 /* ---- loading ----------------------------------------------------------------------------- */
 
 static int set_defaults(struct config *cfg)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+	for (size_t i = 0; i < n_keys; i++) {
 		const struct key *k = &keys[i];
 		void *f = field(cfg, k);
 
 		switch (k->type) {
-		case KEY_BOOL:
+		case CONFIG_KEY_BOOL:
 			*(bool *)f = k->def;
 			break;
-		case KEY_U32:
-		case KEY_POW2:
+		case CONFIG_KEY_U32:
+		case CONFIG_KEY_POW2:
 			*(uint32_t *)f = k->def;
 			break;
-		case KEY_ENUM:
-			memcpy(f, &(unsigned int){ k->def }, sizeof(unsigned int));
+		case CONFIG_KEY_ENUM:
+			memcpy(f, &(unsigned int){k->def}, sizeof(unsigned int));
 			break;
-		case KEY_STRING:
+		case CONFIG_KEY_STRING:
 			*(char **)f = strdup(k->def_str);
 			if (!*(char **)f)
 				return -ENOMEM;
 			break;
-		case KEY_LIST:
+		case CONFIG_KEY_LIST:
 			break;
-		case KEY_PORTS: {
+		case CONFIG_KEY_PORTS: {
 			struct config_port_list *l = f;
 			l->n = 0;
 			if (k->def)
@@ -1030,6 +1153,19 @@ static void set_err(char **ret_err, char *msg, const char *file, int r)
 		free(msg);
 }
 
+static int alloc_sections(struct config *cfg)
+{
+	cfg->sections = calloc(registry_count ? registry_count : 1, sizeof(*cfg->sections));
+	if (!cfg->sections)
+		return -ENOMEM;
+	for (size_t s = 0; s < registry_count; s++) {
+		cfg->sections[s] = calloc(1, registry_entries[s]->config_size);
+		if (!cfg->sections[s])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Takes ownership of text (malloc'd, NUL at text[len]) in every case. */
 static int load(char *text, size_t len, const char *display, struct config **ret_cfg,
 		char **ret_err)
@@ -1038,6 +1174,7 @@ static int load(char *text, size_t len, const char *display, struct config **ret
 	char *msg = NULL;
 	int r = -ENOMEM;
 
+	init_keys();
 	if (!cfg) {
 		free(text);
 		goto fail;
@@ -1045,7 +1182,7 @@ static int load(char *text, size_t len, const char *display, struct config **ret
 	cfg->text = text;
 	cfg->text_len = len;
 	cfg->path = strdup(display);
-	if (!cfg->path || (r = set_defaults(cfg)) < 0)
+	if (!cfg->path || (r = alloc_sections(cfg)) < 0 || (r = set_defaults(cfg)) < 0)
 		goto fail;
 	if ((r = parse(cfg, &msg)) < 0 || (r = set_node_name(cfg)) < 0)
 		goto fail;
@@ -1165,31 +1302,35 @@ void config_free(struct config *cfg)
 {
 	if (!cfg)
 		return;
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		if (keys[i].type == KEY_STRING)
+	for (size_t i = 0; i < n_keys; i++) {
+		if (keys[i].section >= 0 && (!cfg->sections || !cfg->sections[keys[i].section]))
+			continue; /* a load that failed before every section was allocated */
+		if (keys[i].type == CONFIG_KEY_STRING)
 			free(*(char **)field(cfg, &keys[i]));
-		else if (keys[i].type == KEY_LIST)
+		else if (keys[i].type == CONFIG_KEY_LIST)
 			list_clear(field(cfg, &keys[i]));
 	}
+	for (size_t s = 0; cfg->sections && s < registry_count; s++)
+		free(cfg->sections[s]);
+	free(cfg->sections);
 	free(cfg->path);
 	free(cfg->text);
 	free(cfg);
 }
 
+const void *config_section(const struct config *cfg, const char *name)
+{
+	if (!cfg || !name || !cfg->sections)
+		return NULL;
+	for (size_t s = 0; s < registry_count; s++)
+		if (!strcmp(registry_entries[s]->name, name))
+			return cfg->sections[s];
+	return NULL;
+}
+
 const struct config_collector_common *config_collector(const struct config *cfg, const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
-
-	if (!cfg || !n)
-		return NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		const char *path = keys[i].path;
-		if (keys[i].collector && !strncmp(path + strlen("collectors."), name, n) &&
-		    !strcmp(path + strlen("collectors.") + n, ".enabled"))
-			return (const void *)((const char *)cfg + keys[i].offset -
-					      offsetof(struct config_collector_common, enabled));
-	}
-	return NULL;
+	return config_section(cfg, name);
 }
 
 /* Two values of key k equal? */
@@ -1197,16 +1338,16 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 {
 	const void *fa = field(a, k), *fb = field(b, k);
 	switch (k->type) {
-	case KEY_BOOL:
+	case CONFIG_KEY_BOOL:
 		return *(const bool *)fa == *(const bool *)fb;
-	case KEY_U32:
-	case KEY_POW2:
+	case CONFIG_KEY_U32:
+	case CONFIG_KEY_POW2:
 		return *(const uint32_t *)fa == *(const uint32_t *)fb;
-	case KEY_ENUM:
+	case CONFIG_KEY_ENUM:
 		return memcmp(fa, fb, sizeof(unsigned int)) == 0;
-	case KEY_STRING:
+	case CONFIG_KEY_STRING:
 		return strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
-	case KEY_LIST: {
+	case CONFIG_KEY_LIST: {
 		const struct config_string_list *la = fa, *lb = fb;
 		if (la->n != lb->n)
 			return false;
@@ -1215,9 +1356,10 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 				return false;
 		return true;
 	}
-	case KEY_PORTS: {
+	case CONFIG_KEY_PORTS: {
 		const struct config_port_list *la = fa, *lb = fb;
-		return la->n == lb->n && memcmp(la->items, lb->items, la->n * sizeof(la->items[0])) == 0;
+		return la->n == lb->n &&
+		       memcmp(la->items, lb->items, la->n * sizeof(la->items[0])) == 0;
 	}
 	}
 	return false;
@@ -1226,7 +1368,9 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 bool config_equal_under(const struct config *a, const struct config *b, const char *prefix)
 {
 	size_t n = strlen(prefix);
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+
+	init_keys();
+	for (size_t i = 0; i < n_keys; i++)
 		if (strncmp(keys[i].path, prefix, n) == 0 && !key_equal(a, b, &keys[i]))
 			return false;
 	return true;

@@ -1,24 +1,59 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The one table of collectors: name → worker binary, the capabilities its setup needs, the
- * paths it keeps reading after setup and the syscalls it needs beyond the worker base set.
- * Adding a collector touches this table and its own folder, nothing in the supervisor. */
+/* The table of collectors. Each collectors/<name>/<name>_def.c defines one entry,
+ * `const struct registry_entry collector_def_<name>`: the capabilities its setup needs, the
+ * paths it keeps reading after setup, the syscalls it needs beyond the worker base set, and
+ * its config keys with their defaults, ranges and checks. The build collects every entry into
+ * the generated table (build/gen/collector_table.c), sorted by name; nothing in common/ or
+ * the supervisor names a collector. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
+/* The worker of collector <name> is the file REGISTRY_BINARY_PREFIX "<name>" in
+ * collector_dir. */
+#define REGISTRY_BINARY_PREFIX "tapio-collector-"
+
+/* Capability bits of setup_caps. */
+#define REGISTRY_CAP(c) (1ull << (c))
+/* Dropping privileges itself needs these; every collector that starts with any capability
+ * keeps them until sandbox_apply() throws them away with the rest. */
+#define REGISTRY_CAPS_SANDBOX                                                                      \
+	(REGISTRY_CAP(CAP_SETUID) | REGISTRY_CAP(CAP_SETGID) | REGISTRY_CAP(CAP_SETPCAP))
+/* Loading and attaching tracing programs. CAP_SYS_ADMIN is what kernels before 5.8 (no
+ * CAP_BPF/CAP_PERFMON) demand instead: registry_setup_caps() removes it where the kernel
+ * knows CAP_BPF. The worker drops whatever it holds after setup. */
+#define REGISTRY_CAPS_BPF_TRACING                                                                  \
+	(REGISTRY_CAP(CAP_BPF) | REGISTRY_CAP(CAP_PERFMON) | REGISTRY_CAP(CAP_SYS_ADMIN) |         \
+	 REGISTRY_CAP(CAP_SYS_RESOURCE))
+
 struct registry_entry {
-	const char *name;                     /* collector name = config section name */
-	const char *binary;                   /* file name of the worker in collector_dir */
-	uint64_t setup_caps;                  /* bitmask of 1ull << CAP_*, needed until sandboxed;
-					       * read it through registry_setup_caps() */
-	const char *const *read_paths;        /* read-only after setup (Landlock) */
-	const char *const *extra_syscalls;    /* beyond sandbox_base_syscalls */
-	int bpf_map_read;                     /* needs bpf(2) map lookups after setup */
-	int pod_metadata;                     /* its container events teach tapiod container id
-					       * → pod name/namespace for every collector */
+	const char *name;		   /* collector name = config section name */
+	uint64_t setup_caps;		   /* bitmask of 1ull << CAP_*, needed until sandboxed;
+					    * read it through registry_setup_caps() */
+	const char *const *read_paths;	   /* read-only after setup (Landlock) */
+	const char *const *extra_syscalls; /* beyond sandbox_base_syscalls; NULL = none */
+	int bpf_map_read;		   /* needs bpf(2) map lookups after setup */
+	int pod_metadata;		   /* its container events teach tapiod container id
+					    * → pod name/namespace for every collector */
+
+	/* collectors.<name>: a struct of config_size bytes that begins with struct
+	 * config_collector_common (whose keys config.c adds), followed by these keys. */
+	bool enabled; /* the default of collectors.<name>.enabled */
+	size_t config_size;
+	const struct config_key *keys;
+	size_t n_keys;
+	const char *comment; /* above the section in the default config */
+	/* Semantic checks of a loaded section beyond types and ranges, or NULL. Returns 0, or
+	 * -EINVAL with *ret_key the offending key (relative to collectors.<name>) and `msg`
+	 * saying what is wrong; the loader adds file, line and key. */
+	int (*check)(const void *section, const char **ret_key, char *msg, size_t size);
 };
 
-extern const struct registry_entry registry_entries[];
+/* The generated table: every collector, sorted by name. */
+extern const struct registry_entry *const registry_entries[];
 extern const size_t registry_count;
 
 const struct registry_entry *registry_find(const char *name);

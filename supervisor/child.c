@@ -138,7 +138,8 @@ static int spawn(struct child *c)
 		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/%s", sup->collector_dir, c->reg->binary);
+	snprintf(path, sizeof(path), "%s/" REGISTRY_BINARY_PREFIX "%s", sup->collector_dir,
+		 c->reg->name);
 	char *args[] = { path, "--fd", "3", "--config-fd", "4", NULL };
 	uv_stdio_container_t stdio[5] = {
 		{ .flags = UV_IGNORE },

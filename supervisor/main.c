@@ -168,7 +168,7 @@ static void reload(struct sup *sup)
 	sup->sink.max = (size_t)next->sink_stdout.queue_max_kib << 10;
 	unsigned restarted = 0, started = 0, stopped = 0;
 	for (size_t i = 0; i < registry_count; i++) {
-		const struct registry_entry *reg = &registry_entries[i];
+		const struct registry_entry *reg = registry_entries[i];
 		const struct config_collector_common *cc = config_collector(next, reg->name);
 		struct child *c = NULL;
 		for (size_t k = 0; k < sup->n_children; k++)
@@ -260,10 +260,12 @@ static void on_tick(uv_timer_t *t)
 
 static int load_config(const char *path, struct config **ret)
 {
-	char *err = NULL;
+	char *err = NULL, *text = path ? NULL : config_default_text();
+	if (!path && !text)
+		return -ENOMEM;
 	int r = path ? config_load_file(path, ret, &err)
-		     : config_load_text(config_default_yaml, strlen(config_default_yaml),
-					"<embedded default>", ret, &err);
+		     : config_load_text(text, strlen(text), "<embedded default>", ret, &err);
+	free(text);
 	if (r < 0) {
 		log_error("%s", err ? err : strerror(-r));
 		free(err);
@@ -280,9 +282,9 @@ static int limit_caps(struct sup *sup)
 	uint64_t keep = 0;
 	for (size_t i = 0; i < registry_count; i++) {
 		const struct config_collector_common *cc =
-			config_collector(sup->cfg, registry_entries[i].name);
+			config_collector(sup->cfg, registry_entries[i]->name);
 		if (cc && cc->enabled)
-			keep |= registry_setup_caps(&registry_entries[i]);
+			keep |= registry_setup_caps(registry_entries[i]);
 	}
 	/* tapiod's own needs stay out of the bounding set, so no worker can ever get them:
 	 * CAP_KILL to signal workers that switched to another uid, CAP_CHOWN to hand the control
@@ -345,10 +347,10 @@ static int setup(struct sup *sup)
 		return -ENOMEM;
 	for (size_t i = 0; i < registry_count; i++) {
 		const struct config_collector_common *cc =
-			config_collector(sup->cfg, registry_entries[i].name);
+			config_collector(sup->cfg, registry_entries[i]->name);
 		if (!cc || !cc->enabled)
 			continue;
-		r = child_init(&sup->children[sup->n_children], sup, &registry_entries[i]);
+		r = child_init(&sup->children[sup->n_children], sup, registry_entries[i]);
 		if (r < 0)
 			return r;
 		sup->n_children++;
@@ -396,9 +398,14 @@ int main(int argc, char **argv)
 		case 'k':
 			check = true;
 			break;
-		case 'p':
-			fputs(config_default_yaml, stdout);
+		case 'p': {
+			char *text = config_default_text();
+			if (!text)
+				return EXIT_TRANSIENT;
+			fputs(text, stdout);
+			free(text);
 			return EXIT_CLEAN;
+		}
 		case 'l': {
 			enum log_level lv;
 			if (log_level_parse(optarg, &lv) < 0) {

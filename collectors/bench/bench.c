@@ -10,6 +10,7 @@
 
 #include "kevent.h"
 #include "bench.h"
+#include "bench_config.h"
 #include "bench.skel.h"
 #include "exitcodes.h"
 #include "log.h"
@@ -28,7 +29,7 @@ static int bench_setup(struct worker *w, void *ctx)
 {
 	struct bench_ctx *bc = ctx;
 	bc->w = w;
-	bc->cfg = &worker_config(w)->bench;
+	bc->cfg = config_section(worker_config(w), "bench");
 	if (bc->cfg->pid == 0) {
 		log_error("collectors.bench.pid is 0: set it to the generator's pid");
 		return EXIT_CONFIG;

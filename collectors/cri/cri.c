@@ -18,6 +18,7 @@
 #include "kevent.h"
 #include "cgroup.h"
 #include "cri.h"
+#include "cri_config.h"
 #include "cri.skel.h"
 #include "cri_client.h"
 #include "exitcodes.h"
@@ -792,7 +793,7 @@ static int cri_setup(struct worker *w, void *ctx)
 {
 	struct cri_ctx *cc = ctx;
 	cc->w = w;
-	cc->cfg = &worker_config(w)->cri;
+	cc->cfg = config_section(worker_config(w), "cri");
 	cc->timerfd = -1;
 
 	int r = connect_runtime(cc);

@@ -23,6 +23,7 @@
 #include "cgroup.h"
 #include "kevent.h"
 #include "dns.h"
+#include "dns_config.h"
 #include "dns.skel.h"
 #include "dns_parse.h"
 #include "exitcodes.h"
@@ -258,7 +259,7 @@ static int dns_setup(struct worker *w, void *ctx)
 {
 	struct dns_ctx *dc = ctx;
 	dc->w = w;
-	dc->cfg = &worker_config(w)->dns;
+	dc->cfg = config_section(worker_config(w), "dns");
 	dc->pkt_fd = dc->timer_fd = -1;
 	dc->msg = malloc(sizeof(*dc->msg));
 	if (!dc->msg || kevent_setup() < 0)

@@ -15,6 +15,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "network.h"
+#include "network_config.h"
 #include "network.skel.h"
 #include "network_decode.h"
 #include "worker.h"
@@ -97,7 +98,7 @@ static int network_setup(struct worker *w, void *ctx)
 {
 	struct network_ctx *nc = ctx;
 	nc->w = w;
-	nc->cfg = &worker_config(w)->network;
+	nc->cfg = config_section(worker_config(w), "network");
 	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 

@@ -15,6 +15,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "process.h"
+#include "process_config.h"
 #include "process.skel.h"
 #include "procfs.h"
 #include "worker.h"
@@ -221,7 +222,7 @@ static int process_setup(struct worker *w, void *ctx)
 {
 	struct process_ctx *pc = ctx;
 	pc->w = w;
-	pc->cfg = &worker_config(w)->process;
+	pc->cfg = config_section(worker_config(w), "process");
 	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 

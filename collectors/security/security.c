@@ -16,6 +16,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "security.h"
+#include "security_config.h"
 #include "security.skel.h"
 #include "security_names.h"
 #include "worker.h"
@@ -113,18 +114,16 @@ static bool btf_tp_exists(const char *name)
 	return ok;
 }
 
-static uint64_t cap_mask(const struct config_security *cfg, int *ret_bad)
+/* The names were checked when the configuration was loaded (security_def.c). */
+static uint64_t cap_mask(const struct config_security *cfg)
 {
 	if (cfg->capabilities.n == 0)
 		return security_cap_default_mask();
 	uint64_t m = 0;
 	for (size_t i = 0; i < cfg->capabilities.n; i++) {
 		int c = security_cap_parse(cfg->capabilities.items[i]);
-		if (c < 0) {
-			*ret_bad = (int)i;
-			return 0;
-		}
-		m |= 1ull << c;
+		if (c >= 0)
+			m |= 1ull << c;
 	}
 	return m;
 }
@@ -276,20 +275,14 @@ static int security_setup(struct worker *w, void *ctx)
 {
 	struct security_ctx *sc = ctx;
 	sc->w = w;
-	sc->cfg = &worker_config(w)->security;
+	sc->cfg = config_section(worker_config(w), "security");
 	if (kevent_setup() < 0)
 		return EXIT_TRANSIENT;
 	for (size_t i = 0; i < N_SYSCALLS; i++)
 		sc->by_action[syscalls[i].action] = &syscalls[i];
 
 	struct plan pl = {0};
-	int bad = -1;
-	pl.cap_mask = cap_mask(sc->cfg, &bad);
-	if (bad >= 0) {
-		log_error("collectors.security.capabilities: unknown capability '%s'",
-			  sc->cfg->capabilities.items[bad]);
-		return EXIT_CONFIG;
-	}
+	pl.cap_mask = cap_mask(sc->cfg);
 
 	/* Probe: which tracepoints does this kernel have? */
 	char missing[512] = "";

@@ -17,6 +17,7 @@
 #include "exitcodes.h"
 #include "frame.h"
 #include "log.h"
+#include "testing_config.h"
 #include "timeconv.h"
 #include "worker.h"
 
@@ -33,7 +34,7 @@ struct testing_ctx {
 static int testing_setup(struct worker *w, void *ctx)
 {
 	struct testing_ctx *t = ctx;
-	t->cfg = &worker_config(w)->testing;
+	t->cfg = config_section(worker_config(w), "testing");
 	t->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (t->timerfd < 0)
 		return EXIT_TRANSIENT;
@@ -297,10 +298,12 @@ int main(int argc, char **argv)
 			cfd = atoi(argv[i + 1]);
 	}
 	struct config *cfg = NULL;
-	if (cfd >= 3 && config_load_fd(cfd, "<config from tapiod>", &cfg, NULL) == 0 &&
-	    raw_mode(cfg->testing.mode) && sock >= 3) {
+	const struct config_testing *tc = NULL;
+	if (cfd >= 3 && config_load_fd(cfd, "<config from tapiod>", &cfg, NULL) == 0)
+		tc = config_section(cfg, "testing");
+	if (tc && raw_mode(tc->mode) && sock >= 3) {
 		log_init("tapio-testing", LOG_LEVEL_INFO);
-		return run_raw(sock, &cfg->testing);
+		return run_raw(sock, tc);
 	}
 	config_free(cfg);
 	static struct testing_ctx ctx;

@@ -11,9 +11,25 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "collectors/process/process_config.h"
+#include "collectors/security/security_config.h"
 #include "config.h"
+#include "registry.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* The process collector's section of a loaded configuration. */
+#define PROCESS(cfg) ((const struct config_process *)config_section((cfg), "process"))
+
+/* The generated default configuration (kept for the whole test process). */
+static const char *default_yaml(void)
+{
+	static char *text;
+
+	if (!text)
+		text = config_default_text();
+	cr_assert_not_null(text);
+	return text;
+}
 
 static struct config *load_ok(const char *text)
 {
@@ -70,21 +86,21 @@ static void assert_config_eq(const struct config *a, const struct config *b)
 	cr_assert_eq(a->sink_stdout.format, b->sink_stdout.format);
 	cr_assert_eq(a->sink_stdout.queue_max_kib, b->sink_stdout.queue_max_kib);
 
-	const struct config_collector_common *ca = &a->process.common, *cb = &b->process.common;
+	const struct config_collector_common *ca = &PROCESS(a)->common, *cb = &PROCESS(b)->common;
 	cr_assert_eq(ca->enabled, cb->enabled);
 	cr_assert_eq(ca->heartbeat_interval_ms, cb->heartbeat_interval_ms);
 	cr_assert_eq(ca->stats_interval_ms, cb->stats_interval_ms);
 	cr_assert_eq(ca->batch_max_events, cb->batch_max_events);
 	cr_assert_eq(ca->queue_max_kib, cb->queue_max_kib);
 	cr_assert_eq(ca->sandbox, cb->sandbox);
-	cr_assert_eq(a->process.ring_buffer_kib, b->process.ring_buffer_kib);
-	cr_assert_eq(a->process.hooks, b->process.hooks);
-	cr_assert_eq(a->process.argv_max_args, b->process.argv_max_args);
-	cr_assert_eq(a->process.argv_max_bytes, b->process.argv_max_bytes);
-	cr_assert_eq(a->process.include_threads, b->process.include_threads);
-	cr_assert_eq(a->process.containers_only, b->process.containers_only);
-	assert_list_eq(&a->process.comm_allow, &b->process.comm_allow);
-	assert_list_eq(&a->process.comm_deny, &b->process.comm_deny);
+	cr_assert_eq(PROCESS(a)->ring_buffer_kib, PROCESS(b)->ring_buffer_kib);
+	cr_assert_eq(PROCESS(a)->hooks, PROCESS(b)->hooks);
+	cr_assert_eq(PROCESS(a)->argv_max_args, PROCESS(b)->argv_max_args);
+	cr_assert_eq(PROCESS(a)->argv_max_bytes, PROCESS(b)->argv_max_bytes);
+	cr_assert_eq(PROCESS(a)->include_threads, PROCESS(b)->include_threads);
+	cr_assert_eq(PROCESS(a)->containers_only, PROCESS(b)->containers_only);
+	assert_list_eq(&PROCESS(a)->comm_allow, &PROCESS(b)->comm_allow);
+	assert_list_eq(&PROCESS(a)->comm_deny, &PROCESS(b)->comm_deny);
 }
 
 static void assert_defaults(const struct config *cfg)
@@ -103,20 +119,20 @@ static void assert_defaults(const struct config *cfg)
 	cr_assert_eq(cfg->sink_stdout.enabled, true);
 	cr_assert_eq(cfg->sink_stdout.format, CONFIG_SINK_JSON);
 	cr_assert_eq(cfg->sink_stdout.queue_max_kib, 16384);
-	cr_assert_eq(cfg->process.common.enabled, true);
-	cr_assert_eq(cfg->process.common.heartbeat_interval_ms, 1000);
-	cr_assert_eq(cfg->process.common.stats_interval_ms, 1000);
-	cr_assert_eq(cfg->process.common.batch_max_events, 256);
-	cr_assert_eq(cfg->process.common.queue_max_kib, 4096);
-	cr_assert_eq(cfg->process.common.sandbox, true);
-	cr_assert_eq(cfg->process.ring_buffer_kib, 4096);
-	cr_assert_eq(cfg->process.hooks, CONFIG_HOOKS_AUTO);
-	cr_assert_eq(cfg->process.argv_max_args, 32);
-	cr_assert_eq(cfg->process.argv_max_bytes, 2048);
-	cr_assert_eq(cfg->process.include_threads, false);
-	cr_assert_eq(cfg->process.containers_only, false);
-	cr_assert_eq(cfg->process.comm_allow.n, 0);
-	cr_assert_eq(cfg->process.comm_deny.n, 0);
+	cr_assert_eq(PROCESS(cfg)->common.enabled, true);
+	cr_assert_eq(PROCESS(cfg)->common.heartbeat_interval_ms, 1000);
+	cr_assert_eq(PROCESS(cfg)->common.stats_interval_ms, 1000);
+	cr_assert_eq(PROCESS(cfg)->common.batch_max_events, 256);
+	cr_assert_eq(PROCESS(cfg)->common.queue_max_kib, 4096);
+	cr_assert_eq(PROCESS(cfg)->common.sandbox, true);
+	cr_assert_eq(PROCESS(cfg)->ring_buffer_kib, 4096);
+	cr_assert_eq(PROCESS(cfg)->hooks, CONFIG_HOOKS_AUTO);
+	cr_assert_eq(PROCESS(cfg)->argv_max_args, 32);
+	cr_assert_eq(PROCESS(cfg)->argv_max_bytes, 2048);
+	cr_assert_eq(PROCESS(cfg)->include_threads, false);
+	cr_assert_eq(PROCESS(cfg)->containers_only, false);
+	cr_assert_eq(PROCESS(cfg)->comm_allow.n, 0);
+	cr_assert_eq(PROCESS(cfg)->comm_deny.n, 0);
 }
 
 /* ---- defaults ---------------------------------------------------------------------------- */
@@ -134,7 +150,7 @@ Test(config, defaults_from_empty_text)
 
 Test(config, defaults_from_default_yaml_equal_empty_text)
 {
-	struct config *a = load_ok(""), *b = load_ok(config_default_yaml);
+	struct config *a = load_ok(""), *b = load_ok(default_yaml());
 
 	assert_defaults(b);
 	assert_config_eq(a, b);
@@ -153,18 +169,18 @@ Test(config, default_yaml_has_every_key)
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(leaves); i++)
-		cr_assert_not_null(strstr(config_default_yaml, leaves[i]), "%s", leaves[i]);
+		cr_assert_not_null(strstr(default_yaml(), leaves[i]), "%s", leaves[i]);
 }
 
 Test(config, embedded_default_has_its_own_name)
 {
 	struct config *cfg = NULL;
 
-	cr_assert_eq(config_load_text(config_default_yaml, strlen(config_default_yaml), NULL, &cfg,
+	cr_assert_eq(config_load_text(default_yaml(), strlen(default_yaml()), NULL, &cfg,
 				      NULL), 0);
 	cr_assert_str_eq(cfg->path, "<embedded default>");
-	cr_assert_eq(cfg->text_len, strlen(config_default_yaml));
-	cr_assert_str_eq(cfg->text, config_default_yaml);
+	cr_assert_eq(cfg->text_len, strlen(default_yaml()));
+	cr_assert_str_eq(cfg->text, default_yaml());
 	config_free(cfg);
 }
 
@@ -180,8 +196,8 @@ Test(config, deploy_sample_equals_embedded_default)
 		cr_skip_test("run from the repository root to compare deploy/tapio.yaml");
 	}
 	cr_assert_eq(config_load_file("deploy/tapio.yaml", &cfg, &err), 0, "%s", err);
-	cr_assert_eq(cfg->text_len, strlen(config_default_yaml));
-	cr_assert_str_eq(cfg->text, config_default_yaml);
+	cr_assert_eq(cfg->text_len, strlen(default_yaml()));
+	cr_assert_str_eq(cfg->text, default_yaml());
 	config_free(cfg);
 }
 
@@ -264,24 +280,24 @@ static void assert_every_key(const struct config *cfg)
 	cr_assert_eq(cfg->sink_stdout.enabled, false);
 	cr_assert_eq(cfg->sink_stdout.format, CONFIG_SINK_JSON);
 	cr_assert_eq(cfg->sink_stdout.queue_max_kib, 64);
-	cr_assert_eq(cfg->process.common.enabled, false);
-	cr_assert_eq(cfg->process.common.heartbeat_interval_ms, 4500);
-	cr_assert_eq(cfg->process.common.stats_interval_ms, 60000);
-	cr_assert_eq(cfg->process.common.batch_max_events, 4096);
-	cr_assert_eq(cfg->process.common.queue_max_kib, 65536);
-	cr_assert_eq(cfg->process.common.sandbox, false);
-	cr_assert_eq(cfg->process.ring_buffer_kib, 1048576);
-	cr_assert_eq(cfg->process.hooks, CONFIG_HOOKS_TRACEPOINT);
-	cr_assert_eq(cfg->process.argv_max_args, 128);
-	cr_assert_eq(cfg->process.argv_max_bytes, 64);
-	cr_assert_eq(cfg->process.include_threads, true);
-	cr_assert_eq(cfg->process.containers_only, true);
-	cr_assert_eq(cfg->process.comm_allow.n, 2);
-	cr_assert_str_eq(cfg->process.comm_allow.items[0], "bash");
-	cr_assert_str_eq(cfg->process.comm_allow.items[1], "sshd");
-	cr_assert_eq(cfg->process.comm_deny.n, 2);
-	cr_assert_str_eq(cfg->process.comm_deny.items[0], "cron");
-	cr_assert_str_eq(cfg->process.comm_deny.items[1], "systemd-journal");
+	cr_assert_eq(PROCESS(cfg)->common.enabled, false);
+	cr_assert_eq(PROCESS(cfg)->common.heartbeat_interval_ms, 4500);
+	cr_assert_eq(PROCESS(cfg)->common.stats_interval_ms, 60000);
+	cr_assert_eq(PROCESS(cfg)->common.batch_max_events, 4096);
+	cr_assert_eq(PROCESS(cfg)->common.queue_max_kib, 65536);
+	cr_assert_eq(PROCESS(cfg)->common.sandbox, false);
+	cr_assert_eq(PROCESS(cfg)->ring_buffer_kib, 1048576);
+	cr_assert_eq(PROCESS(cfg)->hooks, CONFIG_HOOKS_TRACEPOINT);
+	cr_assert_eq(PROCESS(cfg)->argv_max_args, 128);
+	cr_assert_eq(PROCESS(cfg)->argv_max_bytes, 64);
+	cr_assert_eq(PROCESS(cfg)->include_threads, true);
+	cr_assert_eq(PROCESS(cfg)->containers_only, true);
+	cr_assert_eq(PROCESS(cfg)->comm_allow.n, 2);
+	cr_assert_str_eq(PROCESS(cfg)->comm_allow.items[0], "bash");
+	cr_assert_str_eq(PROCESS(cfg)->comm_allow.items[1], "sshd");
+	cr_assert_eq(PROCESS(cfg)->comm_deny.n, 2);
+	cr_assert_str_eq(PROCESS(cfg)->comm_deny.items[0], "cron");
+	cr_assert_str_eq(PROCESS(cfg)->comm_deny.items[1], "systemd-journal");
 }
 
 Test(config, every_key_parsed)
@@ -300,9 +316,9 @@ Test(config, flow_style_document)
 				     "{process: {hooks: tp_btf, comm_deny: [a, b, c]}}}");
 
 	cr_assert_eq(cfg->supervisor.stop_timeout_ms, 100);
-	cr_assert_eq(cfg->process.hooks, CONFIG_HOOKS_TP_BTF);
-	cr_assert_eq(cfg->process.comm_deny.n, 3);
-	cr_assert_str_eq(cfg->process.comm_deny.items[2], "c");
+	cr_assert_eq(PROCESS(cfg)->hooks, CONFIG_HOOKS_TP_BTF);
+	cr_assert_eq(PROCESS(cfg)->comm_deny.n, 3);
+	cr_assert_str_eq(PROCESS(cfg)->comm_deny.items[2], "c");
 	config_free(cfg);
 }
 
@@ -322,7 +338,7 @@ Test(config, enum_names_map_to_values)
 		snprintf(text, sizeof(text), "collectors:\n  process:\n    hooks: '%s'\n",
 			 hooks[i].name);
 		struct config *cfg = load_ok(text);
-		cr_assert_eq(cfg->process.hooks, hooks[i].value, "%s", hooks[i].name);
+		cr_assert_eq(PROCESS(cfg)->hooks, hooks[i].value, "%s", hooks[i].name);
 		config_free(cfg);
 	}
 }
@@ -366,7 +382,7 @@ Test(config, collector_lookup)
 {
 	struct config *cfg = load_ok("");
 
-	cr_assert_eq(config_collector(cfg, "process"), &cfg->process.common);
+	cr_assert_eq(config_collector(cfg, "process"), &PROCESS(cfg)->common);
 	cr_assert_null(config_collector(cfg, "proc"));
 	cr_assert_null(config_collector(cfg, "processx"));
 	cr_assert_null(config_collector(cfg, "nosuch"));
@@ -623,8 +639,8 @@ Test(config, list_bounds)
 	char *text = list_yaml(CONFIG_MAX_LIST, "abcdefghijklmno");
 	struct config *cfg = load_ok(text);
 
-	cr_assert_eq(cfg->process.comm_deny.n, CONFIG_MAX_LIST);
-	cr_assert_str_eq(cfg->process.comm_deny.items[CONFIG_MAX_LIST - 1], "abcdefghijklmno");
+	cr_assert_eq(PROCESS(cfg)->comm_deny.n, CONFIG_MAX_LIST);
+	cr_assert_str_eq(PROCESS(cfg)->comm_deny.items[CONFIG_MAX_LIST - 1], "abcdefghijklmno");
 	config_free(cfg);
 	free(text);
 
@@ -680,28 +696,36 @@ static uint32_t value_at(const struct config *cfg, const char *path)
 {
 	static const struct {
 		const char *path;
+		const char *section; /* NULL: a field of struct config */
 		size_t offset;
 	} fields[] = {
-#define F(p, m) { p, offsetof(struct config, m) }
+#define F(p, m) { p, NULL, offsetof(struct config, m) }
+#define P(p, m) { p, "process", offsetof(struct config_process, m) }
 		F("run_as_uid", run_as_uid),
 		F("run_as_gid", run_as_gid),
 		F("supervisor.heartbeat_timeout_ms", supervisor.heartbeat_timeout_ms),
 		F("supervisor.stop_timeout_ms", supervisor.stop_timeout_ms),
 		F("supervisor.stats_log_interval_s", supervisor.stats_log_interval_s),
 		F("sinks.stdout.queue_max_kib", sink_stdout.queue_max_kib),
-		F("collectors.process.heartbeat_interval_ms", process.common.heartbeat_interval_ms),
-		F("collectors.process.stats_interval_ms", process.common.stats_interval_ms),
-		F("collectors.process.batch_max_events", process.common.batch_max_events),
-		F("collectors.process.queue_max_kib", process.common.queue_max_kib),
-		F("collectors.process.ring_buffer_kib", process.ring_buffer_kib),
-		F("collectors.process.argv_max_args", process.argv_max_args),
-		F("collectors.process.argv_max_bytes", process.argv_max_bytes),
+		P("collectors.process.heartbeat_interval_ms", common.heartbeat_interval_ms),
+		P("collectors.process.stats_interval_ms", common.stats_interval_ms),
+		P("collectors.process.batch_max_events", common.batch_max_events),
+		P("collectors.process.queue_max_kib", common.queue_max_kib),
+		P("collectors.process.ring_buffer_kib", ring_buffer_kib),
+		P("collectors.process.argv_max_args", argv_max_args),
+		P("collectors.process.argv_max_bytes", argv_max_bytes),
+#undef P
 #undef F
 	};
 
-	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
-		if (!strcmp(fields[i].path, path))
-			return *(const uint32_t *)((const char *)cfg + fields[i].offset);
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		if (strcmp(fields[i].path, path))
+			continue;
+		const char *base = fields[i].section ? config_section(cfg, fields[i].section)
+						     : (const void *)cfg;
+		cr_assert_not_null(base);
+		return *(const uint32_t *)(base + fields[i].offset);
+	}
 	cr_assert_fail("no field for %s", path);
 	return 0;
 }
@@ -936,4 +960,81 @@ Test(config, bad_fd)
 	cr_assert_eq(config_load_fd(-1, "memfd", &cfg, &err), -EBADF);
 	cr_assert_str_eq(err, "memfd: cannot read: Bad file descriptor");
 	free(err);
+}
+
+/* ---- the collector table ----------------------------------------------------------------- */
+
+Test(config, every_collector_has_its_section)
+{
+	struct config *cfg = load_ok("");
+
+	cr_assert_gt(registry_count, 0);
+	for (size_t i = 0; i < registry_count; i++) {
+		const char *name = registry_entries[i]->name;
+		const void *s = config_section(cfg, name);
+		cr_assert_not_null(s, "%s", name);
+		cr_assert_eq(config_collector(cfg, name), s, "%s", name);
+		cr_assert_eq(registry_find(name), registry_entries[i], "%s", name);
+		cr_assert_eq(config_collector(cfg, name)->enabled, registry_entries[i]->enabled, "%s",
+			     name);
+		if (i)
+			cr_assert_lt(strcmp(registry_entries[i - 1]->name, name), 0, "sorted by name");
+	}
+	cr_assert_null(config_section(cfg, "nosuch"));
+	cr_assert_null(registry_find("nosuch"));
+	config_free(cfg);
+}
+
+/* The generated text sets every key of the whole schema to its default. */
+Test(config, default_text_equals_defaults_everywhere)
+{
+	struct config *a = load_ok(""), *b = load_ok(default_yaml());
+
+	cr_assert(config_equal_under(a, b, ""));
+	config_free(a);
+	config_free(b);
+	for (size_t i = 0; i < registry_count; i++) {
+		const struct registry_entry *e = registry_entries[i];
+		char want[160];
+		snprintf(want, sizeof(want), "\n  %s:\n    enabled: %s", e->name,
+			 e->enabled ? "true" : "false");
+		cr_assert_not_null(strstr(default_yaml(), want), "%s", want);
+		for (size_t k = 0; k < e->n_keys; k++) {
+			snprintf(want, sizeof(want), "\n    %s: ", e->keys[k].name);
+			cr_assert_not_null(strstr(default_yaml(), want), "%s.%s", e->name, want);
+		}
+	}
+}
+
+Test(config, equal_under_a_collector_section)
+{
+	struct config *a = load_ok(""),
+		      *b = load_ok("collectors:\n  security:\n    capability_rate_per_s: 5\n");
+
+	cr_assert_not(config_equal_under(a, b, "collectors.security."));
+	cr_assert(config_equal_under(a, b, "collectors.process."));
+	cr_assert(config_equal_under(a, b, "supervisor."));
+	cr_assert_eq(((const struct config_security *)config_section(b, "security"))
+			     ->capability_rate_per_s,
+		     5);
+	config_free(a);
+	config_free(b);
+}
+
+/* A collector's own check runs at load time, reported like any other error. */
+Test(config, collector_check_names_file_line_and_key)
+{
+	char *err = load_err("collectors:\n"
+			     "  security:\n"
+			     "    capabilities: [CAP_NET_RAW, CAP_NOPE]\n");
+
+	cr_assert_str_eq(err, "tapio.yaml:3: collectors.security.capabilities: item 2: unknown "
+			      "capability \"CAP_NOPE\"");
+	free(err);
+
+	struct config *cfg = load_ok("collectors:\n  security:\n    capabilities: [cap_net_raw, "
+				     "SYS_ADMIN]\n");
+	const struct config_security *s = config_section(cfg, "security");
+	cr_assert_eq(s->capabilities.n, 2);
+	config_free(cfg);
 }

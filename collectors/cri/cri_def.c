@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CRI collector in the collector table: its capabilities, paths and config keys
+// (collectors.cri.*).
+#include <linux/capability.h>
+
+#include "cri_config.h"
+#include "registry.h"
+
+static const char *const read_paths[] = {"/proc", "/sys/fs/cgroup", NULL};
+
+#define C struct config_cri
+static const struct config_key keys[] = {
+	CONFIG_STRING(C, "socket_path", socket_path, "", NULL,
+		      "\"\" = auto-detect (containerd, CRI-O, k3s)"),
+	CONFIG_U32(C, "poll_interval_ms", poll_interval_ms, 2000, 100, 600000, NULL),
+	CONFIG_U32(C, "rpc_timeout_ms", rpc_timeout_ms, 5000, 100, 60000, "per-RPC deadline"),
+	CONFIG_POW2(C, "ring_buffer_kib", ring_buffer_kib, 1024, 4, 1048576, NULL),
+	CONFIG_BOOL(C, "force_degraded", force_degraded, false,
+		    "CRI polling only, no eBPF (for tests)"),
+	CONFIG_BOOL(C, "inventory", inventory, true, "one inventory event at start"),
+};
+#undef C
+
+/* The CRI socket is root's: the worker connects during setup, before the sandbox; a lost
+ * connection ends the worker (exit 111) and tapiod's restart is the reconnect. */
+const struct registry_entry collector_def_cri = {
+	.name = "cri",
+	.setup_caps = REGISTRY_CAPS_BPF_TRACING | REGISTRY_CAPS_SANDBOX |
+		      REGISTRY_CAP(CAP_DAC_READ_SEARCH) | REGISTRY_CAP(CAP_DAC_OVERRIDE),
+	.read_paths = read_paths,
+	.bpf_map_read = 1,
+	.pod_metadata = 1,
+	.enabled = false,
+	.config_size = sizeof(struct config_cri),
+	.keys = keys,
+	.n_keys = sizeof(keys) / sizeof(keys[0]),
+	.comment = "containers and pods from the CRI runtime; teaches tapiod pod names\n"
+		   "(README: collectors/cri/)",
+};

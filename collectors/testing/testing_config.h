@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The test-only collector's config section, collectors.testing (the supervisor's tests).
+ * Keys, defaults and ranges: testing_def.c. */
+#pragma once
+#include "config.h"
+
+/* What it does. */
+enum config_testing_mode {
+	CONFIG_TESTING_NORMAL = 0,	  /* READY, then one event every tick_ms */
+	CONFIG_TESTING_EXIT,		  /* exit with exit_code after after_ms */
+	CONFIG_TESTING_HANG,		  /* stop heartbeating after after_ms (spins in place) */
+	CONFIG_TESTING_OVERSIZED,	  /* send a frame header above the maximum */
+	CONFIG_TESTING_GARBAGE,		  /* send bytes that are no frame */
+	CONFIG_TESTING_EARLY_EVENTS,	  /* send an event batch before READY */
+	CONFIG_TESTING_FLOOD,		  /* send events as fast as possible, never read */
+	CONFIG_TESTING_ALLOC,		  /* allocate alloc_mib MiB after after_ms */
+	CONFIG_TESTING_FORBIDDEN_SYSCALL, /* after the sandbox: socket(AF_INET) */
+	CONFIG_TESTING_FORBIDDEN_PATH,	  /* after the sandbox: open a file outside its paths */
+	CONFIG_TESTING_DEGRADED,	  /* READY with a degraded reason, then ticks */
+	CONFIG_TESTING_FORGE,		  /* valid events that set id, collector and node */
+	CONFIG_TESTING_MIXED_FRAME,	  /* a frame holding a batch and a heartbeat */
+	CONFIG_TESTING_BAD_EVENT,	  /* a batch whose event does not decode */
+};
+
+struct config_testing {
+	struct config_collector_common common;
+	enum config_testing_mode mode;
+	uint32_t tick_ms;
+	uint32_t exit_code;
+	uint32_t after_ms;
+	uint32_t alloc_mib;
+};
