@@ -195,7 +195,7 @@ int config_load_file(const char *path, struct config **ret_cfg, char **ret_err);
 int config_load_fd(int fd, const char *display, struct config **ret_cfg, char **ret_err);
 void config_free(struct config *cfg);
 
-/* True when every key whose dotted path starts with `prefix` (e.g. "collectors.process.",
+/* True when every key whose dotted path starts with `prefix` (e.g. "collectors.NAME.",
  * "run_as_") has the same value in a and b. */
 bool config_equal_under(const struct config *a, const struct config *b, const char *prefix);
 
