@@ -111,10 +111,12 @@ struct config_key {
 		.name = (n), .type = CONFIG_KEY_STRING, .offset = CONFIG_FIELD(T, m, char *),      \
 		.def_str = (d), .names = (allowed), .comment = (c)                                 \
 	}
-/* `et` is the enum type of the field; enums are stored as unsigned int. */
+/* `et` is the enum type of the field, stored as an unsigned int (checked). */
 #define CONFIG_ENUM(T, n, m, et, d, allowed, c)                                                    \
 	{                                                                                          \
-		.name = (n), .type = CONFIG_KEY_ENUM, .offset = CONFIG_FIELD(T, m, et),            \
+		.name = (n), .type = CONFIG_KEY_ENUM,                                              \
+		.offset = CONFIG_FIELD(T, m, et) +                                                 \
+			  0 * sizeof(char[sizeof(et) == sizeof(unsigned int) ? 1 : -1]),           \
 		.def = (d), .names = (allowed), .comment = (c)                                     \
 	}
 /* Each item is lo..hi characters long. */
