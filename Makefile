@@ -181,7 +181,9 @@ HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(LIBTAPIO)
+# The unit tests link tapiod's own objects (all but main.o, which holds only main()).
+SUP_LIB_OBJS := $(filter-out $(OBJ)/supervisor/main.o,$(SUP_OBJS))
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(SUP_LIB_OBJS) $(LIBTAPIO)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS)
