@@ -91,13 +91,24 @@ static void send_error(struct control_client *cl, const char *fmt, ...)
 
 /* ---- requests ------------------------------------------------------------------------------ */
 
-/* The sinks' counters: stdout's and the subscribers' have their own fields. */
-static void fill_sinks(Tapio__V1__StatusResponse *sr, const struct sinks *t)
+/* Every sink of the table; stdout's and the subscribers' counters also have fields of their
+ * own from before the table (tapioctl's first status line). */
+static void fill_sinks(Tapio__V1__StatusResponse *sr, const struct sinks *t,
+		       Tapio__V1__SinkStatus *ss, Tapio__V1__SinkStatus **ptrs)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct sink *s = t->v[i];
 		struct sink_stats st;
 		s->ops->stats(s, &st);
+		ss[i] = (Tapio__V1__SinkStatus)TAPIO__V1__SINK_STATUS__INIT;
+		ss[i].name = (char *)s->name;
+		ss[i].has_written = ss[i].has_dropped = ss[i].has_write_errors = 1;
+		ss[i].has_rotations = 1;
+		ss[i].written = st.written;
+		ss[i].dropped = st.dropped;
+		ss[i].write_errors = st.write_errors;
+		ss[i].rotations = st.rotations;
+		ptrs[i] = &ss[i];
 		if (strcmp(s->name, "stdout") == 0) {
 			sr->has_sink_written = sr->has_sink_drops = sr->has_sink_write_errors = 1;
 			sr->sink_written = st.written;
@@ -108,6 +119,8 @@ static void fill_sinks(Tapio__V1__StatusResponse *sr, const struct sinks *t)
 			sr->subscriber_drops = st.dropped;
 		}
 	}
+	sr->n_sinks = t->n;
+	sr->sinks = ptrs;
 }
 
 static void do_status(struct control_client *cl)
@@ -160,7 +173,8 @@ static void do_status(struct control_client *cl)
 	sr.run_id = sup->run_id;
 	sr.has_uptime_ms = 1;
 	sr.uptime_ms = (now - sup->start_mono_ns) / 1000000;
-	fill_sinks(&sr, &sup->sinks);
+	Tapio__V1__SinkStatus sink_st[SINKS_MAX], *sink_ptrs[SINKS_MAX];
+	fill_sinks(&sr, &sup->sinks, sink_st, sink_ptrs);
 	sr.n_collectors = n;
 	sr.collectors = ptrs;
 	Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;

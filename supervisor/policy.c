@@ -3,10 +3,9 @@
 // about a worker's life is here; child.c turns facts into events and carries the actions out.
 #include "policy.h"
 
-#define S(next, act)                                                                               \
-	{                                                                                          \
-		CHILD_##next, CACT_##act                                                           \
-	}
+/* clang-format off */
+#define S(next, act) { CHILD_##next, CACT_##act }
+/* clang-format on */
 /* Any state: the same step whatever the child is doing. */
 #define ALL_STATES(ev, step)                                                                       \
 	[CHILD_STOPPED][ev] = step, [CHILD_STARTING][ev] = step, [CHILD_READY][ev] = step,         \
