@@ -111,5 +111,5 @@ struct subscriber {
 };
 
 /* Start and stop delivering events to a subscriber (s is the "subscribers" sink). */
-void sink_subscribe(struct sink *s, struct subscriber *sub);
+void sink_subscribe(struct sink *s, struct subscriber *sub); /* no-op on another sink */
 void sink_unsubscribe(struct sink *s, struct subscriber *sub);

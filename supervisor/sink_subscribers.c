@@ -133,6 +133,8 @@ int sink_subscribers_open(const struct sink_env *env, struct sink **ret)
 
 void sink_subscribe(struct sink *base, struct subscriber *sub)
 {
+	if (base->ops != &subscribers_ops)
+		return;
 	struct sink_subscribers *s = (struct sink_subscribers *)base;
 	sub->next = s->list;
 	s->list = sub;
@@ -142,6 +144,8 @@ void sink_subscribe(struct sink *base, struct subscriber *sub)
 
 void sink_unsubscribe(struct sink *base, struct subscriber *sub)
 {
+	if (base->ops != &subscribers_ops)
+		return;
 	struct sink_subscribers *s = (struct sink_subscribers *)base;
 	for (struct subscriber **p = &s->list; *p; p = &(*p)->next) {
 		if (*p == sub) {
