@@ -43,12 +43,12 @@ static int load_config(const char *path, struct config **ret)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"print-default-config", no_argument, NULL, 'p'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "print-default-config", no_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
 	bool check = false;
@@ -68,8 +68,7 @@ int main(int argc, char **argv)
 		case 'l': {
 			enum log_level lv;
 			if (log_level_parse(optarg, &lv) < 0) {
-				log_error("--log-level: unknown level '%s' (debug, info, warn, "
-					  "error)",
+				log_error("--log-level: unknown level '%s' (debug, info, warn, error)",
 					  optarg);
 				return EXIT_CONFIG;
 			}
@@ -90,7 +89,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 
-	struct sup sup = {.config_memfd = -1, .config_path = path};
+	struct sup sup = { .config_memfd = -1, .config_path = path };
 	if (load_config(path, &sup.cfg) < 0)
 		return EXIT_CONFIG;
 	if (check) {
