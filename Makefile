@@ -250,6 +250,7 @@ test-integration: tests
 fuzz: $(FUZZ_BINS)
 
 check: all bpf-arm64
+	$(Q)./scripts/check-layers.sh
 	$(Q)clang-format --dry-run -Werror $(COMMON_SRCS) $(SUP_SRCS) $(wildcard collectors/*/*.c collectors/*/*.h common/*.h supervisor/*.h)
 
 format:
