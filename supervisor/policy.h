@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The supervision policy: (state, event) → (next state, action), one table (policy.c).
  *
- * tapiod's modules, lowest first; a module includes only headers to its left, and a lower
- * module reaches a higher one only through a callback struct it is given:
+ * tapiod's modules, lowest first; a module includes only headers of modules before it, and a
+ * lower module reaches a higher one only through a callback struct it is given
+ * (scripts/check-layers.sh checks this order in `make check`):
  *
- *   policy.h ← budget.h ← child.h ← link.h → route.h → sink.h
+ *   policy, budget, meta, sink, route, child, link, audit, sup, control, main
+ *
+ *   policy.h ← budget.h ← child.h ← link.h → route.h → sink.h (sinks.c, sink_*.c)
  *                          child.h ← audit.h        meta.h ← route.h
- *   sup.h (child, link, route, sinks) ← control.h ← main.c
+ *   sup.h (child, link, route, sinks, audit) ← control.h ← main.c
  *
  * child.c carries out the policy's actions and calls up through struct child_hooks (open and
  * drain the worker's link, the READY audit, "stopped"); link.c decodes and enforces the
