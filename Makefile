@@ -201,7 +201,9 @@ HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(LIBTAPIO)
+# The unit tests link tapiod's own objects (all but main.o, which holds only main()).
+SUP_LIB_OBJS := $(filter-out $(OBJ)/supervisor/main.o,$(SUP_OBJS))
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(SUP_LIB_OBJS) $(LIBTAPIO)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS)
@@ -268,6 +270,7 @@ test-integration: tests
 fuzz: $(FUZZ_BINS)
 
 check: all bpf-arm64
+	$(Q)./scripts/check-layers.sh
 	$(Q)clang-format --dry-run -Werror $(COMMON_SRCS) $(SUP_SRCS) $(wildcard collectors/*/*.c collectors/*/*.h common/*.h supervisor/*.h)
 
 format:
