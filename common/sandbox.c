@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Privilege drop for workers (DESIGN.md, worker lifecycle step 4): securebits and bounding set,
 // unprivileged ids, empty capability sets, no_new_privs, Landlock, seccomp allow-list — in that
-// order — and the /proc/<pid>/status reader that reports the result.
+// order. The SIGSYS report is fatal_report.c, the /proc/<pid>/status reader privilege.c.
 #include "sandbox.h"
 
 #include <dirent.h>
@@ -24,13 +24,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fatal_report.h"
 #include "log.h"
-#include "pbwire.h"
-#include "tapio/v1/worker.pb-c.h"
-#include "wire.h"
-
-#define FRAME_HDR_BYTES 4 /* frame.h: 4-byte big-endian length */
-#include "strbuf.h"
 
 /* ---- Landlock uapi the build host's headers may lack ----------------------------------------
  * Debian 12's linux-libc-dev (6.1) stops at ABI 2/3. The values below are the kernel's stable
@@ -116,7 +111,7 @@ enum rule_kind {
 	X(writev, RULE_PLAIN)                                                                      \
 	X(sendmsg, RULE_PLAIN)                                                                     \
 	X(sendto, RULE_PLAIN) /* glibc send() */                                                   \
-	/* time; clock calls go through the vDSO unless it is off or the clock is a CPU clock */  \
+	/* time; clock calls go through the vDSO unless it is off or the clock is a CPU clock */   \
 	X(timerfd_settime, RULE_PLAIN)                                                             \
 	X(timerfd_gettime, RULE_PLAIN)                                                             \
 	X(clock_gettime, RULE_PLAIN)                                                               \
@@ -156,18 +151,18 @@ enum rule_kind {
 	X(restart_syscall, RULE_PLAIN)                                                             \
 	X(sched_yield, RULE_PLAIN)                                                                 \
 	X(getrandom, RULE_PLAIN) /* glibc malloc, hash seeds */                                    \
-	X(sysinfo, RULE_PLAIN)   /* glibc qsort() sizes its buffer by physical memory */           \
+	X(sysinfo, RULE_PLAIN)	 /* glibc qsort() sizes its buffer by physical memory */           \
 	X(uname, RULE_PLAIN)
 
-#define BASE_NAME(name, kind) #name,
-#define BASE_ENTRY(name, kind) { #name, kind },
+#define BASE_NAME(name, kind)  #name,
+#define BASE_ENTRY(name, kind) {#name, kind},
 
-const char *const sandbox_base_syscalls[] = { BASE_SYSCALLS(BASE_NAME) NULL };
+const char *const sandbox_base_syscalls[] = {BASE_SYSCALLS(BASE_NAME) NULL};
 
 static const struct {
 	const char *name;
 	enum rule_kind kind;
-} base_rules[] = { BASE_SYSCALLS(BASE_ENTRY) };
+} base_rules[] = {BASE_SYSCALLS(BASE_ENTRY)};
 
 /* Sanitizer builds (make SANITIZE=...). The runtimes make calls of their own on paths a worker
  * reaches after the sandbox: ASan queries the alternate signal stack before every noreturn call
@@ -177,7 +172,7 @@ static const struct {
  * has no such runtime and never gets these calls. */
 #include <sanitizer/common_interface_defs.h>
 #pragma weak __sanitizer_set_report_path
-static const char *const sanitizer_syscalls[] = { "sigaltstack", "open", "ioctl", NULL };
+static const char *const sanitizer_syscalls[] = {"sigaltstack", "open", "ioctl", NULL};
 
 static bool sanitizer_runtime(void)
 {
@@ -245,22 +240,22 @@ static int add_rule(scmp_filter_ctx ctx, int nr, enum rule_kind kind, pid_t self
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	case RULE_READ_ONLY:
-		return seccomp_rule_add(
-		    ctx, SCMP_ACT_ALLOW, nr, 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, (scmp_datum_t)(O_ACCMODE | O_CREAT | O_TRUNC), 0));
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A2(SCMP_CMP_MASKED_EQ,
+						(scmp_datum_t)(O_ACCMODE | O_CREAT | O_TRUNC), 0));
 	case RULE_FCNTL: {
-		static const int cmds[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL };
+		static const int cmds[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL};
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && r == 0; i++)
 			r = seccomp_rule_add(
-			    ctx, SCMP_ACT_ALLOW, nr, 1,
-			    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)cmds[i]));
+				ctx, SCMP_ACT_ALLOW, nr, 1,
+				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)cmds[i]));
 		return r;
 	}
 	case RULE_SELF_SIG:
 		/* The kernel reads tgid as an int: compare the low 32 bits only. */
 		return seccomp_rule_add(
-		    ctx, SCMP_ACT_ALLOW, nr, 1,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)self));
+			ctx, SCMP_ACT_ALLOW, nr, 1,
+			SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)self));
 	}
 	return -EINVAL;
 }
@@ -317,8 +312,8 @@ static int build_filter(const struct sandbox_spec *spec, scmp_filter_ctx *ret_ct
 				     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, BPF_MAP_LOOKUP_ELEM));
 		if (r >= 0)
 			r = seccomp_rule_add(
-			    ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
-			    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, BPF_MAP_GET_NEXT_KEY));
+				ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
+				SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, BPF_MAP_GET_NEXT_KEY));
 	}
 	if (r < 0) {
 		seccomp_release(ctx);
@@ -326,54 +321,6 @@ static int build_filter(const struct sandbox_spec *spec, scmp_filter_ctx *ret_ct
 	}
 	*ret_ctx = ctx;
 	return 0;
-}
-
-/* ---- seccomp violations: report, then die by SIGSYS ----------------------------------------- */
-
-static volatile sig_atomic_t report_fd = -1;
-
-void sandbox_set_report_fd(int fd)
-{
-	report_fd = fd;
-}
-
-/* Async-signal-safe: builds WorkerFrame{fatal: Fatal{syscall: N}} by hand. */
-static void on_sigsys(int sig, siginfo_t *si, void *uc)
-{
-	int nr = si->si_syscall;
-	int fd = report_fd;
-	if (fd >= 0 && nr >= 0) {
-		uint8_t fatal[8], frame[FRAME_HDR_BYTES + 16];
-		size_t f = 0;
-		fatal[f++] = WIRE_FATAL_SYSCALL << 3 | 0; /* varint */
-		f += pbwire_put_varint(fatal + f, (uint32_t)nr);
-		size_t n = FRAME_HDR_BYTES;
-		frame[n++] = WIRE_FRAME_FATAL << 3 | 2; /* length-delimited */
-		frame[n++] = (uint8_t)f;
-		memcpy(frame + n, fatal, f);
-		n += f;
-		uint32_t len = (uint32_t)(n - FRAME_HDR_BYTES);
-		frame[0] = (uint8_t)(len >> 24);
-		frame[1] = (uint8_t)(len >> 16);
-		frame[2] = (uint8_t)(len >> 8);
-		frame[3] = (uint8_t)len;
-		ssize_t w = write(fd, frame, n);
-		(void)w;
-	}
-	static const char msg[] = "sandbox violation: a syscall outside the allow-list\n";
-	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-	(void)w;
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigaction(SIGSYS, &dfl, NULL);
-	raise(SIGSYS); /* SA_NODEFER: delivered now, default action: die */
-	_exit(128 + SIGSYS);
-}
-
-static int install_sigsys_handler(void)
-{
-	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO | SA_NODEFER };
-	sigemptyset(&sa.sa_mask);
-	return sigaction(SIGSYS, &sa, NULL) < 0 ? -errno : 0;
 }
 
 /* ---- step 1: securebits and bounding set --------------------------------------------------- */
@@ -384,7 +331,7 @@ static int drop_bounding_and_lock_securebits(void)
 	/* Keep bits a parent may have set and locked (e.g. NO_CAP_AMBIENT_RAISE); turn off the two
 	 * that would keep capabilities across the uid switch, and lock them off. */
 	unsigned want =
-	    (cur & ~(unsigned)(SECBIT_KEEP_CAPS | SECBIT_NO_SETUID_FIXUP)) | SECBITS_WANTED;
+		(cur & ~(unsigned)(SECBIT_KEEP_CAPS | SECBIT_NO_SETUID_FIXUP)) | SECBITS_WANTED;
 	if (cur != want && cap_set_secbits(want) < 0)
 		return errno_or(-EPERM);
 	if (cap_get_secbits() != want)
@@ -512,7 +459,7 @@ static int landlock_add_path(int ruleset_fd, const char *path)
 		/* A rule on a non-directory may only carry file rights. */
 		struct landlock_path_beneath_attr rule = {
 			.allowed_access = S_ISDIR(st.st_mode) ? LANDLOCK_ACCESS_FS_READ_FILE |
-								    LANDLOCK_ACCESS_FS_READ_DIR
+									LANDLOCK_ACCESS_FS_READ_DIR
 							      : LANDLOCK_ACCESS_FS_READ_FILE,
 			.parent_fd = fd,
 		};
@@ -541,7 +488,7 @@ static int apply_landlock(const char *const *paths, struct sandbox_result *res)
 	}
 	int use = abi > LANDLOCK_ABI_KNOWN ? LANDLOCK_ABI_KNOWN : (int)abi;
 
-	struct ruleset_attr attr = { .handled_access_fs = LANDLOCK_ACCESS_FS_ABI1 };
+	struct ruleset_attr attr = {.handled_access_fs = LANDLOCK_ACCESS_FS_ABI1};
 	size_t size = offsetof(struct ruleset_attr, handled_access_net);
 	if (use >= 2)
 		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
@@ -550,7 +497,7 @@ static int apply_landlock(const char *const *paths, struct sandbox_result *res)
 	if (use >= 4) {
 		/* Handled with no port rule: no TCP bind or connect at all. */
 		attr.handled_access_net =
-		    LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+			LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
 		size = offsetof(struct ruleset_attr, scoped);
 	}
 	if (use >= 5)
@@ -584,7 +531,7 @@ static int apply_landlock(const char *const *paths, struct sandbox_result *res)
 
 int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_result)
 {
-	struct sandbox_result res = { .landlock_abi = 0, .landlock = "disabled" };
+	struct sandbox_result res = {.landlock_abi = 0, .landlock = "disabled"};
 	scmp_filter_ctx filter = NULL;
 
 	int r = check_spec(spec);
@@ -630,7 +577,7 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
 		}
 	}
 	/* Last: from here on only the allow-list runs (seccomp_release() below frees memory). */
-	r = install_sigsys_handler();
+	r = fatal_report_install();
 	if (r == 0)
 		r = seccomp_load(filter);
 	if (r < 0) {
@@ -644,228 +591,4 @@ out:
 	if (ret_result)
 		*ret_result = res;
 	return 0;
-}
-
-/* ---- /proc/<pid>/status -------------------------------------------------------------------- */
-
-enum {
-	SEEN_UID = 1u << 0,
-	SEEN_GID = 1u << 1,
-	SEEN_CAP_INH = 1u << 2,
-	SEEN_CAP_PRM = 1u << 3,
-	SEEN_CAP_EFF = 1u << 4,
-	SEEN_CAP_BND = 1u << 5,
-	SEEN_CAP_AMB = 1u << 6,
-	SEEN_NNP = 1u << 7,
-	SEEN_SECCOMP = 1u << 8,
-	SEEN_SECCOMP_FILTERS = 1u << 9,
-	/* Lines every kernel that can run tapio prints. CapAmb (4.3), NoNewPrivs (4.10), Seccomp
-	 * (CONFIG_SECCOMP) and Seccomp_filters (5.9) may be absent: they then read as 0. */
-	SEEN_REQUIRED =
-	    SEEN_UID | SEEN_GID | SEEN_CAP_INH | SEEN_CAP_PRM | SEEN_CAP_EFF | SEEN_CAP_BND,
-};
-
-/* Parse one unsigned number in `base` from [*p, end), skipping leading tabs/spaces. */
-static int parse_number(const char **p, const char *end, int base, uint64_t max, uint64_t *ret)
-{
-	const char *s = *p;
-	while (s < end && (*s == '\t' || *s == ' '))
-		s++;
-	uint64_t v = 0;
-	const char *start = s;
-	for (; s < end; s++) {
-		unsigned d;
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			break;
-		if (v > (max - d) / (uint64_t)base)
-			return -EINVAL;
-		v = v * (uint64_t)base + d;
-	}
-	if (s == start)
-		return -EINVAL;
-	*p = s;
-	*ret = v;
-	return 0;
-}
-
-/* The value part of a line must be exactly `n` numbers and nothing else but blanks. */
-static int parse_numbers(const char *s, const char *end, int base, uint64_t max, uint64_t *out,
-			 size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int r = parse_number(&s, end, base, max, &out[i]);
-		if (r < 0)
-			return r;
-	}
-	while (s < end && (*s == '\t' || *s == ' '))
-		s++;
-	return s == end ? 0 : -EINVAL;
-}
-
-static int parse_ids(const char *s, const char *end, uint32_t *ret_real, uint32_t *ret_eff)
-{
-	uint64_t v[4]; /* real, effective, saved, filesystem */
-	int r = parse_numbers(s, end, 10, UINT32_MAX, v, 4);
-	if (r < 0)
-		return r;
-	*ret_real = (uint32_t)v[0];
-	*ret_eff = (uint32_t)v[1];
-	return 0;
-}
-
-int privilege_status_parse(const char *text, struct privilege_status *ret_status)
-{
-	static const struct {
-		const char *key; /* including the colon */
-		unsigned seen;
-		int base;
-	} keys[] = {
-		{ "Uid:", SEEN_UID, 10 },	  { "Gid:", SEEN_GID, 10 },
-		{ "CapInh:", SEEN_CAP_INH, 16 },  { "CapPrm:", SEEN_CAP_PRM, 16 },
-		{ "CapEff:", SEEN_CAP_EFF, 16 },  { "CapBnd:", SEEN_CAP_BND, 16 },
-		{ "CapAmb:", SEEN_CAP_AMB, 16 },  { "NoNewPrivs:", SEEN_NNP, 10 },
-		{ "Seccomp:", SEEN_SECCOMP, 10 }, { "Seccomp_filters:", SEEN_SECCOMP_FILTERS, 10 },
-	};
-	struct privilege_status st = { 0 };
-	unsigned seen = 0;
-
-	if (!text || !ret_status)
-		return -EINVAL;
-	for (const char *line = text; *line;) {
-		const char *nl = strchr(line, '\n');
-		const char *end = nl ? nl : line + strlen(line);
-		const char *next = nl ? nl + 1 : end;
-		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-			size_t klen = strlen(keys[k].key);
-			if ((size_t)(end - line) < klen || memcmp(line, keys[k].key, klen) != 0)
-				continue;
-			if (seen & keys[k].seen)
-				return -EINVAL; /* a repeated line: not a status file */
-			const char *v = line + klen;
-			uint64_t x = 0;
-			int r;
-			switch (keys[k].seen) {
-			case SEEN_UID:
-				r = parse_ids(v, end, &st.uid, &st.euid);
-				break;
-			case SEEN_GID:
-				r = parse_ids(v, end, &st.gid, &st.egid);
-				break;
-			default:
-				r = parse_numbers(v, end, keys[k].base,
-						  keys[k].base == 16 ? UINT64_MAX : UINT32_MAX, &x,
-						  1);
-				break;
-			}
-			if (r < 0)
-				return r;
-			switch (keys[k].seen) {
-			case SEEN_CAP_INH:
-				st.cap_inh = x;
-				break;
-			case SEEN_CAP_PRM:
-				st.cap_prm = x;
-				break;
-			case SEEN_CAP_EFF:
-				st.cap_eff = x;
-				break;
-			case SEEN_CAP_BND:
-				st.cap_bnd = x;
-				break;
-			case SEEN_CAP_AMB:
-				st.cap_amb = x;
-				break;
-			case SEEN_NNP:
-				st.no_new_privs = (uint32_t)x;
-				break;
-			case SEEN_SECCOMP:
-				st.seccomp = (uint32_t)x;
-				break;
-			case SEEN_SECCOMP_FILTERS:
-				st.seccomp_filters = (uint32_t)x;
-				break;
-			default:
-				break;
-			}
-			seen |= keys[k].seen;
-			break;
-		}
-		line = next;
-	}
-	if ((seen & SEEN_REQUIRED) != SEEN_REQUIRED)
-		return -EINVAL;
-	if (st.no_new_privs > 1 || st.seccomp > 2)
-		return -EINVAL;
-	*ret_status = st;
-	return 0;
-}
-
-int privilege_status_read(pid_t pid, struct privilege_status *ret_status)
-{
-	char path[64];
-	if (pid < 0 || !ret_status)
-		return -EINVAL;
-	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/self/status");
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-
-	/* Uses only openat, read, close and malloc: callable inside the sandbox when /proc is one
-	 * of its read paths. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct strbuf sb;
-	strbuf_init(&sb, (size_t)1 << 20); /* a status file is ~1.5 KiB; Groups: can be long */
-	int r = 0;
-	for (;;) {
-		r = strbuf_reserve(&sb, 4096);
-		if (r < 0)
-			break;
-		ssize_t n = read(fd, sb.data + sb.len, 4096);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		sb.len += (size_t)n;
-	}
-	close(fd);
-	if (r == 0) {
-		if (!sb.data || memchr(sb.data, '\0', sb.len))
-			r = -EINVAL;
-		else {
-			sb.data[sb.len] = '\0';
-			r = privilege_status_parse(sb.data, ret_status);
-		}
-	}
-	strbuf_release(&sb);
-	return r;
-}
-
-void privilege_report_fill(Tapio__V1__PrivilegeReport *pr, const struct privilege_status *st)
-{
-	*pr = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
-	pr->has_uid = pr->has_gid = pr->has_cap_inh = pr->has_cap_prm = pr->has_cap_eff = 1;
-	pr->has_cap_bnd = pr->has_cap_amb = pr->has_no_new_privs = pr->has_seccomp = 1;
-	pr->has_seccomp_filters = 1;
-	pr->uid = st->uid;
-	pr->gid = st->gid;
-	pr->cap_inh = st->cap_inh;
-	pr->cap_prm = st->cap_prm;
-	pr->cap_eff = st->cap_eff;
-	pr->cap_bnd = st->cap_bnd;
-	pr->cap_amb = st->cap_amb;
-	pr->no_new_privs = st->no_new_privs;
-	pr->seccomp = st->seccomp;
-	pr->seccomp_filters = st->seccomp_filters;
 }

@@ -22,9 +22,11 @@
 #include <unistd.h>
 
 #include "exitcodes.h"
+#include "fatal_report.h"
 #include "frame.h"
 #include "log.h"
 #include "pbwire.h"
+#include "privilege.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "strbuf.h"
@@ -164,7 +166,7 @@ static int send_pending(struct worker *w)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				sandbox_set_report_fd(-1);
+				fatal_report_set_fd(-1);
 				arm_out(w, true);
 				return 0;
 			}
@@ -173,7 +175,7 @@ static int send_pending(struct worker *w)
 		strbuf_consume(&w->out, (size_t)n);
 	}
 	arm_out(w, false);
-	sandbox_set_report_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
+	fatal_report_set_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
 	return 0;
 }
 

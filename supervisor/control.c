@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "sandbox.h"
+#include "privilege.h"
 #include "supervisor.h"
 #include "tapio/v1/control.pb-c.h"
 #include "timeconv.h"

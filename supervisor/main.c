@@ -15,6 +15,7 @@
 
 #include "exitcodes.h"
 #include "log.h"
+#include "privilege.h"
 #include "sandbox.h"
 #include <linux/capability.h>
 #include "supervisor.h"

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "sandbox.h"
 
 #define NETWORK_ON                                                                                 \
 	"  process:\n"                                                                             \

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "sandbox.h"
 
 #define PROCESS_ON                                                                            \
 	"  process:\n"                                                                        \
