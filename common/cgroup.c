@@ -14,26 +14,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "log.h"
 #include "strbuf.h"
 
-#define CGROUP_PATH_MAX 4096               /* longest path cgroup_parse_path accepts */
-#define CACHE_MAX_ENTRIES ((size_t)1 << 22) /* upper bound for max_entries */
-#define SCAN_MAX_DEPTH 64                   /* directories below the root */
-#define SCAN_MAX_DIRS ((size_t)1 << 17)     /* directories recorded per rescan */
-#define SCAN_MAX_BYTES ((size_t)16 << 20)   /* path bytes recorded per rescan */
-#define RESCAN_INTERVAL_NS 100000000ULL     /* 100 ms */
-#define NEGATIVE_TTL_NS 1000000000ULL       /* 1 s */
-#define LINE_MAX_LEN 32768                  /* longer /proc lines are skipped */
+#define CGROUP_PATH_MAX	   4096		      /* longest path cgroup_parse_path accepts */
+#define CACHE_MAX_ENTRIES  ((size_t)1 << 22)  /* upper bound for max_entries */
+#define SCAN_MAX_DEPTH	   64		      /* directories below the root */
+#define SCAN_MAX_DIRS	   ((size_t)1 << 17)  /* directories recorded per rescan */
+#define SCAN_MAX_BYTES	   ((size_t)16 << 20) /* path bytes recorded per rescan */
+#define RESCAN_INTERVAL_NS 100000000ULL	      /* 100 ms */
+#define NEGATIVE_TTL_NS	   1000000000ULL      /* 1 s */
+#define LINE_MAX_LEN	   32768	      /* longer /proc lines are skipped */
 
 /* ---- small helpers -------------------------------------------------------------------- */
-
-static void freep(void *p)
-{
-	free(*(void **)p);
-}
-
-#define CLEANUP_FREE __attribute__((cleanup(freep)))
 
 static uint64_t now_ns(void)
 {
@@ -108,7 +102,7 @@ static bool is_container_id(struct span s)
  * Hex may be either case; ret_uid gets lowercase with dashes. */
 static bool parse_pod_uid(struct span s, char sep, char ret_uid[CGROUP_POD_UID_LEN + 1])
 {
-	static const size_t groups[] = { 8, 4, 4, 4, 12 };
+	static const size_t groups[] = {8, 4, 4, 4, 12};
 	char tmp[CGROUP_POD_UID_LEN + 1];
 	size_t i = 0, o = 0;
 
@@ -166,14 +160,14 @@ static bool match_pod_slice(struct span c, char ret_uid[CGROUP_POD_UID_LEN + 1],
 	const char *dash = memrchr(c.p, '-', c.n);
 	if (!dash)
 		return false;
-	struct span last = { dash + 1, (size_t)(end - dash - 1) };
+	struct span last = {dash + 1, (size_t)(end - dash - 1)};
 	if (!span_starts(last, "pod"))
 		return false;
-	struct span u = { last.p + 3, last.n - 3 };
+	struct span u = {last.p + 3, last.n - 3};
 
-	struct span head = { c.p, (size_t)(dash - c.p) };
+	struct span head = {c.p, (size_t)(dash - c.p)};
 	const char *d2 = memrchr(head.p, '-', head.n);
-	struct span word = d2 ? (struct span){ d2 + 1, (size_t)(dash - d2 - 1) } : head;
+	struct span word = d2 ? (struct span){d2 + 1, (size_t)(dash - d2 - 1)} : head;
 	const char *q;
 	if (span_eq(word, "kubepods")) {
 		q = QOS_GUARANTEED;
@@ -181,9 +175,9 @@ static bool match_pod_slice(struct span c, char ret_uid[CGROUP_POD_UID_LEN + 1],
 		q = qos_from_word(word);
 		if (!q || !d2)
 			return false;
-		struct span rest = { head.p, (size_t)(d2 - head.p) };
+		struct span rest = {head.p, (size_t)(d2 - head.p)};
 		const char *d3 = memrchr(rest.p, '-', rest.n);
-		struct span kp = d3 ? (struct span){ d3 + 1, (size_t)(d2 - d3 - 1) } : rest;
+		struct span kp = d3 ? (struct span){d3 + 1, (size_t)(d2 - d3 - 1)} : rest;
 		if (!span_eq(kp, "kubepods"))
 			return false;
 	}
@@ -205,7 +199,7 @@ static bool match_pod_dir(struct span c, struct span parent, struct span grand,
 		q = QOS_GUARANTEED;
 	else if ((q = qos_from_word(parent)) == NULL || !span_eq(grand, "kubepods"))
 		return false;
-	if (!parse_pod_uid((struct span){ c.p + 3, c.n - 3 }, '-', ret_uid))
+	if (!parse_pod_uid((struct span){c.p + 3, c.n - 3}, '-', ret_uid))
 		return false;
 	*ret_qos = q;
 	return true;
@@ -216,16 +210,16 @@ struct id_form {
 };
 
 static const struct id_form id_forms[] = {
-	{ "cri-containerd-", ".scope", RT_CONTAINERD },
-	{ "crio-conmon-", ".scope", RT_CRIO },
-	{ "crio-conmon-", "", RT_CRIO }, /* cri-o, cgroupfs driver */
-	{ "crio-", ".scope", RT_CRIO },
-	{ "crio-", "", RT_CRIO },        /* cri-o, cgroupfs driver */
-	{ "docker-", ".scope", RT_DOCKER },
-	{ "libpod-", ".scope", RT_PODMAN },
-	{ "libpod-", "", RT_PODMAN },    /* podman, cgroupfs driver */
-	{ "libpod-conmon-", ".scope", RT_PODMAN },
-	{ "", "", NULL },                /* bare id: cgroupfs kubelet, /docker/<id> */
+	{"cri-containerd-", ".scope", RT_CONTAINERD},
+	{"crio-conmon-", ".scope", RT_CRIO},
+	{"crio-conmon-", "", RT_CRIO}, /* cri-o, cgroupfs driver */
+	{"crio-", ".scope", RT_CRIO},
+	{"crio-", "", RT_CRIO}, /* cri-o, cgroupfs driver */
+	{"docker-", ".scope", RT_DOCKER},
+	{"libpod-", ".scope", RT_PODMAN},
+	{"libpod-", "", RT_PODMAN}, /* podman, cgroupfs driver */
+	{"libpod-conmon-", ".scope", RT_PODMAN},
+	{"", "", NULL}, /* bare id: cgroupfs kubelet, /docker/<id> */
 };
 
 static bool match_container(struct span c, struct span parent, char ret_id[CGROUP_ID_LEN + 1],
@@ -237,7 +231,7 @@ static bool match_container(struct span c, struct span parent, char ret_id[CGROU
 		if (c.n != pl + CGROUP_ID_LEN + sl || !span_starts(c, f->prefix) ||
 		    !span_ends(c, f->suffix))
 			continue;
-		struct span s = { c.p + pl, CGROUP_ID_LEN };
+		struct span s = {c.p + pl, CGROUP_ID_LEN};
 		if (!is_container_id(s))
 			continue;
 		memcpy(ret_id, s.p, CGROUP_ID_LEN);
@@ -259,14 +253,14 @@ int cgroup_parse_path(const char *path, struct cgroup_info *ret_info)
 	if (len >= CGROUP_PATH_MAX)
 		return -EINVAL;
 
-	struct cgroup_info info = { 0 };
-	struct span parent = { "", 0 }, grand = { "", 0 };
+	struct cgroup_info info = {0};
+	struct span parent = {"", 0}, grand = {"", 0};
 	const char *p = path, *end = path + len;
 
 	while (p < end) {
 		const char *slash = memchr(p, '/', (size_t)(end - p));
 		const char *cend = slash ? slash : end;
-		struct span c = { p, (size_t)(cend - p) };
+		struct span c = {p, (size_t)(cend - p)};
 		p = slash ? slash + 1 : end;
 		if (c.n == 0)
 			continue;
@@ -276,14 +270,14 @@ int cgroup_parse_path(const char *path, struct cgroup_info *ret_info)
 
 		/* "<pod slice>:cri-containerd:<id>": runc's systemd-style cgroupsPath taken
 		 * literally by a cgroupfs-driven containerd under a systemd kubelet. */
-		struct span pod_part = c, ctr = { "", 0 };
+		struct span pod_part = c, ctr = {"", 0};
 		const char *colon = memchr(c.p, ':', c.n);
 		if (colon) {
 			static const char tag[] = "cri-containerd:";
-			struct span rest = { colon + 1, (size_t)(cend - colon - 1) };
-			pod_part = (struct span){ c.p, (size_t)(colon - c.p) };
+			struct span rest = {colon + 1, (size_t)(cend - colon - 1)};
+			pod_part = (struct span){c.p, (size_t)(colon - c.p)};
 			if (span_starts(rest, tag)) {
-				struct span s = { rest.p + strlen(tag), rest.n - strlen(tag) };
+				struct span s = {rest.p + strlen(tag), rest.n - strlen(tag)};
 				if (is_container_id(s))
 					ctr = s;
 			}
@@ -327,7 +321,7 @@ struct line_reader {
 
 static int lr_open(struct line_reader *lr, const char *path)
 {
-	*lr = (struct line_reader){ .fd = -1 };
+	*lr = (struct line_reader){.fd = -1};
 	lr->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (lr->fd < 0)
 		return -errno;
@@ -345,8 +339,11 @@ static void lr_close(struct line_reader *lr)
 	if (lr->fd >= 0)
 		close(lr->fd);
 	free(lr->buf);
-	*lr = (struct line_reader){ .fd = -1 };
+	*lr = (struct line_reader){.fd = -1};
 }
+
+/* For _cleanup_(): a line_reader declared before lr_open() must start as LINE_READER_NONE. */
+#define LINE_READER_NONE ((struct line_reader){.fd = -1})
 
 /* 1 and a NUL-terminated line without '\n' (valid until the next call), 0 at the end,
  * -errno on a read error. */
@@ -441,9 +438,9 @@ static bool mountinfo_cgroup2(char *line, char **ret_root, char **ret_mnt)
 
 int cgroup2_find_mount_from(const char *mountinfo_path, char *buf, size_t len)
 {
-	struct line_reader lr;
+	_cleanup_(lr_close) struct line_reader lr = LINE_READER_NONE;
 	char *line, *root, *mnt;
-	char *found CLEANUP_FREE = NULL;
+	_cleanup_free_ char *found = NULL;
 	int r;
 
 	if (!mountinfo_path || !buf)
@@ -469,7 +466,6 @@ int cgroup2_find_mount_from(const char *mountinfo_path, char *buf, size_t len)
 		if (whole)
 			break;
 	}
-	lr_close(&lr);
 	if (r < 0)
 		return r;
 	if (!found)
@@ -490,7 +486,7 @@ int cgroup2_find_mount(char *buf, size_t len)
 
 struct node {
 	struct cgroup_entry entry; /* entry.path owned; NULL for a negative entry */
-	uint64_t expires_ns;       /* negative entries only */
+	uint64_t expires_ns;	   /* negative entries only */
 	struct node *hnext, **hpprev;
 	struct node *lru_prev, *lru_next;
 };
@@ -506,8 +502,8 @@ struct cgroup_cache {
 	int root_fd;
 	dev_t root_dev;
 	size_t max_entries, count;
-	struct node **buckets; /* owned; chains of nodes */
-	size_t nbuckets, max_buckets; /* powers of two */
+	struct node **buckets;		  /* owned; chains of nodes */
+	size_t nbuckets, max_buckets;	  /* powers of two */
 	struct node *lru_head, *lru_tail; /* head: most recently used */
 	bool scanned;
 	uint64_t last_scan_ns;
@@ -671,7 +667,7 @@ static bool path_is_canonical(const char *p)
 static int resolve_by_pid(const struct cgroup_cache *c, pid_t pid, uint64_t id, char **ret_path)
 {
 	char file[64], *line;
-	struct line_reader lr;
+	_cleanup_(lr_close) struct line_reader lr = LINE_READER_NONE;
 	int r, k;
 
 	snprintf(file, sizeof(file), "/proc/%d/cgroup", (int)pid);
@@ -691,7 +687,6 @@ static int resolve_by_pid(const struct cgroup_cache *c, pid_t pid, uint64_t id, 
 		}
 		break;
 	}
-	lr_close(&lr);
 	return r;
 }
 
@@ -703,7 +698,7 @@ static int listing_cmp(const void *a, const void *b)
 
 static int resolve_by_listing(const struct cgroup_cache *c, uint64_t id, char **ret_path)
 {
-	struct listing_ent key = { .id = id };
+	struct listing_ent key = {.id = id};
 	const struct listing_ent *e;
 
 	if (!c->listing_len)
@@ -751,33 +746,29 @@ static int walk_record(struct walk *w, uint64_t id)
 		w->truncated = true;
 		return r;
 	}
-	w->ents[w->len++] = (struct listing_ent){ .id = id, .off = off };
+	w->ents[w->len++] = (struct listing_ent){.id = id, .off = off};
 	return 0;
 }
 
 /* Record the directory open at dfd (owned: closed here) and everything below it. Directories
  * that vanish or turn out not to be directories (or symlinks) are skipped; so are other
  * mounts. Returns < 0 only when the walk must stop (a cap was hit, out of memory). */
-static int walk_dir(struct walk *w, int dfd, unsigned depth)
+static int walk_dir(struct walk *w, int dir_fd, unsigned depth)
 {
+	_cleanup_close_ int dfd = dir_fd;
 	struct stat st;
 	struct dirent *de;
 	int r;
 
-	if (fstat(dfd, &st) < 0 || st.st_dev != w->cache->root_dev) {
-		close(dfd);
+	if (fstat(dfd, &st) < 0 || st.st_dev != w->cache->root_dev)
 		return 0;
-	}
 	r = walk_record(w, (uint64_t)st.st_ino);
-	if (r < 0 || depth >= SCAN_MAX_DEPTH) {
-		close(dfd);
+	if (r < 0 || depth >= SCAN_MAX_DEPTH)
 		return r;
-	}
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d)
 		return 0;
-	}
+	TAKE_FD(dfd); /* d owns it now */
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
@@ -802,7 +793,6 @@ static int walk_dir(struct walk *w, int dfd, unsigned depth)
 		if (r < 0)
 			break;
 	}
-	closedir(d);
 	return r < 0 ? r : 0;
 }
 
@@ -823,7 +813,8 @@ static void cache_rescan(struct cgroup_cache *c, uint64_t now)
 	if (r < 0 && r != -ENOBUFS)
 		log_debug("cgroup: rescan of %s stopped: %s", c->root, strerror(-r));
 	if (w->truncated)
-		log_debug("cgroup: rescan of %s hit a limit after %zu directories", c->root, w->len);
+		log_debug("cgroup: rescan of %s hit a limit after %zu directories", c->root,
+			  w->len);
 
 	if (w->len)
 		qsort(w->ents, w->len, sizeof(*w->ents), listing_cmp);
@@ -834,6 +825,8 @@ static void cache_rescan(struct cgroup_cache *c, uint64_t now)
 	c->listing_paths = w->paths;
 	free(w);
 }
+
+DEFINE_POINTER_CLEANUP(struct cgroup_cache *, cgroup_cache_free)
 
 int cgroup_cache_new(const char *root, size_t max_entries, struct cgroup_cache **ret_cache)
 {
@@ -852,19 +845,14 @@ int cgroup_cache_new(const char *root, size_t max_entries, struct cgroup_cache *
 	if (root[0] == '\0')
 		return -EINVAL;
 
-	struct cgroup_cache *c = calloc(1, sizeof(*c));
+	_cleanup_(cgroup_cache_freep) struct cgroup_cache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (c->root_fd < 0) {
-		r = -errno;
-		free(c);
-		return r;
-	}
-	if (fstat(c->root_fd, &st) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	if (c->root_fd < 0)
+		return -errno;
+	if (fstat(c->root_fd, &st) < 0)
+		return -errno;
 	c->root_dev = st.st_dev;
 	c->max_entries = max_entries;
 	c->max_buckets = 16;
@@ -874,15 +862,10 @@ int cgroup_cache_new(const char *root, size_t max_entries, struct cgroup_cache *
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
 	c->root = strdup(root);
 	strbuf_init(&c->listing_paths, SCAN_MAX_BYTES);
-	if (!c->buckets || !c->root) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	*ret_cache = c;
+	if (!c->buckets || !c->root)
+		return -ENOMEM;
+	*ret_cache = TAKE_PTR(c);
 	return 0;
-fail:
-	cgroup_cache_free(c);
-	return r;
 }
 
 void cgroup_cache_free(struct cgroup_cache *cache)

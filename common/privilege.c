@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "strbuf.h"
 #include "tapio/v1/worker.pb-c.h"
 
@@ -183,38 +184,29 @@ int privilege_status_read(pid_t pid, struct privilege_status *ret_status)
 
 	/* Uses only openat, read, close and malloc: callable inside the sandbox when /proc is one
 	 * of its read paths. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	struct strbuf sb;
+	_cleanup_(strbuf_release) struct strbuf sb;
 	strbuf_init(&sb, (size_t)1 << 20); /* a status file is ~1.5 KiB; Groups: can be long */
-	int r = 0;
 	for (;;) {
-		r = strbuf_reserve(&sb, 4096);
+		int r = strbuf_reserve(&sb, 4096);
 		if (r < 0)
-			break;
+			return r;
 		ssize_t n = read(fd, sb.data + sb.len, 4096);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			r = -errno;
-			break;
+			return -errno;
 		}
 		if (n == 0)
 			break;
 		sb.len += (size_t)n;
 	}
-	close(fd);
-	if (r == 0) {
-		if (!sb.data || memchr(sb.data, '\0', sb.len))
-			r = -EINVAL;
-		else {
-			sb.data[sb.len] = '\0';
-			r = privilege_status_parse(sb.data, ret_status);
-		}
-	}
-	strbuf_release(&sb);
-	return r;
+	if (!sb.data || memchr(sb.data, '\0', sb.len))
+		return -EINVAL;
+	sb.data[sb.len] = '\0';
+	return privilege_status_parse(sb.data, ret_status);
 }
 
 void privilege_report_fill(Tapio__V1__PrivilegeReport *pr, const struct privilege_status *st)

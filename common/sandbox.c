@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "fatal_report.h"
 #include "log.h"
 
@@ -193,6 +194,9 @@ static bool sanitizer_runtime(void)
 #include <sanitizer/lsan_interface.h>
 #endif
 
+DEFINE_POINTER_CLEANUP(cap_t, cap_free)
+DEFINE_POINTER_CLEANUP(scmp_filter_ctx, seccomp_release)
+
 static int errno_or(int fallback)
 {
 	return errno > 0 ? -errno : fallback;
@@ -203,7 +207,7 @@ static int errno_or(int fallback)
 /* Returns the number of threads, or 0 when /proc is not mounted (nothing to check then). */
 static int count_threads(void)
 {
-	DIR *d = opendir("/proc/self/task");
+	_cleanup_closedir_ DIR *d = opendir("/proc/self/task");
 	if (!d)
 		return 0;
 	int n = 0;
@@ -211,7 +215,6 @@ static int count_threads(void)
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.')
 			n++;
-	closedir(d);
 	return n;
 }
 
@@ -296,7 +299,7 @@ static int build_filter(const struct sandbox_spec *spec, scmp_filter_ctx *ret_ct
 {
 	/* TRAP, not KILL: the SIGSYS handler reports the syscall number, then dies by SIGSYS.
 	 * The refused syscall never runs either way. */
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	_cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	if (!ctx)
 		return -ENOMEM;
 	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -315,11 +318,9 @@ static int build_filter(const struct sandbox_spec *spec, scmp_filter_ctx *ret_ct
 				ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
 				SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, BPF_MAP_GET_NEXT_KEY));
 	}
-	if (r < 0) {
-		seccomp_release(ctx);
+	if (r < 0)
 		return r;
-	}
-	*ret_ctx = ctx;
+	*ret_ctx = TAKE_PTR(ctx);
 	return 0;
 }
 
@@ -365,7 +366,7 @@ int sandbox_limit_caps(uint64_t keep, uint64_t keep_sets)
 		if (in > 0 && cap_drop_bound(c) < 0)
 			return errno_or(-EPERM);
 	}
-	cap_t caps = cap_get_proc();
+	_cleanup_(cap_freep) cap_t caps = cap_get_proc();
 	if (!caps)
 		return errno_or(-ENOMEM);
 	for (cap_value_t c = 0; c < max && c < 64; c++) {
@@ -377,7 +378,6 @@ int sandbox_limit_caps(uint64_t keep, uint64_t keep_sets)
 		cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_CLEAR);
 	}
 	int r = cap_set_proc(caps) < 0 ? errno_or(-EPERM) : 0;
-	cap_free(caps);
 	for (cap_value_t c = 0; r == 0 && c < 64; c++)
 		if (!(keep & (1ull << c)) && cap_get_bound(c) > 0)
 			r = -EPERM;
@@ -413,35 +413,30 @@ static int switch_ids(uid_t uid, gid_t gid)
 
 static int clear_capabilities(void)
 {
-	cap_t empty = cap_init();
+	_cleanup_(cap_freep) cap_t empty = cap_init();
 	if (!empty)
 		return -ENOMEM;
-	int r = 0;
 	if (cap_set_proc(empty) < 0)
-		r = errno_or(-EPERM);
-	if (r == 0 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+		return errno_or(-EPERM);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
 	    !(errno == EINVAL && !CAP_AMBIENT_SUPPORTED())) /* Linux < 4.3: no ambient set */
-		r = errno_or(-EPERM);
-	if (r == 0) {
-		cap_t now = cap_get_proc();
-		if (!now)
-			r = errno_or(-ENOMEM);
-		else if (cap_compare(now, empty) != 0)
-			r = -EPERM;
-		cap_free(now);
-	}
-	for (cap_value_t c = 0; r == 0 && c < 64; c++)
+		return errno_or(-EPERM);
+	_cleanup_(cap_freep) cap_t now = cap_get_proc();
+	if (!now)
+		return errno_or(-ENOMEM);
+	if (cap_compare(now, empty) != 0)
+		return -EPERM;
+	for (cap_value_t c = 0; c < 64; c++)
 		if (cap_get_ambient(c) > 0)
-			r = -EPERM;
-	cap_free(empty);
-	return r;
+			return -EPERM;
+	return 0;
 }
 
 /* ---- step 5: Landlock ---------------------------------------------------------------------- */
 
 static int landlock_add_path(int ruleset_fd, const char *path)
 {
-	int fd = open(path, O_PATH | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR) {
 			log_debug("sandbox: landlock: %s does not exist, no rule added", path);
@@ -452,25 +447,21 @@ static int landlock_add_path(int ruleset_fd, const char *path)
 		return r;
 	}
 	struct stat st;
-	int r = 0;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-	} else {
-		/* A rule on a non-directory may only carry file rights. */
-		struct landlock_path_beneath_attr rule = {
-			.allowed_access = S_ISDIR(st.st_mode) ? LANDLOCK_ACCESS_FS_READ_FILE |
-									LANDLOCK_ACCESS_FS_READ_DIR
-							      : LANDLOCK_ACCESS_FS_READ_FILE,
-			.parent_fd = fd,
-		};
-		if (syscall(__NR_landlock_add_rule, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, &rule,
-			    0) < 0) {
-			r = -errno;
-			log_debug("sandbox: landlock: rule for %s: %s", path, strerror(errno));
-		}
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* A rule on a non-directory may only carry file rights. */
+	struct landlock_path_beneath_attr rule = {
+		.allowed_access = S_ISDIR(st.st_mode) ? LANDLOCK_ACCESS_FS_READ_FILE |
+								LANDLOCK_ACCESS_FS_READ_DIR
+						      : LANDLOCK_ACCESS_FS_READ_FILE,
+		.parent_fd = fd,
+	};
+	if (syscall(__NR_landlock_add_rule, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) < 0) {
+		int r = -errno;
+		log_debug("sandbox: landlock: rule for %s: %s", path, strerror(-r));
+		return r;
 	}
-	close(fd);
-	return r;
+	return 0;
 }
 
 static int apply_landlock(const char *const *paths, struct sandbox_result *res)
@@ -507,17 +498,16 @@ static int apply_landlock(const char *const *paths, struct sandbox_result *res)
 		size = sizeof(attr);
 	}
 
-	int ruleset_fd = (int)syscall(__NR_landlock_create_ruleset, &attr, size, 0);
+	_cleanup_close_ int ruleset_fd = (int)syscall(__NR_landlock_create_ruleset, &attr, size, 0);
 	if (ruleset_fd < 0)
 		return -errno;
-	int r = 0;
-	for (size_t i = 0; paths && paths[i] && r == 0; i++)
-		r = landlock_add_path(ruleset_fd, paths[i]);
-	if (r == 0 && syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0)
-		r = -errno;
-	close(ruleset_fd);
-	if (r < 0)
-		return r;
+	for (size_t i = 0; paths && paths[i]; i++) {
+		int r = landlock_add_path(ruleset_fd, paths[i]);
+		if (r < 0)
+			return r;
+	}
+	if (syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0)
+		return -errno;
 
 	res->landlock_abi = use;
 	if (use == abi)
@@ -532,7 +522,7 @@ static int apply_landlock(const char *const *paths, struct sandbox_result *res)
 int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_result)
 {
 	struct sandbox_result res = {.landlock_abi = 0, .landlock = "disabled"};
-	scmp_filter_ctx filter = NULL;
+	_cleanup_(seccomp_releasep) scmp_filter_ctx filter = NULL;
 
 	int r = check_spec(spec);
 	if (r < 0)
@@ -549,45 +539,41 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
 	r = drop_bounding_and_lock_securebits();
 	if (r < 0) {
 		log_debug("sandbox: securebits/bounding set: %s", strerror(-r));
-		goto out;
+		return r;
 	}
 	r = switch_ids(spec->uid, spec->gid);
 	if (r < 0) {
 		log_debug("sandbox: switch to %u:%u: %s", (unsigned)spec->uid, (unsigned)spec->gid,
 			  strerror(-r));
-		goto out;
+		return r;
 	}
 	r = clear_capabilities();
 	if (r < 0) {
 		log_debug("sandbox: clearing capabilities: %s", strerror(-r));
-		goto out;
+		return r;
 	}
 	errno = 0;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
 		r = errno_or(-EPERM);
 		log_debug("sandbox: no_new_privs: %s", strerror(-r));
-		goto out;
+		return r;
 	}
 	if (spec->landlock) {
 		r = apply_landlock(spec->read_paths, &res);
 		if (r < 0) {
 			log_debug("sandbox: landlock: %s", strerror(-r));
-			goto out;
+			return r;
 		}
 	}
-	/* Last: from here on only the allow-list runs (seccomp_release() below frees memory). */
+	/* Last: from here on only the allow-list runs (the filter's cleanup frees memory). */
 	r = fatal_report_install();
 	if (r == 0)
 		r = seccomp_load(filter);
 	if (r < 0) {
 		log_debug("sandbox: seccomp load: %s", strerror(-r));
-		goto out;
-	}
-out:
-	seccomp_release(filter);
-	if (r < 0)
 		return r;
+	}
 	if (ret_result)
 		*ret_result = res;
 	return 0;

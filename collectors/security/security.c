@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cleanup.h"
 #include "kevent.h"
 #include "exitcodes.h"
 #include "log.h"
@@ -100,17 +101,20 @@ static bool tp_exists(const char *category, const char *name)
 	return false;
 }
 
+static void btf_freep(struct btf **p)
+{
+	btf__free(*p); /* accepts NULL */
+}
+
 /* Does the kernel's BTF describe this tracepoint for tp_btf? */
 static bool btf_tp_exists(const char *name)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
+	_cleanup_(btf_freep) struct btf *btf = btf__load_vmlinux_btf();
 	if (!btf)
 		return false;
 	char tn[128];
 	snprintf(tn, sizeof(tn), "btf_trace_%s", name);
-	bool ok = btf__find_by_name_kind(btf, tn, BTF_KIND_TYPEDEF) > 0;
-	btf__free(btf);
-	return ok;
+	return btf__find_by_name_kind(btf, tn, BTF_KIND_TYPEDEF) > 0;
 }
 
 static uint64_t cap_mask(const struct config_security *cfg, int *ret_bad)
@@ -133,7 +137,7 @@ static uint64_t cap_mask(const struct config_security *cfg, int *ret_bad)
  * Returns how many were found with a real (non-zero) address. */
 static int kallsyms_ranges(const char *const *names, size_t n, uint64_t *lo, uint64_t *hi)
 {
-	FILE *f = fopen("/proc/kallsyms", "re");
+	_cleanup_fclose_ FILE *f = fopen("/proc/kallsyms", "re");
 	if (!f)
 		return 0;
 	for (size_t i = 0; i < n; i++)
@@ -160,7 +164,6 @@ static int kallsyms_ranges(const char *const *names, size_t n, uint64_t *lo, uin
 			if (lo[i] && a > lo[i] && (hi[i] == 0 || a < hi[i]))
 				hi[i] = a;
 	}
-	fclose(f);
 	int found = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (lo[i] && hi[i] && hi[i] - lo[i] < 65536)
