@@ -340,23 +340,90 @@ static int rpc_failed(struct cri_ctx *cc, int r)
 	return EXIT_TRANSIENT;
 }
 
-/* One poll: ListPodSandbox + ListContainers, diffed against what we know. With `quiet` (the
- * start-up snapshot) nothing is emitted. Returns 0 or an exit code. */
-static int poll_runtime(struct cri_ctx *cc, bool quiet)
+/* The two list RPCs of a poll, in this order. 0 with both responses (owned by the caller), or
+ * the -errno of the failed call with neither. */
+static int list_runtime(struct cri_ctx *cc, Runtime__V1__ListPodSandboxResponse **ret_ls,
+			Runtime__V1__ListContainersResponse **ret_lc)
 {
 	Runtime__V1__ListPodSandboxResponse *ls = NULL;
 	Runtime__V1__ListContainersResponse *lc = NULL;
 	int r = cri_list_sandboxes(cc->cli, &ls);
 	if (r < 0)
-		return rpc_failed(cc, r);
+		return r;
 	r = cri_list_containers(cc->cli, &lc);
 	if (r < 0) {
 		protobuf_c_message_free_unpacked(&ls->base, NULL);
-		return rpc_failed(cc, r);
+		return r;
 	}
-	cc->polls++;
+	*ret_ls = ls;
+	*ret_lc = lc;
+	return 0;
+}
 
-	/* Sandboxes first: container events need their pod. */
+/* Start tracking a sandbox first seen in a list. NULL when the table is at MAX_TRACKED (counted)
+ * or out of memory: the sandbox is tried again at the next poll. */
+static struct sandbox *track_sandbox(struct cri_ctx *cc, const Runtime__V1__PodSandbox *it)
+{
+	if (cc->n_sb + cc->n_ct >= MAX_TRACKED) {
+		cc->tracked_drops++;
+		return NULL;
+	}
+	if (cc->n_sb == cc->cap_sb) {
+		size_t cap = cc->cap_sb ? cc->cap_sb * 2 : 32;
+		struct sandbox *n = realloc(cc->sb, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		cc->sb = n;
+		cc->cap_sb = cap;
+	}
+	struct sandbox *s = &cc->sb[cc->n_sb++];
+	const Runtime__V1__PodSandboxMetadata *md = it->metadata;
+	*s = (struct sandbox){
+		.id = strdup(it->id),
+		.name = dup_or_empty(md ? md->name : NULL),
+		.ns = dup_or_empty(md ? md->namespace_ : NULL),
+		.uid = dup_or_empty(md ? md->uid : NULL),
+		.state = it->state,
+	};
+	return s;
+}
+
+/* Start tracking a container first seen in a list, in the state the list gives. NULL as for
+ * track_sandbox. */
+static struct container *track_container(struct cri_ctx *cc, const Runtime__V1__Container *it)
+{
+	if (cc->n_sb + cc->n_ct >= MAX_TRACKED) {
+		cc->tracked_drops++;
+		return NULL;
+	}
+	if (cc->n_ct == cc->cap_ct) {
+		size_t cap = cc->cap_ct ? cc->cap_ct * 2 : 64;
+		struct container *n = realloc(cc->ct, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		cc->ct = n;
+		cc->cap_ct = cap;
+	}
+	struct container *c = &cc->ct[cc->n_ct++];
+	*c = (struct container){
+		.id = strdup(it->id),
+		.sandbox_id = dup_or_empty(it->pod_sandbox_id),
+		.name = dup_or_empty(it->metadata ? it->metadata->name : NULL),
+		.image = dup_or_empty(it->image && it->image->image && it->image->image[0]
+					      ? it->image->image
+					      : it->image_ref),
+		.attempt = it->metadata ? it->metadata->attempt : 0,
+		.state = it->state,
+	};
+	return c;
+}
+
+/* Diff the sandbox list against the table: new ones are tracked and announced, state changes
+ * emitted, every listed one marked seen. Sandboxes go before containers: container events
+ * need their pod. */
+static void sync_sandboxes(struct cri_ctx *cc, const Runtime__V1__ListPodSandboxResponse *ls,
+			   bool quiet)
+{
 	for (size_t i = 0; i < cc->n_sb; i++)
 		cc->sb[i].seen = false;
 	for (size_t i = 0; i < ls->n_items; i++) {
@@ -365,27 +432,9 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 			continue;
 		struct sandbox *s = find_sandbox(cc, it->id);
 		if (!s) {
-			if (cc->n_sb + cc->n_ct >= MAX_TRACKED) {
-				cc->tracked_drops++;
+			s = track_sandbox(cc, it);
+			if (!s)
 				continue;
-			}
-			if (cc->n_sb == cc->cap_sb) {
-				size_t cap = cc->cap_sb ? cc->cap_sb * 2 : 32;
-				struct sandbox *n = realloc(cc->sb, cap * sizeof(*n));
-				if (!n)
-					continue;
-				cc->sb = n;
-				cc->cap_sb = cap;
-			}
-			s = &cc->sb[cc->n_sb++];
-			const Runtime__V1__PodSandboxMetadata *md = it->metadata;
-			*s = (struct sandbox){
-				.id = strdup(it->id),
-				.name = dup_or_empty(md ? md->name : NULL),
-				.ns = dup_or_empty(md ? md->namespace_ : NULL),
-				.uid = dup_or_empty(md ? md->uid : NULL),
-				.state = it->state,
-			};
 			if (!quiet) {
 				emit_simple(cc, "pod.sandbox_ready", NULL, s);
 				if (it->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
@@ -403,8 +452,29 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 		}
 		s->seen = true;
 	}
+}
 
-	/* Containers. */
+/* A container moved from state `old` to `now`: container.started, and on EXITED the one
+ * ContainerStatus call of report_exit. 0, or the -errno of that call that ends the poll. */
+static int container_changed(struct cri_ctx *cc, struct container *c, int old, int now)
+{
+	c->state = now;
+	if (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING ||
+	    (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
+	     old == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED))
+		emit_simple(cc, "container.started", c, NULL);
+	if (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
+		return report_exit(cc, c);
+	return 0;
+}
+
+/* Diff the container list against the table: new ones are tracked (container.created unless
+ * quiet), changed ones reported by container_changed, every listed one marked seen. Stops at
+ * the first failed status call and returns its -errno; else 0. */
+static int sync_containers(struct cri_ctx *cc, const Runtime__V1__ListContainersResponse *lc,
+			   bool quiet)
+{
+	int r = 0;
 	for (size_t i = 0; i < cc->n_ct; i++)
 		cc->ct[i].seen = false;
 	for (size_t i = 0; i < lc->n_containers && r == 0; i++) {
@@ -414,30 +484,9 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 		struct container *c = find_container(cc, it->id);
 		int old = -1;
 		if (!c) {
-			if (cc->n_sb + cc->n_ct >= MAX_TRACKED) {
-				cc->tracked_drops++;
+			c = track_container(cc, it);
+			if (!c)
 				continue;
-			}
-			if (cc->n_ct == cc->cap_ct) {
-				size_t cap = cc->cap_ct ? cc->cap_ct * 2 : 64;
-				struct container *n = realloc(cc->ct, cap * sizeof(*n));
-				if (!n)
-					continue;
-				cc->ct = n;
-				cc->cap_ct = cap;
-			}
-			c = &cc->ct[cc->n_ct++];
-			*c = (struct container){
-				.id = strdup(it->id),
-				.sandbox_id = dup_or_empty(it->pod_sandbox_id),
-				.name = dup_or_empty(it->metadata ? it->metadata->name : NULL),
-				.image = dup_or_empty(it->image && it->image->image &&
-								      it->image->image[0]
-							      ? it->image->image
-							      : it->image_ref),
-				.attempt = it->metadata ? it->metadata->attempt : 0,
-				.state = it->state,
-			};
 			if (quiet) {
 				c->seen = true;
 				continue;
@@ -454,19 +503,15 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 			c->state = now;
 			continue;
 		}
-		c->state = now;
-		if (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING ||
-		    (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
-		     old == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED))
-			emit_simple(cc, "container.started", c, NULL);
-		if (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
-			r = report_exit(cc, c);
+		r = container_changed(cc, c, old, now);
 	}
-	if (r < 0) {
-		r = rpc_failed(cc, r);
-		goto out;
-	}
-	/* Gone from the lists: removed. */
+	return r;
+}
+
+/* Forget what the lists no longer hold: container.removed for each container, then
+ * pod.sandbox_stopped for each sandbox that was still ready (nothing when quiet). */
+static void remove_unseen(struct cri_ctx *cc, bool quiet)
+{
 	for (size_t i = 0; i < cc->n_ct;) {
 		if (cc->ct[i].seen) {
 			i++;
@@ -487,7 +532,25 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 		free_sandbox(&cc->sb[i]);
 		cc->sb[i] = cc->sb[--cc->n_sb];
 	}
-out:
+}
+
+/* One poll: ListPodSandbox + ListContainers (and ContainerStatus only for containers that
+ * reached EXITED), diffed against what we know. With `quiet` (the start-up snapshot) nothing is
+ * emitted. Returns 0 or an exit code. */
+static int poll_runtime(struct cri_ctx *cc, bool quiet)
+{
+	Runtime__V1__ListPodSandboxResponse *ls;
+	Runtime__V1__ListContainersResponse *lc;
+	int r = list_runtime(cc, &ls, &lc);
+	if (r < 0)
+		return rpc_failed(cc, r);
+	cc->polls++;
+	sync_sandboxes(cc, ls, quiet);
+	r = sync_containers(cc, lc, quiet);
+	if (r < 0)
+		r = rpc_failed(cc, r); /* removals wait for a complete poll */
+	else
+		remove_unseen(cc, quiet);
 	protobuf_c_message_free_unpacked(&ls->base, NULL);
 	protobuf_c_message_free_unpacked(&lc->base, NULL);
 	return r;

@@ -23,6 +23,7 @@
 #include "cgroup.h"
 #include "kevent.h"
 #include "dns.h"
+#include "dns_packet.h"
 #include "dns.skel.h"
 #include "dns_parse.h"
 #include "exitcodes.h"
@@ -43,9 +44,8 @@ struct dns_ctx {
 	int timer_fd;
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	struct dns_table *table;
-	struct dns_msg *msg;	    /* scratch (large), owned */
-	uint8_t *pkt_buf;	    /* fallback read buffer, owned */
-	struct dns_pkt_rec *fb_rec; /* fallback record scratch, owned */
+	struct dns_msg *msg; /* scratch (large), owned */
+	uint8_t *pkt_buf;    /* fallback read buffer, owned */
 	uint64_t parse_errors[DNS_ERR_MAX];
 	uint64_t user_filtered;
 	uint64_t not_dns; /* TCP continuation segments and other non-messages */
@@ -284,8 +284,7 @@ static int dns_setup(struct worker *w, void *ctx)
 			worker_add_missing(w, "cgroup_skb");
 		}
 		dc->pkt_buf = malloc(65536);
-		dc->fb_rec = malloc(sizeof(*dc->fb_rec));
-		if (!dc->pkt_buf || !dc->fb_rec)
+		if (!dc->pkt_buf)
 			return EXIT_TRANSIENT;
 		r = open_fallback(dc);
 		if (r < 0) {
@@ -360,7 +359,6 @@ static void dns_teardown(struct worker *w, void *ctx)
 	cgroup_cache_free(dc->cgroups);
 	free(dc->msg);
 	free(dc->pkt_buf);
-	free(dc->fb_rec);
 }
 
 static void dns_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
@@ -524,12 +522,12 @@ static void on_timeout(const struct dns_entry *e, void *arg)
 	worker_emit(dc->w, &p.ev);
 }
 
-/* One captured DNS packet (eBPF record, or built from an AF_PACKET frame). */
-static int handle_pkt(struct dns_ctx *dc, const struct dns_pkt_rec *r)
+/* One captured DNS packet (eBPF record, or AF_PACKET frame). */
+static int handle_pkt(struct dns_ctx *dc, const struct dns_packet *r)
 {
 	struct dns_msg *m = dc->msg;
 	bool cut = r->flags & DNS_PKT_PAYLOAD_CUT;
-	int err = dns_parse(r->data, r->payload_len, m);
+	int err = dns_parse(r->payload, r->payload_len, m);
 	if (err < 0 && !(cut && m->has_question)) {
 		/* A TCP segment that continues a message has no length prefix of its own. */
 		if (r->flags & DNS_PKT_TCP)
@@ -538,24 +536,15 @@ static int handle_pkt(struct dns_ctx *dc, const struct dns_pkt_rec *r)
 		log_debug("dns parse: %s (%u bytes)", dns_err_name(err), r->payload_len);
 		return -EBADMSG;
 	}
-	struct dns_flow f = {.family = r->family == 10 ? AF_INET6 : AF_INET,
-			     .transport = r->flags & DNS_PKT_TCP ? DNS_TRANSPORT_TCP
-								 : DNS_TRANSPORT_UDP};
-	const uint8_t *caddr = m->qr ? r->daddr : r->saddr, *saddr = m->qr ? r->saddr : r->daddr;
-	memcpy(f.client, caddr, 16);
-	memcpy(f.server, saddr, 16);
-	f.client_port = m->qr ? r->dport : r->sport;
-	f.server_port = m->qr ? r->sport : r->dport;
+	struct dns_flow f;
+	dns_packet_flow(r, m->qr, &f);
 	if (!port_configured(dc->cfg, f.server_port)) {
 		dc->user_filtered++;
 		return 0;
 	}
 	const char *qname = m->has_question ? m->qname : "";
-	/* The socket is the client's on a query's egress and a response's ingress. */
-	bool client_side =
-		(!m->qr && r->dir == DNS_DIR_EGRESS) || (m->qr && r->dir == DNS_DIR_INGRESS);
 	struct dns_client cl = {0};
-	if (client_side) {
+	if (dns_packet_at_client(r, m->qr)) {
 		cl.cgroup_id = r->cgroup_id;
 		if (r->flags & DNS_PKT_HAS_PID) {
 			cl.pid = r->pid;
@@ -603,100 +592,14 @@ static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct dns_ctx *dc = ctx;
 	struct worker_counters *cnt = worker_counters(dc->w);
-	const struct dns_pkt_rec *r = data;
+	struct dns_packet pkt;
 	cnt->records_read++;
-	if (size < DNS_PKT_FIXED || r->hdr.size != size || r->hdr.type != DNS_REC_PKT ||
-	    r->hdr.version != DNS_REC_VERSION || r->payload_len > DNS_PAYLOAD_MAX ||
-	    DNS_PKT_FIXED + r->payload_len != size ||
-	    (r->dir != DNS_DIR_EGRESS && r->dir != DNS_DIR_INGRESS) ||
-	    (r->family != 2 && r->family != 10)) {
+	if (dns_packet_from_record(data, size, &pkt) < 0) {
 		cnt->decode_errors++;
 		return 0;
 	}
-	if (handle_pkt(dc, r) == -EBADMSG)
+	if (handle_pkt(dc, &pkt) == -EBADMSG)
 		cnt->decode_errors++;
-	return 0;
-}
-
-/* An AF_PACKET frame (network header first) → a record like the kernel's. */
-static int decode_frame(struct dns_ctx *dc, const uint8_t *b, size_t len)
-{
-	struct dns_pkt_rec *r = dc->fb_rec;
-	memset(r, 0, DNS_PKT_FIXED);
-	size_t l4;
-	uint8_t proto;
-	if (len < 1)
-		return -EBADMSG;
-	if ((b[0] >> 4) == 4) {
-		size_t ihl = (size_t)(b[0] & 0xf) * 4;
-		if (len < 20 || ihl < 20 || len < ihl)
-			return -EBADMSG;
-		size_t tot = (size_t)b[2] << 8 | b[3];
-		if (tot >= ihl && tot < len)
-			len = tot; /* link padding */
-		proto = b[9];
-		memcpy(r->saddr, b + 12, 4);
-		memcpy(r->daddr, b + 16, 4);
-		r->family = 2;
-		l4 = ihl;
-	} else if ((b[0] >> 4) == 6) {
-		if (len < 40)
-			return -EBADMSG;
-		size_t pl = (size_t)b[4] << 8 | b[5];
-		if (40 + pl < len)
-			len = 40 + pl;
-		proto = b[6];
-		memcpy(r->saddr, b + 8, 16);
-		memcpy(r->daddr, b + 24, 16);
-		r->family = 10;
-		l4 = 40;
-	} else {
-		return -EBADMSG;
-	}
-	size_t off;
-	if (proto == 17) {
-		if (len < l4 + 8)
-			return -EBADMSG;
-		off = l4 + 8;
-	} else if (proto == 6) {
-		if (len < l4 + 20)
-			return -EBADMSG;
-		off = l4 + (size_t)(b[l4 + 12] >> 4) * 4;
-		r->flags |= DNS_PKT_TCP;
-	} else {
-		return -EBADMSG;
-	}
-	r->sport = (uint16_t)(b[l4] << 8 | b[l4 + 1]);
-	r->dport = (uint16_t)(b[l4 + 2] << 8 | b[l4 + 3]);
-	if (len <= off)
-		return 1; /* no payload */
-	size_t avail = len - off;
-	r->msg_len = (uint32_t)avail;
-	if (r->flags & DNS_PKT_TCP) {
-		if (avail < 2)
-			return 1;
-		r->msg_len = (uint32_t)(b[off] << 8 | b[off + 1]);
-		r->flags |= DNS_PKT_TCP_PREFIX;
-		off += 2;
-		avail -= 2;
-	}
-	size_t n = avail < r->msg_len ? avail : r->msg_len;
-	if (n < r->msg_len)
-		r->flags |= DNS_PKT_PAYLOAD_CUT;
-	if (n > dc->cfg->payload_max_bytes) {
-		n = dc->cfg->payload_max_bytes;
-		r->flags |= DNS_PKT_PAYLOAD_CUT;
-	}
-	if (n == 0)
-		return 1;
-	memcpy(r->data, b + off, n);
-	r->payload_len = (uint16_t)n;
-	r->boot_ns = timeconv_now_boot_ns();
-	/* Direction is unknown here: neither side's socket is known, so no client attribution. */
-	r->dir = 0;
-	r->hdr.type = DNS_REC_PKT;
-	r->hdr.version = DNS_REC_VERSION;
-	r->hdr.size = (uint32_t)(DNS_PKT_FIXED + n);
 	return 0;
 }
 
@@ -712,11 +615,18 @@ static int read_fallback(struct dns_ctx *dc)
 			return EXIT_TRANSIENT;
 		}
 		cnt->records_read++;
-		int r = decode_frame(dc, dc->pkt_buf, (size_t)n);
-		if (r < 0)
+		struct dns_packet pkt;
+		int r = dns_packet_from_frame(dc->pkt_buf, (size_t)n, dc->cfg->payload_max_bytes,
+					      &pkt);
+		if (r < 0) {
 			cnt->decode_errors++;
-		else if (r == 0 && handle_pkt(dc, dc->fb_rec) == -EBADMSG)
-			cnt->decode_errors++;
+		} else if (r == 0) {
+			/* Direction unknown (dir 0): neither side's socket is known, so no
+			 * client attribution. */
+			pkt.boot_ns = timeconv_now_boot_ns();
+			if (handle_pkt(dc, &pkt) == -EBADMSG)
+				cnt->decode_errors++;
+		}
 	}
 	return 0;
 }
