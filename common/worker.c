@@ -5,6 +5,7 @@
 // batches, counts them, and leaves a gap in the sequence numbers the supervisor sees).
 #include "worker.h"
 
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -31,41 +32,43 @@
 #include "sandbox.h"
 #include "strbuf.h"
 
-#define TICK_MS 100
-#define CONTROL_SLACK (64u << 10)    /* heartbeats and stats may exceed the queue cap by this */
-#define BATCH_BYTES_MAX (FRAME_MAX - 64)
+#define TICK_MS		 100
+#define CONTROL_SLACK	 (64u << 10) /* heartbeats and stats may exceed the queue cap by this */
+#define BATCH_BYTES_MAX	 (FRAME_MAX - 64)
 #define DRAIN_TIMEOUT_MS 1000
-#define MAX_STR 64
+#define MAX_STR		 64
 
 struct worker {
 	const struct worker_collector *coll;
 	void *ctx;
-	struct config *cfg;                     /* owned */
+	struct config *cfg; /* owned */
 	const struct config_collector_common *common;
 	const struct registry_entry *reg;
 
-	int sock;                               /* to the supervisor, non-blocking */
+	int sock; /* to the supervisor, non-blocking */
 	int epfd, sigfd, timerfd;
-	int flushfd;                            /* one-shot: armed by the first event of a batch */
+	int flushfd; /* one-shot: armed by the first event of a batch */
 	int fds[WORKER_MAX_FDS];
 	int nfds;
 	struct ring_watch {
-		int fd;
-		void *map;                   /* owned: ring_consumer, read by the BPF programs */
+		struct ring_buffer *rb; /* owned */
+		int fd;			/* its epoll fd */
+		void *map;		/* owned: ring_consumer, read by the BPF programs */
 		size_t map_len;
 	} rings[WORKER_MAX_FDS];
 	int nrings;
-	int pollfd;                             /* one-shot: the next ring poll while polling */
+	int pollfd; /* one-shot: the next ring poll while polling */
 	bool polling;
-	bool want_out;                          /* EPOLLOUT armed on sock */
+	bool want_out;	  /* EPOLLOUT armed on sock */
+	const char *step; /* the collector's setup step, for the log */
 
 	Tapio__V1__Ready ready;
 	char *hooks[MAX_STR], *missing[MAX_STR];
 	char *degraded;
 
-	struct strbuf batch;                    /* EventBatch body: repeated field 1 */
+	struct strbuf batch; /* EventBatch body: repeated field 1 */
 	uint32_t batch_events;
-	struct strbuf out;                      /* framed bytes not yet written */
+	struct strbuf out; /* framed bytes not yet written */
 	size_t out_max;
 
 	uint64_t seq;
@@ -90,11 +93,33 @@ struct worker_counters *worker_counters(struct worker *w)
 	return &w->counters;
 }
 
+void worker_set_step(struct worker *w, const char *step)
+{
+	w->step = step;
+}
+
+int worker_exit_code(int err)
+{
+	switch (err) {
+	case 0:
+		return EXIT_CLEAN;
+	case -EINVAL:
+	case -EPERM:
+	case -EACCES:
+		return EXIT_CONFIG;
+	case -EOPNOTSUPP:
+	case -ENOSYS:
+		return EXIT_NO_FEATURE;
+	default:
+		return EXIT_TRANSIENT;
+	}
+}
+
 int worker_watch(struct worker *w, int fd)
 {
 	if (w->nfds >= WORKER_MAX_FDS)
 		return -ENOSPC;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
 	w->fds[w->nfds++] = fd;
@@ -107,15 +132,17 @@ static volatile uint32_t *ring_polling(const struct ring_watch *rw)
 	return rw->map;
 }
 
-int worker_watch_ring(struct worker *w, int fd, void *consumer_map, size_t map_len)
+int worker_watch_ring(struct worker *w, struct ring_buffer *rb, void *consumer_map, size_t map_len)
 {
+	int fd = ring_buffer__epoll_fd(rb);
 	int r = worker_watch(w, fd);
 	if (r < 0) {
+		ring_buffer__free(rb);
 		munmap(consumer_map, map_len);
 		return r;
 	}
 	struct ring_watch *rw = &w->rings[w->nrings++];
-	*rw = (struct ring_watch){ fd, consumer_map, map_len };
+	*rw = (struct ring_watch){rb, fd, consumer_map, map_len};
 	*ring_polling(rw) = 0;
 	return 0;
 }
@@ -151,8 +178,8 @@ static void arm_out(struct worker *w, bool on)
 {
 	if (w->want_out == on)
 		return;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
-				  .data.fd = w->sock };
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				 .data.fd = w->sock};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->sock, &ev) == 0)
 		w->want_out = on;
 }
@@ -181,8 +208,7 @@ static int send_pending(struct worker *w)
 
 /* Queue one WorkerFrame whose body is field `field` (length-delimited) with `len` bytes.
  * Events respect the queue cap; control frames may use CONTROL_SLACK beyond it. */
-static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len,
-		       bool control)
+static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len, bool control)
 {
 	uint8_t hdr[FRAME_HDR + 1 + 10];
 	size_t h = FRAME_HDR;
@@ -256,7 +282,7 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 		/* the batch waits flush_ms at most: many events per frame under load, bounded
 		 * latency when quiet */
 		long ns = (long)w->common->flush_ms * 1000000L;
-		struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+		struct itimerspec its = {.it_value = {ns / 1000000000L, ns % 1000000000L}};
 		timerfd_settime(w->flushfd, 0, &its, NULL);
 	}
 	if (w->batch_events >= w->common->batch_max_events)
@@ -317,10 +343,10 @@ static void send_stats(struct worker *w)
 static int parse_args(struct worker *w, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "fd", required_argument, NULL, 'f' },
-		{ "config-fd", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
+		{"fd", required_argument, NULL, 'f'},
+		{"config-fd", required_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'l'},
+		{NULL, 0, NULL, 0},
 	};
 	int cfd = -1, opt;
 	w->sock = -1;
@@ -397,15 +423,15 @@ static int init_loop(struct worker *w)
 	w->pollfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (w->epfd < 0 || w->sigfd < 0 || w->timerfd < 0 || w->flushfd < 0 || w->pollfd < 0)
 		return -errno;
-	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
-				  .it_value = { 0, TICK_MS * 1000000L } };
+	struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
+				 .it_value = {0, TICK_MS * 1000000L}};
 	if (timerfd_settime(w->timerfd, 0, &its, NULL) < 0)
 		return -errno;
 	fcntl(w->sock, F_SETFD, FD_CLOEXEC);
 	int fl = fcntl(w->sock, F_GETFL);
 	if (fl < 0 || fcntl(w->sock, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = w->sigfd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->sigfd};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) < 0)
 		return -errno;
 	ev.data.fd = w->timerfd;
@@ -445,7 +471,7 @@ static void set_polling(struct worker *w, bool on)
 		*ring_polling(&w->rings[i]) = on;
 	w->polling = on;
 	long ns = on ? (long)w->common->flush_ms * 1000000L : 0;
-	struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+	struct itimerspec its = {.it_value = {ns / 1000000000L, ns % 1000000000L}};
 	timerfd_settime(w->pollfd, 0, &its, NULL);
 }
 
@@ -457,21 +483,30 @@ static bool is_ring(const struct worker *w, int fd)
 	return false;
 }
 
-/* Drain every ring; the number of records read, or a collector's exit code as -code. */
+/* The exit code for a collector's error while running, logged once. */
+static int fail_running(struct worker *w, const char *what, int err)
+{
+	int code = worker_exit_code(err);
+	log_error("%s failed: %s (exit %d)", what, strerror(-err), code);
+	return code;
+}
+
+/* Drain every ring (the sample callbacks emit and count records_read); the number of records
+ * read, or -errno when libbpf reports a failure. */
 static int64_t drain_rings(struct worker *w)
 {
 	uint64_t before = w->counters.records_read;
 	for (int i = 0; i < w->nrings; i++) {
-		int r = w->coll->on_readable(w, w->ctx, w->rings[i].fd);
-		if (r)
-			return -r;
+		int r = ring_buffer__consume(w->rings[i].rb);
+		if (r < 0 && r != -EINTR)
+			return r;
 	}
 	return (int64_t)(w->counters.records_read - before);
 }
 
 /* Drain the rings and choose: records came → poll (timer re-armed); none while polling →
  * sleep, after one more drain for records committed without a wakeup while the kernel still
- * saw the flag set. Returns a collector's exit code, or -1 to go on. */
+ * saw the flag set. Returns an exit code, or -1 to go on. */
 static int ring_round(struct worker *w)
 {
 	int64_t n = drain_rings(w);
@@ -479,9 +514,11 @@ static int ring_round(struct worker *w)
 		set_polling(w, false);
 		n = drain_rings(w);
 	}
+	if (n < 0)
+		return fail_running(w, "draining the ring buffer", (int)n);
 	if (n > 0)
 		set_polling(w, true);
-	return n < 0 ? (int)-n : -1;
+	return -1;
 }
 
 static int poll_round(struct worker *w)
@@ -552,11 +589,18 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 		}
 		return -1;
 	}
-	int r = w->coll->on_readable(w, w->ctx, fd);
-	if (r)
-		return r;
-	if (!w->polling && is_ring(w, fd))
-		set_polling(w, true); /* woken by a record: poll from now on, while they come */
+	if (is_ring(w, fd)) {
+		/* woken by a record: drain, and poll from now on, while they come */
+		int64_t n = drain_rings(w);
+		if (n < 0)
+			return fail_running(w, "draining the ring buffer", (int)n);
+		if (!w->polling)
+			set_polling(w, true);
+		return -1;
+	}
+	int r = w->coll->on_readable ? w->coll->on_readable(w, w->ctx, fd) : 0;
+	if (r < 0)
+		return fail_running(w, "reading events", r);
 	return -1; /* the batch goes out when full, when flushfd fires or after a poll round */
 }
 
@@ -610,7 +654,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	if (reg && geteuid() == 0) {
 		int r = sandbox_limit_caps(registry_setup_caps(reg), registry_setup_caps(reg));
 		if (r < 0) {
-			log_error("cannot limit capabilities to the declared set: %s", strerror(-r));
+			log_error("cannot limit capabilities to the declared set: %s",
+				  strerror(-r));
 			free(w);
 			return EXIT_CONFIG;
 		}
@@ -632,19 +677,27 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 		goto out;
 	}
 	setup_done = true;
-	code = c->setup(w, ctx);
-	if (code != 0)
+	int r = c->setup(w, ctx);
+	if (r < 0) {
+		code = worker_exit_code(r);
+		if (w->step)
+			log_error("setup failed at '%s': %s (exit %d)", w->step, strerror(-r),
+				  code);
+		else
+			log_error("setup failed: %s (exit %d)", strerror(-r), code);
 		goto out;
+	}
 	/* Loading BPF parses the kernel's BTF (megabytes) and frees it: give that back. */
 	malloc_trim(0);
 
-	struct sandbox_result sb = { 0 };
+	struct sandbox_result sb = {0};
 	bool sandboxed = w->common->sandbox;
 	if (sandboxed) {
-		int r = apply_sandbox(w, &sb);
+		r = apply_sandbox(w, &sb);
 		if (r < 0) {
-			log_error("sandbox: %s (set collectors.%s.sandbox: false to run without it)",
-				  strerror(-r), c->name);
+			log_error(
+				"sandbox: %s (set collectors.%s.sandbox: false to run without it)",
+				strerror(-r), c->name);
 			code = EXIT_CONFIG;
 			goto out;
 		}
@@ -660,6 +713,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	if (code == EXIT_CLEAN)
 		drain(w);
 out:
+	for (int i = 0; i < w->nrings; i++)
+		ring_buffer__free(w->rings[i].rb); /* before teardown destroys the maps */
 	if (setup_done && c->teardown)
 		c->teardown(w, ctx);
 	for (size_t i = 0; i < w->ready.n_hooks_attached; i++)

@@ -21,12 +21,12 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cleanup.h"
 #include "kevent.h"
 #include "dns.h"
 #include "dns_packet.h"
 #include "dns.skel.h"
 #include "dns_parse.h"
-#include "exitcodes.h"
 #include "log.h"
 #include "worker.h"
 
@@ -39,7 +39,6 @@ struct dns_ctx {
 	const struct config_dns *cfg;
 	struct dns_bpf *skel; /* NULL in fallback mode */
 	struct bpf_link *links[2];
-	struct ring_buffer *rb;
 	int pkt_fd; /* AF_PACKET socket (fallback), else -1 */
 	int timer_fd;
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
@@ -68,8 +67,6 @@ static void bpf_cleanup(struct dns_ctx *dc)
 		bpf_link__destroy(dc->links[i]);
 		dc->links[i] = NULL;
 	}
-	ring_buffer__free(dc->rb);
-	dc->rb = NULL;
 	dns_bpf__destroy(dc->skel);
 	dc->skel = NULL;
 }
@@ -98,6 +95,45 @@ static int load(struct dns_ctx *dc, bool with_pid)
 
 static int handle_record(void *ctx, void *data, size_t size);
 
+/* Attach the loaded programs to the cgroup2 root and hand their ring to the worker. 0, or
+ * -errno with *why saying which step failed (the caller releases what was attached). */
+static int attach(struct dns_ctx *dc, const char **why)
+{
+	char root[256];
+	int r = cgroup2_find_mount(root, sizeof(root));
+	if (r < 0) {
+		*why = "no cgroup2 mount";
+		return r;
+	}
+	_cleanup_close_ int cg = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		*why = "cannot open the cgroup2 root";
+		return -errno;
+	}
+	struct bpf_program *progs[2] = {dc->skel->progs.handle_egress,
+					dc->skel->progs.handle_ingress};
+	for (int i = 0; i < 2; i++) {
+		dc->links[i] = bpf_program__attach_cgroup(progs[i], cg);
+		if (!dc->links[i]) {
+			*why = "cgroup_skb attach to the cgroup2 root failed";
+			return errno ? -errno : -EINVAL;
+		}
+	}
+	r = kevent_add_ring(dc->w, dc->skel->obj, dc->skel->maps.events, handle_record, dc);
+	if (r < 0) {
+		*why = "ring buffer";
+		return r;
+	}
+	char hook[300];
+	snprintf(hook, sizeof(hook), "cgroup_skb/egress@%s", root);
+	worker_add_hook(dc->w, hook);
+	snprintf(hook, sizeof(hook), "cgroup_skb/ingress@%s", root);
+	worker_add_hook(dc->w, hook);
+	log_info("attached cgroup_skb ingress+egress at %s; ring buffer %u KiB", root,
+		 dc->cfg->ring_buffer_kib);
+	return 0;
+}
+
 /* Load and attach the cgroup_skb programs. 0, or -errno with everything released; *why says
  * which step failed. */
 static int try_bpf(struct dns_ctx *dc, const char **why)
@@ -115,46 +151,9 @@ static int try_bpf(struct dns_ctx *dc, const char **why)
 		*why = "cgroup_skb programs did not load";
 		return r;
 	}
-	char root[256];
-	r = cgroup2_find_mount(root, sizeof(root));
-	if (r < 0) {
-		*why = "no cgroup2 mount";
-		goto fail;
-	}
-	int cg = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg < 0) {
-		r = -errno;
-		*why = "cannot open the cgroup2 root";
-		goto fail;
-	}
-	struct bpf_program *progs[2] = {dc->skel->progs.handle_egress,
-					dc->skel->progs.handle_ingress};
-	for (int i = 0; i < 2; i++) {
-		dc->links[i] = bpf_program__attach_cgroup(progs[i], cg);
-		if (!dc->links[i]) {
-			r = errno ? -errno : -EINVAL;
-			*why = "cgroup_skb attach to the cgroup2 root failed";
-			close(cg);
-			goto fail;
-		}
-	}
-	close(cg);
-	dc->rb = ring_buffer__new(bpf_map__fd(dc->skel->maps.events), handle_record, dc, NULL);
-	if (!dc->rb) {
-		r = errno ? -errno : -ENOMEM;
-		*why = "ring buffer";
-		goto fail;
-	}
-	char hook[300];
-	snprintf(hook, sizeof(hook), "cgroup_skb/egress@%s", root);
-	worker_add_hook(dc->w, hook);
-	snprintf(hook, sizeof(hook), "cgroup_skb/ingress@%s", root);
-	worker_add_hook(dc->w, hook);
-	log_info("attached cgroup_skb ingress+egress at %s; ring buffer %u KiB", root,
-		 dc->cfg->ring_buffer_kib);
-	return 0;
-fail:
-	bpf_cleanup(dc);
+	r = attach(dc, why);
+	if (r < 0)
+		bpf_cleanup(dc);
 	return r;
 }
 
@@ -236,21 +235,19 @@ static int open_fallback(struct dns_ctx *dc)
 	if (r < 0)
 		return r;
 	struct sock_fprog prog = {.len = (unsigned short)n, .filter = code};
-	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	_cleanup_close_ int fd =
+		socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	if (fd < 0)
 		return -errno;
 	int rcv = FALLBACK_RCVBUF;
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	/* Packets queued before the filter was attached may be anything: drain them. */
 	uint8_t tmp[64];
 	while (read(fd, tmp, sizeof(tmp)) >= 0) {
 	}
-	dc->pkt_fd = fd;
+	dc->pkt_fd = TAKE_FD(fd);
 	return 0;
 }
 
@@ -260,19 +257,25 @@ static int dns_setup(struct worker *w, void *ctx)
 	dc->w = w;
 	dc->cfg = &worker_config(w)->dns;
 	dc->pkt_fd = dc->timer_fd = -1;
+	worker_set_step(w, "libbpf setup");
 	dc->msg = malloc(sizeof(*dc->msg));
-	if (!dc->msg || kevent_setup() < 0)
-		return EXIT_TRANSIENT;
-	int r = dns_table_new(dc->cfg->table_max, (uint64_t)dc->cfg->timeout_ms * 1000000ull,
-			      &dc->table);
+	if (!dc->msg)
+		return -ENOMEM;
+	int r = kevent_setup();
 	if (r < 0)
-		return EXIT_TRANSIENT;
+		return r;
+	r = dns_table_new(dc->cfg->table_max, (uint64_t)dc->cfg->timeout_ms * 1000000ull,
+			  &dc->table);
+	if (r < 0)
+		return r;
 
+	worker_set_step(w, "attach cgroup_skb");
 	const char *why = "force_fallback is set";
 	r = -1;
 	if (!dc->cfg->force_fallback)
 		r = try_bpf(dc, &why);
 	if (r < 0) {
+		worker_set_step(w, "AF_PACKET fallback");
 		char reason[256];
 		if (dc->cfg->force_fallback)
 			snprintf(reason, sizeof(reason), "AF_PACKET fallback: %s", why);
@@ -285,37 +288,35 @@ static int dns_setup(struct worker *w, void *ctx)
 		}
 		dc->pkt_buf = malloc(65536);
 		if (!dc->pkt_buf)
-			return EXIT_TRANSIENT;
+			return -ENOMEM;
 		r = open_fallback(dc);
 		if (r < 0) {
 			log_error("AF_PACKET socket: %s", strerror(-r));
-			return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
+			return r == -EPERM || r == -EACCES ? r : -EOPNOTSUPP;
 		}
 		worker_set_degraded(w, reason);
 		worker_add_missing(w, "process attribution (AF_PACKET sees packets, not senders)");
 		worker_add_hook(w, "af_packet+cbpf");
-		if (worker_watch(w, dc->pkt_fd) < 0)
-			return EXIT_TRANSIENT;
+		r = worker_watch(w, dc->pkt_fd);
+		if (r < 0)
+			return r;
 		log_info("%s", reason);
-	} else if (kevent_watch_ring(w, dc->rb, dc->skel->obj) < 0) {
-		return EXIT_TRANSIENT;
 	}
 
 	/* Expiry tick: a quarter of the timeout, between 20 and 250 ms. */
+	worker_set_step(w, "expiry timer");
 	uint64_t tick_ms = dc->cfg->timeout_ms / 4;
 	tick_ms = tick_ms < 20 ? 20 : tick_ms > 250 ? 250 : tick_ms;
 	dc->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct itimerspec its = {.it_interval = {0, (long)tick_ms * 1000000},
 				 .it_value = {0, (long)tick_ms * 1000000}};
-	if (dc->timer_fd < 0 || timerfd_settime(dc->timer_fd, 0, &its, NULL) < 0 ||
-	    worker_watch(w, dc->timer_fd) < 0)
-		return EXIT_TRANSIENT;
+	if (dc->timer_fd < 0 || timerfd_settime(dc->timer_fd, 0, &its, NULL) < 0)
+		return -errno;
+	r = worker_watch(w, dc->timer_fd);
+	if (r < 0)
+		return r;
 
-	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &dc->cgroups);
-	if (r < 0) {
-		worker_add_missing(w, "cgroup2 mount (container attribution)");
-		dc->cgroups = NULL;
-	}
+	kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &dc->cgroups);
 	return 0;
 }
 
@@ -378,14 +379,10 @@ static void dns_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 /* ---- events ------------------------------------------------------------------------------ */
 
 struct event_parts {
-	Tapio__V1__Event ev;
-	Google__Protobuf__Timestamp ts;
-	Tapio__V1__ProcessContext proc;
-	Tapio__V1__KubernetesContext k8s;
+	struct kevent k; /* envelope, process and container context */
 	Tapio__V1__DnsEvent dns;
 	Tapio__V1__Endpoint client, server;
 	char client_addr[INET6_ADDRSTRLEN], server_addr[INET6_ADDRSTRLEN];
-	char comm[DNS_COMM_LEN + 1];
 	char qtype[16], qclass[16], rcode[16];
 	Tapio__V1__DnsAnswer answers[DNS_MAX_RRS];
 	Tapio__V1__DnsAnswer *answer_ptrs[DNS_MAX_RRS];
@@ -396,23 +393,12 @@ static void init_parts(struct dns_ctx *dc, struct event_parts *p, const char *ty
 		       uint64_t boot_ns, const struct dns_flow *f, uint16_t id, const char *qname,
 		       uint16_t qtype, uint16_t qclass)
 {
-	p->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
-	p->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
-	p->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+	kevent_init(&p->k, worker_timeconv(dc->w), type, boot_ns, NULL);
 	p->dns = (Tapio__V1__DnsEvent)TAPIO__V1__DNS_EVENT__INIT;
 	p->client = (Tapio__V1__Endpoint)TAPIO__V1__ENDPOINT__INIT;
 	p->server = (Tapio__V1__Endpoint)TAPIO__V1__ENDPOINT__INIT;
-
-	int64_t wall = timeconv_wall_ns(worker_timeconv(dc->w), boot_ns);
-	p->ts.seconds = wall / 1000000000;
-	p->ts.nanos = (int32_t)(wall % 1000000000);
-	p->ev.type = (char *)type;
-	p->ev.time = &p->ts;
-	p->ev.has_boot_ns = 1;
-	p->ev.boot_ns = boot_ns;
-	p->ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_DNS;
-	p->ev.dns = &p->dns;
+	p->k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_DNS;
+	p->k.ev.dns = &p->dns;
 
 	inet_ntop(f->family, f->client, p->client_addr, sizeof(p->client_addr));
 	inet_ntop(f->family, f->server, p->server_addr, sizeof(p->server_addr));
@@ -435,22 +421,24 @@ static void init_parts(struct dns_ctx *dc, struct event_parts *p, const char *ty
 /* Process and container of the querying client. false: filtered (containers_only). */
 static bool attach_client(struct dns_ctx *dc, struct event_parts *p, const struct dns_client *c)
 {
+	struct kevent *k = &p->k;
+	_Static_assert(DNS_COMM_LEN == TAPIO_COMM_LEN, "kevent.comm holds a DNS comm");
 	if (c->pid) {
-		p->proc.has_pid = p->proc.has_tid = 1;
-		p->proc.pid = c->pid;
-		p->proc.tid = c->tid;
-		memcpy(p->comm, c->comm, DNS_COMM_LEN);
-		p->comm[DNS_COMM_LEN] = '\0';
-		p->proc.comm = p->comm;
+		k->proc.has_pid = k->proc.has_tid = 1;
+		k->proc.pid = c->pid;
+		k->proc.tid = c->tid;
+		memcpy(k->comm, c->comm, DNS_COMM_LEN);
+		k->comm[DNS_COMM_LEN] = '\0';
+		k->proc.comm = k->comm;
 	}
 	if (c->cgroup_id) {
-		p->proc.has_cgroup_id = 1;
-		p->proc.cgroup_id = c->cgroup_id;
+		k->proc.has_cgroup_id = 1;
+		k->proc.cgroup_id = c->cgroup_id;
 	}
 	if (c->pid || c->cgroup_id)
-		p->ev.process = &p->proc;
+		k->ev.process = &k->proc;
 	/* no cgroup id (AF_PACKET fallback): no lookup, but containers_only still filters */
-	if (kevent_attach_k8s(&p->ev, &p->k8s, c->cgroup_id ? dc->cgroups : NULL, c->cgroup_id,
+	if (kevent_attach_k8s(&k->ev, &k->k8s, c->cgroup_id ? dc->cgroups : NULL, c->cgroup_id,
 			      (pid_t)c->pid, dc->cfg->containers_only, worker_counters(dc->w)))
 		return true;
 	dc->user_filtered++;
@@ -519,7 +507,7 @@ static void on_timeout(const struct dns_entry *e, void *arg)
 	p.dns.matched = false;
 	if (!attach_client(dc, &p, &e->client))
 		return;
-	worker_emit(dc->w, &p.ev);
+	worker_emit(dc->w, &p.k.ev);
 }
 
 /* One captured DNS packet (eBPF record, or AF_PACKET frame). */
@@ -563,7 +551,7 @@ static int handle_pkt(struct dns_ctx *dc, const struct dns_packet *r)
 		fill_msg(&p, m, err < 0, r->msg_len);
 		if (!attach_client(dc, &p, &cl))
 			return 0;
-		return worker_emit(dc->w, &p.ev);
+		return worker_emit(dc->w, &p.k.ev);
 	}
 
 	struct dns_entry *e = NULL;
@@ -585,7 +573,7 @@ static int handle_pkt(struct dns_ctx *dc, const struct dns_packet *r)
 	}
 	if (!attach_client(dc, &p, &cl))
 		return 0;
-	return worker_emit(dc->w, &p.ev);
+	return worker_emit(dc->w, &p.k.ev);
 }
 
 static int handle_record(void *ctx, void *data, size_t size)
@@ -611,8 +599,7 @@ static int read_fallback(struct dns_ctx *dc)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
-			log_error("AF_PACKET read: %s", strerror(errno));
-			return EXIT_TRANSIENT;
+			return -errno; /* the worker logs it and exits */
 		}
 		cnt->records_read++;
 		struct dns_packet pkt;
@@ -637,13 +624,11 @@ static int dns_on_readable(struct worker *w, void *ctx, int fd)
 	if (fd == dc->timer_fd) {
 		uint64_t ticks;
 		if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-			return EXIT_TRANSIENT;
+			return -errno;
 		dns_table_expire(dc->table, timeconv_now_boot_ns(), on_timeout, dc);
 		return 0;
 	}
-	if (fd == dc->pkt_fd)
-		return read_fallback(dc);
-	return kevent_consume(dc->rb);
+	return fd == dc->pkt_fd ? read_fallback(dc) : 0;
 }
 
 static const struct worker_collector dns_collector = {
