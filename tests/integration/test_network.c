@@ -669,6 +669,9 @@ Test(network, no_hook_set_exits_125, .timeout = 60)
 	cr_assert(strstr(log, "exit code 125 (kernel lacks a feature)"), "log:\n%s", log);
 	cr_assert(strstr(log, "no hook set could be loaded and attached"), "log:\n%s", log);
 	cr_assert(strstr(log, "/sys/kernel/btf/vmlinux"), "the message names what is missing");
+	cr_assert(strstr(log, "setup failed at 'load and attach hooks': Operation not supported "
+			      "(exit 125)"),
+		  "the worker names the step that failed:\n%s", log);
 	free(log);
 	usleep(1500000);
 	log = tapiod_log(&t);
