@@ -57,8 +57,8 @@ void kevent_init(struct kevent *k, const struct timeconv *tc, const char *type, 
 }
 
 bool kevent_attach_k8s(Tapio__V1__Event *ev, Tapio__V1__KubernetesContext *k8s,
-		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid,
-		       bool containers_only, struct worker_counters *cnt)
+		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid, bool containers_only,
+		       struct worker_counters *cnt)
 {
 	const struct cgroup_entry *e = NULL;
 	if (cache && cgroup_cache_lookup(cache, cgroup_id, pid, &e) < 0) {

@@ -12,17 +12,17 @@
 #include <sys/types.h>
 
 struct sandbox_spec {
-	uid_t uid; /* switch to this uid/gid (e.g. 65534) */
+	uid_t uid;                        /* switch to this uid/gid (e.g. 65534) */
 	gid_t gid;
-	const char *const *read_paths;	   /* NULL-terminated; Landlock read-only access */
-	const char *const *extra_syscalls; /* NULL-terminated names beyond the worker base set */
-	bool allow_bpf_map_read;	   /* bpf(2) limited to BPF_MAP_LOOKUP_ELEM/GET_NEXT_KEY */
-	bool landlock;			   /* default true; false only for tests */
+	const char *const *read_paths;    /* NULL-terminated; Landlock read-only access */
+	const char *const *extra_syscalls;/* NULL-terminated names beyond the worker base set */
+	bool allow_bpf_map_read;          /* bpf(2) limited to BPF_MAP_LOOKUP_ELEM/GET_NEXT_KEY */
+	bool landlock;                    /* default true; false only for tests */
 };
 
 struct sandbox_result {
-	int landlock_abi;  /* ABI applied, 0 = not available on this kernel */
-	char landlock[64]; /* "abi 7", "unsupported (kernel has no Landlock)" */
+	int landlock_abi;                 /* ABI applied, 0 = not available on this kernel */
+	char landlock[64];                /* "abi 7", "unsupported (kernel has no Landlock)" */
 };
 
 /* Apply the sandbox to the calling process (all threads must not exist yet: call before

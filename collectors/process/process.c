@@ -47,10 +47,10 @@ static void set_hookset(struct process_bpf *s, bool btf)
 static int fill_comm_filter(struct process_ctx *pc)
 {
 	int fd = bpf_map__fd(pc->skel->maps.comm_filter);
-	const struct config_string_list *lists[2] = {&pc->cfg->comm_allow, &pc->cfg->comm_deny};
+	const struct config_string_list *lists[2] = { &pc->cfg->comm_allow, &pc->cfg->comm_deny };
 	for (int l = 0; l < 2; l++) {
 		for (size_t i = 0; i < lists[l]->n; i++) {
-			char key[PROCESS_COMM_LEN] = {0};
+			char key[PROCESS_COMM_LEN] = { 0 };
 			strncpy(key, lists[l]->items[i], sizeof(key) - 1);
 			__u8 v = (__u8)(l + 1);
 			if (bpf_map_update_elem(fd, key, &v, BPF_ANY) < 0)
@@ -436,9 +436,8 @@ static int handle_record(void *ctx, void *data, size_t size)
 	}
 	if (r == -EBADMSG) {
 		cnt->decode_errors++;
-		log_debug("bad record: type %u version %u size %u/%zu",
-			  size >= sizeof(*h) ? h->type : 0, size >= sizeof(*h) ? h->version : 0,
-			  size >= sizeof(*h) ? h->size : 0, size);
+		log_debug("bad record: type %u version %u size %u/%zu", size >= sizeof(*h) ? h->type : 0,
+			  size >= sizeof(*h) ? h->version : 0, size >= sizeof(*h) ? h->size : 0, size);
 	}
 	return 0; /* queue drops are counted by the worker; never stop consuming */
 }
