@@ -9,6 +9,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "privilege.h"
 #include "sandbox.h"
 
 static void problem(struct audit_slot *a, const char *fmt, ...)

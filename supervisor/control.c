@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "control.h"
 #include "log.h"
+#include "privilege.h"
 #include "sandbox.h"
 #include "tapio/v1/control.pb-c.h"
 #include "timeconv.h"

@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "privilege.h"
 #include "sandbox.h"
 #include <linux/capability.h>
 #include "sup.h"

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "example_config.h"
-#include "exitcodes.h"
 #include "log.h"
 #include "timeconv.h"
 #include "worker.h"
@@ -28,17 +27,21 @@ static int example_setup(struct worker *w, void *ctx)
 	x->cfg = config_section(worker_config(w), "example");
 	x->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	if (x->loadavg_fd < 0) {
-		log_error("example: /proc/loadavg: %s", strerror(errno));
-		return EXIT_NO_FEATURE;
+		int r = -errno;
+		log_error("example: /proc/loadavg: %s", strerror(-r));
+		return r == -ENOENT ? -EOPNOTSUPP : r;
 	}
 	x->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (x->timerfd < 0)
-		return EXIT_TRANSIENT;
+		return -errno;
 	long ns = (long)x->cfg->tick_ms * 1000000L;
 	struct itimerspec its = {.it_interval = {ns / 1000000000L, ns % 1000000000L},
 				 .it_value = {ns / 1000000000L, ns % 1000000000L}};
-	if (timerfd_settime(x->timerfd, 0, &its, NULL) < 0 || worker_watch(w, x->timerfd) < 0)
-		return EXIT_TRANSIENT;
+	if (timerfd_settime(x->timerfd, 0, &its, NULL) < 0)
+		return -errno;
+	int r = worker_watch(w, x->timerfd);
+	if (r < 0)
+		return r;
 	worker_add_hook(w, "/proc/loadavg");
 	log_info("example: reading /proc/loadavg every %u ms", x->cfg->tick_ms);
 	return 0;
