@@ -12,7 +12,7 @@
 
 /* The token, CA and client files come from the config: the worker declares their directories
  * itself (worker_add_read_path), and the kubelet's port (worker_allow_connect). */
-static const char *const read_paths[] = {"/sys/fs/cgroup", "/etc/ssl/certs",
+static const char *const read_paths[] = {"/proc/self", "/sys/fs/cgroup", "/etc/ssl/certs",
 					 "/usr/share/ca-certificates", NULL};
 /* libcurl after the sandbox: new connections to the kubelet (socket, connect, name lookup of
  * the local address), TLS reads and writes, its own poll(2) with a zero timeout. */
