@@ -520,3 +520,42 @@ Test(kubelet_cgroup, v1_files_and_the_index)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	cr_expect_eq(system(cmd), 0);
 }
+
+/* ---- config checks ---- */
+
+#include "config.h"
+
+static const struct {
+	const char *yaml;
+	const char *key; /* in the error, NULL = accepted */
+} cfgs[] = {
+	{"collectors:\n  kubelet:\n    url: https://10.0.0.1:10250\n", NULL},
+	{"collectors:\n  kubelet:\n    url: http://127.0.0.1:10255\n", "url"},
+	{"collectors:\n  kubelet:\n    url: http://127.0.0.1:10255\n    allow_http: true\n", NULL},
+	{"collectors:\n  kubelet:\n    url: https:///pods\n", "url"},
+	{"collectors:\n  kubelet:\n    url: ftp://x\n", "url"},
+	{"collectors:\n  kubelet:\n    key_file: /k.pem\n", "key_file"},
+	{"collectors:\n  kubelet:\n    token_file: relative/token\n", "token_file"},
+	{"collectors:\n  kubelet:\n    poll_interval_ms: 999\n", "poll_interval_ms"},
+	{"collectors:\n  kubelet:\n    cgroup_interval_ms: 10\n", "cgroup_interval_ms"},
+	{"collectors:\n  kubelet:\n    throttle_ratio_pct: 101\n", "throttle_ratio_pct"},
+	{"collectors:\n  kubelet:\n    cgroup_root: \"\"\n", "cgroup_root"},
+};
+
+Test(kubelet_config, checked_at_load)
+{
+	for (size_t i = 0; i < sizeof(cfgs) / sizeof(cfgs[0]); i++) {
+		struct config *cfg = NULL;
+		char *err = NULL;
+		int r = config_load_text(cfgs[i].yaml, strlen(cfgs[i].yaml), "t.yaml", &cfg, &err);
+		if (!cfgs[i].key) {
+			cr_expect_eq(r, 0, "%s: %s", cfgs[i].yaml, err ? err : "");
+		} else {
+			cr_expect_eq(r, -EINVAL, "%s", cfgs[i].yaml);
+			cr_expect(err && strstr(err, cfgs[i].key), "%s: %s", cfgs[i].yaml,
+				  err ? err : "(no error)");
+		}
+		free(err);
+		config_free(cfg);
+	}
+}
