@@ -104,11 +104,25 @@ build() {
 		--config.label "org.opencontainers.image.created=$CREATED" \
 		--config.label "org.opencontainers.image.licenses=Apache-2.0" >&2
 	umoci gc --layout "$out.new/oci" >&2
+	verify "$work/layer.tar"
 	skopeo copy --quiet "oci:$out.new/oci:tapio" "docker-archive:$out.new/tapio.tar:$IMAGE" >&2
 	rm -rf "$work"
 	trap - EXIT
 	rm -rf "$out"
 	mv "$out.new" "$out"
+}
+
+# What the layer must be: every entry root's by number, nothing writable by group or others,
+# no setuid/setgid file, no shell.
+verify() {
+	bad=$(tar -tvf "$1" --numeric-owner | awk '
+		$2 != "0/0" { print "owner " $2 ": " $6; next }
+		substr($1, 6, 1) == "w" || substr($1, 9, 1) == "w" { print "writable: " $1 " " $6; next }
+		$1 ~ /[sS]/ { print "set-id: " $1 " " $6 }')
+	[ -z "$bad" ] || die "the layer breaks its rules: $bad"
+	if tar -tf "$1" | grep -Eq '^\./(usr/)?s?bin/(sh|bash|dash|busybox)$'; then
+		die "the layer holds a shell"
+	fi
 }
 
 go_arch() {

@@ -386,14 +386,26 @@ static void normalize_image(const char *in, char *out, size_t cap)
 		snprintf(out, cap, "docker.io/library/%s%s", in, tag);
 }
 
+/* Where make image wrote the image: build/image, also for a sanitizer build (build/san),
+ * which tests the plain build's image. */
+static const char *image_dir(void)
+{
+	static char dir[4400];
+	snprintf(dir, sizeof(dir), "%s/image", harness_build_dir());
+	char tar[4500];
+	snprintf(tar, sizeof(tar), "%s/tapio.tar", dir);
+	if (access(tar, R_OK) != 0)
+		snprintf(dir, sizeof(dir), "%s/build/image", harness_source_dir());
+	snprintf(tar, sizeof(tar), "%s/tapio.tar", dir);
+	cr_assert_eq(access(tar, R_OK), 0, "%s: %s (make image)", tar, strerror(errno));
+	return dir;
+}
+
 /* The image make image wrote, imported; its name must be the manifest's. */
 static void import_image(const struct pod *pod, char *ret_ref, size_t cap)
 {
-	char tar[4400];
-	snprintf(tar, sizeof(tar), "%s/image/tapio.tar", harness_build_dir());
-	if (access(tar, R_OK) != 0) /* a sanitizer build (build/san) tests the plain image */
-		snprintf(tar, sizeof(tar), "%s/build/image/tapio.tar", harness_source_dir());
-	cr_assert_eq(access(tar, R_OK), 0, "%s: %s (make image)", tar, strerror(errno));
+	char tar[4500];
+	snprintf(tar, sizeof(tar), "%s/tapio.tar", image_dir());
 	int st;
 	const char *imp[] = {"images", "import", tar, NULL};
 	char *out = ctr(&st, imp);
@@ -979,9 +991,133 @@ Test(image, missing_capability_fails_its_collector, .timeout = 90)
 	}
 	char *log = tapiod_log(&r.t);
 	cr_assert(failed, "dns without CAP_NET_ADMIN: %s, not FAILED; log:\n%s", s, log);
+	/* The worker names what it was declared to need and did not get (common/worker.c). */
 	cr_assert(strstr(log, "CAP_NET_ADMIN"), "no error names CAP_NET_ADMIN; log:\n%s", log);
 	free(log);
 	pod_stop(&r);
 	tapiod_cleanup(&r.t);
 	yaml_document_delete(&d);
+}
+
+/* ---- the registry ------------------------------------------------------------------------- */
+
+static json_object *json_run(char *const *argv)
+{
+	int st;
+	char *out = run_capture(argv, &st);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s %s: %s", argv[0], argv[1], out);
+	json_object *o = json_tokener_parse(out);
+	cr_assert_not_null(o, "%s %s: not JSON: %s", argv[0], argv[1], out);
+	free(out);
+	return o;
+}
+
+static const char *jpath(json_object *o, const char *path)
+{
+	const char *v = jstr(o, path);
+	return v ? v : "";
+}
+
+/* Both outputs go to a real registry (Debian's docker-registry, on loopback) with skopeo, and
+ * what the registry serves is the image: the OCI layout's layer digest, and its labels. */
+Test(image, registry_takes_both_outputs, .timeout = 60)
+{
+	const char *dir = image_dir();
+	char tmp[] = "/tmp/tapio-registry-XXXXXX", cfg[300];
+	cr_assert_not_null(mkdtemp(tmp));
+	int port = 41000 + (int)(getpid() % 8000);
+	snprintf(cfg, sizeof(cfg), "%s/config.yml", tmp);
+	FILE *f = fopen(cfg, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+		"    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%d\n",
+		tmp, port);
+	fclose(f);
+	pid_t reg = fork();
+	cr_assert_geq(reg, 0);
+	if (reg == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl("/usr/bin/docker-registry", "docker-registry", "serve", cfg, (char *)NULL);
+		_exit(127);
+	}
+	bool up = false;
+	for (int i = 0; i < 100 && !up; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		up = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(fd);
+		if (!up)
+			usleep(50000);
+	}
+	cr_assert(up, "docker-registry did not listen on 127.0.0.1:%d", port);
+
+	char src_oci[4500], src_tar[4500], dst_oci[100], dst_tar[100];
+	snprintf(src_oci, sizeof(src_oci), "oci:%s/oci:tapio", dir);
+	snprintf(src_tar, sizeof(src_tar), "docker-archive:%s/tapio.tar", dir);
+	snprintf(dst_oci, sizeof(dst_oci), "docker://127.0.0.1:%d/tapio:oci", port);
+	snprintf(dst_tar, sizeof(dst_tar), "docker://127.0.0.1:%d/tapio:archive", port);
+	int st;
+	char *c1[] = {"skopeo", "copy",	 "--quiet", "--dest-tls-verify=false",
+		      src_oci,	dst_oci, NULL};
+	char *out = run_capture(c1, &st);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "skopeo copy %s: %s", src_oci, out);
+	free(out);
+	char *c2[] = {"skopeo", "copy",	 "--quiet", "--dest-tls-verify=false",
+		      src_tar,	dst_tar, NULL};
+	out = run_capture(c2, &st);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "skopeo copy %s: %s", src_tar, out);
+	free(out);
+
+	/* The layout's own manifest and layer, as make image wrote them. */
+	char *c3[] = {"skopeo", "inspect", "--raw", src_oci, NULL};
+	json_object *local = json_run(c3);
+	char *c4[] = {"skopeo", "inspect", "--raw", "--tls-verify=false", dst_oci, NULL};
+	json_object *pushed = json_run(c4);
+	json_object *ll, *pl;
+	cr_assert(json_object_object_get_ex(local, "layers", &ll) &&
+		  json_object_object_get_ex(pushed, "layers", &pl));
+	cr_assert_eq(json_object_array_length(ll), 1);
+	cr_assert_eq(json_object_array_length(pl), 1);
+	cr_assert_str_eq(jpath(json_object_array_get_idx(pl, 0), "digest"),
+			 jpath(json_object_array_get_idx(ll, 0), "digest"));
+	long long size = jint(json_object_array_get_idx(ll, 0), "size", 0);
+	cr_assert(size > 0 && size <= 25ll << 20, "compressed size %lld, the target is 25 MiB",
+		  size);
+	json_object_put(local);
+	json_object_put(pushed);
+
+	for (int i = 0; i < 2; i++) {
+		char *c5[] = {"skopeo", "inspect", "--tls-verify=false", i ? dst_tar : dst_oci,
+			      NULL};
+		json_object *o = json_run(c5), *labels = NULL, *v;
+		cr_assert(json_object_object_get_ex(o, "Labels", &labels));
+		static const char *const keys[] = {"org.opencontainers.image.version",
+						   "org.opencontainers.image.revision",
+						   "org.opencontainers.image.source"};
+		for (size_t k = 0; k < 3; k++)
+			cr_assert(json_object_object_get_ex(labels, keys[k], &v) &&
+					  json_object_get_string_len(v) > 0,
+				  "label %s", keys[k]);
+		json_object_object_get_ex(labels, "org.opencontainers.image.revision", &v);
+		cr_assert_eq(strspn(json_object_get_string(v), "0123456789abcdef"), 40,
+			     "revision label %s is not a commit", json_object_get_string(v));
+#if defined(__x86_64__)
+		cr_assert_str_eq(jpath(o, "Architecture"), "amd64");
+#elif defined(__aarch64__)
+		cr_assert_str_eq(jpath(o, "Architecture"), "arm64");
+#endif
+		cr_assert_str_eq(jpath(o, "Os"), "linux");
+		json_object_put(o);
+	}
+	kill(reg, SIGTERM);
+	waitpid(reg, &st, 0);
+	char rm[400];
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
+	cr_expect_eq(system(rm), 0);
 }
