@@ -48,9 +48,9 @@ static const struct config_key top_keys[] = {
 	CONFIG_STRING(C, "log_level", log_level, "info", level_names, NULL),
 	CONFIG_STRING(C, "collector_dir", collector_dir, "", NULL,
 		      "\"\" = the directory of the tapiod executable"),
-	CONFIG_U32(C, "run_as_uid", run_as_uid, CONFIG_WORKER_ID_FIRST, 0, UINT32_MAX - 1,
+	CONFIG_U32(C, "run_as_uid", run_as_uid, CONFIG_WORKER_ID_FIRST, 1, CONFIG_WORKER_ID_MAX,
 		   "worker of the N-th collector (name order): uid run_as_uid+N"),
-	CONFIG_U32(C, "run_as_gid", run_as_gid, CONFIG_WORKER_ID_FIRST, 0, UINT32_MAX - 1,
+	CONFIG_U32(C, "run_as_gid", run_as_gid, CONFIG_WORKER_ID_FIRST, 1, CONFIG_WORKER_ID_MAX,
 		   "... and gid run_as_gid+N; ids no other process may use"),
 
 	CONFIG_U32(C, "supervisor.heartbeat_timeout_ms", supervisor.heartbeat_timeout_ms, 5000, 500,
@@ -858,7 +858,8 @@ static int check_heartbeats(struct parser *p)
 	return 0;
 }
 
-/* The workers' uid and gid ranges: [first, first + registry_count). Never root, never the
+/* The workers' uid and gid ranges: [first, first + registry_count). Never root (the key's
+ * range starts at 1), never the
  * overflow ids (65534 `nobody`, 65535) that other processes share, never (uid_t)-1. */
 static int check_worker_ids(struct parser *p)
 {
@@ -869,20 +870,15 @@ static int check_worker_ids(struct parser *p)
 		int k = find_key(names[i]);
 		assert(k >= 0);
 		uint64_t last = (uint64_t)first[i] + registry_count - 1;
-		if (first[i] == 0)
-			return fail_at(p, p->key_line[k], names[i],
-				       "0 would run the workers as root; choose an unused range "
-				       "(default %u)",
-				       CONFIG_WORKER_ID_FIRST);
 		if (last >= UINT32_MAX)
 			return fail_at(p, p->key_line[k], names[i],
 				       "%u..%llu (one id per collector) does not fit below %u",
 				       first[i], (unsigned long long)last, UINT32_MAX);
 		if (first[i] <= 65535 && last >= 65534)
 			return fail_at(p, p->key_line[k], names[i],
-				       "%u..%llu (one id per collector) includes 65534/65535, the ids "
-				       "`nobody` and others share",
-				       first[i], (unsigned long long)last);
+				       "%u starts a range (one id per collector) that includes "
+				       "65534/65535, the ids `nobody` and others share",
+				       first[i]);
 	}
 	return 0;
 }

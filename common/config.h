@@ -14,6 +14,9 @@
  * DynamicUser range (61184..65519), above systemd-homed's (60001..60513) and the ids
  * systemd-nspawn maps (60514..60577), far from 65534 `nobody`. */
 #define CONFIG_WORKER_ID_FIRST 61000
+/* The highest first id: the range ends below (uid_t)-1 with room for CONFIG_MAX_LIST
+ * collectors. 0 (root) is below every range. */
+#define CONFIG_WORKER_ID_MAX (UINT32_MAX - 1 - CONFIG_MAX_LIST)
 #define CONFIG_NAME_MAX                                                                            \
 	256 /* length of any string value (at most CONFIG_NAME_MAX - 1                             \
 	     * bytes, so it fits a char[CONFIG_NAME_MAX]) */

@@ -5,10 +5,11 @@
  * lower module reaches a higher one only through a callback struct it is given
  * (scripts/check-layers.sh checks this order in `make check`):
  *
- *   policy, budget, meta, sink, route, child, link, audit, sup, control, main
+ *   policy, budget, meta, sink, route, child, link, audit, identity, sup, control, main
  *
  *   policy.h ← budget.h ← child.h ← link.h → route.h → sink.h (sinks.c, sink_*.c)
  *                          child.h ← audit.h        meta.h ← route.h
+ *                          child.h ← identity.h (worker ids, trusted binaries)
  *   sup.h (child, link, route, sinks, audit) ← control.h ← main.c
  *
  * child.c carries out the policy's actions and calls up through struct child_hooks (open and
