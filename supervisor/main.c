@@ -152,7 +152,10 @@ int main(int argc, char **argv)
 	}
 	struct control ctl;
 	if (sup.cfg->control.enabled) {
-		if (control_open(&ctl, &sup) < 0)
+		r = control_open(&ctl, &sup);
+		if (r == -EADDRINUSE)
+			return EXIT_CONFIG; /* another tapiod runs with this socket: leave it be */
+		if (r < 0)
 			log_warn("running without a control socket (tapioctl will not reach this "
 				 "tapiod)");
 		sup.on_close = control_close_cb;

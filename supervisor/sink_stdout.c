@@ -56,6 +56,18 @@ static void stdout_flush(struct sink *base)
 	flush_queue((struct sink_stdout *)base);
 }
 
+/* Events in queued bytes: one per newline (a line cut by a short write still counts). */
+static uint64_t count_lines(const char *p, size_t len)
+{
+	uint64_t n = 0;
+	const char *end = p + len;
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
 static void flush_queue(struct sink_stdout *s)
 {
 	while (s->buf.len > 0) {
@@ -70,9 +82,13 @@ static void flush_queue(struct sink_stdout *s)
 			return;
 		}
 		if (n < 0) {
-			/* The reader went away (EPIPE) or the disk is full: count and discard. */
+			/* The reader went away (EPIPE) or the disk is full: count and discard. The
+			 * discarded lines were counted as written when queued: they are drops. */
 			if (s->write_errors++ == 0)
 				log_error("stdout sink: %s; discarding output", strerror(errno));
+			uint64_t lost = count_lines(s->buf.data, s->buf.len);
+			s->written -= lost < s->written ? lost : s->written;
+			s->dropped += lost;
 			strbuf_reset(&s->buf);
 			return;
 		}
