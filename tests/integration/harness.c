@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Integration-test harness (see harness.h).
 #include "harness.h"
+#include "config.h"
 
 #include "cgroup.h"
 #include "privilege.h"
@@ -68,6 +69,47 @@ const char *harness_source_dir(void)
 	return NULL;
 }
 
+/* Is every directory from / to `dir` root's and writable by nobody else (tapiod's StrictModes
+ * check of collector_dir)? */
+static bool trusted_dir(const char *dir)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (;;) {
+		struct stat st;
+		if (stat(buf[0] ? buf : "/", &st) < 0 || st.st_uid != 0 ||
+		    (st.st_mode & (S_IWGRP | S_IWOTH)))
+			return false;
+		char *slash = strrchr(buf, '/');
+		if (!slash || !buf[0])
+			return true;
+		*slash = '\0';
+	}
+}
+
+const char *harness_bin_dir(void)
+{
+	static char dir[4200];
+	if (dir[0])
+		return dir;
+	snprintf(dir, sizeof(dir), "%s/bin", harness_build_dir());
+	char real[4096];
+	if (realpath(dir, real) && trusted_dir(real))
+		return dir;
+	/* A tree others may write to (a user's clone, a CI workspace): install the binaries
+	 * where only root writes, as a package would. */
+	snprintf(dir, sizeof(dir), "/run/tapio-it-bin.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
+	cr_assert_eq(chmod(dir, 0755), 0);
+	char cmd[20000];
+	snprintf(cmd, sizeof(cmd),
+		 "install -o root -g root -m 0755 %s/bin/tapiod %s/bin/tapioctl "
+		 "%s/bin/tapio-collector-* %s/",
+		 harness_build_dir(), harness_build_dir(), harness_build_dir(), dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	return dir;
+}
+
 int tapiod_start(struct tapiod *t, const char *collectors_yaml)
 {
 	return tapiod_start_full(t, "", "", collectors_yaml);
@@ -99,7 +141,7 @@ int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char 
 	fprintf(f,
 		"node_name: it-node\n"
 		"log_level: info\n"
-		"collector_dir: %s/bin\n"
+		"collector_dir: %s\n"
 		"supervisor:\n"
 		"  stats_log_interval_s: 1\n"
 		"%s"
@@ -107,7 +149,7 @@ int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char 
 		"  socket_path: %s/ctl.sock\n"
 		"%s%s"
 		"collectors:\n%s",
-		harness_build_dir(), supervisor_yaml, t->dir, sinks_yaml[0] ? "sinks:\n" : "",
+		harness_bin_dir(), supervisor_yaml, t->dir, sinks_yaml[0] ? "sinks:\n" : "",
 		sinks_yaml, collectors_yaml);
 	fclose(f);
 
@@ -115,7 +157,7 @@ int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
 	char bin[4200];
-	snprintf(bin, sizeof(bin), "%s/bin/tapiod", harness_build_dir());
+	snprintf(bin, sizeof(bin), "%s/tapiod", harness_bin_dir());
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -348,7 +390,7 @@ double jtime(json_object *o)
 char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *args)
 {
 	char bin[4200], sock[400];
-	snprintf(bin, sizeof(bin), "%s/bin/tapioctl", harness_build_dir());
+	snprintf(bin, sizeof(bin), "%s/tapioctl", harness_bin_dir());
 	TAPIOD_CTL_SOCK(t, sock);
 	const char *argv[32] = { "tapioctl", "--socket", sock };
 	size_t n = 3;
@@ -452,8 +494,12 @@ void assert_worker_sandboxed(pid_t pid)
 	cr_assert_eq(st.cap_amb, 0);
 	cr_assert_eq(st.cap_inh, 0);
 	cr_assert_eq(st.cap_bnd, 0);
-	cr_assert_eq(st.uid, 65534);
-	cr_assert_eq(st.euid, 65534);
+	/* the worker's own ids: run_as_uid/gid (default 61000) + the collector's index */
+	cr_assert(st.uid >= CONFIG_WORKER_ID_FIRST && st.uid < CONFIG_WORKER_ID_FIRST + 64,
+		  "worker %d runs as uid %u", (int)pid, st.uid);
+	cr_assert_eq(st.euid, st.uid);
+	cr_assert_eq(st.gid, st.uid);
+	cr_assert_eq(st.egid, st.uid);
 	cr_assert_eq(st.no_new_privs, 1);
 	cr_assert_eq(st.seccomp, 2);
 }
