@@ -128,6 +128,12 @@ int tapiod_start_sinks(struct tapiod *t, const char *sinks_yaml, const char *col
 int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char *sinks_yaml,
 		      const char *collectors_yaml)
 {
+	return tapiod_start_control(t, supervisor_yaml, "", sinks_yaml, collectors_yaml);
+}
+
+int tapiod_start_control(struct tapiod *t, const char *supervisor_yaml, const char *control_yaml,
+			 const char *sinks_yaml, const char *collectors_yaml)
+{
 	memset(t, 0, sizeof(*t));
 	snprintf(t->dir, sizeof(t->dir), "/tmp/tapio-it-XXXXXX");
 	if (!mkdtemp(t->dir))
@@ -147,10 +153,11 @@ int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char 
 		"%s"
 		"control:\n"
 		"  socket_path: %s/ctl.sock\n"
+		"%s"
 		"%s%s"
 		"collectors:\n%s",
-		harness_bin_dir(), supervisor_yaml, t->dir, sinks_yaml[0] ? "sinks:\n" : "",
-		sinks_yaml, collectors_yaml);
+		harness_bin_dir(), supervisor_yaml, t->dir, control_yaml,
+		sinks_yaml[0] ? "sinks:\n" : "", sinks_yaml, collectors_yaml);
 	fclose(f);
 
 	int pfd[2];

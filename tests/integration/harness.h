@@ -47,6 +47,9 @@ int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char 
 int tapiod_start_sinks(struct tapiod *t, const char *sinks_yaml, const char *collectors_yaml);
 int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char *sinks_yaml,
 		      const char *collectors_yaml);
+/* The same with lines under "control:" (two-space indented), e.g. a socket_group. */
+int tapiod_start_control(struct tapiod *t, const char *supervisor_yaml, const char *control_yaml,
+			 const char *sinks_yaml, const char *collectors_yaml);
 /* Read what is available, for up to timeout_ms. */
 void tapiod_pump(struct tapiod *t, int timeout_ms);
 typedef bool (*event_match_fn)(json_object *ev, void *arg);
