@@ -2,7 +2,8 @@
 /* Dropping every privilege a worker holds once its setup is done, in the order of DESIGN.md:
  * bounding set and securebits → unprivileged uid/gid → PR_SET_DUMPABLE 0 (whatever
  * fs.suid_dumpable says: no ptrace, no /proc/PID/mem, no pidfd_getfd by that uid) and the
- * parent-death signal re-armed (the id switch clears it) → empty capability sets → no_new_privs →
+ * parent-death signal re-armed (the id switch clears it) → empty capability sets →
+ * no_new_privs →
  * Landlock (read-only access to the declared paths) → seccomp allow-list (last). After
  * sandbox_apply() returns 0 the process holds no capability at all. A syscall outside the
  * allow-list never runs: it raises SIGSYS, whose handler (fatal_report.h) reports it and lets

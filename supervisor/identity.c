@@ -17,7 +17,7 @@
 #include "log.h"
 #include "registry.h"
 
-#define SCAN_EVERY_TICKS 5 /* the tick's /proc scan: every 5 s */
+#define SCAN_EVERY_TICKS 5  /* the tick's /proc scan: every 5 s */
 #define REPORTED_MAX	 64 /* foreign pids remembered, so each is logged once */
 
 int identity_collector_dir(const struct config *cfg, char *buf, size_t size)
@@ -41,14 +41,17 @@ static int check_owner(const char *path, const struct stat *st, const char *what
 		       size_t size)
 {
 	if (st->st_uid != 0) {
-		snprintf(msg, size, "%s %s is owned by uid %u, not root: whoever owns it can run "
-			 "code with a collector's capabilities", what, path, (unsigned)st->st_uid);
+		snprintf(msg, size,
+			 "%s %s is owned by uid %u, not root: whoever owns it can run "
+			 "code with a collector's capabilities",
+			 what, path, (unsigned)st->st_uid);
 		return -EPERM;
 	}
 	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(msg, size, "%s %s is writable by %s (mode %04o): whoever can write it can "
-			 "run code with a collector's capabilities", what, path,
-			 (st->st_mode & S_IWOTH) ? "others" : "its group",
+		snprintf(msg, size,
+			 "%s %s is writable by %s (mode %04o): whoever can write it can "
+			 "run code with a collector's capabilities",
+			 what, path, (st->st_mode & S_IWOTH) ? "others" : "its group",
 			 (unsigned)(st->st_mode & 07777));
 		return -EPERM;
 	}

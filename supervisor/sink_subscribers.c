@@ -20,7 +20,7 @@ struct sink_subscribers {
 	struct subscriber *list;
 	unsigned n;
 	uint64_t written, dropped, cut;
-	size_t held; /* bytes pending or in flight, all subscribers */
+	size_t held;	     /* bytes pending or in flight, all subscribers */
 	struct strbuf frame; /* the current event, framed once */
 };
 
@@ -70,7 +70,8 @@ static int frame_event(struct sink_subscribers *s, const char *json, size_t len)
 	size_t size = tapio__v1__control_response__get_packed_size(&resp);
 	int r = -EMSGSIZE;
 	strbuf_reset(&s->frame);
-	if (size > 0 && size <= FRAME_MAX && (r = strbuf_reserve(&s->frame, FRAME_HDR + size)) == 0) {
+	if (size > 0 && size <= FRAME_MAX &&
+	    (r = strbuf_reserve(&s->frame, FRAME_HDR + size)) == 0) {
 		frame_put_header((uint8_t *)s->frame.data, (uint32_t)size);
 		tapio__v1__control_response__pack(&resp, (uint8_t *)s->frame.data + FRAME_HDR);
 		s->frame.len = FRAME_HDR + size;

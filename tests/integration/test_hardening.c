@@ -40,7 +40,7 @@ static double now_s(void)
 /* The `tapioctl status` output (malloc'd, "" when tapiod does not answer). */
 static char *status_text(struct tapiod *t)
 {
-	const char *args[] = { "status", NULL };
+	const char *args[] = {"status", NULL};
 	int st;
 	char *out = tapioctl_run(t, &st, args);
 	if (!out || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -185,7 +185,7 @@ static int kill_stop(void *arg)
 
 static int cpu_limit_zero(void *arg)
 {
-	struct rlimit rl = { 0, 0 };
+	struct rlimit rl = {0, 0};
 	return prlimit(*(pid_t *)arg, RLIMIT_CPU, &rl, NULL) < 0 ? errno : 0;
 }
 
@@ -332,7 +332,7 @@ Test(hardening, row_4_worker_cannot_be_traced_even_with_suid_dumpable, .timeout 
 	int as_nobody = w > 0 ? as_user(NOBODY, NOBODY, touch_worker, &w) : -1;
 	/* even its own uid: the worker is not dumpable */
 	int as_same = w > 0 ? as_user(u, u, touch_worker, &w) : -1;
-	const char *args[] = { "audit", "--json", NULL };
+	const char *args[] = {"audit", "--json", NULL};
 	int st;
 	char *audit = ready ? tapioctl_run(&t, &st, args) : NULL;
 	write_sysctl("/proc/sys/fs/suid_dumpable", old);
@@ -453,8 +453,9 @@ Test(hardening, row_5_untrusted_collector_dir_or_binary_is_a_config_error, .time
 	snprintf(cfg, sizeof(cfg), "%s/tapio.yaml", dir);
 	FILE *f = fopen(cfg, "w");
 	cr_assert_not_null(f);
-	fprintf(f, "collector_dir: %s\ncontrol:\n  enabled: false\ncollectors:\n" TESTING_ON
-		   "  process:\n    enabled: false\n",
+	fprintf(f,
+		"collector_dir: %s\ncontrol:\n  enabled: false\ncollectors:\n" TESTING_ON
+		"  process:\n    enabled: false\n",
 		dir);
 	fclose(f);
 	char bin[4200];
@@ -495,7 +496,7 @@ Test(hardening, row_5_untrusted_collector_dir_or_binary_is_a_config_error, .time
 
 static int connect_to(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -539,7 +540,8 @@ Test(hardening, row_6_idle_connections_time_out_and_root_keeps_a_slot, .timeout 
 	harness_require_root();
 	struct tapiod t;
 	/* uid 65534 may connect through the control group: an allowed, unprivileged peer */
-	cr_assert_eq(tapiod_start_control(&t, "", "  socket_group: \"65534\"\n", "", TESTING_ON), 0);
+	cr_assert_eq(tapiod_start_control(&t, "", "  socket_group: \"65534\"\n", "", TESTING_ON),
+		     0);
 	cr_assert(wait_status(&t, "testing", "READY", 10000));
 	cr_assert_eq(chmod(t.dir, 0755), 0);
 	char sock[400];
@@ -547,7 +549,7 @@ Test(hardening, row_6_idle_connections_time_out_and_root_keeps_a_slot, .timeout 
 	pid_t p = fork();
 	cr_assert_geq(p, 0);
 	if (p == 0) {
-		struct idle_args a = { sock, 64 };
+		struct idle_args a = {sock, 64};
 		_exit(as_user(NOBODY, NOBODY, hold_idle, &a));
 	}
 	usleep(700 * 1000);
@@ -607,14 +609,15 @@ Test(hardening, row_7_subscribers_that_never_read_are_cut_off_within_a_budget, .
 	cr_assert(wait_status(&t, "testing", "READY", 10000));
 	char sock[400];
 	TAPIOD_CTL_SOCK(&t, sock);
-	static const uint8_t events_rq[] = { 0, 0, 0, 2, 0x1a, 0x00 }; /* ControlRequest.events */
+	static const uint8_t events_rq[] = {0, 0, 0, 2, 0x1a, 0x00}; /* ControlRequest.events */
 	int fds[63];
 	for (int i = 0; i < 63; i++) {
 		fds[i] = connect_to(sock);
 		cr_assert_geq(fds[i], 0);
 		int small = 4096;
 		setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-		cr_assert_eq(write(fds[i], events_rq, sizeof(events_rq)), (ssize_t)sizeof(events_rq));
+		cr_assert_eq(write(fds[i], events_rq, sizeof(events_rq)),
+			     (ssize_t)sizeof(events_rq));
 	}
 	long peak = 0;
 	double deadline = now_s() + 12;
@@ -668,7 +671,8 @@ Test(hardening, row_8_second_tapiod_on_the_same_socket_exits_100, .timeout = 90)
 	cr_assert(strstr(out, "refusing to start"), "%s", out);
 	/* another id range, the same socket: the lock stops it */
 	snprintf(cfg2, sizeof(cfg2), "%s/second.yaml", t.dir);
-	snprintf(cmd, sizeof(cmd), "sed 's|^node_name:|run_as_uid: 62000\\nrun_as_gid: 62000\\nnode_name:|' %s > %s",
+	snprintf(cmd, sizeof(cmd),
+		 "sed 's|^node_name:|run_as_uid: 62000\\nrun_as_gid: 62000\\nnode_name:|' %s > %s",
 		 cfg, cfg2);
 	cr_assert_eq(system(cmd), 0);
 	cr_assert_eq(run_tapiod(cfg2, out, sizeof(out)), 100, "%s", out);
@@ -704,8 +708,7 @@ static int connect_loop(void *arg)
 	return n > 0 ? 0 : 1;
 }
 
-Test(hardening, row_9_refused_peer_in_a_loop_is_logged_rate_limited_with_a_count,
-     .timeout = 60)
+Test(hardening, row_9_refused_peer_in_a_loop_is_logged_rate_limited_with_a_count, .timeout = 60)
 {
 	harness_require_root();
 	struct tapiod t;

@@ -571,7 +571,9 @@ static const struct err_case err_cases[] = {
 	  "tapio.yaml:1: run_as_gid: 65534 starts a range (one id per collector) that includes "
 	  "65534/65535, the ids `nobody` and others share" },
 	/* a socket path libuv would cut: 108 bytes do not fit sun_path (107 and a NUL) */
-	{ "control:\n  socket_path: /run/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+	{ "control:\n  socket_path: /run/"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
 	  "tapio.yaml:2: control.socket_path: 108 bytes long; a Unix socket path has at most 107" },
 	/* a CRI call must time out before the watchdog kills the silent worker */
 	{ "collectors:\n  cri:\n    enabled: true\n    rpc_timeout_ms: 5000\n",
