@@ -47,10 +47,11 @@ void audit_child(const struct child *c, struct audit_slot *a)
 	a->e.pid = (uint32_t)c->pid;
 	privilege_report_fill(&a->observed, &st);
 	a->e.observed = &a->observed;
-	/* A process that is not dumpable has its /proc/PID owned by root (proc(5)). */
-	char path[32];
+	/* A process that is not dumpable has the files in its /proc/PID owned by root (proc(5);
+	 * the directory itself may keep the owner it had when first looked up). */
+	char path[48];
 	struct stat pst;
-	snprintf(path, sizeof(path), "/proc/%d", (int)c->pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
 	if (st.euid != 0 && stat(path, &pst) == 0) {
 		a->observed.has_dumpable = 1;
 		a->observed.dumpable = pst.st_uid == st.euid;
