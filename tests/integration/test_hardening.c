@@ -364,29 +364,39 @@ Test(hardening, row_4_worker_cannot_be_traced_even_with_suid_dumpable, .timeout 
 
 /* ---- the workers' ids are nobody else's ------------------------------------------------- */
 
-static int sleep_long(void *arg)
+/* A process that sleeps under uid:gid until killed (and dies with the test). */
+static pid_t spawn_sleeper(uid_t uid)
 {
-	sleep(*(unsigned *)arg);
-	return 0;
+	pid_t p = fork();
+	cr_assert_geq(p, 0);
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(200);
+		for (;;)
+			pause();
+	}
+	return p;
+}
+
+static void reap(pid_t p)
+{
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
 }
 
 Test(hardening, start_refused_while_a_process_holds_a_worker_id, .timeout = 60)
 {
 	harness_require_root();
 	uid_t u = worker_uid_of("testing");
-	pid_t p = fork();
-	cr_assert_geq(p, 0);
-	if (p == 0) {
-		unsigned s = 30;
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		_exit(as_user(u, u, sleep_long, &s));
-	}
+	pid_t p = spawn_sleeper(u);
 	usleep(300 * 1000);
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, TESTING_ON), 0);
-	int st = tapiod_stop(&t, 10000); /* it exits by itself; this waits for it */
-	kill(p, SIGKILL);
-	waitpid(p, NULL, 0);
+	tapiod_pump(&t, 2000);
+	int st = tapiod_stop(&t, 10000); /* it exited by itself; this reaps it */
+	reap(p);
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 100, "status %d", st);
 	char *log = read_log(&t);
 	char want[96];
@@ -403,20 +413,14 @@ Test(hardening, foreign_process_under_a_worker_id_is_logged_and_counted, .timeou
 	cr_assert_eq(tapiod_start(&t, TESTING_ON), 0);
 	cr_assert(wait_status(&t, "testing", "READY", 10000));
 	uid_t u = worker_uid_of("testing");
-	pid_t p = fork();
-	cr_assert_geq(p, 0);
-	if (p == 0) {
-		unsigned s = 8;
-		_exit(as_user(u, u, sleep_long, &s));
-	}
+	pid_t p = spawn_sleeper(u);
 	double deadline = now_s() + 10;
 	long sig = -1, proc = -1;
 	while (now_s() < deadline && proc < 1) {
 		tapiod_pump(&t, 300);
 		foreign_counts(&t, "testing", &sig, &proc);
 	}
-	kill(p, SIGKILL);
-	waitpid(p, NULL, 0);
+	reap(p);
 	cr_assert_eq(proc, 1, "foreign processes: %ld", proc);
 	char *log = read_log(&t);
 	char want[96];
