@@ -416,9 +416,8 @@ static int parse_args(struct worker *w, int argc, char **argv)
  * go to the signalfd, so that the worker learns who sent one (and tells tapiod) before it
  * drains and exits. The fault signals (SEGV, BUS, ILL, FPE, TRAP, SYS) and SIGABRT (abort(),
  * tapiod's watchdog) keep their default action; SIGKILL and SIGSTOP cannot be caught. */
-static const int stop_signals[] = {SIGTERM, SIGINT,  SIGQUIT,	SIGUSR1, SIGUSR2, SIGALRM,
-				   SIGVTALRM, SIGPROF, SIGIO, SIGPWR,	 SIGXCPU, SIGXFSZ,
-				   SIGSTKFLT};
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,	 SIGVTALRM,
+				   SIGPROF, SIGIO,  SIGPWR,  SIGXCPU, SIGXFSZ, SIGSTKFLT};
 
 static int init_loop(struct worker *w)
 {

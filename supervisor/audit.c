@@ -101,9 +101,10 @@ void audit_child(const struct child *c, struct audit_slot *a)
 	if (c->reported.valid &&
 	    (c->reported.uid != st.uid ||
 	     (c->reported.has_dumpable && a->observed.has_dumpable &&
-	      c->reported.dumpable != a->observed.dumpable) || c->reported.cap_eff != st.cap_eff ||
-	     c->reported.cap_prm != st.cap_prm || c->reported.cap_bnd != st.cap_bnd ||
-	     c->reported.no_new_privs != st.no_new_privs || c->reported.seccomp != st.seccomp))
+	      c->reported.dumpable != a->observed.dumpable) ||
+	     c->reported.cap_eff != st.cap_eff || c->reported.cap_prm != st.cap_prm ||
+	     c->reported.cap_bnd != st.cap_bnd || c->reported.no_new_privs != st.no_new_privs ||
+	     c->reported.seccomp != st.seccomp))
 		problem(a, "READY report differs from /proc/%d/status", (int)c->pid);
 	a->e.verdict = a->e.n_problems ? "mismatch" : "ok";
 }

@@ -87,7 +87,7 @@ struct child {
 	unsigned restarts;
 	unsigned backoff_ms;
 	char last_exit[160];
-	char looping[256];	  /* why a crash-looping child is FAILED, "" otherwise */
+	char looping[256];	 /* why a crash-looping child is FAILED, "" otherwise */
 	char foreign_signal[96]; /* "SIGTERM from pid P uid U", reported by the worker */
 	char *degraded_reason; /* owned */
 	struct child_counters cnt;

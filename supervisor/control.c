@@ -27,17 +27,17 @@
 #include "tapio/v1/control.pb-c.h"
 #include "timeconv.h"
 
-#define REQUEST_MAX	      4096
-#define CLIENTS_MAX	      64
-#define CLIENTS_ROOT	      4	   /* of CLIENTS_MAX, kept for root */
-#define IDLE_TIMEOUT_MS	      5000 /* to send a whole request */
-#define REFUSED_LOG_EVERY_NS  (10 * 1000000000ull)
+#define REQUEST_MAX	     4096
+#define CLIENTS_MAX	     64
+#define CLIENTS_ROOT	     4	  /* of CLIENTS_MAX, kept for root */
+#define IDLE_TIMEOUT_MS	     5000 /* to send a whole request */
+#define REFUSED_LOG_EVERY_NS (10 * 1000000000ull)
 
 struct control_client {
 	struct control *ctl;
-	uv_pipe_t pipe;	  /* embedded; the client is freed once it and the timer are closed */
+	uv_pipe_t pipe;	 /* embedded; the client is freed once it and the timer are closed */
 	uv_timer_t idle; /* embedded: closes a connection that does not finish its request */
-	int handles;	  /* open handles of the two */
+	int handles;	 /* open handles of the two */
 	uint8_t buf[FRAME_HDR + REQUEST_MAX];
 	size_t len;
 	bool subscribed, closing;
@@ -360,8 +360,8 @@ static void on_idle(uv_timer_t *t)
 
 static void on_cut(struct subscriber *sub)
 {
-	struct control_client *cl = (struct control_client *)((char *)sub -
-							      offsetof(struct control_client, sub));
+	struct control_client *cl =
+		(struct control_client *)((char *)sub - offsetof(struct control_client, sub));
 	client_close(cl);
 }
 
@@ -609,8 +609,8 @@ int control_open(struct control *ctl, struct sup *sup)
 			return -EEXIST;
 		}
 		if (someone_listens(path)) {
-			log_error("control socket %s: another process listens on it (a second tapiod?); "
-				  "not taking it over",
+			log_error("control socket %s: another process listens on it (a second "
+				  "tapiod?); not taking it over",
 				  path);
 			return -EADDRINUSE;
 		}

@@ -19,8 +19,8 @@ struct control {
 	bool gid_set;
 	struct control_client *clients; /* owned list */
 	unsigned n_clients;
-	int lock_fd; /* flock on <socket_path>.lock while open */
-	uint64_t refused;	    /* peers refused by credentials */
+	int lock_fd;		   /* flock on <socket_path>.lock while open */
+	uint64_t refused;	   /* peers refused by credentials */
 	uint64_t refused_unlogged; /* of those, not logged since the last line */
 	uint64_t refused_logged_ns;
 	uint64_t idle_timeouts; /* connections closed for not finishing their request */

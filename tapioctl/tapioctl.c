@@ -193,9 +193,9 @@ static int cmd_status(void)
 	       "SEQ-GAP = missing by sequence number, S-QUEUE = tapiod's sink queue full\n");
 	printf("FOREIGN = stop signals from another process / other processes under the worker's "
 	       "uid\n");
-	printf("%-10s %-9s %7s %8s %8s %9s %10s %8s %8s %8s %8s %8s %8s %6s %9s  %s\n",
-	       "COLLECTOR", "STATE", "PID", "UPTIME", "RESTARTS", "EVENTS/S", "EVENTS", "KERNEL",
-	       "W-QUEUE", "SEQ-GAP", "S-QUEUE", "DECODE", "RSS-KIB", "UID", "FOREIGN",
+	printf("%-10s %-9s %7s %8s %8s %9s %10s %8s %8s %8s %8s %8s %8s %6s %9s  %s\n", "COLLECTOR",
+	       "STATE", "PID", "UPTIME", "RESTARTS", "EVENTS/S", "EVENTS", "KERNEL", "W-QUEUE",
+	       "SEQ-GAP", "S-QUEUE", "DECODE", "RSS-KIB", "UID", "FOREIGN",
 	       "LAST EXIT / DEGRADED / CRASH LOOP");
 	for (size_t i = 0; i < s->n_collectors; i++) {
 		const Tapio__V1__CollectorStatus *c = s->collectors[i];
@@ -217,12 +217,14 @@ static int cmd_status(void)
 		snprintf(foreign, sizeof(foreign), "%llu/%llu",
 			 (unsigned long long)c->foreign_signals,
 			 (unsigned long long)c->foreign_processes);
-		printf("%-10s %-9s %7s %8s %8u %9.0f %10llu %8llu %8llu %8llu %8llu %8llu %8s %6s %9s  "
+		printf("%-10s %-9s %7s %8s %8u %9.0f %10llu %8llu %8llu %8llu %8llu %8llu %8s %6s "
+		       "%9s  "
 		       "%s\n",
 		       c->name ? c->name : "?", c->state ? c->state : "?", pid, cu, c->restarts,
 		       c->events_per_s, (unsigned long long)c->events,
-		       (unsigned long long)c->kernel_drops, (unsigned long long)c->worker_queue_drops,
-		       (unsigned long long)c->seq_gaps, (unsigned long long)c->supervisor_queue_drops,
+		       (unsigned long long)c->kernel_drops,
+		       (unsigned long long)c->worker_queue_drops, (unsigned long long)c->seq_gaps,
+		       (unsigned long long)c->supervisor_queue_drops,
 		       (unsigned long long)c->decode_errors, rss, uid, foreign, note);
 	}
 	tapio__v1__control_response__free_unpacked(resp, NULL);
@@ -313,9 +315,9 @@ static int cmd_audit(bool json)
 	}
 	printf("supervisor: CapEff %016llx CapBnd %016llx\n",
 	       (unsigned long long)a->supervisor_cap_eff, (unsigned long long)a->supervisor_cap_bnd);
-	printf("%-10s %7s %6s %6s %16s %16s %16s %16s %4s %7s %8s %-12s %s\n", "COLLECTOR",
-	       "PID", "UID", "GID", "CapEff", "CapPrm", "CapBnd", "CapAmb", "NNP", "Seccomp",
-	       "Dumpable", "Landlock", "VERDICT");
+	printf("%-10s %7s %6s %6s %16s %16s %16s %16s %4s %7s %8s %-12s %s\n", "COLLECTOR", "PID",
+	       "UID", "GID", "CapEff", "CapPrm", "CapBnd", "CapAmb", "NNP", "Seccomp", "Dumpable",
+	       "Landlock", "VERDICT");
 	for (size_t i = 0; i < a->n_entries; i++) {
 		const Tapio__V1__AuditEntry *e = a->entries[i];
 		const Tapio__V1__PrivilegeReport *o = e->observed;
