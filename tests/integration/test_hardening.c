@@ -734,3 +734,40 @@ Test(hardening, row_9_refused_peer_in_a_loop_is_logged_rate_limited_with_a_count
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
+
+/* ---- point 7: output discarded after EPIPE is counted as dropped, not written ------------ */
+
+static bool stdout_counts(struct tapiod *t, unsigned long long *w, unsigned long long *d,
+			  unsigned long long *e)
+{
+	char *out = status_text(t);
+	char *p = strstr(out, "stdout: ");
+	bool ok = p && sscanf(p, "stdout: %llu written, %llu queue drops, %llu write failures", w,
+			      d, e) == 3;
+	free(out);
+	return ok;
+}
+
+Test(hardening, stdout_output_lost_after_epipe_is_not_counted_as_written, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, "  testing:\n    enabled: true\n    tick_ms: 10\n"), 0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	tapiod_pump(&t, 500);
+	/* the reader goes away: every later write fails with EPIPE */
+	close(t.out_fd);
+	t.out_fd = -1;
+	tapiod_pump(&t, 1500);
+	unsigned long long w1, d1, e1, w2, d2, e2;
+	cr_assert(stdout_counts(&t, &w1, &d1, &e1));
+	tapiod_pump(&t, 2000);
+	cr_assert(stdout_counts(&t, &w2, &d2, &e2));
+	cr_assert_gt(e2, 0, "no write failure counted");
+	cr_assert_eq(w2, w1, "events discarded after EPIPE counted as written (%llu -> %llu)", w1,
+		     w2);
+	cr_assert_gt(d2, d1, "events discarded after EPIPE not counted as dropped");
+	cr_assert(wait_status(&t, "testing", "READY", 1000));
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
