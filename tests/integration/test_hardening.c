@@ -773,3 +773,40 @@ Test(hardening, stdout_output_lost_after_epipe_is_not_counted_as_written, .timeo
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
+
+/* Point 7: a spawn failure keeps its reason (it used to be copied onto itself: "process: ;"). */
+Test(hardening, spawn_failure_reason_is_logged, .timeout = 60)
+{
+	harness_require_root();
+	char dir[] = "/run/tapio-it-empty.XXXXXX", cfg[128], out[16384];
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(chmod(dir, 0755), 0);
+	snprintf(cfg, sizeof(cfg), "%s/tapio.yaml", dir);
+	FILE *f = fopen(cfg, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"collector_dir: %s\ncontrol:\n  enabled: false\ncollectors:\n" TESTING_ON
+		"  process:\n    enabled: false\n",
+		dir);
+	fclose(f);
+	char cmd[9000];
+	snprintf(cmd, sizeof(cmd), "timeout -s TERM 2 %s/tapiod --config %s 2>&1 >/dev/null",
+		 harness_bin_dir(), cfg);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	char want[256];
+	snprintf(want, sizeof(want), "testing: spawn %s/tapio-collector-testing: no such file",
+		 dir);
+	cr_assert(strstr(out, want), "%s", out);
+	snprintf(want, sizeof(want),
+		 "testing: spawn %s/tapio-collector-testing: no such file or "
+		 "directory; restarting in",
+		 dir);
+	cr_assert(strstr(out, want), "%s", out);
+	cr_assert_null(strstr(out, "testing: ; restarting"), "%s", out);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	system(cmd);
+}
