@@ -97,15 +97,26 @@ const char *harness_bin_dir(void)
 	if (realpath(dir, real) && trusted_dir(real))
 		return dir;
 	/* A tree others may write to (a user's clone, a CI workspace): install the binaries
-	 * where only root writes, as a package would. */
-	snprintf(dir, sizeof(dir), "/run/tapio-it-bin.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
+	 * where only root writes, as a package would. One directory per build tree (each test
+	 * runs in its own process), refreshed when the build is newer. */
+	unsigned h = 5381;
+	for (const char *c = real; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	snprintf(dir, sizeof(dir), "/run/tapio-it-bin-%08x", h);
+	if (mkdir(dir, 0755) < 0)
+		cr_assert_eq(errno, EEXIST, "mkdir %s: %s", dir, strerror(errno));
+	cr_assert_eq(chown(dir, 0, 0), 0);
 	cr_assert_eq(chmod(dir, 0755), 0);
+	char built[4300], copy[4300];
+	struct stat b, c;
+	snprintf(built, sizeof(built), "%s/tapiod", real);
+	snprintf(copy, sizeof(copy), "%s/tapiod", dir);
+	if (stat(copy, &c) == 0 && stat(built, &b) == 0 && c.st_mtime >= b.st_mtime)
+		return dir;
 	char cmd[20000];
 	snprintf(cmd, sizeof(cmd),
-		 "install -o root -g root -m 0755 %s/bin/tapiod %s/bin/tapioctl "
-		 "%s/bin/tapio-collector-* %s/",
-		 harness_build_dir(), harness_build_dir(), harness_build_dir(), dir);
+		 "install -p -o root -g root -m 0755 %s/tapiod %s/tapioctl %s/tapio-collector-* %s/",
+		 real, real, real, dir);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
 	return dir;
 }
@@ -163,7 +174,7 @@ int tapiod_start_control(struct tapiod *t, const char *supervisor_yaml, const ch
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
-	char bin[4200];
+	char bin[4300];
 	snprintf(bin, sizeof(bin), "%s/tapiod", harness_bin_dir());
 	pid_t pid = fork();
 	if (pid < 0)
@@ -396,7 +407,7 @@ double jtime(json_object *o)
 
 char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *args)
 {
-	char bin[4200], sock[400];
+	char bin[4300], sock[400];
 	snprintf(bin, sizeof(bin), "%s/tapioctl", harness_bin_dir());
 	TAPIOD_CTL_SOCK(t, sock);
 	const char *argv[32] = { "tapioctl", "--socket", sock };
