@@ -17,10 +17,11 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tapiod [--config FILE] [--check-config] [--log-level LEVEL]\n"
-		   "  --config FILE     YAML configuration (default: the embedded default:\n"
-		   "                    process collector on, JSON lines on stdout)\n"
+		   "  --config FILE     YAML configuration (default: every key at its default,\n"
+		   "                    as --print-default-config shows it)\n"
 		   "  --check-config    validate the configuration and exit (0 valid, 100 not)\n"
-		   "  --print-default-config  print the embedded default configuration\n"
+		   "  --print-default-config  print the default configuration, generated from\n"
+		   "                    the key tables (deploy/tapio.yaml is this output)\n"
 		   "  --log-level L     debug, info, warn, error (overrides the config)\n");
 }
 
