@@ -68,7 +68,8 @@ static const struct config_key keys[] = {
 };
 #undef C
 
-static int check(const void *section, const char **ret_key, char *msg, size_t size)
+static int check(const struct config *cfg, const void *section, const char **ret_key, char *msg,
+		 size_t size)
 {
 	const struct config_kubelet *c = section;
 	if (strncmp(c->url, "https://", 8) != 0 &&
