@@ -245,10 +245,17 @@ $(BUILD)/bench/dns_parse_bench: bench/dns_parse_bench.c collectors/dns/dns_parse
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+KL_BENCH_SRCS := collectors/kubelet/kubelet_parse.c collectors/kubelet/kubelet_state.c
+$(BUILD)/bench/kubelet_poll_bench: bench/kubelet_poll_bench.c $(KL_BENCH_SRCS) collectors/kubelet/kubelet.h $(LIBTAPIO) | $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(KL_BENCH_SRCS) $(LIBTAPIO) $(PKG_LIBS) -ljson-c
+
 # Builds what it needs itself (a collector that does not build is left out, not fatal).
-bench: $(BUILD)/bench/dns_parse_bench
+bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench
 	$(Q)./bench/run.sh $(BENCH_ARGS)
 	$(Q)$(BUILD)/bench/dns_parse_bench
+	$(Q)$(BUILD)/bench/kubelet_poll_bench
 
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
