@@ -408,6 +408,26 @@ Test(kubelet, rejects_a_wrong_token_and_a_wrong_ca)
 	cr_expect(strstr(log, "HTTP 401") != NULL, "%s", log);
 	cr_expect(strstr(log, "nodes/pods") != NULL, "says which RBAC is needed");
 	free(log);
+	cr_expect_eq(count("kubelet.node_stats", NULL), 0, "nothing from refused polls");
+
+	/* the projected token rotates (a new file renamed over the old): the running, sandboxed
+	 * worker reads it at its next request and is let in */
+	char good[256] = "", tmp[420];
+	snprintf(tmp, sizeof(tmp), "%s/token", dir);
+	f = fopen(tmp, "r");
+	cr_assert_not_null(fgets(good, sizeof(good), f));
+	fclose(f);
+	snprintf(tmp, sizeof(tmp), "%s.new", tok);
+	f = fopen(tmp, "w");
+	fputs(good, f);
+	fclose(f);
+	chmod(tmp, 0644);
+	cr_assert_eq(rename(tmp, tok), 0);
+	json_object *ev = wait_for("kubelet.node_stats", NULL, 10000);
+	cr_expect_str_eq(jstr(ev, "kubelet.node.nodeName"), "node-1");
+	log = tapiod_log(&td);
+	cr_expect(strstr(log, "answers again") != NULL);
+	free(log);
 }
 
 /* ---- real cgroups --------------------------------------------------------------------------- */
