@@ -206,7 +206,8 @@ static void poll_complete(struct kl_ctx *k)
 		else if (k->ans[i].status != 200)
 			snprintf(why, sizeof(why), "%s: HTTP %ld%s", req_paths[i], k->ans[i].status,
 				 k->ans[i].status == 401 || k->ans[i].status == 403
-					 ? " (the token needs nodes/pods and nodes/stats)"
+					 ? " (the token needs get on nodes/healthz, nodes/pods, "
+					   "nodes/stats)"
 					 : "");
 	}
 	if (!why[0]) {
