@@ -186,13 +186,15 @@ static void mode(const char *m)
 	put(".mode", m);
 }
 
+static const char *url_host = "127.0.0.1";
+
 static void start(const char *extra)
 {
 	char yaml[2048];
 	snprintf(yaml, sizeof(yaml),
 		 "  kubelet:\n"
 		 "    enabled: true\n"
-		 "    url: https://127.0.0.1:%d\n"
+		 "    url: https://%s:%d\n"
 		 "    token_file: %s/token\n"
 		 "    ca_file: %s/ca.crt\n"
 		 "    poll_interval_ms: 1000\n"
@@ -200,7 +202,7 @@ static void start(const char *extra)
 		 "    backoff_max_ms: 1000\n"
 		 "    node_stats_interval_ms: 3600000\n"
 		 "%s",
-		 port, dir, dir, extra);
+		 url_host, port, dir, dir, extra);
 	cr_assert_eq(tapiod_start(&td, yaml), 0);
 	cr_assert(tapiod_wait_state(&td, "kubelet", "READY", 10000) ||
 			  tapiod_wait_state(&td, "kubelet", "DEGRADED", 100),
@@ -568,6 +570,7 @@ Test(kubelet, cpu_throttling_and_memory_from_real_cgroups, .fini = cg_fini)
 	snprintf(buf + off, sizeof(buf) - off, "]}}]}");
 	put("pods.json", buf);
 	summary(8000000000ull, 1000);
+	url_host = "localhost"; /* a name: verified against the certificate's DNS name */
 	start("    cgroup_interval_ms: 1000\n");
 
 	json_object *ev = wait_for("kubelet.cpu_throttled", "limited", 20000);
