@@ -5,7 +5,6 @@
 // batches, counts them, and leaves a gap in the sequence numbers the supervisor sees).
 #include "worker.h"
 
-#include <bpf/libbpf.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +29,7 @@
 #include "pbwire.h"
 #include "privilege.h"
 #include "registry.h"
+#include "ringread.h"
 #include "sandbox.h"
 #include "strbuf.h"
 
@@ -38,6 +38,8 @@
 #define BATCH_BYTES_MAX	 (FRAME_MAX - 64)
 #define DRAIN_TIMEOUT_MS 1000
 #define MAX_STR		 64
+#define MAX_MARKS	 256
+#define STORE_SEND_MS	 2000
 
 struct worker {
 	const struct worker_collector *coll;
@@ -52,12 +54,23 @@ struct worker {
 	int fds[WORKER_MAX_FDS];
 	int nfds;
 	struct ring_watch {
-		struct ring_buffer *rb; /* owned */
-		int fd;			/* its epoll fd */
+		struct ringread rr; /* owned mappings */
+		int fd;		    /* the ring map: watched edge-triggered */
 		void *map;		/* owned: ring_consumer, read by the BPF programs */
 		size_t map_len;
 	} rings[WORKER_MAX_FDS];
 	int nrings;
+	/* Ring positions to commit once the output queue has sent `end` bytes in total: the
+	 * records behind a batch are released to the kernel only when the batch is in the
+	 * socket, so a worker killed in between leaves them for its successor. */
+	struct commit_mark {
+		uint64_t end;
+		uint64_t pos[WORKER_MAX_FDS];
+	} marks[MAX_MARKS];
+	unsigned mark_head, mark_n;
+	uint64_t out_queued, out_sent; /* bytes ever queued / written */
+	struct fdstore store; /* resumed: the stored objects (owned); fresh: what to hand over */
+	bool resumed;
 	int pollfd; /* one-shot: the next ring poll while polling */
 	bool polling;
 	bool want_out;	  /* EPOLLOUT armed on sock */
@@ -92,6 +105,18 @@ const struct timeconv *worker_timeconv(const struct worker *w)
 struct worker_counters *worker_counters(struct worker *w)
 {
 	return &w->counters;
+}
+
+const struct fdstore *worker_stored(const struct worker *w)
+{
+	return w->resumed ? &w->store : NULL;
+}
+
+int worker_store_add(struct worker *w, const char *name, int fd)
+{
+	if (w->resumed)
+		return -EALREADY;
+	return fdstore_add(&w->store, name, fd);
 }
 
 void worker_set_step(struct worker *w, const char *step)
@@ -133,18 +158,38 @@ static volatile uint32_t *ring_polling(const struct ring_watch *rw)
 	return rw->map;
 }
 
-int worker_watch_ring(struct worker *w, struct ring_buffer *rb, void *consumer_map, size_t map_len)
+int worker_watch_ring(struct worker *w, int ring_fd, ringread_fn fn, void *ctx, void *consumer_map,
+		      size_t map_len)
 {
-	int fd = ring_buffer__epoll_fd(rb);
-	int r = worker_watch(w, fd);
+	if (w->nrings >= WORKER_MAX_FDS || w->nfds >= WORKER_MAX_FDS) {
+		munmap(consumer_map, map_len);
+		return -ENOSPC;
+	}
+	struct ring_watch *rw = &w->rings[w->nrings];
+	int r = ringread_open(&rw->rr, ring_fd, fn, ctx);
 	if (r < 0) {
-		ring_buffer__free(rb);
 		munmap(consumer_map, map_len);
 		return r;
 	}
-	struct ring_watch *rw = &w->rings[w->nrings++];
-	*rw = (struct ring_watch){rb, fd, consumer_map, map_len};
+	/* Edge-triggered: records read but not yet committed keep the ring readable. */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = ring_fd};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, ring_fd, &ev) < 0) {
+		r = -errno;
+		ringread_close(&rw->rr);
+		munmap(consumer_map, map_len);
+		return r;
+	}
+	w->fds[w->nfds++] = ring_fd;
+	rw->fd = ring_fd;
+	rw->map = consumer_map;
+	rw->map_len = map_len;
+	w->nrings++;
 	*ring_polling(rw) = 0;
+	if (rw->rr.backlog_end > rw->rr.read_pos)
+		log_info(
+			"ring buffer: %llu bytes left unread by the previous worker: draining them "
+			"first",
+			(unsigned long long)(rw->rr.backlog_end - rw->rr.read_pos));
 	return 0;
 }
 
@@ -185,6 +230,46 @@ static void arm_out(struct worker *w, bool on)
 		w->want_out = on;
 }
 
+/* Release to the kernel the ring records whose events are all in the socket. */
+static void commit_sent(struct worker *w)
+{
+	const struct commit_mark *last = NULL;
+	while (w->mark_n > 0 && w->marks[w->mark_head].end <= w->out_sent) {
+		last = &w->marks[w->mark_head];
+		w->mark_head = (w->mark_head + 1) % MAX_MARKS;
+		w->mark_n--;
+	}
+	if (!last)
+		return;
+	for (int i = 0; i < w->nrings; i++) {
+		struct ringread *rr = &w->rings[i].rr;
+		uint64_t cur = __atomic_load_n((uint64_t *)rr->cons, __ATOMIC_RELAXED);
+		if (last->pos[i] > cur)
+			__atomic_store_n((uint64_t *)rr->cons, last->pos[i], __ATOMIC_RELEASE);
+	}
+}
+
+/* Everything read from the rings so far is behind what the queue holds now: commit it once
+ * the queue has been written up to here. */
+static void mark_rings(struct worker *w)
+{
+	if (w->nrings == 0)
+		return;
+	struct commit_mark *m;
+	if (w->mark_n > 0 &&
+	    w->marks[(w->mark_head + w->mark_n - 1) % MAX_MARKS].end == w->out_queued) {
+		m = &w->marks[(w->mark_head + w->mark_n - 1) % MAX_MARKS];
+	} else if (w->mark_n == MAX_MARKS) {
+		m = &w->marks[(w->mark_head + w->mark_n - 1) % MAX_MARKS]; /* merge: later */
+	} else {
+		m = &w->marks[(w->mark_head + w->mark_n) % MAX_MARKS];
+		w->mark_n++;
+	}
+	m->end = w->out_queued;
+	for (int i = 0; i < w->nrings; i++)
+		m->pos[i] = w->rings[i].rr.read_pos;
+}
+
 /* Write as much of the queue as the socket takes. -EPIPE when the supervisor is gone. */
 static int send_pending(struct worker *w)
 {
@@ -201,7 +286,10 @@ static int send_pending(struct worker *w)
 			return -errno;
 		}
 		strbuf_consume(&w->out, (size_t)n);
+		w->out_sent += (uint64_t)n;
+		commit_sent(w);
 	}
+	commit_sent(w);
 	arm_out(w, false);
 	fatal_report_set_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
 	return 0;
@@ -209,8 +297,7 @@ static int send_pending(struct worker *w)
 
 /* Queue one WorkerFrame whose body is field `field` (length-delimited) with `len` bytes.
  * Events respect the queue cap; control frames may use CONTROL_SLACK beyond it. */
-static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len,
-		       bool control)
+static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len, bool control)
 {
 	uint8_t hdr[FRAME_HDR + 1 + 10];
 	size_t h = FRAME_HDR;
@@ -223,8 +310,13 @@ static int queue_frame(struct worker *w, unsigned field, const void *body, size_
 	size_t limit = w->out_max + (control ? CONTROL_SLACK : 0);
 	if (w->out.len + h + len > limit)
 		return -ENOBUFS;
-	if (strbuf_append(&w->out, hdr, h) < 0 || strbuf_append(&w->out, body, len) < 0)
+	if (strbuf_append(&w->out, hdr, h) < 0)
 		return -ENOMEM;
+	if (strbuf_append(&w->out, body, len) < 0) {
+		w->out.len -= h;
+		return -ENOMEM;
+	}
+	w->out_queued += h + len;
 	return 0;
 }
 
@@ -244,15 +336,20 @@ static int queue_message(struct worker *w, unsigned field, const ProtobufCMessag
 
 static void flush_batch(struct worker *w)
 {
-	if (w->batch_events == 0)
+	if (w->batch_events == 0) {
+		/* records that made no event (filtered, malformed) are released too */
+		mark_rings(w);
+		commit_sent(w);
 		return;
+	}
 	int r = queue_frame(w, WIRE_FRAME_BATCH, w->batch.data, w->batch.len, false);
 	if (r < 0)
-		w->queue_drops += w->batch_events;
+		w->queue_drops += w->batch_events; /* counted: their records may go */
 	else
 		w->events_sent += w->batch_events;
 	strbuf_reset(&w->batch);
 	w->batch_events = 0;
+	mark_rings(w);
 	send_pending(w);
 }
 
@@ -337,10 +434,103 @@ static void send_stats(struct worker *w)
 	st.filtered = w->counters.filtered;
 	st.records_read = w->counters.records_read;
 	st.enrich_misses = w->counters.enrich_misses;
+	if (w->resumed) {
+		st.has_resumed = st.has_backlog_records = st.has_kernel_drops_at_start = 1;
+		st.resumed = 1;
+		for (int i = 0; i < w->nrings; i++)
+			st.backlog_records += w->rings[i].rr.backlog_records;
+		st.kernel_drops_at_start = w->counters.kernel_drops_at_start;
+	}
 	queue_message(w, WIRE_FRAME_STATS, &st.base);
 }
 
+/* The FdStore frame with its fds attached (SCM_RIGHTS on its first byte). Sent before READY,
+ * when nothing else is queued: written here, waiting for the socket if it must. */
+static int send_store(struct worker *w)
+{
+	Tapio__V1__FdStore fs = TAPIO__V1__FD_STORE__INIT;
+	char *names[FDSTORE_MAX];
+	for (unsigned i = 0; i < w->store.n; i++)
+		names[i] = w->store.names[i];
+	fs.names = names;
+	fs.n_names = w->store.n;
+	int r = queue_message(w, WIRE_FRAME_FD_STORE, &fs.base);
+	if (r < 0)
+		return r;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * FDSTORE_MAX)];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	size_t fdlen = sizeof(int) * w->store.n;
+	struct iovec iov = {.iov_base = w->out.data, .iov_len = w->out.len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = CMSG_SPACE(fdlen)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(fdlen);
+	memcpy(CMSG_DATA(cm), w->store.fds, fdlen);
+	uint64_t deadline = timeconv_now_mono_ns() + STORE_SEND_MS * 1000000ull;
+	ssize_t n;
+	while ((n = sendmsg(w->sock, &mh, MSG_NOSIGNAL)) < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (timeconv_now_mono_ns() > deadline)
+			return -ETIMEDOUT;
+		struct epoll_event ev;
+		epoll_wait(w->epfd, &ev, 1, 10);
+	}
+	strbuf_consume(&w->out, (size_t)n);
+	w->out_sent += (uint64_t)n;
+	log_debug("handed %u kernel objects to tapiod", w->store.n);
+	return send_pending(w); /* the rest, if the socket took only part */
+}
+
+static void send_store_drop(struct worker *w, const char *why)
+{
+	Tapio__V1__FdStoreDrop d = TAPIO__V1__FD_STORE_DROP__INIT;
+	d.reason = (char *)why;
+	if (queue_message(w, WIRE_FRAME_FD_STORE_DROP, &d.base) == 0)
+		send_pending(w);
+}
+
 /* ---- setup ------------------------------------------------------------------------------- */
+
+/* --stored NAME=FD: an object of the fd store, inherited from tapiod. Checked like any
+ * input: the name, the fd and the kind of object behind it. */
+static int parse_stored(struct worker *w, const char *arg)
+{
+	const char *eq = strrchr(arg, '=');
+	char name[FDSTORE_NAME_MAX];
+	if (!eq || (size_t)(eq - arg) >= sizeof(name)) {
+		log_error("--stored: not NAME=FD: %.64s", arg);
+		return -EINVAL;
+	}
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	char *end;
+	errno = 0;
+	long v = strtol(eq + 1, &end, 10);
+	if (errno || *end || v < 3 || v > 65535) {
+		log_error("--stored %s: not a file descriptor", name);
+		return -EINVAL;
+	}
+	int r = fdstore_check((int)v, name);
+	if (r == 0) {
+		fcntl((int)v, F_SETFD, FD_CLOEXEC);
+		r = fdstore_add(&w->store, name, (int)v);
+	}
+	if (r < 0) {
+		log_error("--stored %s=%ld: %s", name, v, strerror(-r));
+		return r;
+	}
+	w->store.owned = true;
+	w->resumed = true;
+	return 0;
+}
 
 static int parse_args(struct worker *w, int argc, char **argv)
 {
@@ -348,6 +538,7 @@ static int parse_args(struct worker *w, int argc, char **argv)
 		{ "fd", required_argument, NULL, 'f' },
 		{ "config-fd", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{"stored", required_argument, NULL, 's'},
 		{ NULL, 0, NULL, 0 },
 	};
 	int cfd = -1, opt;
@@ -379,6 +570,10 @@ static int parse_args(struct worker *w, int argc, char **argv)
 			log_set_level(lv);
 			break;
 		}
+		case 's':
+			if (parse_stored(w, optarg) < 0)
+				return -EINVAL;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -498,11 +693,8 @@ static int fail_running(struct worker *w, const char *what, int err)
 static int64_t drain_rings(struct worker *w)
 {
 	uint64_t before = w->counters.records_read;
-	for (int i = 0; i < w->nrings; i++) {
-		int r = ring_buffer__consume(w->rings[i].rb);
-		if (r < 0 && r != -EINTR)
-			return r;
-	}
+	for (int i = 0; i < w->nrings; i++)
+		ringread_consume(&w->rings[i].rr);
 	return (int64_t)(w->counters.records_read - before);
 }
 
@@ -657,7 +849,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	if (reg && geteuid() == 0) {
 		int r = sandbox_limit_caps(registry_setup_caps(reg), registry_setup_caps(reg));
 		if (r < 0) {
-			log_error("cannot limit capabilities to the declared set: %s", strerror(-r));
+			log_error("cannot limit capabilities to the declared set: %s",
+				  strerror(-r));
 			free(w);
 			return EXIT_CONFIG;
 		}
@@ -683,6 +876,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	assert(r <= 0); /* 0 or -errno: an exit code here would read as success */
 	if (r < 0) {
 		code = worker_exit_code(r);
+		if (w->resumed)
+			send_store_drop(w, w->step ? w->step : "setup");
 		if (w->step)
 			log_error("setup failed at '%s': %s (exit %d)", w->step, strerror(-r),
 				  code);
@@ -692,6 +887,10 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	}
 	/* Loading BPF parses the kernel's BTF (megabytes) and frees it: give that back. */
 	malloc_trim(0);
+	if (!w->resumed && w->store.n > 0 && send_store(w) < 0) {
+		log_error("cannot hand the kernel objects to tapiod: supervisor gone");
+		goto out;
+	}
 
 	struct sandbox_result sb = {0};
 	bool sandboxed = w->common->sandbox;
@@ -717,7 +916,7 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 		drain(w);
 out:
 	for (int i = 0; i < w->nrings; i++)
-		ring_buffer__free(w->rings[i].rb); /* before teardown destroys the maps */
+		ringread_close(&w->rings[i].rr); /* before teardown destroys the maps */
 	if (setup_done && c->teardown)
 		c->teardown(w, ctx);
 	for (size_t i = 0; i < w->ready.n_hooks_attached; i++)
@@ -729,6 +928,7 @@ out:
 		munmap(w->rings[i].map, w->rings[i].map_len);
 	strbuf_release(&w->batch);
 	strbuf_release(&w->out);
+	fdstore_clear(&w->store);
 	config_free(w->cfg);
 	free(w);
 	return code;

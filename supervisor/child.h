@@ -10,6 +10,7 @@
 
 #include "budget.h"
 #include "config.h"
+#include "fdstore.h"
 #include "frame.h"
 #include "policy.h"
 #include "registry.h"
@@ -54,6 +55,20 @@ struct child_counters {
 	/* The worker's own cumulative counters, from its last stats frame. */
 	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
 	uint64_t worker_events_sent;
+	/* Across restarts (the fd store, issue 13 point 4). */
+	uint64_t resumed;	   /* workers started on stored kernel objects */
+	uint64_t store_drops;	   /* stores dropped (config change, disabled, unusable) */
+	uint64_t backlog_records;  /* records recorded while no worker read, read later */
+	uint64_t unattended_drops; /* ring overflow while no worker read (part of kernel_drops) */
+	uint64_t gap_ms;	   /* last heartbeat of a dead worker → its successor's READY */
+	uint64_t gaps;		   /* such replacements */
+};
+
+/* A worker's cumulative counters from its stats frames, folded into the child's totals
+ * when the next worker starts (so that they add up across restarts). */
+struct child_worker_stats {
+	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
+	uint64_t events_sent, backlog_records;
 };
 
 struct child {
@@ -79,6 +94,16 @@ struct child {
 	bool poll_open;
 	struct frame_reader reader;
 	uint64_t last_seq;
+
+	/* The fd store: the kernel objects of this collector's workers, kept across restarts
+	 * (owned), and fds received on the socket whose FdStore frame is not read yet. */
+	struct fdstore store;
+	struct fdstore pending;
+	bool resumed;		   /* this worker was given the store */
+	bool store_stats_seen;	   /* its first stats frame since (un)resuming is counted */
+	uint64_t store_raw_kernel; /* raw kernel drop counter last reported on the store */
+	struct child_worker_stats base, cur; /* dead workers' sum; this worker's last frame */
+	uint64_t gap_from_ns; /* the dead predecessor's last heartbeat (0: none pending) */
 
 	uint64_t start_mono_ns, last_heartbeat_ns;
 	uint64_t deaths[8]; /* mono ns of recent deaths (crash-loop window) */
@@ -106,5 +131,8 @@ void child_check_watchdog(struct child *c, uint64_t now_ns);
 /* Restart by hand (tapioctl restart, reload): a FAILED or BACKOFF child starts now, a running
  * one is stopped and started again. */
 void child_restart(struct child *c);
+/* Drop the fd store (config changed, collector disabled, tapiod exits, objects unusable): the
+ * next worker loads and attaches afresh. why: for the log, NULL to drop quietly. */
+void child_store_drop(struct child *c, const char *why);
 /* Release what is not a libuv handle; the handles are closed by the supervisor. */
 void child_release(struct child *c);

@@ -68,6 +68,7 @@ static void close_all(struct sup *sup)
 	for (size_t i = 0; i < sup->n_children; i++) {
 		struct child *c = &sup->children[i];
 		link_close(c);
+		child_store_drop(c, NULL); /* the programs detach as their last fd goes */
 		uv_close((uv_handle_t *)&c->timer, NULL);
 	}
 	sinks_close(&sup->sinks);
@@ -190,12 +191,15 @@ static void reload(struct sup *sup)
 			sup->n_children++;
 		}
 		if (was && !cc->enabled) {
+			child_store_drop(c, "disabled");
 			child_handle(c, CEV_STOP_REQUESTED, NULL);
 			stopped++;
 		} else if (!was && cc->enabled) {
+			child_store_drop(c, "enabled again");
 			child_restart(c);
 			started++;
 		} else if (worker_config_changed(old, next, reg->name)) {
+			child_store_drop(c, "configuration changed");
 			child_restart(c);
 			restarted++;
 		}

@@ -31,6 +31,7 @@ struct process_ctx {
 	struct procfs_poll *poll; /* the /proc fallback, NULL when eBPF runs */
 	int poll_fd;		  /* its timerfd */
 	const char *hookset;	  /* the set that loaded */
+	int counters_fd;	  /* the per-CPU counters map: the skeleton's or a stored one */
 };
 
 /* ---- setup ------------------------------------------------------------------------------- */
@@ -237,6 +238,7 @@ static int process_setup(struct worker *w, void *ctx)
 	pc->w = w;
 	pc->cfg = config_section(worker_config(w), "process");
 	pc->poll_fd = -1;
+	pc->counters_fd = -1;
 	worker_set_step(w, "libbpf setup");
 	int r = kevent_setup();
 	if (r < 0)
@@ -246,6 +248,14 @@ static int process_setup(struct worker *w, void *ctx)
 	if (pc->cfg->force_fallback)
 		return setup_fallback(pc, "force_fallback is set");
 
+	if (worker_stored(w)) {
+		worker_set_step(w, "resume the stored ring buffer");
+		pc->counters_fd = kevent_stored_map(w, "counters");
+		r = kevent_resume_ring(w, "events", handle_record, pc);
+		if (r == 0)
+			log_info("resumed on the kernel objects kept by tapiod");
+		return r;
+	}
 	worker_set_step(w, "load and attach hooks");
 	r = hookset_select(w, pc->cfg->hooks, hooksets, sizeof(hooksets) / sizeof(hooksets[0]),
 			   hook_names, sizeof(hook_names) / sizeof(hook_names[0]), try_hookset, pc);
@@ -259,6 +269,11 @@ static int process_setup(struct worker *w, void *ctx)
 
 	worker_set_step(w, "ring buffer");
 	r = kevent_add_ring(w, pc->skel->obj, pc->skel->maps.events, handle_record, pc);
+	if (r < 0)
+		return r;
+	pc->counters_fd = bpf_map__fd(pc->skel->maps.counters);
+	worker_set_step(w, "fd store");
+	r = kevent_store_skeleton(w, pc->skel->skeleton);
 	if (r < 0)
 		return r;
 
@@ -286,11 +301,11 @@ static void process_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 {
 	struct process_ctx *pc = ctx;
 	uint64_t sums[TAPIO_CNT_MAX];
-	if (!pc->skel) {
+	if (pc->counters_fd < 0) {
 		worker_counters(w)->filtered = pc->user_filtered;
 		return;
 	}
-	if (kevent_counters_sum(bpf_map__fd(pc->skel->maps.counters), sums) < 0)
+	if (kevent_counters_sum(pc->counters_fd, sums) < 0)
 		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
@@ -437,8 +452,9 @@ static int handle_record(void *ctx, void *data, size_t size)
 	}
 	if (r == -EBADMSG) {
 		cnt->decode_errors++;
-		log_debug("bad record: type %u version %u size %u/%zu", size >= sizeof(*h) ? h->type : 0,
-			  size >= sizeof(*h) ? h->version : 0, size >= sizeof(*h) ? h->size : 0, size);
+		log_debug("bad record: type %u version %u size %u/%zu",
+			  size >= sizeof(*h) ? h->type : 0, size >= sizeof(*h) ? h->version : 0,
+			  size >= sizeof(*h) ? h->size : 0, size);
 	}
 	return 0; /* queue drops are counted by the worker; never stop consuming */
 }
