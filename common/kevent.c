@@ -219,8 +219,10 @@ int kevent_resume_ring(struct worker *w, const char *ring, kevent_record_fn fn, 
 		return -ESTALE;
 	}
 	uint64_t sums[TAPIO_CNT_MAX];
-	if (kevent_counters_sum(counters_fd, sums) == 0)
+	if (kevent_counters_sum(counters_fd, sums) == 0) {
 		worker_counters(w)->kernel_drops_at_start = sums[TAPIO_CNT_RINGBUF_DROP];
+		worker_counters(w)->kernel_filtered_at_start = sums[TAPIO_CNT_FILTERED];
+	}
 	int r = add_ring(w, ring_fd, consumer_fd, fn, ctx);
 	if (r < 0)
 		return r;

@@ -343,9 +343,12 @@ static void flush_batch(struct worker *w)
 		return;
 	}
 	int r = queue_frame(w, WIRE_FRAME_BATCH, w->batch.data, w->batch.len, false);
-	if (r < 0)
-		w->queue_drops += w->batch_events; /* counted: their records may go */
-	else
+	if (r < 0) {
+		/* counted here, once: the batch's sequence numbers are the last ones given out
+		 * and are given again, so tapiod sees no gap for a loss already counted */
+		w->queue_drops += w->batch_events;
+		w->seq -= w->batch_events;
+	} else
 		w->events_sent += w->batch_events;
 	strbuf_reset(&w->batch);
 	w->batch_events = 0;
@@ -355,8 +358,10 @@ static void flush_batch(struct worker *w)
 
 int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 {
+	/* A sequence number is taken only by an event that goes into a batch: one dropped here
+	 * is counted as a queue drop and leaves no gap (a loss is counted once, by one hop). */
 	ev->has_seq = 1;
-	ev->seq = ++w->seq;
+	ev->seq = w->seq + 1;
 	ev->collector = (char *)w->coll->name;
 
 	size_t len = protobuf_c_message_get_packed_size(&ev->base);
@@ -364,8 +369,11 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 		w->queue_drops++;
 		return -EMSGSIZE;
 	}
-	if (w->batch.len + len + 11 > BATCH_BYTES_MAX)
-		flush_batch(w);
+	if (w->batch.len + len + 11 > BATCH_BYTES_MAX) {
+		flush_batch(w); /* a dropped batch gives its numbers back */
+		ev->seq = w->seq + 1;
+		len = protobuf_c_message_get_packed_size(&ev->base);
+	}
 	uint8_t pre[11];
 	size_t p = 0;
 	pre[p++] = (1 << 3) | 2; /* EventBatch.events */
@@ -374,6 +382,7 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 		w->queue_drops++;
 		return -ENOBUFS;
 	}
+	w->seq = ev->seq;
 	memcpy(w->batch.data + w->batch.len, pre, p);
 	protobuf_c_message_pack(&ev->base, (uint8_t *)w->batch.data + w->batch.len + p);
 	w->batch.len += p + len;

@@ -92,6 +92,8 @@ struct worker_counters {
 	uint64_t decode_errors;
 	uint64_t filtered;
 	uint64_t enrich_misses;
-	uint64_t kernel_drops_at_start; /* a stored counters map's value when taken over */
+	/* a stored counters map's values when this worker took it over (kevent_resume_ring):
+	 * fill_stats reports the filtered count since, the worker the drops since */
+	uint64_t kernel_drops_at_start, kernel_filtered_at_start;
 };
 struct worker_counters *worker_counters(struct worker *w);

@@ -100,10 +100,6 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 				 ? "; the kernel objects stayed attached: the backlog is read now"
 				 : "; what happened meanwhile was not recorded");
 	}
-	if (c->pending.n > 0) {
-		protocol_error(c, "%u fds sent without an FdStore frame", c->pending.n);
-		return -EPROTO;
-	}
 	free(c->degraded_reason);
 	c->degraded_reason = NULL;
 	if (r->degraded_reason && r->degraded_reason[0]) {
@@ -268,6 +264,11 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 	}
 	if (body.size != len) {
 		protocol_error(c, "frame of %zu bytes holds more than one body", len);
+		return -EPROTO;
+	}
+	if (c->pending.n > 0 && body.number != WIRE_FRAME_FD_STORE) {
+		/* fds come only with the frame that names them */
+		protocol_error(c, "%u fds sent without an FdStore frame", c->pending.n);
 		return -EPROTO;
 	}
 	if (body.number == WIRE_FRAME_BATCH && body.type == PBWIRE_LEN) {

@@ -232,13 +232,17 @@ static void log_stats(struct sup *sup, uint64_t now)
 		c->events_at_last_log = k->events;
 		log_info("stats %s: state=%s pid=%d restarts=%u events=%llu (%.0f/s) "
 			 "drops: kernel=%llu worker_queue=%llu seq_gaps=%llu sink=%llu "
-			 "decode_errors=%llu filtered=%llu protocol_errors=%llu",
+			 "decode_errors=%llu filtered=%llu protocol_errors=%llu resumed=%llu "
+			 "backlog=%llu unattended_drops=%llu gaps=%llu gap_ms=%llu",
 			 c->reg->name, policy_state_name(c->state), (int)c->pid, c->restarts,
 			 (unsigned long long)k->events, rate, (unsigned long long)k->kernel_drops,
 			 (unsigned long long)k->queue_drops, (unsigned long long)k->seq_gaps,
 			 (unsigned long long)k->sink_queue_drops,
 			 (unsigned long long)k->decode_errors, (unsigned long long)k->filtered,
-			 (unsigned long long)k->protocol_errors);
+			 (unsigned long long)k->protocol_errors, (unsigned long long)k->resumed,
+			 (unsigned long long)k->backlog_records,
+			 (unsigned long long)k->unattended_drops, (unsigned long long)k->gaps,
+			 (unsigned long long)k->gap_ms);
 	}
 	sup->last_log_ns = now;
 }

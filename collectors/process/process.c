@@ -309,7 +309,8 @@ static void process_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
-	worker_counters(w)->filtered = pc->user_filtered + sums[TAPIO_CNT_FILTERED];
+	worker_counters(w)->filtered = pc->user_filtered + sums[TAPIO_CNT_FILTERED] -
+				       worker_counters(w)->kernel_filtered_at_start;
 }
 
 /* ---- decode ------------------------------------------------------------------------------ */
