@@ -168,6 +168,15 @@ static void do_status(struct control_client *cl)
 		s->sandbox_violations = c->cnt.sandbox_violations;
 		s->over_budget = c->cnt.over_budget;
 		s->degraded_reason = c->state == CHILD_DEGRADED ? c->degraded_reason : NULL;
+		s->has_fd_store_objects = s->has_resumed = s->has_backlog_records = 1;
+		s->has_unattended_drops = s->has_gaps = s->has_gap_ms = s->has_fd_store_drops = 1;
+		s->fd_store_objects = c->store.n;
+		s->resumed = c->cnt.resumed;
+		s->backlog_records = c->cnt.backlog_records;
+		s->unattended_drops = c->cnt.unattended_drops;
+		s->gaps = c->cnt.gaps;
+		s->gap_ms = c->cnt.gap_ms;
+		s->fd_store_drops = c->cnt.store_drops;
 	}
 	Tapio__V1__StatusResponse sr = TAPIO__V1__STATUS_RESPONSE__INIT;
 	sr.node = sup->cfg->node_name;

@@ -229,6 +229,10 @@ static int on_fd_store(struct child *c, const Tapio__V1__FdStore *fs)
 		return -EPROTO;
 	}
 	child_store_drop(c, NULL);
+	if (!c->env->cfg->supervisor.fd_store) {
+		fdstore_clear(&c->pending); /* supervisor.fd_store: false */
+		return 0;
+	}
 	for (size_t i = 0; i < fs->n_names; i++) {
 		const char *name = fs->names[i];
 		int fd = c->pending.fds[i];

@@ -175,6 +175,8 @@ static void reload(struct sup *sup)
 		bool was = c && config_collector(old, reg->name)->enabled;
 		if (c)
 			c->cc = cc; /* the old config is freed below */
+		if (c && !next->supervisor.fd_store)
+			child_store_drop(c, "supervisor.fd_store is off");
 		if (!cc || (!was && !cc->enabled))
 			continue;
 		if (!was && cc->enabled && (registry_setup_caps(reg) & dropped)) {

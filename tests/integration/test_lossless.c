@@ -222,6 +222,18 @@ static void assert_accounted(struct tapiod *t, const char *name, int missing)
 	cr_assert_geq(resumed, 4, "workers resumed on the fd store: %lld; log:\n%s", resumed,
 		      log);
 	free(log);
+	/* and tapioctl status shows the replacements and the store */
+	const char *args[] = {"status", NULL};
+	int st;
+	char *out = tapioctl_run(t, &st, args);
+	char want[64];
+	snprintf(want, sizeof(want), "  %s: ", name);
+	const char *l = out ? strstr(out, want) : NULL;
+	cr_assert(l && strstr(l, "replacement(s)") && strstr(l, "objects kept"), "status:\n%s",
+		  out ? out : "");
+	unsigned long long repl = strtoull(l + strlen(want), NULL, 10);
+	cr_assert_geq(repl, 4, "status:\n%s", out);
+	free(out);
 }
 
 Test(lossless, marked_execs_survive_three_kills_and_a_stop, .timeout = 180)
