@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,4 +79,32 @@ void fdstore_clear(struct fdstore *s)
 			if (s->fds[i] >= 0)
 				close(s->fds[i]);
 	s->n = 0;
+}
+
+static void *close_one(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+void fdstore_clear_all(struct fdstore *const *stores, size_t n)
+{
+	pthread_t th[FDSTORE_MAX];
+	for (size_t k = 0; k < n; k++) {
+		struct fdstore *s = stores[k];
+		unsigned started = 0;
+		for (unsigned i = 0; s->owned && i < s->n; i++) {
+			if (s->fds[i] < 0)
+				continue;
+			if (pthread_create(&th[started], NULL, close_one,
+					   (void *)(intptr_t)s->fds[i]) == 0)
+				started++;
+			else
+				close(s->fds[i]); /* no thread: one by one */
+		}
+		/* per store: a bounded number of threads at a time */
+		for (unsigned i = 0; i < started; i++)
+			pthread_join(th[i], NULL);
+		s->n = 0;
+	}
 }

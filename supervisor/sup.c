@@ -65,10 +65,19 @@ static void close_all(struct sup *sup)
 	uv_close((uv_handle_t *)&sup->tick, NULL);
 	if (sup->on_close)
 		sup->on_close(sup->on_close_ctx);
+	/* the kept kernel objects go: the programs detach as their last fd closes */
+	struct fdstore *stores[64];
+	size_t nstores = 0;
+	for (size_t i = 0; i < sup->n_children; i++) {
+		stores[nstores++] = &sup->children[i].store;
+		if (nstores == 64 || i + 1 == sup->n_children) {
+			fdstore_clear_all(stores, nstores);
+			nstores = 0;
+		}
+	}
 	for (size_t i = 0; i < sup->n_children; i++) {
 		struct child *c = &sup->children[i];
 		link_close(c);
-		child_store_drop(c, NULL); /* the programs detach as their last fd goes */
 		uv_close((uv_handle_t *)&c->timer, NULL);
 	}
 	sinks_close(&sup->sinks);
