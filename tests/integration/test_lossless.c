@@ -20,8 +20,8 @@
 
 #include "harness.h"
 
-#define SUPERVISOR                                                                            \
-	"  heartbeat_timeout_ms: 1000\n"                                                     \
+#define SUPERVISOR                                                                                 \
+	"  heartbeat_timeout_ms: 1000\n"                                                           \
 	"  stats_log_interval_s: 1\n"
 
 static double now_s(void)
@@ -219,8 +219,7 @@ static void assert_accounted(struct tapiod *t, const char *name, int missing)
 	cr_assert_eq(queue, 0, "worker queue drops: %lld", queue);
 	cr_assert_eq(sink, 0, "sink drops: %lld", sink);
 	cr_assert_eq(gaps, 0, "sequence gaps: %lld", gaps);
-	cr_assert_geq(resumed, 4, "workers resumed on the fd store: %lld; log:\n%s", resumed,
-		      log);
+	cr_assert_geq(resumed, 4, "workers resumed on the fd store: %lld; log:\n%s", resumed, log);
 	free(log);
 	/* and tapioctl status shows the replacements and the store */
 	const char *args[] = {"status", NULL};
