@@ -457,6 +457,43 @@ Test(cri, oom_killed_degraded_from_cri, .timeout = 60)
 	oom_case(true);
 }
 
+/* Issue 14 point 5: a stop with every kernel collector and CRI running is clean: tapiod exits 0
+ * within stop_timeout_ms, no worker needs SIGKILL, none dies by a sandbox violation (CRI used to
+ * die by SIGSYS detaching its perf-event links; security took ~3.3 s to detach). */
+Test(cri, stop_with_every_kernel_collector_is_clean, .timeout = 90)
+{
+	env_start();
+	struct tapiod t;
+	char yaml[1600];
+	snprintf(yaml, sizeof(yaml),
+		 "%s  process:\n    enabled: true\n  network:\n    enabled: true\n"
+		 "  security:\n    enabled: true\n  dns:\n    enabled: true\n",
+		 cri_yaml(false));
+	cr_assert_eq(tapiod_start(&t, yaml), 0);
+	const char *names[] = {"cri", "process", "network", "security", "dns"};
+	for (size_t i = 0; i < 5; i++)
+		cr_assert(tapiod_wait_state(&t, names[i], "READY", 20000), "%s not READY",
+			  names[i]);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int st = tapiod_stop(&t, 10000);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	char *log = tapiod_log(&t);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "tapiod: status %d; log:\n%s",
+		  st, log);
+	cr_assert_lt(took, 3.0, "stop took %.2f s (stop_timeout_ms is 3000); log:\n%s", took, log);
+	cr_assert(!strstr(log, "SIGKILL"), "a worker needed SIGKILL; log:\n%s", log);
+	cr_assert(!strstr(log, "sandbox violation"), "log:\n%s", log);
+	for (size_t i = 0; i < 5; i++) {
+		char want[64];
+		snprintf(want, sizeof(want), "%s: stopped (exit code 0)", names[i]);
+		cr_assert(strstr(log, want), "no '%s'; log:\n%s", want, log);
+	}
+	free(log);
+	tapiod_cleanup(&t);
+}
+
 /* A missing socket: a clear error, and the worker does not pretend to be READY. */
 Test(cri, missing_socket_is_reported, .timeout = 30)
 {
