@@ -70,6 +70,8 @@ struct worker {
 	unsigned mark_head, mark_n;
 	uint64_t out_queued, out_sent; /* bytes ever queued / written */
 	struct fdstore store; /* resumed: the stored objects (owned); fresh: what to hand over */
+	Tapio__V1__Counter named[WORKER_MAX_COUNTERS]; /* worker_set_counter */
+	size_t nnamed;
 	bool resumed;
 	int pollfd; /* one-shot: the next ring poll while polling */
 	bool polling;
@@ -430,9 +432,26 @@ static void send_heartbeat(struct worker *w, uint64_t now)
 	queue_message(w, WIRE_FRAME_HEARTBEAT, &hb.base);
 }
 
+void worker_set_counter(struct worker *w, const char *name, uint64_t value)
+{
+	size_t i = 0;
+	while (i < w->nnamed && strcmp(w->named[i].name, name) != 0)
+		i++;
+	if (i == WORKER_MAX_COUNTERS)
+		return;
+	if (i == w->nnamed) {
+		w->named[i] = (Tapio__V1__Counter)TAPIO__V1__COUNTER__INIT;
+		w->named[i].name = (char *)name;
+		w->named[i].has_value = 1;
+		w->nnamed++;
+	}
+	w->named[i].value = value;
+}
+
 static void send_stats(struct worker *w)
 {
 	Tapio__V1__Stats st = TAPIO__V1__STATS__INIT;
+	Tapio__V1__Counter *cp[WORKER_MAX_COUNTERS];
 	if (w->coll->fill_stats)
 		w->coll->fill_stats(w, w->ctx, &st);
 	st.has_events_sent = st.has_queue_drops = st.has_decode_errors = 1;
@@ -450,6 +469,10 @@ static void send_stats(struct worker *w)
 			st.backlog_records += w->rings[i].rr.backlog_records;
 		st.kernel_drops_at_start = w->counters.kernel_drops_at_start;
 	}
+	for (size_t i = 0; i < w->nnamed; i++)
+		cp[i] = &w->named[i];
+	st.counters = cp;
+	st.n_counters = w->nnamed;
 	queue_message(w, WIRE_FRAME_STATS, &st.base);
 }
 

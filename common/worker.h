@@ -86,6 +86,12 @@ const struct timeconv *worker_timeconv(const struct worker *w);
  * -ENOBUFS when the outgoing queue is full (the event is dropped and counted). */
 int worker_emit(struct worker *w, Tapio__V1__Event *ev);
 
+/* A counter of the collector's own (cumulative since the worker started) for the stats frame:
+ * call from fill_stats. name: [a-z0-9_]{1,32}, a literal; at most WORKER_MAX_COUNTERS. tapiod
+ * sums them across the collector's workers and shows them in `tapioctl status`. */
+#define WORKER_MAX_COUNTERS 16
+void worker_set_counter(struct worker *w, const char *name, uint64_t value);
+
 /* Counters the collector adds to (filtered by config, decode errors). */
 struct worker_counters {
 	uint64_t records_read;

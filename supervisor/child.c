@@ -214,6 +214,10 @@ static int spawn(struct child *c)
 	b->events_sent += p->events_sent;
 	b->backlog_records += p->backlog_records;
 	memset(p, 0, sizeof(*p));
+	for (unsigned i = 0; i < c->n_named; i++) {
+		c->named[i].base += c->named[i].cur;
+		c->named[i].cur = 0;
+	}
 	c->resumed = c->store.n > 0;
 	c->store_stats_seen = false;
 	if (c->resumed)

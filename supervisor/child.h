@@ -18,6 +18,9 @@
 struct child;
 struct link_env; /* link.h: what the links of all workers share */
 
+#define CHILD_MAX_COUNTERS 16 /* a worker's own counters (worker.h WORKER_MAX_COUNTERS) */
+#define CHILD_COUNTER_NAME 33
+
 /* Calls from a child up to the supervisor (set by sup.c). */
 struct child_hooks {
 	/* A worker was spawned: read frames from fd (the child's end of its socket). */
@@ -104,6 +107,12 @@ struct child {
 	uint64_t store_raw_kernel; /* raw kernel drop counter last reported on the store */
 	struct child_worker_stats base, cur; /* dead workers' sum; this worker's last frame */
 	uint64_t gap_from_ns; /* the dead predecessor's last heartbeat (0: none pending) */
+	/* The collector's own counters (Stats.counters), summed across its workers. */
+	struct child_named {
+		char name[CHILD_COUNTER_NAME];
+		uint64_t base, cur;
+	} named[CHILD_MAX_COUNTERS];
+	unsigned n_named;
 
 	uint64_t start_mono_ns, last_heartbeat_ns;
 	uint64_t deaths[8]; /* mono ns of recent deaths (crash-loop window) */

@@ -182,6 +182,46 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
  * workers before it (folded at spawn). A worker on the fd store reads a kernel drop counter that
  * kept counting while no worker ran: what it grew by since the last value a predecessor
  * reported is the ring's overflow while unattended, counted once, as such. */
+static bool counter_name_valid(const char *n)
+{
+	size_t len = n ? strnlen(n, CHILD_COUNTER_NAME) : 0;
+	if (len == 0 || len >= CHILD_COUNTER_NAME)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
+			return false;
+	return true;
+}
+
+/* The collector's own counters: checked (count, names), then kept by name. */
+static int on_counters(struct child *c, const Tapio__V1__Stats *s)
+{
+	if (s->n_counters > CHILD_MAX_COUNTERS) {
+		protocol_error(c, "stats with %zu counters (at most %u)", s->n_counters,
+			       CHILD_MAX_COUNTERS);
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < s->n_counters; i++) {
+		const Tapio__V1__Counter *k = s->counters[i];
+		if (!counter_name_valid(k->name)) {
+			protocol_error(c, "stats counter %zu has no valid name", i);
+			return -EPROTO;
+		}
+		unsigned j = 0;
+		while (j < c->n_named && strcmp(c->named[j].name, k->name) != 0)
+			j++;
+		if (j == c->n_named) {
+			if (j == CHILD_MAX_COUNTERS)
+				continue; /* names of earlier workers filled the table */
+			snprintf(c->named[j].name, CHILD_COUNTER_NAME, "%s", k->name);
+			c->named[j].base = c->named[j].cur = 0;
+			c->n_named++;
+		}
+		c->named[j].cur = k->value;
+	}
+	return 0;
+}
+
 static void on_stats(struct child *c, const Tapio__V1__Stats *s)
 {
 	struct child_worker_stats *w = &c->cur;
@@ -296,7 +336,9 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 		c->last_heartbeat_ns = timeconv_now_mono_ns();
 		break;
 	case TAPIO__V1__WORKER_FRAME__BODY_STATS:
-		on_stats(c, f->stats);
+		r = on_counters(c, f->stats);
+		if (r == 0)
+			on_stats(c, f->stats);
 		break;
 	case TAPIO__V1__WORKER_FRAME__BODY_FD_STORE:
 		r = on_fd_store(c, f->fd_store);

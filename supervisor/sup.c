@@ -241,10 +241,19 @@ static void log_stats(struct sup *sup, uint64_t now)
 		struct child_counters *k = &c->cnt;
 		double rate = secs > 0 ? (double)(k->events - c->events_at_last_log) / secs : 0;
 		c->events_at_last_log = k->events;
+		char named[CHILD_MAX_COUNTERS * 48] = "";
+		size_t used = 0;
+		for (unsigned j = 0; j < c->n_named && used < sizeof(named); j++) {
+			int w = snprintf(named + used, sizeof(named) - used, " %s=%llu",
+					 c->named[j].name,
+					 (unsigned long long)(c->named[j].base + c->named[j].cur));
+			if (w > 0)
+				used += (size_t)w;
+		}
 		log_info("stats %s: state=%s pid=%d restarts=%u events=%llu (%.0f/s) "
 			 "drops: kernel=%llu worker_queue=%llu seq_gaps=%llu sink=%llu "
 			 "decode_errors=%llu filtered=%llu protocol_errors=%llu resumed=%llu "
-			 "backlog=%llu unattended_drops=%llu gaps=%llu gap_ms=%llu",
+			 "backlog=%llu unattended_drops=%llu gaps=%llu gap_ms=%llu%s",
 			 c->reg->name, policy_state_name(c->state), (int)c->pid, c->restarts,
 			 (unsigned long long)k->events, rate, (unsigned long long)k->kernel_drops,
 			 (unsigned long long)k->queue_drops, (unsigned long long)k->seq_gaps,
@@ -253,7 +262,7 @@ static void log_stats(struct sup *sup, uint64_t now)
 			 (unsigned long long)k->protocol_errors, (unsigned long long)k->resumed,
 			 (unsigned long long)k->backlog_records,
 			 (unsigned long long)k->unattended_drops, (unsigned long long)k->gaps,
-			 (unsigned long long)k->gap_ms);
+			 (unsigned long long)k->gap_ms, named);
 	}
 	sup->last_log_ns = now;
 }

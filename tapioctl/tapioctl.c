@@ -209,6 +209,17 @@ static int cmd_status(void)
 		       (unsigned long long)c->seq_gaps, (unsigned long long)c->supervisor_queue_drops,
 		       (unsigned long long)c->decode_errors, rss, note);
 	}
+	for (size_t i = 0; i < s->n_collectors; i++) {
+		const Tapio__V1__CollectorStatus *c = s->collectors[i];
+		if (!c->n_counters)
+			continue;
+		printf("  %s:", c->name ? c->name : "?");
+		for (size_t k = 0; k < c->n_counters; k++)
+			printf("%s %s %llu", k ? "," : "",
+			       c->counters[k]->name ? c->counters[k]->name : "?",
+			       (unsigned long long)c->counters[k]->value);
+		printf("\n");
+	}
 	/* Worker replacements: how long each collector went without a worker, and what the
 	 * kernel objects kept across restarts (the fd store) saved. */
 	for (size_t i = 0; i < s->n_collectors; i++) {

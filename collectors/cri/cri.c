@@ -953,6 +953,10 @@ static int cri_on_readable(struct worker *w, void *ctx, int fd)
 static void cri_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 {
 	struct cri_ctx *cc = ctx;
+	worker_set_counter(w, "cri_polls", cc->polls);
+	worker_set_counter(w, "cri_status_calls", cc->status_calls);
+	worker_set_counter(w, "cri_rpc_errors", cc->rpc_errors);
+	worker_set_counter(w, "cri_untracked", cc->tracked_drops);
 	if (cc->counters_fd < 0)
 		return;
 	uint64_t sums[TAPIO_CNT_MAX];

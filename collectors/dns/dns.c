@@ -396,6 +396,11 @@ static void dns_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 			sums[TAPIO_CNT_FILTERED] - worker_counters(w)->kernel_filtered_at_start;
 	}
 	worker_counters(w)->filtered = dc->user_filtered + kernel_filtered;
+	struct dns_table_stats ts;
+	dns_table_get_stats(dc->table, &ts);
+	/* an evicted query never becomes dns.timeout: counted here instead */
+	worker_set_counter(w, "dns_evicted", ts.evicted);
+	worker_set_counter(w, "dns_timeouts", ts.timeouts);
 	log_counters(dc, false);
 }
 

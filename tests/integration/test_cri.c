@@ -490,6 +490,11 @@ Test(cri, stop_with_every_kernel_collector_is_clean, .timeout = 90)
 		snprintf(want, sizeof(want), "%s: stopped (exit code 0)", names[i]);
 		cr_assert(strstr(log, want), "no '%s'; log:\n%s", want, log);
 	}
+	/* the collectors' own counters reach tapiod (the final stats lines) */
+	cr_assert_gt(tapiod_last_stat(&t, "cri", " cri_polls="), 0, "log:\n%s", log);
+	cr_assert_eq(tapiod_last_stat(&t, "cri", " cri_rpc_errors="), 0, "log:\n%s", log);
+	cr_assert_eq(tapiod_last_stat(&t, "cri", " cri_untracked="), 0, "log:\n%s", log);
+	cr_assert_eq(tapiod_last_stat(&t, "dns", " dns_evicted="), 0, "log:\n%s", log);
 	free(log);
 	tapiod_cleanup(&t);
 }
