@@ -327,6 +327,43 @@ static bool init_event(struct process_ctx *pc, struct kevent *k, const char *typ
 	return false;
 }
 
+/* Is s[0..len) valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF)? */
+static bool utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	while (p < end) {
+		unsigned c = *p, n;
+		unsigned cp;
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if ((size_t)(end - p) <= n)
+			return false;
+		for (unsigned i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
 static int emit_exec(struct process_ctx *pc, const struct process_exec_rec *r, size_t size)
 {
 	if (size < PROCESS_EXEC_FIXED || r->filename_len >= PROCESS_FILENAME_MAX ||
@@ -365,10 +402,33 @@ static int emit_exec(struct process_ctx *pc, const struct process_exec_rec *r, s
 	x.filename = filename;
 	x.n_argv = n;
 	x.argv = argv;
+	/* the kernel's count; the strings of the captured area when the record has none */
+	if (r->argc > argc)
+		argc = r->argc;
 	x.has_argv_truncated = 1;
-	x.argv_truncated = truncated;
+	x.argv_truncated = truncated || argc > n;
 	x.has_argc = 1;
 	x.argc = argc;
+	x.has_filename_truncated = 1;
+	x.filename_truncated = !!(r->flags & PROCESS_EXEC_FILENAME_TRUNCATED);
+	/* Not UTF-8: the exact bytes beside the strings (JSON would show U+FFFD). */
+	if (!utf8_valid(filename, r->filename_len)) {
+		x.has_filename_bytes = 1;
+		x.filename_bytes.data = (uint8_t *)filename;
+		x.filename_bytes.len = r->filename_len;
+	}
+	ProtobufCBinaryData argv_bytes[max_args ? max_args : 1];
+	bool all_utf8 = true;
+	for (size_t i = 0; i < n && all_utf8; i++)
+		all_utf8 = utf8_valid(argv[i], strlen(argv[i]));
+	if (!all_utf8) {
+		for (size_t i = 0; i < n; i++) {
+			argv_bytes[i].data = (uint8_t *)argv[i];
+			argv_bytes[i].len = strlen(argv[i]);
+		}
+		x.argv_bytes = argv_bytes;
+		x.n_argv_bytes = n;
+	}
 	x.has_setuid = x.has_setgid = x.has_memfd = 1;
 	x.setuid = !!(r->flags & PROCESS_EXEC_SETUID);
 	x.setgid = !!(r->flags & PROCESS_EXEC_SETGID);
