@@ -43,6 +43,9 @@ int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char 
 int tapiod_start_sinks(struct tapiod *t, const char *sinks_yaml, const char *collectors_yaml);
 int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char *sinks_yaml,
 		      const char *collectors_yaml);
+/* The next tapiod started runs in a mount namespace where /sys/kernel/btf/vmlinux is empty, as
+ * on a node whose kernel ships no BTF: its workers cannot load CO-RE programs. */
+void harness_next_without_btf(void);
 /* Read what is available, for up to timeout_ms. */
 void tapiod_pump(struct tapiod *t, int timeout_ms);
 typedef bool (*event_match_fn)(json_object *ev, void *arg);

@@ -499,6 +499,39 @@ Test(cri, stop_with_every_kernel_collector_is_clean, .timeout = 90)
 	tapiod_cleanup(&t);
 }
 
+/* Issue 14 point 4: without the kernel's BTF (empty /sys/kernel/btf/vmlinux, as on a node whose
+ * kernel ships none) CRI runs DEGRADED on polling alone; killed, it comes back DEGRADED. */
+Test(cri, degraded_without_btf_and_back_degraded_after_a_kill, .timeout = 60)
+{
+	env_start();
+	struct tapiod t;
+	harness_next_without_btf();
+	cr_assert_eq(tapiod_start(&t, cri_yaml(false)), 0);
+	cr_assert(tapiod_wait_state(&t, "cri", "DEGRADED", 20000), "cri not DEGRADED");
+	wait_ev(&t, "cri.inventory", NULL, NULL, 10000);
+	const char *args[] = {"status", NULL};
+	int st;
+	char *out = tapioctl_run(&t, &st, args);
+	cr_assert(out && strstr(out, "eBPF could not be loaded"), "status:\n%s", out ? out : "");
+	int pid = 0;
+	char *l = strstr(out, "\ncri ");
+	cr_assert(l && sscanf(l + 1, "cri DEGRADED %d", &pid) == 1 && pid > 0, "status:\n%s", out);
+	free(out);
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	int now = pid;
+	for (int i = 0; i < 100 && now == pid; i++) {
+		tapiod_pump(&t, 100);
+		out = tapioctl_run(&t, &st, args);
+		l = out ? strstr(out, "\ncri ") : NULL;
+		if (!l || sscanf(l + 1, "cri DEGRADED %d", &now) != 1)
+			now = pid;
+		free(out);
+	}
+	cr_assert_neq(now, pid, "cri did not come back DEGRADED after kill -9");
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+}
+
 /* A missing socket: a clear error, and the worker does not pretend to be READY. */
 Test(cri, missing_socket_is_reported, .timeout = 30)
 {
