@@ -314,7 +314,7 @@ Test(supervision, sequence_gap_is_counted, .timeout = 60)
 {
 	harness_require_root();
 	struct tapiod t;
-	cr_assert_eq(tapiod_start_with(&t, "  stats_log_interval_s: 1\n",
+	cr_assert_eq(tapiod_start_with(&t, "",
 				       "  process:\n"
 				       "    enabled: false\n"
 				       "  testing:\n"
