@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,6 +76,7 @@ static pid_t start_generator(action_fn act, const char *tag, int n, int rate_hz,
 {
 	pid_t pid = fork();
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		struct timespec gap = {0, 1000000000L / rate_hz};
 		for (int i = 0; i < n; i++) {
 			act(tag, i, arg);
@@ -304,6 +306,7 @@ Test(lossless, marked_connects_survive_three_kills_and_a_stop, .timeout = 180)
 	/* accept and close in a child so that the backlog never fills */
 	pid_t acc = fork();
 	if (acc == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed assertion must not leave it behind */
 		for (;;) {
 			int c = accept(l, NULL, NULL);
 			if (c >= 0)
