@@ -13,7 +13,7 @@ enum wire_frame_field {
 	WIRE_FRAME_HEARTBEAT = 3,
 	WIRE_FRAME_STATS = 4,
 	WIRE_FRAME_FATAL = 5,
-	WIRE_FRAME_FD_STORE = 7,      /* carries fds (SCM_RIGHTS) */
+	WIRE_FRAME_FD_STORE = 7, /* carries fds (SCM_RIGHTS) */
 	WIRE_FRAME_FD_STORE_DROP = 8,
 };
 

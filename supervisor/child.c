@@ -230,7 +230,7 @@ static int spawn(struct child *c)
 		log_info("%s: started pid %d with the %u kernel objects of its predecessor",
 			 c->reg->name, (int)c->pid, c->store.n);
 	else
-	log_info("%s: started pid %d", c->reg->name, (int)c->pid);
+		log_info("%s: started pid %d", c->reg->name, (int)c->pid);
 	return 0;
 }
 

@@ -175,7 +175,8 @@ static size_t record_len(const struct sink_file *f, size_t p)
 {
 	const uint8_t *d = (const uint8_t *)f->buf.data + p;
 	if (f->binary)
-		return FRAME_HDR + ((size_t)d[0] << 24 | (size_t)d[1] << 16 | (size_t)d[2] << 8 | d[3]);
+		return FRAME_HDR +
+		       ((size_t)d[0] << 24 | (size_t)d[1] << 16 | (size_t)d[2] << 8 | d[3]);
 	const uint8_t *nl = memchr(d, '\n', f->buf.len - p);
 	return nl ? (size_t)(nl - d) + 1 : f->buf.len - p;
 }

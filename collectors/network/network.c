@@ -24,7 +24,7 @@
 
 struct network_ctx {
 	struct network_bpf *skel;
-	int counters_fd; /* the skeleton's or a stored one */
+	int counters_fd;	      /* the skeleton's or a stored one */
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	const struct config_network *cfg;
 	struct worker *w;
