@@ -166,8 +166,8 @@ int kevent_store_skeleton(struct worker *w, const struct bpf_object_skeleton *s)
 	for (int i = 0; i < s->map_cnt; i++) {
 		const struct bpf_map_skeleton *m =
 			(const void *)((const char *)s->maps + (size_t)i * (size_t)s->map_skel_sz);
-		if (!*m->map || m->name[0] == '.')
-			continue; /* .rodata, .bss: no state a successor needs */
+		if (!*m->map || strchr(m->name, '.'))
+			continue; /* <obj>_.rodata, .bss: no state a successor needs */
 		int n = snprintf(key, sizeof(key), "map:%s", m->name);
 		if (n < 0 || (size_t)n >= sizeof(key))
 			return -ENAMETOOLONG;
