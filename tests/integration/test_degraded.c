@@ -58,7 +58,7 @@ Test(degraded, process_without_btf_polls_proc, .timeout = 60)
 	pid_t p = fork();
 	if (p == 0) {
 		/* the marker is $0 of the shell: in its argv, as /proc shows it */
-		execl("/bin/sh", "sh", "-c", "sleep 3", marker, (char *)NULL);
+		execl("/bin/sh", "sh", "-c", "sleep 3; true", marker, (char *)NULL);
 		_exit(127);
 	}
 	json_object *ev = tapiod_wait(&t, match_marker, marker, 10000);
