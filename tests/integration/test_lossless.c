@@ -361,3 +361,55 @@ Test(lossless, marked_connects_survive_three_kills_and_a_stop, .timeout = 180)
 	waitpid(acc, NULL, 0);
 	close(l);
 }
+
+/* A ring that overflows while no worker reads it: the drops are counted once (the unattended
+ * ones are part of the kernel's), and they cover every marked exec that is missing. The worker is
+ * stopped (SIGSTOP) while a burst fills a 16 KiB ring, then killed; its successor resumes on the
+ * ring. */
+Test(lossless, overflow_while_no_worker_reads_is_counted_once, .timeout = 120)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, "  process:\n"
+				      "    enabled: true\n"
+				      "    ring_buffer_kib: 16\n"),
+		     0);
+	cr_assert(tapiod_wait_state(&t, "process", "READY", 20000));
+	char wtag[64], tag[64];
+	snprintf(wtag, sizeof(wtag), "warmup%d", (int)getpid());
+	snprintf(tag, sizeof(tag), "overflow-%d", (int)getpid());
+	struct exec_mark warm = {wtag};
+	exec_marked(wtag, 0, NULL);
+	cr_assert_eq(count_marks(&t, exec_mark_of, &warm, 1, 20), 0, "no warm-up exec");
+
+	pid_t w = worker_pid(&t, "process");
+	cr_assert_gt(w, 0);
+	cr_assert_eq(kill(w, SIGSTOP), 0);
+	enum { N = 400 };
+	for (int i = 0; i < N; i++)
+		exec_marked(tag, i, NULL);
+	cr_assert_eq(kill(w, SIGKILL), 0);
+	cr_assert_gt(wait_new_worker(&t, "process", w, 20), 0, "no successor");
+	struct exec_mark m = {tag};
+	int missing = count_marks(&t, exec_mark_of, &m, N, 10);
+
+	double until = now_s() + 2.2;
+	while (now_s() < until)
+		tapiod_pump(&t, 100);
+	long long kernel = tapiod_last_stat(&t, "process", " kernel=");
+	long long unattended = tapiod_last_stat(&t, "process", " unattended_drops=");
+	long long resumed = tapiod_last_stat(&t, "process", " resumed=");
+	char *log = tapiod_log(&t);
+	cr_assert_eq(resumed, 1, "log:\n%s", log);
+	cr_assert_gt(kernel, 0, "a 16 KiB ring took %d execs without overflowing", N);
+	/* (a 16 KiB ring may also overflow now and then while read: those are not unattended) */
+	cr_assert_gt(unattended, 0, "the drops while no worker read are not told apart");
+	cr_assert_leq(unattended, kernel, "unattended drops %lld are part of the kernel's %lld",
+		      unattended, kernel);
+	cr_assert_leq(missing, kernel, "%d marked execs missing, %lld counted", missing, kernel);
+	cr_assert_eq(tapiod_last_stat(&t, "process", " worker_queue="), 0);
+	cr_assert_eq(tapiod_last_stat(&t, "process", " seq_gaps="), 0);
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 15000), 0);
+	tapiod_cleanup(&t);
+}
