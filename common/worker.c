@@ -972,7 +972,9 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	}
 	uint64_t now = timeconv_now_mono_ns();
 	w->next_heartbeat = now + (uint64_t)w->common->heartbeat_interval_ms * 1000000ull;
-	w->next_stats = now + (uint64_t)w->common->stats_interval_ms * 1000000ull;
+	/* a first stats frame at the first tick: a worker that dies young (or one that just
+	 * read its predecessor's backlog) has its counters counted too */
+	w->next_stats = now;
 	code = run_loop(w);
 	if (code == EXIT_CLEAN)
 		drain(w);
