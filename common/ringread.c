@@ -75,6 +75,7 @@ int64_t ringread_consume(struct ringread *r)
 				return n; /* reserved, not yet committed by the producer */
 			uint32_t len = word & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
 			uint64_t pos = r->read_pos;
+			r->rec_pos = pos;
 			/* advanced first: an event the callback emits belongs to a batch that may
 			 * be flushed (and its position committed) from inside the callback */
 			r->read_pos += ((uint64_t)len + HDR_SZ + 7) & ~7ull;
@@ -92,6 +93,19 @@ int64_t ringread_consume(struct ringread *r)
 		}
 	}
 	return n;
+}
+
+uint64_t ringread_skip_to(struct ringread *r, uint64_t pos)
+{
+	uint64_t prod = load_acquire(r->prod);
+	if (pos <= r->read_pos || pos > prod || (pos & 7))
+		return 0;
+	uint64_t skipped = pos - r->read_pos;
+	r->read_pos = pos;
+	if (r->backlog_end < pos)
+		r->backlog_end = pos;
+	ringread_commit(r);
+	return skipped;
 }
 
 void ringread_commit(struct ringread *r)

@@ -16,6 +16,7 @@ struct ringread {
 	void *prod;		  /* owned mapping: producer page + the data area mapped twice */
 	size_t page, size;	  /* data area size: a power of two */
 	uint64_t read_pos;	  /* records before this were handed to the callback */
+	uint64_t rec_pos;	  /* in the callback: where its record starts */
 	uint64_t backlog_end;	  /* producer position when opened: what a predecessor left */
 	uint64_t backlog_records; /* records read that were already there when opened */
 	ringread_fn fn;
@@ -27,6 +28,10 @@ struct ringread {
  * again. 0 or -errno. */
 int ringread_open(struct ringread *r, int map_fd, ringread_fn fn, void *ctx);
 void ringread_close(struct ringread *r);
+/* Skip to pos, a position a predecessor already delivered (it is released to the kernel):
+ * ignored unless it lies between the consumer and producer positions on a record boundary's
+ * alignment. Returns the bytes skipped. */
+uint64_t ringread_skip_to(struct ringread *r, uint64_t pos);
 /* Hand every complete record to the callback; the number read (≥ 0). */
 int64_t ringread_consume(struct ringread *r);
 /* Release the records read so far to the kernel. */

@@ -18,7 +18,8 @@ enum wire_frame_field {
 };
 
 /* tapio.v1.EventBatch */
-#define WIRE_BATCH_EVENTS 1
+#define WIRE_BATCH_EVENTS   1
+#define WIRE_BATCH_RING_POS 2 /* varint, one per ring */
 /* tapio.v1.Fatal */
 #define WIRE_FATAL_SYSCALL 1
 

@@ -72,6 +72,10 @@ struct worker {
 	} marks[MAX_MARKS];
 	unsigned mark_head, mark_n;
 	uint64_t out_queued, out_sent; /* bytes ever queued / written */
+	bool flush_before_current;     /* the record in the callback has no event in this batch */
+	bool in_rings;		       /* drain_rings is handing records to the collector */
+	uint64_t ring_resume[WORKER_MAX_FDS]; /* --ring-resume: delivered by the predecessor */
+	int nresume;
 	struct fdstore store; /* resumed: the stored objects (owned); fresh: what to hand over */
 	Tapio__V1__Counter named[WORKER_MAX_COUNTERS]; /* worker_set_counter */
 	size_t nnamed;
@@ -185,6 +189,13 @@ int worker_watch_ring(struct worker *w, int ring_fd, ringread_fn fn, void *ctx, 
 		return r;
 	}
 	w->fds[w->nfds++] = ring_fd;
+	if (w->resumed && w->nrings < w->nresume) {
+		/* what the predecessor delivered but had not released when it died */
+		uint64_t skipped = ringread_skip_to(&rw->rr, w->ring_resume[w->nrings]);
+		if (skipped)
+			log_info("ring buffer: skipping %llu bytes the previous worker delivered",
+				 (unsigned long long)skipped);
+	}
 	rw->fd = ring_fd;
 	rw->map = consumer_map;
 	rw->map_len = map_len;
@@ -254,6 +265,14 @@ static void commit_sent(struct worker *w)
 	}
 }
 
+/* Where ring i has been read up to for the batch being flushed: every record before it has
+ * its events in this batch or an earlier one. */
+static uint64_t batch_pos(const struct worker *w, int i)
+{
+	const struct ringread *rr = &w->rings[i].rr;
+	return w->flush_before_current && w->in_rings ? rr->rec_pos : rr->read_pos;
+}
+
 /* Everything read from the rings so far is behind what the queue holds now: commit it once
  * the queue has been written up to here. */
 static void mark_rings(struct worker *w)
@@ -272,7 +291,7 @@ static void mark_rings(struct worker *w)
 	}
 	m->end = w->out_queued;
 	for (int i = 0; i < w->nrings; i++)
-		m->pos[i] = w->rings[i].rr.read_pos;
+		m->pos[i] = batch_pos(w, i);
 }
 
 /* Write as much of the queue as the socket takes. -EPIPE when the supervisor is gone. */
@@ -347,6 +366,14 @@ static void flush_batch(struct worker *w)
 		commit_sent(w);
 		return;
 	}
+	/* EventBatch.ring_pos: what tapiod hands the next worker on these rings */
+	for (int i = 0; i < w->nrings; i++) {
+		uint8_t v[11];
+		size_t n = 0;
+		v[n++] = WIRE_BATCH_RING_POS << 3; /* varint */
+		n += pbwire_put_varint(v + n, batch_pos(w, i));
+		strbuf_append(&w->batch, v, n);
+	}
 	int r = queue_frame(w, WIRE_FRAME_BATCH, w->batch.data, w->batch.len, false);
 	if (r < 0) {
 		/* counted here, once: the batch's sequence numbers are the last ones given out
@@ -370,12 +397,15 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 	ev->collector = (char *)w->coll->name;
 
 	size_t len = protobuf_c_message_get_packed_size(&ev->base);
-	if (len + 11 > BATCH_BYTES_MAX) {
+	if (len + 11 + 11 * WORKER_MAX_FDS > BATCH_BYTES_MAX) {
 		w->queue_drops++;
 		return -EMSGSIZE;
 	}
-	if (w->batch.len + len + 11 > BATCH_BYTES_MAX) {
+	if (w->batch.len + len + 11 + 11 * WORKER_MAX_FDS > BATCH_BYTES_MAX) {
+		/* the record being read makes this event: it belongs to the next batch */
+		w->flush_before_current = true;
 		flush_batch(w); /* a dropped batch gives its numbers back */
+		w->flush_before_current = false;
 		ev->seq = w->seq + 1;
 		len = protobuf_c_message_get_packed_size(&ev->base);
 	}
@@ -574,6 +604,7 @@ static int parse_args(struct worker *w, int argc, char **argv)
 		{ "config-fd", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{"stored", required_argument, NULL, 's'},
+		{"ring-resume", required_argument, NULL, 'r'},
 		{ NULL, 0, NULL, 0 },
 	};
 	int cfd = -1, opt;
@@ -609,6 +640,17 @@ static int parse_args(struct worker *w, int argc, char **argv)
 			if (parse_stored(w, optarg) < 0)
 				return -EINVAL;
 			break;
+		case 'r': {
+			char *rend;
+			errno = 0;
+			unsigned long long pos = strtoull(optarg, &rend, 10);
+			if (errno || *rend || w->nresume >= WORKER_MAX_FDS) {
+				log_error("--ring-resume: not a ring position: %.32s", optarg);
+				return -EINVAL;
+			}
+			w->ring_resume[w->nresume++] = pos;
+			break;
+		}
 		default:
 			return -EINVAL;
 		}
@@ -728,8 +770,10 @@ static int fail_running(struct worker *w, const char *what, int err)
 static int64_t drain_rings(struct worker *w)
 {
 	uint64_t before = w->counters.records_read;
+	w->in_rings = true;
 	for (int i = 0; i < w->nrings; i++)
 		ringread_consume(&w->rings[i].rr);
+	w->in_rings = false;
 	return (int64_t)(w->counters.records_read - before);
 }
 

@@ -52,6 +52,8 @@ void child_store_drop(struct child *c, const char *why)
 			 c->reg->name, c->store.n, why);
 	fdstore_clear(&c->store);
 	c->store_raw_kernel = 0;
+	memset(c->ring_delivered, 0, sizeof(c->ring_delivered));
+	c->n_ring_delivered = 0;
 	c->cnt.store_drops++;
 }
 
@@ -156,8 +158,10 @@ static int spawn(struct child *c)
 	snprintf(path, sizeof(path), "%s/" REGISTRY_BINARY_PREFIX "%s", env->collector_dir,
 		 c->reg->name);
 	/* The fd store's objects follow as fds 5, 6, ...: --stored NAME=FD each. */
-	char *args[6 + 2 * FDSTORE_MAX] = {path, "--fd", "3", "--config-fd", "4"};
+	char *args[6 + 2 * FDSTORE_MAX + 2 * CHILD_MAX_RINGS] = {path, "--fd", "3", "--config-fd",
+								  "4"};
 	char stored[FDSTORE_MAX][FDSTORE_NAME_MAX + 8];
+	char resume[CHILD_MAX_RINGS][24];
 	uv_stdio_container_t stdio[5 + FDSTORE_MAX] = {
 		{.flags = UV_IGNORE},
 		{.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO}, /* stdout is the sink's */
@@ -172,6 +176,12 @@ static int spawn(struct child *c)
 		args[nargs++] = stored[i];
 		stdio[5 + i] =
 			(uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = c->store.fds[i]};
+	}
+	for (unsigned i = 0; c->store.n > 0 && i < c->n_ring_delivered; i++) {
+		snprintf(resume[i], sizeof(resume[i]), "%llu",
+			 (unsigned long long)c->ring_delivered[i]);
+		args[nargs++] = "--ring-resume";
+		args[nargs++] = resume[i];
 	}
 	args[nargs] = NULL;
 	uv_process_options_t opts = {

@@ -19,6 +19,7 @@ struct child;
 struct link_env; /* link.h: what the links of all workers share */
 
 #define CHILD_MAX_COUNTERS 16 /* a worker's own counters (worker.h WORKER_MAX_COUNTERS) */
+#define CHILD_MAX_RINGS	   4  /* ring positions kept for the fd store's next worker */
 #define CHILD_COUNTER_NAME 33
 
 /* Calls from a child up to the supervisor (set by sup.c). */
@@ -105,6 +106,10 @@ struct child {
 	bool resumed;		   /* this worker was given the store */
 	bool store_stats_seen;	   /* its first stats frame since (un)resuming is counted */
 	uint64_t store_raw_kernel; /* raw kernel drop counter last reported on the store */
+	/* Per stored ring: the read position after the last batch tapiod received whole; the
+	 * next worker skips to it (what was delivered but not yet released to the kernel). */
+	uint64_t ring_delivered[CHILD_MAX_RINGS];
+	unsigned n_ring_delivered;
 	struct child_worker_stats base, cur; /* dead workers' sum; this worker's last frame */
 	uint64_t gap_from_ns; /* the dead predecessor's last heartbeat (0: none pending) */
 	/* The collector's own counters (Stats.counters), summed across its workers. */

@@ -160,8 +160,19 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 	struct pbwire_iter it;
 	struct pbwire_field f;
 	int r;
+	uint64_t pos[CHILD_MAX_RINGS];
+	unsigned npos = 0;
 	pbwire_iter_init(&it, bytes, len);
 	while ((r = pbwire_next(&it, &f)) > 0) {
+		if (f.number == WIRE_BATCH_RING_POS && f.type == PBWIRE_VARINT) {
+			if (npos == CHILD_MAX_RINGS) {
+				protocol_error(c, "batch with more than %u ring positions",
+					       CHILD_MAX_RINGS);
+				return -EPROTO;
+			}
+			pos[npos++] = f.varint;
+			continue;
+		}
 		if (f.number != WIRE_BATCH_EVENTS || f.type != PBWIRE_LEN) {
 			protocol_error(c, "batch holds field %u (wire type %d), not events",
 				       f.number, (int)f.type);
@@ -174,6 +185,15 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 	if (r < 0) {
 		protocol_error(c, "undecodable batch of %zu bytes", len);
 		return -EPROTO;
+	}
+	/* every event of the batch is delivered: where the next worker on the same rings starts
+	 * (it only ever moves forward; only the fd store's workers share rings) */
+	if (c->store.n > 0) {
+		for (unsigned i = 0; i < npos; i++)
+			if (pos[i] > c->ring_delivered[i])
+				c->ring_delivered[i] = pos[i];
+		if (npos > c->n_ring_delivered)
+			c->n_ring_delivered = npos;
 	}
 	return 0;
 }
@@ -290,6 +310,8 @@ static int on_fd_store(struct child *c, const Tapio__V1__FdStore *fs)
 	}
 	c->pending.n = 0;
 	c->store_raw_kernel = 0;
+	memset(c->ring_delivered, 0, sizeof(c->ring_delivered)); /* new rings */
+	c->n_ring_delivered = 0;
 	log_info("%s: keeping %u kernel objects for its next worker", c->reg->name, c->store.n);
 	return 0;
 }

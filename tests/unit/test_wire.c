@@ -34,6 +34,8 @@ Test(wire, frame_bodies_match_the_schema)
 
 Test(wire, batch_and_fatal_match_the_schema)
 {
+	assert_field(&tapio__v1__event_batch__descriptor, "ring_pos", WIRE_BATCH_RING_POS,
+		     PROTOBUF_C_TYPE_UINT64);
 	assert_field(&tapio__v1__event_batch__descriptor, "events", WIRE_BATCH_EVENTS,
 		     PROTOBUF_C_TYPE_MESSAGE);
 	assert_field(&tapio__v1__fatal__descriptor, "syscall", WIRE_FATAL_SYSCALL,
