@@ -59,16 +59,17 @@ void ringread_close(struct ringread *r)
 	r->cons = r->prod = NULL;
 }
 
-int64_t ringread_consume(struct ringread *r)
+int64_t ringread_consume(struct ringread *r, uint64_t max_bytes)
 {
 	const uint8_t *data = (const uint8_t *)r->prod + r->page;
 	uint64_t mask = r->size - 1;
+	uint64_t start = r->read_pos;
 	int64_t n = 0;
-	for (;;) {
+	while (r->read_pos - start < max_bytes) {
 		uint64_t prod = load_acquire(r->prod);
 		if (r->read_pos >= prod)
 			break;
-		while (r->read_pos < prod) {
+		while (r->read_pos < prod && r->read_pos - start < max_bytes) {
 			const uint8_t *hdr = data + (r->read_pos & mask);
 			uint32_t word = __atomic_load_n((const uint32_t *)hdr, __ATOMIC_ACQUIRE);
 			if (word & BPF_RINGBUF_BUSY_BIT)

@@ -32,8 +32,9 @@ void ringread_close(struct ringread *r);
  * ignored unless it lies between the consumer and producer positions on a record boundary's
  * alignment. Returns the bytes skipped. */
 uint64_t ringread_skip_to(struct ringread *r, uint64_t pos);
-/* Hand every complete record to the callback; the number read (≥ 0). */
-int64_t ringread_consume(struct ringread *r);
+/* Hand complete records to the callback until about max_bytes were read (the record that
+ * crosses it is the last); the number read (≥ 0). */
+int64_t ringread_consume(struct ringread *r, uint64_t max_bytes);
 /* Release the records read so far to the kernel. */
 void ringread_commit(struct ringread *r);
 /* Bytes written by the kernel and not yet committed. */

@@ -771,8 +771,16 @@ static int64_t drain_rings(struct worker *w)
 {
 	uint64_t before = w->counters.records_read;
 	w->in_rings = true;
-	for (int i = 0; i < w->nrings; i++)
-		ringread_consume(&w->rings[i].rr);
+	for (int i = 0; i < w->nrings; i++) {
+		/* Records read stay in the ring until their batch is in the socket: under a burst,
+		 * send (and release) every eighth of the ring, so that the ring keeps its room. */
+		struct ringread *rr = &w->rings[i].rr;
+		uint64_t chunk = rr->size / 8;
+		while (ringread_consume(rr, chunk) > 0 &&
+		       rr->read_pos - __atomic_load_n((uint64_t *)rr->cons, __ATOMIC_RELAXED) >=
+			       chunk)
+			flush_batch(w);
+	}
 	w->in_rings = false;
 	return (int64_t)(w->counters.records_read - before);
 }
