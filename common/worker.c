@@ -74,6 +74,7 @@ struct worker {
 	uint64_t out_queued, out_sent; /* bytes ever queued / written */
 	bool flush_before_current;     /* the record in the callback has no event in this batch */
 	bool in_rings;		       /* drain_rings is handing records to the collector */
+	bool release_on_read;	       /* worker_release_on_read */
 	uint64_t ring_resume[WORKER_MAX_FDS]; /* --ring-resume: delivered by the predecessor */
 	int nresume;
 	struct fdstore store; /* resumed: the stored objects (owned); fresh: what to hand over */
@@ -114,6 +115,11 @@ const struct timeconv *worker_timeconv(const struct worker *w)
 struct worker_counters *worker_counters(struct worker *w)
 {
 	return &w->counters;
+}
+
+void worker_release_on_read(struct worker *w)
+{
+	w->release_on_read = true;
 }
 
 const struct fdstore *worker_stored(const struct worker *w)
@@ -775,6 +781,11 @@ static int64_t drain_rings(struct worker *w)
 		/* Records read stay in the ring until their batch is in the socket: under a burst,
 		 * send (and release) every eighth of the ring, so that the ring keeps its room. */
 		struct ringread *rr = &w->rings[i].rr;
+		if (w->release_on_read) {
+			ringread_consume(rr, UINT64_MAX);
+			ringread_commit(rr);
+			continue;
+		}
 		uint64_t chunk = rr->size / 8;
 		while (ringread_consume(rr, chunk) > 0 &&
 		       rr->read_pos - __atomic_load_n((uint64_t *)rr->cons, __ATOMIC_RELAXED) >=

@@ -64,6 +64,11 @@ int worker_watch(struct worker *w, int fd);
  * caller's. Collectors call kevent_add_ring (kevent.h) rather than this. 0 or -errno. */
 int worker_watch_ring(struct worker *w, int ring_fd, ringread_fn fn, void *ctx, void *consumer_map,
 		      size_t map_len);
+/* Release ring records as soon as they are read (libbpf's way) instead of once their batch is
+ * in the socket: the ring keeps all its room under a burst, and a kill loses the in-flight
+ * batch (uncounted). For a pipeline benchmark, not for a collector whose events matter. Call
+ * in setup. */
+void worker_release_on_read(struct worker *w);
 
 /* The fd store. In setup: a worker started with stored objects (tapiod passed them at spawn)
  * finds them with worker_stored(); it skips loading and attaching and reads the stored rings
