@@ -164,7 +164,7 @@ static int spawn(struct child *c)
 		 c->reg->name);
 	/* The fd store's objects follow as fds 5, 6, ...: --stored NAME=FD each. */
 	char *args[6 + 2 * FDSTORE_MAX + 2 * CHILD_MAX_RINGS] = {path, "--fd", "3", "--config-fd",
-								  "4"};
+								 "4"};
 	char stored[FDSTORE_MAX][FDSTORE_NAME_MAX + 8];
 	char resume[CHILD_MAX_RINGS][24];
 	uv_stdio_container_t stdio[5 + FDSTORE_MAX] = {
