@@ -73,7 +73,7 @@ int64_t ringread_consume(struct ringread *r, uint64_t max_bytes)
 			const uint8_t *hdr = data + (r->read_pos & mask);
 			uint32_t word = __atomic_load_n((const uint32_t *)hdr, __ATOMIC_ACQUIRE);
 			if (word & BPF_RINGBUF_BUSY_BIT)
-				return n; /* reserved, not yet committed by the producer */
+				goto out; /* reserved, not yet committed by the producer */
 			uint32_t len = word & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
 			uint64_t pos = r->read_pos;
 			r->rec_pos = pos;
@@ -90,9 +90,14 @@ int64_t ringread_consume(struct ringread *r, uint64_t max_bytes)
 			if (pos < r->backlog_end)
 				r->backlog_records++;
 			r->fn(r->ctx, (void *)(hdr + HDR_SZ), len);
+			if (r->commit_each)
+				ringread_commit(r);
 			n++;
 		}
 	}
+out:
+	if (r->commit_each)
+		ringread_commit(r); /* discarded records at the end too */
 	return n;
 }
 

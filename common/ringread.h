@@ -4,6 +4,7 @@
  * commits, once what it made of those records is safe (written to tapiod's socket). A worker
  * killed in between leaves the records in the ring for the next worker (the fd store). */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@ struct ringread {
 	uint64_t backlog_records; /* records read that were already there when opened */
 	ringread_fn fn;
 	void *ctx;
+	bool commit_each; /* release every record as soon as it is handed over (libbpf's way) */
 };
 
 /* Map the ring buffer map map_fd (BPF_MAP_TYPE_RINGBUF: checked). Reading starts at the

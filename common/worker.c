@@ -800,8 +800,8 @@ static int64_t drain_rings(struct worker *w)
 		 * send (and release) every eighth of the ring, so that the ring keeps its room. */
 		struct ringread *rr = &w->rings[i].rr;
 		if (w->release_on_read) {
+			rr->commit_each = true; /* the room comes back record by record */
 			ringread_consume(rr, UINT64_MAX);
-			ringread_commit(rr);
 			continue;
 		}
 		uint64_t chunk = rr->size / 8;
