@@ -263,10 +263,11 @@ class Tool:
         return self.err()
 
 
-def tapio_config(tmp, collectors, extra="", stats_interval=0):
+def tapio_config(tmp, collectors, extra="", stats_interval=0, fd_store=True):
     path = os.path.join(tmp, "tapio.yaml")
     body = ["log_level: info", f"collector_dir: {BIN}", "supervisor:",
-            f"  stats_log_interval_s: {stats_interval}", "control:", "  enabled: false"]
+            f"  stats_log_interval_s: {stats_interval}",
+            f"  fd_store: {'true' if fd_store else 'false'}", "control:", "  enabled: false"]
     if extra:
         body.append(extra.rstrip("\n"))
     body.append("collectors:")
@@ -755,14 +756,32 @@ def footprint(a, tmp, present):
     return fp
 
 
-def recovery(a, tmp):
-    log(f"recovery: {a.kills} kills")
+def log_time(line):
+    """Seconds (of the day) of a tapiod log line's ISO timestamp, or None."""
+    m = re.match(r"\d{4}-\d\d-\d\dT(\d\d):(\d\d):(\d\d\.\d+)Z", line)
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+
+
+def restart_span(err):
+    """From tapiod's log: the death of the process worker → its successor's READY, seconds."""
+    dead = None
+    for line in err.splitlines():
+        if dead is None and re.search(r"process: killed by signal 9", line):
+            dead = log_time(line)
+        elif dead is not None and re.search(r"process: READY \(pid", line):
+            t = log_time(line)
+            return t - dead if t is not None else None
+    return None
+
+
+def recovery(a, tmp, fd_store=True):
+    log(f"recovery: {a.kills} kills, fd store {'on' if fd_store else 'off'}")
     marker = os.path.join(tmp, "tapio-bench-marker")
     shutil.copy("/bin/true", marker)
-    times, restarts = [], []
+    times, restarts, spans = [], [], []
     for i in range(a.kills):
         # tapiod's stdout as a pipe we read, to see the first marker exec after the restart
-        cfg = tapio_config(tmp, {"process": {}})
+        cfg = tapio_config(tmp, {"process": {}}, fd_store=fd_store)
         p = subprocess.Popen([os.path.join(BIN, "tapiod"), "--config", cfg],
                              stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "rec.err"), "w"))
         os.set_blocking(p.stdout.fileno(), False)
@@ -799,6 +818,7 @@ def recovery(a, tmp):
         err = open(os.path.join(tmp, "rec.err")).read()
         m = re.search(r"process: .*?restarting in (\d+) ms", err)
         restarts.append(int(m.group(1)) if m else None)
+        spans.append(restart_span(err))
         p.send_signal(signal.SIGTERM)
         try:
             p.communicate(timeout=20)
@@ -806,7 +826,7 @@ def recovery(a, tmp):
             p.kill()
             p.wait()
         times.append(got)
-    return times, restarts
+    return times, restarts, spans
 
 
 def drain_pipe(p):
@@ -963,13 +983,24 @@ def main():
                                 v is not None and v >= 0.95))
         if "footprint" in only:
             fp = footprint(a, tmp, present)
-            times, restarts = recovery(a, tmp)
+            times, restarts, spans = recovery(a, tmp)
             ok_times = [x for x in times if x is not None]
             rows = [["kill -9 process worker → first process.exec of a marker",
                      f"{fmt(med(ok_times) * 1000 if ok_times else None, 0, ' ms')}",
                      f"{fmt(min(ok_times) * 1000 if ok_times else None, 0)}–"
                      f"{fmt(max(ok_times) * 1000 if ok_times else None, 0)} ms",
                      f"{len(ok_times)}/{len(times)}"]]
+            # the same without the fd store: the new worker loads, verifies and attaches
+            times_ns, _, spans_ns = recovery(a, tmp, fd_store=False)
+            for label, xs in (("kill -9 → first process.exec, fd store off", times_ns),
+                              ("worker death → successor READY (log), fd store on", spans),
+                              ("worker death → successor READY (log), fd store off",
+                               spans_ns)):
+                ok = [x for x in xs if x is not None]
+                rows.append([label, fmt(med(ok) * 1000 if ok else None, 0, " ms"),
+                             f"{fmt(min(ok) * 1000 if ok else None, 0)}–"
+                             f"{fmt(max(ok) * 1000 if ok else None, 0)} ms",
+                             f"{len(ok)}/{len(xs)}"])
             if startup:
                 rows.append(["start-up to all READY (spawn → last READY line)",
                              fmt(med([s[0] for s in startup]) * 1000, 0, " ms"),

@@ -59,6 +59,8 @@ static const struct config_key top_keys[] = {
 		   "grace period before SIGKILL on stop"),
 	CONFIG_U32(C, "supervisor.stats_log_interval_s", supervisor.stats_log_interval_s, 10, 0,
 		   3600, "0 = off"),
+	CONFIG_BOOL(C, "supervisor.fd_store", supervisor.fd_store, true,
+		    "keep eBPF workers' kernel objects across their restarts"),
 
 	CONFIG_BOOL(C, "sinks.stdout.enabled", sink_stdout.enabled, true, NULL),
 	CONFIG_ENUM(C, "sinks.stdout.format", sink_stdout.format, enum config_sink_format,

@@ -156,6 +156,7 @@ struct config {
 		uint32_t heartbeat_timeout_ms;
 		uint32_t stop_timeout_ms;
 		uint32_t stats_log_interval_s; /* 0 = off */
+		bool fd_store; /* keep eBPF workers' kernel objects across restarts */
 	} supervisor;
 
 	struct {

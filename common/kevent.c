@@ -57,8 +57,8 @@ void kevent_init(struct kevent *k, const struct timeconv *tc, const char *type, 
 }
 
 bool kevent_attach_k8s(Tapio__V1__Event *ev, Tapio__V1__KubernetesContext *k8s,
-		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid, bool containers_only,
-		       struct worker_counters *cnt)
+		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid,
+		       bool containers_only, struct worker_counters *cnt)
 {
 	const struct cgroup_entry *e = NULL;
 	if (cache && cgroup_cache_lookup(cache, cgroup_id, pid, &e) < 0) {
@@ -121,6 +121,16 @@ int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX])
 	return 0;
 }
 
+/* Map the ring_consumer map and hand the ring to the worker. */
+static int add_ring(struct worker *w, int ring_fd, int consumer_fd, kevent_record_fn fn, void *ctx)
+{
+	size_t len = (size_t)sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, consumer_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	return worker_watch_ring(w, ring_fd, fn, ctx, p, len);
+}
+
 int kevent_add_ring(struct worker *w, struct bpf_object *obj, struct bpf_map *events,
 		    kevent_record_fn fn, void *ctx)
 {
@@ -129,17 +139,97 @@ int kevent_add_ring(struct worker *w, struct bpf_object *obj, struct bpf_map *ev
 		log_debug("BPF object has no ring_consumer map (bpf/tapio_bpf.h)");
 		return -ENOENT;
 	}
-	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(events), fn, ctx, NULL);
-	if (!rb)
-		return errno ? -errno : -ENOMEM;
-	size_t len = (size_t)sysconf(_SC_PAGESIZE);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
-	if (p == MAP_FAILED) {
-		int r = -errno;
-		ring_buffer__free(rb);
+	return add_ring(w, bpf_map__fd(events), bpf_map__fd(m), fn, ctx);
+}
+
+int kevent_store_link(struct worker *w, struct bpf_link *link, const char *name)
+{
+	char key[FDSTORE_NAME_MAX];
+	if (!link)
+		return 0;
+	int n = snprintf(key, sizeof(key), "link:%s", name);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return -ENAMETOOLONG;
+	int r = worker_store_add(w, key, bpf_link__fd(link));
+	if (r < 0)
+		return r;
+	/* From here tapiod's copy keeps the program attached: the worker's exit (or teardown)
+	 * must not detach it, which for a perf-event link would also need an ioctl the sandbox
+	 * refuses. */
+	bpf_link__disconnect(link);
+	return 0;
+}
+
+int kevent_store_skeleton(struct worker *w, const struct bpf_object_skeleton *s)
+{
+	char key[FDSTORE_NAME_MAX];
+	for (int i = 0; i < s->map_cnt; i++) {
+		const struct bpf_map_skeleton *m =
+			(const void *)((const char *)s->maps + (size_t)i * (size_t)s->map_skel_sz);
+		if (!*m->map || strchr(m->name, '.'))
+			continue; /* <obj>_.rodata, .bss: no state a successor needs */
+		int n = snprintf(key, sizeof(key), "map:%s", m->name);
+		if (n < 0 || (size_t)n >= sizeof(key))
+			return -ENAMETOOLONG;
+		int r = worker_store_add(w, key, bpf_map__fd(*m->map));
+		if (r < 0)
+			return r;
+	}
+	for (int i = 0; i < s->prog_cnt; i++) {
+		const struct bpf_prog_skeleton *p =
+			(const void *)((const char *)s->progs +
+				       (size_t)i * (size_t)s->prog_skel_sz);
+		if (!p->link || !*p->link)
+			continue;
+		int r = kevent_store_link(w, *p->link, p->name);
+		if (r < 0)
 		return r;
 	}
-	return worker_watch_ring(w, rb, p, len);
+	return 0;
+}
+
+int kevent_stored_map(struct worker *w, const char *map)
+{
+	const struct fdstore *st = worker_stored(w);
+	char key[FDSTORE_NAME_MAX];
+	if (!st)
+		return -ENOENT;
+	snprintf(key, sizeof(key), "map:%s", map);
+	return fdstore_find(st, key);
+}
+
+int kevent_resume_ring(struct worker *w, const char *ring, kevent_record_fn fn, void *ctx)
+{
+	const struct fdstore *st = worker_stored(w);
+	if (!st)
+		return -ENOENT;
+	int ring_fd = kevent_stored_map(w, ring);
+	int consumer_fd = kevent_stored_map(w, "ring_consumer");
+	int counters_fd = kevent_stored_map(w, "counters");
+	if (ring_fd < 0 || consumer_fd < 0 || counters_fd < 0) {
+		log_error("the stored objects lack map:%s, map:ring_consumer or map:counters",
+			  ring);
+		return -ESTALE;
+	}
+	unsigned links = 0;
+	for (unsigned i = 0; i < st->n; i++)
+		links += strncmp(st->names[i], "link:", 5) == 0;
+	if (links == 0) {
+		log_error("the stored objects hold no link: nothing would be attached");
+		return -ESTALE;
+	}
+	uint64_t sums[TAPIO_CNT_MAX];
+	if (kevent_counters_sum(counters_fd, sums) == 0) {
+		worker_counters(w)->kernel_drops_at_start = sums[TAPIO_CNT_RINGBUF_DROP];
+		worker_counters(w)->kernel_filtered_at_start = sums[TAPIO_CNT_FILTERED];
+	}
+	int r = add_ring(w, ring_fd, consumer_fd, fn, ctx);
+	if (r < 0)
+		return r;
+	char hook[96];
+	snprintf(hook, sizeof(hook), "%u programs kept attached by tapiod (fd store)", links);
+	worker_add_hook(w, hook);
+	return 0;
 }
 
 void kevent_cgroup_cache(struct worker *w, size_t max_entries, struct cgroup_cache **ret_cache)

@@ -13,8 +13,10 @@
 #include "timeconv.h"
 #include "worker.h"
 
+struct bpf_link;
 struct bpf_map;
 struct bpf_object;
+struct bpf_object_skeleton;
 
 /* One event's envelope, on the caller's stack: no allocation per event. */
 struct kevent {
@@ -59,6 +61,29 @@ typedef int (*kevent_record_fn)(void *ctx, void *data, size_t size);
  * the worker owns the ring from here on. 0 or -errno. */
 int kevent_add_ring(struct worker *w, struct bpf_object *obj, struct bpf_map *events,
 		    kevent_record_fn fn, void *ctx);
+
+/* The fd store (worker.h), for an eBPF collector in a few lines. In setup:
+ *
+ *	if (worker_stored(w))          // a predecessor's objects: no load, no attach
+ *		return kevent_resume_ring(w, "events", handle_record, ctx);
+ *	... load, attach, kevent_add_ring ...
+ *	return kevent_store_skeleton(w, skel->skeleton);
+ *
+ * and read any other map by kevent_stored_map (counters, state). */
+
+/* Name every map (but .rodata/.bss) and every attached link of the skeleton for tapiod to keep:
+ * "map:<name>", "link:<program>". The links are disconnected: this worker's exit no longer
+ * detaches them (tapiod's copies keep them attached until the store is dropped). 0 or -errno. */
+int kevent_store_skeleton(struct worker *w, const struct bpf_object_skeleton *s);
+/* The same for a link outside the skeleton's slots, under "link:<name>" (unique). NULL: 0. */
+int kevent_store_link(struct worker *w, struct bpf_link *link, const char *name);
+/* A stored map's fd (owned by the worker) by its BPF name, or -ENOENT. */
+int kevent_stored_map(struct worker *w, const char *map);
+/* Read the stored ring buffer map `ring` with the stored ring_consumer, after what the
+ * predecessor left in it; notes the stored kernel drop counter. -ESTALE when the stored
+ * objects are not what an eBPF collector stores (the worker then exits, tapiod drops them
+ * and the next worker loads afresh). 0 or -errno. */
+int kevent_resume_ring(struct worker *w, const char *ring, kevent_record_fn fn, void *ctx);
 
 /* The cgroup-id → container cache for kevent_attach_k8s, on the host's cgroup2 mount, holding
  * at most max_entries cgroups. When the

@@ -14,10 +14,13 @@ enum wire_frame_field {
 	WIRE_FRAME_STATS = 4,
 	WIRE_FRAME_FATAL = 5,
 	WIRE_FRAME_SIGNALED = 6,
+	WIRE_FRAME_FD_STORE = 7, /* carries fds (SCM_RIGHTS) */
+	WIRE_FRAME_FD_STORE_DROP = 8,
 };
 
 /* tapio.v1.EventBatch */
-#define WIRE_BATCH_EVENTS 1
+#define WIRE_BATCH_EVENTS   1
+#define WIRE_BATCH_RING_POS 2 /* varint, one per ring */
 /* tapio.v1.Fatal */
 #define WIRE_FATAL_SYSCALL 1
 

@@ -5,7 +5,6 @@
 // batches, counts them, and leaves a gap in the sequence numbers the supervisor sees).
 #include "worker.h"
 
-#include <bpf/libbpf.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -34,6 +33,7 @@
 #include "pbwire.h"
 #include "privilege.h"
 #include "registry.h"
+#include "ringread.h"
 #include "sandbox.h"
 #include "strbuf.h"
 
@@ -42,6 +42,8 @@
 #define BATCH_BYTES_MAX	 (FRAME_MAX - 64)
 #define DRAIN_TIMEOUT_MS 1000
 #define MAX_STR		 64
+#define MAX_MARKS	 256
+#define STORE_SEND_MS	 2000
 
 struct worker {
 	const struct worker_collector *coll;
@@ -57,12 +59,30 @@ struct worker {
 	int fds[WORKER_MAX_FDS];
 	int nfds;
 	struct ring_watch {
-		struct ring_buffer *rb; /* owned */
-		int fd;			/* its epoll fd */
+		struct ringread rr; /* owned mappings */
+		int fd;		    /* the ring map: watched edge-triggered */
 		void *map;		/* owned: ring_consumer, read by the BPF programs */
 		size_t map_len;
 	} rings[WORKER_MAX_FDS];
 	int nrings;
+	/* Ring positions to commit once the output queue has sent `end` bytes in total: the
+	 * records behind a batch are released to the kernel only when the batch is in the
+	 * socket, so a worker killed in between leaves them for its successor. */
+	struct commit_mark {
+		uint64_t end;
+		uint64_t pos[WORKER_MAX_FDS];
+	} marks[MAX_MARKS];
+	unsigned mark_head, mark_n;
+	uint64_t out_queued, out_sent; /* bytes ever queued / written */
+	bool flush_before_current;     /* the record in the callback has no event in this batch */
+	bool in_rings;		       /* drain_rings is handing records to the collector */
+	bool release_on_read;	       /* worker_release_on_read */
+	uint64_t ring_resume[WORKER_MAX_FDS]; /* --ring-resume: delivered by the predecessor */
+	int nresume;
+	struct fdstore store; /* resumed: the stored objects (owned); fresh: what to hand over */
+	Tapio__V1__Counter named[WORKER_MAX_COUNTERS]; /* worker_set_counter */
+	size_t nnamed;
+	bool resumed;
 	int pollfd; /* one-shot: the next ring poll while polling */
 	struct io_watch {
 		int fd;
@@ -108,6 +128,23 @@ const struct timeconv *worker_timeconv(const struct worker *w)
 struct worker_counters *worker_counters(struct worker *w)
 {
 	return &w->counters;
+}
+
+void worker_release_on_read(struct worker *w)
+{
+	w->release_on_read = true;
+}
+
+const struct fdstore *worker_stored(const struct worker *w)
+{
+	return w->resumed ? &w->store : NULL;
+}
+
+int worker_store_add(struct worker *w, const char *name, int fd)
+{
+	if (w->resumed)
+		return -EALREADY;
+	return fdstore_add(&w->store, name, fd);
 }
 
 void worker_set_step(struct worker *w, const char *step)
@@ -269,18 +306,45 @@ static volatile uint32_t *ring_polling(const struct ring_watch *rw)
 	return rw->map;
 }
 
-int worker_watch_ring(struct worker *w, struct ring_buffer *rb, void *consumer_map, size_t map_len)
+int worker_watch_ring(struct worker *w, int ring_fd, ringread_fn fn, void *ctx, void *consumer_map,
+		      size_t map_len)
 {
-	int fd = ring_buffer__epoll_fd(rb);
-	int r = worker_watch(w, fd);
+	if (w->nrings >= WORKER_MAX_FDS || w->nfds >= WORKER_MAX_FDS) {
+		munmap(consumer_map, map_len);
+		return -ENOSPC;
+	}
+	struct ring_watch *rw = &w->rings[w->nrings];
+	int r = ringread_open(&rw->rr, ring_fd, fn, ctx);
 	if (r < 0) {
-		ring_buffer__free(rb);
 		munmap(consumer_map, map_len);
 		return r;
 	}
-	struct ring_watch *rw = &w->rings[w->nrings++];
-	*rw = (struct ring_watch){rb, fd, consumer_map, map_len};
+	/* Edge-triggered: records read but not yet committed keep the ring readable. */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = ring_fd};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, ring_fd, &ev) < 0) {
+		r = -errno;
+		ringread_close(&rw->rr);
+		munmap(consumer_map, map_len);
+		return r;
+	}
+	w->fds[w->nfds++] = ring_fd;
+	if (w->resumed && w->nrings < w->nresume) {
+		/* what the predecessor delivered but had not released when it died */
+		uint64_t skipped = ringread_skip_to(&rw->rr, w->ring_resume[w->nrings]);
+		if (skipped)
+			log_info("ring buffer: skipping %llu bytes the previous worker delivered",
+				 (unsigned long long)skipped);
+	}
+	rw->fd = ring_fd;
+	rw->map = consumer_map;
+	rw->map_len = map_len;
+	w->nrings++;
 	*ring_polling(rw) = 0;
+	if (rw->rr.backlog_end > rw->rr.read_pos)
+		log_info(
+			"ring buffer: %llu bytes left unread by the previous worker: draining them "
+			"first",
+			(unsigned long long)(rw->rr.backlog_end - rw->rr.read_pos));
 	return 0;
 }
 
@@ -340,6 +404,54 @@ static void arm_out(struct worker *w, bool on)
 		w->want_out = on;
 }
 
+/* Release to the kernel the ring records whose events are all in the socket. */
+static void commit_sent(struct worker *w)
+{
+	const struct commit_mark *last = NULL;
+	while (w->mark_n > 0 && w->marks[w->mark_head].end <= w->out_sent) {
+		last = &w->marks[w->mark_head];
+		w->mark_head = (w->mark_head + 1) % MAX_MARKS;
+		w->mark_n--;
+	}
+	if (!last)
+		return;
+	for (int i = 0; i < w->nrings; i++) {
+		struct ringread *rr = &w->rings[i].rr;
+		uint64_t cur = __atomic_load_n((uint64_t *)rr->cons, __ATOMIC_RELAXED);
+		if (last->pos[i] > cur)
+			__atomic_store_n((uint64_t *)rr->cons, last->pos[i], __ATOMIC_RELEASE);
+	}
+}
+
+/* Where ring i has been read up to for the batch being flushed: every record before it has
+ * its events in this batch or an earlier one. */
+static uint64_t batch_pos(const struct worker *w, int i)
+{
+	const struct ringread *rr = &w->rings[i].rr;
+	return w->flush_before_current && w->in_rings ? rr->rec_pos : rr->read_pos;
+}
+
+/* Everything read from the rings so far is behind what the queue holds now: commit it once
+ * the queue has been written up to here. */
+static void mark_rings(struct worker *w)
+{
+	if (w->nrings == 0)
+		return;
+	struct commit_mark *m;
+	if (w->mark_n > 0 &&
+	    w->marks[(w->mark_head + w->mark_n - 1) % MAX_MARKS].end == w->out_queued) {
+		m = &w->marks[(w->mark_head + w->mark_n - 1) % MAX_MARKS];
+	} else if (w->mark_n == MAX_MARKS) {
+		m = &w->marks[(w->mark_head + w->mark_n - 1) % MAX_MARKS]; /* merge: later */
+	} else {
+		m = &w->marks[(w->mark_head + w->mark_n) % MAX_MARKS];
+		w->mark_n++;
+	}
+	m->end = w->out_queued;
+	for (int i = 0; i < w->nrings; i++)
+		m->pos[i] = batch_pos(w, i);
+}
+
 /* Write as much of the queue as the socket takes. -EPIPE when the supervisor is gone. */
 static int send_pending(struct worker *w)
 {
@@ -356,7 +468,10 @@ static int send_pending(struct worker *w)
 			return -errno;
 		}
 		strbuf_consume(&w->out, (size_t)n);
+		w->out_sent += (uint64_t)n;
+		commit_sent(w);
 	}
+	commit_sent(w);
 	arm_out(w, false);
 	fatal_report_set_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
 	return 0;
@@ -364,8 +479,7 @@ static int send_pending(struct worker *w)
 
 /* Queue one WorkerFrame whose body is field `field` (length-delimited) with `len` bytes.
  * Events respect the queue cap; control frames may use CONTROL_SLACK beyond it. */
-static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len,
-		       bool control)
+static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len, bool control)
 {
 	uint8_t hdr[FRAME_HDR + 1 + 10];
 	size_t h = FRAME_HDR;
@@ -378,8 +492,13 @@ static int queue_frame(struct worker *w, unsigned field, const void *body, size_
 	size_t limit = w->out_max + (control ? CONTROL_SLACK : 0);
 	if (w->out.len + h + len > limit)
 		return -ENOBUFS;
-	if (strbuf_append(&w->out, hdr, h) < 0 || strbuf_append(&w->out, body, len) < 0)
+	if (strbuf_append(&w->out, hdr, h) < 0)
 		return -ENOMEM;
+	if (strbuf_append(&w->out, body, len) < 0) {
+		w->out.len -= h;
+		return -ENOMEM;
+	}
+	w->out_queued += h + len;
 	return 0;
 }
 
@@ -399,31 +518,55 @@ static int queue_message(struct worker *w, unsigned field, const ProtobufCMessag
 
 static void flush_batch(struct worker *w)
 {
-	if (w->batch_events == 0)
+	if (w->batch_events == 0) {
+		/* records that made no event (filtered, malformed) are released too */
+		mark_rings(w);
+		commit_sent(w);
 		return;
+	}
+	/* EventBatch.ring_pos: what tapiod hands the next worker on these rings */
+	for (int i = 0; i < w->nrings; i++) {
+		uint8_t v[11];
+		size_t n = 0;
+		v[n++] = WIRE_BATCH_RING_POS << 3; /* varint */
+		n += pbwire_put_varint(v + n, batch_pos(w, i));
+		strbuf_append(&w->batch, v, n);
+	}
 	int r = queue_frame(w, WIRE_FRAME_BATCH, w->batch.data, w->batch.len, false);
-	if (r < 0)
+	if (r < 0) {
+		/* counted here, once: the batch's sequence numbers are the last ones given out
+		 * and are given again, so tapiod sees no gap for a loss already counted */
 		w->queue_drops += w->batch_events;
-	else
+		w->seq -= w->batch_events;
+	} else
 		w->events_sent += w->batch_events;
 	strbuf_reset(&w->batch);
 	w->batch_events = 0;
+	mark_rings(w);
 	send_pending(w);
 }
 
 int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 {
+	/* A sequence number is taken only by an event that goes into a batch: one dropped here
+	 * is counted as a queue drop and leaves no gap (a loss is counted once, by one hop). */
 	ev->has_seq = 1;
-	ev->seq = ++w->seq;
+	ev->seq = w->seq + 1;
 	ev->collector = (char *)w->coll->name;
 
 	size_t len = protobuf_c_message_get_packed_size(&ev->base);
-	if (len + 11 > BATCH_BYTES_MAX) {
+	if (len + 11 + 11 * WORKER_MAX_FDS > BATCH_BYTES_MAX) {
 		w->queue_drops++;
 		return -EMSGSIZE;
 	}
-	if (w->batch.len + len + 11 > BATCH_BYTES_MAX)
-		flush_batch(w);
+	if (w->batch.len + len + 11 + 11 * WORKER_MAX_FDS > BATCH_BYTES_MAX) {
+		/* the record being read makes this event: it belongs to the next batch */
+		w->flush_before_current = true;
+		flush_batch(w); /* a dropped batch gives its numbers back */
+		w->flush_before_current = false;
+		ev->seq = w->seq + 1;
+		len = protobuf_c_message_get_packed_size(&ev->base);
+	}
 	uint8_t pre[11];
 	size_t p = 0;
 	pre[p++] = (1 << 3) | 2; /* EventBatch.events */
@@ -432,6 +575,7 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 		w->queue_drops++;
 		return -ENOBUFS;
 	}
+	w->seq = ev->seq;
 	memcpy(w->batch.data + w->batch.len, pre, p);
 	protobuf_c_message_pack(&ev->base, (uint8_t *)w->batch.data + w->batch.len + p);
 	w->batch.len += p + len;
@@ -481,9 +625,26 @@ static void send_heartbeat(struct worker *w, uint64_t now)
 	queue_message(w, WIRE_FRAME_HEARTBEAT, &hb.base);
 }
 
+void worker_set_counter(struct worker *w, const char *name, uint64_t value)
+{
+	size_t i = 0;
+	while (i < w->nnamed && strcmp(w->named[i].name, name) != 0)
+		i++;
+	if (i == WORKER_MAX_COUNTERS)
+		return;
+	if (i == w->nnamed) {
+		w->named[i] = (Tapio__V1__Counter)TAPIO__V1__COUNTER__INIT;
+		w->named[i].name = (char *)name;
+		w->named[i].has_value = 1;
+		w->nnamed++;
+	}
+	w->named[i].value = value;
+}
+
 static void send_stats(struct worker *w)
 {
 	Tapio__V1__Stats st = TAPIO__V1__STATS__INIT;
+	Tapio__V1__Counter *cp[WORKER_MAX_COUNTERS];
 	if (w->coll->fill_stats)
 		w->coll->fill_stats(w, w->ctx, &st);
 	st.has_events_sent = st.has_queue_drops = st.has_decode_errors = 1;
@@ -494,10 +655,107 @@ static void send_stats(struct worker *w)
 	st.filtered = w->counters.filtered;
 	st.records_read = w->counters.records_read;
 	st.enrich_misses = w->counters.enrich_misses;
+	if (w->resumed) {
+		st.has_resumed = st.has_backlog_records = st.has_kernel_drops_at_start = 1;
+		st.resumed = 1;
+		for (int i = 0; i < w->nrings; i++)
+			st.backlog_records += w->rings[i].rr.backlog_records;
+		st.kernel_drops_at_start = w->counters.kernel_drops_at_start;
+	}
+	for (size_t i = 0; i < w->nnamed; i++)
+		cp[i] = &w->named[i];
+	st.counters = cp;
+	st.n_counters = w->nnamed;
 	queue_message(w, WIRE_FRAME_STATS, &st.base);
 }
 
+/* The FdStore frame with its fds attached (SCM_RIGHTS on its first byte). Sent before READY,
+ * when nothing else is queued: written here, waiting for the socket if it must. */
+static int send_store(struct worker *w)
+{
+	Tapio__V1__FdStore fs = TAPIO__V1__FD_STORE__INIT;
+	char *names[FDSTORE_MAX];
+	for (unsigned i = 0; i < w->store.n; i++)
+		names[i] = w->store.names[i];
+	fs.names = names;
+	fs.n_names = w->store.n;
+	int r = queue_message(w, WIRE_FRAME_FD_STORE, &fs.base);
+	if (r < 0)
+		return r;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * FDSTORE_MAX)];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	size_t fdlen = sizeof(int) * w->store.n;
+	struct iovec iov = {.iov_base = w->out.data, .iov_len = w->out.len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = CMSG_SPACE(fdlen)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(fdlen);
+	memcpy(CMSG_DATA(cm), w->store.fds, fdlen);
+	uint64_t deadline = timeconv_now_mono_ns() + STORE_SEND_MS * 1000000ull;
+	ssize_t n;
+	while ((n = sendmsg(w->sock, &mh, MSG_NOSIGNAL)) < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (timeconv_now_mono_ns() > deadline)
+			return -ETIMEDOUT;
+		struct epoll_event ev;
+		epoll_wait(w->epfd, &ev, 1, 10);
+	}
+	strbuf_consume(&w->out, (size_t)n);
+	w->out_sent += (uint64_t)n;
+	log_debug("handed %u kernel objects to tapiod", w->store.n);
+	return send_pending(w); /* the rest, if the socket took only part */
+}
+
+static void send_store_drop(struct worker *w, const char *why)
+{
+	Tapio__V1__FdStoreDrop d = TAPIO__V1__FD_STORE_DROP__INIT;
+	d.reason = (char *)why;
+	if (queue_message(w, WIRE_FRAME_FD_STORE_DROP, &d.base) == 0)
+		send_pending(w);
+}
+
 /* ---- setup ------------------------------------------------------------------------------- */
+
+/* --stored NAME=FD: an object of the fd store, inherited from tapiod. Checked like any
+ * input: the name, the fd and the kind of object behind it. */
+static int parse_stored(struct worker *w, const char *arg)
+{
+	const char *eq = strrchr(arg, '=');
+	char name[FDSTORE_NAME_MAX];
+	if (!eq || (size_t)(eq - arg) >= sizeof(name)) {
+		log_error("--stored: not NAME=FD: %.64s", arg);
+		return -EINVAL;
+	}
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	char *end;
+	errno = 0;
+	long v = strtol(eq + 1, &end, 10);
+	if (errno || *end || v < 3 || v > 65535) {
+		log_error("--stored %s: not a file descriptor", name);
+		return -EINVAL;
+	}
+	int r = fdstore_check((int)v, name);
+	if (r == 0) {
+		fcntl((int)v, F_SETFD, FD_CLOEXEC);
+		r = fdstore_add(&w->store, name, (int)v);
+	}
+	if (r < 0) {
+		log_error("--stored %s=%ld: %s", name, v, strerror(-r));
+		return r;
+	}
+	w->store.owned = true;
+	w->resumed = true;
+	return 0;
+}
 
 static int parse_args(struct worker *w, int argc, char **argv)
 {
@@ -505,6 +763,8 @@ static int parse_args(struct worker *w, int argc, char **argv)
 		{ "fd", required_argument, NULL, 'f' },
 		{ "config-fd", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{"stored", required_argument, NULL, 's'},
+		{"ring-resume", required_argument, NULL, 'r'},
 		{ NULL, 0, NULL, 0 },
 	};
 	int cfd = -1, opt;
@@ -534,6 +794,21 @@ static int parse_args(struct worker *w, int argc, char **argv)
 				return -EINVAL;
 			}
 			log_set_level(lv);
+			break;
+		}
+		case 's':
+			if (parse_stored(w, optarg) < 0)
+				return -EINVAL;
+			break;
+		case 'r': {
+			char *rend;
+			errno = 0;
+			unsigned long long pos = strtoull(optarg, &rend, 10);
+			if (errno || *rend || w->nresume >= WORKER_MAX_FDS) {
+				log_error("--ring-resume: not a ring position: %.32s", optarg);
+				return -EINVAL;
+			}
+			w->ring_resume[w->nresume++] = pos;
 			break;
 		}
 		default:
@@ -679,11 +954,23 @@ static int fail_running(struct worker *w, const char *what, int err)
 static int64_t drain_rings(struct worker *w)
 {
 	uint64_t before = w->counters.records_read;
+	w->in_rings = true;
 	for (int i = 0; i < w->nrings; i++) {
-		int r = ring_buffer__consume(w->rings[i].rb);
-		if (r < 0 && r != -EINTR)
-			return r;
+		/* Records read stay in the ring until their batch is in the socket: under a burst,
+		 * send (and release) every eighth of the ring, so that the ring keeps its room. */
+		struct ringread *rr = &w->rings[i].rr;
+		if (w->release_on_read) {
+			rr->commit_each = true; /* the room comes back record by record */
+			ringread_consume(rr, UINT64_MAX);
+			continue;
+		}
+		uint64_t chunk = rr->size / 8;
+		while (ringread_consume(rr, chunk) > 0 &&
+		       rr->read_pos - __atomic_load_n((uint64_t *)rr->cons, __ATOMIC_RELAXED) >=
+			       chunk)
+			flush_batch(w);
 	}
+	w->in_rings = false;
 	return (int64_t)(w->counters.records_read - before);
 }
 
@@ -945,7 +1232,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	if (reg && geteuid() == 0) {
 		int r = sandbox_limit_caps(registry_setup_caps(reg), registry_setup_caps(reg));
 		if (r < 0) {
-			log_error("cannot limit capabilities to the declared set: %s", strerror(-r));
+			log_error("cannot limit capabilities to the declared set: %s",
+				  strerror(-r));
 			free(w);
 			return EXIT_CONFIG;
 		}
@@ -971,6 +1259,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	assert(r <= 0); /* 0 or -errno: an exit code here would read as success */
 	if (r < 0) {
 		code = worker_exit_code(r);
+		if (w->resumed)
+			send_store_drop(w, w->step ? w->step : "setup");
 		char missing[256] = "";
 		if ((r == -EPERM || r == -EACCES) && reg)
 			missing_caps(registry_setup_caps(reg), missing, sizeof(missing));
@@ -981,6 +1271,10 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	}
 	/* Loading BPF parses the kernel's BTF (megabytes) and frees it: give that back. */
 	malloc_trim(0);
+	if (!w->resumed && w->store.n > 0 && send_store(w) < 0) {
+		log_error("cannot hand the kernel objects to tapiod: supervisor gone");
+		goto out;
+	}
 
 	struct sandbox_result sb = {0};
 	bool sandboxed = w->common->sandbox;
@@ -1000,13 +1294,15 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	}
 	uint64_t now = timeconv_now_mono_ns();
 	w->next_heartbeat = now + (uint64_t)w->common->heartbeat_interval_ms * 1000000ull;
-	w->next_stats = now + (uint64_t)w->common->stats_interval_ms * 1000000ull;
+	/* a first stats frame at the first tick: a worker that dies young (or one that just
+	 * read its predecessor's backlog) has its counters counted too */
+	w->next_stats = now;
 	code = run_loop(w);
 	if (code == EXIT_CLEAN)
 		drain(w);
 out:
 	for (int i = 0; i < w->nrings; i++)
-		ring_buffer__free(w->rings[i].rb); /* before teardown destroys the maps */
+		ringread_close(&w->rings[i].rr); /* before teardown destroys the maps */
 	if (setup_done && c->teardown)
 		c->teardown(w, ctx);
 	for (size_t i = 0; i < w->ready.n_hooks_attached; i++)
@@ -1020,6 +1316,7 @@ out:
 		munmap(w->rings[i].map, w->rings[i].map_len);
 	strbuf_release(&w->batch);
 	strbuf_release(&w->out);
+	fdstore_clear(&w->store);
 	config_free(w->cfg);
 	free(w);
 	return code;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "fdstore.h"
+#include "ringread.h"
 #include "tapio/v1/worker.pb-c.h"
 #include "timeconv.h"
 #include "wire.h"
@@ -14,7 +16,6 @@
 #define WORKER_MAX_FDS 16
 
 struct worker;
-struct ring_buffer;
 
 /* The callbacks return 0 or -errno. worker_main alone turns an error into the exit code of
  * exitcodes.h (worker_exit_code), and logs it once, with the setup step that failed. A collector
@@ -50,15 +51,34 @@ const struct config *worker_config(const struct worker *w);
  * string that lives as long as the process (a literal). */
 void worker_set_step(struct worker *w, const char *step);
 int worker_watch(struct worker *w, int fd);
-/* Drain a libbpf ring buffer (its sample callbacks emit), with adaptive wakeups: the worker
- * owns the draining policy. consumer_map: the mmapped `ring_consumer` map of bpf/tapio_bpf.h,
- * whose first word, `polling`, is the kernel's view of the consumer. While records keep coming
- * the worker sets it and drains the ring every flush_ms without being woken; after a round
- * that found nothing it clears it and sleeps until a record wakes it. A record that raced the
- * switch to sleep waits at most one 100 ms tick. Before teardown and on SIGTERM the worker
- * drains once more. rb and the mapping are the worker's from here on (freed before teardown,
- * also on failure). Collectors call kevent_add_ring (kevent.h) rather than this. 0 or -errno. */
-int worker_watch_ring(struct worker *w, struct ring_buffer *rb, void *consumer_map, size_t map_len);
+/* Drain the ring buffer map ring_fd (ringread.h: its records go to fn(ctx, ...)), with
+ * adaptive wakeups: the worker owns the draining policy. consumer_map: the mmapped
+ * `ring_consumer` map of bpf/tapio_bpf.h, whose first word, `polling`, is the kernel's view of
+ * the consumer. While records keep coming the worker sets it and drains the ring every flush_ms
+ * without being woken; after a round that found nothing it clears it and sleeps until a record
+ * wakes it. A record that raced the switch to sleep waits at most one 100 ms tick. Before
+ * teardown and on SIGTERM the worker drains once more. A record is released to the kernel
+ * only once the events made of it are written to tapiod's socket, so records a killed worker
+ * read but never sent are read again by the next one (with the fd store). The mapping is the
+ * worker's from here on (unmapped before teardown, also on failure); ring_fd stays the
+ * caller's. Collectors call kevent_add_ring (kevent.h) rather than this. 0 or -errno. */
+int worker_watch_ring(struct worker *w, int ring_fd, ringread_fn fn, void *ctx, void *consumer_map,
+		      size_t map_len);
+/* Release ring records as soon as they are read (libbpf's way) instead of once their batch is
+ * in the socket: the ring keeps all its room under a burst, and a kill loses the in-flight
+ * batch (uncounted). For a pipeline benchmark, not for a collector whose events matter. Call
+ * in setup. */
+void worker_release_on_read(struct worker *w);
+
+/* The fd store. In setup: a worker started with stored objects (tapiod passed them at spawn)
+ * finds them with worker_stored(); it skips loading and attaching and reads the stored rings
+ * (kevent.h has the helpers). A worker that loaded afresh names the fds tapiod should keep with
+ * worker_store_add (links, ring buffers, stateful maps; the fds stay the caller's); the worker
+ * hands them to tapiod after setup, before the sandbox. A stored worker whose setup fails
+ * tells tapiod to drop the store: its successor loads afresh. */
+const struct fdstore *worker_stored(const struct worker *w); /* NULL when started fresh */
+int worker_store_add(struct worker *w, const char *name, int fd);
+
 /* For setup(): sandbox rules that depend on the config. A path (file or directory) the worker
  * keeps reading after the sandbox, beyond the registry's read_paths (e.g. a token file's
  * directory); a TCP port it keeps connecting to (Landlock ABI 4+ forbids every other). At most
@@ -111,11 +131,20 @@ const struct timeconv *worker_timeconv(const struct worker *w);
  * -ENOBUFS when the outgoing queue is full (the event is dropped and counted). */
 int worker_emit(struct worker *w, Tapio__V1__Event *ev);
 
+/* A counter of the collector's own (cumulative since the worker started) for the stats frame:
+ * call from fill_stats. name: [a-z0-9_]{1,32}, a literal; at most WORKER_MAX_COUNTERS. tapiod
+ * sums them across the collector's workers and shows them in `tapioctl status`. */
+#define WORKER_MAX_COUNTERS 16
+void worker_set_counter(struct worker *w, const char *name, uint64_t value);
+
 /* Counters the collector adds to (filtered by config, decode errors). */
 struct worker_counters {
 	uint64_t records_read;
 	uint64_t decode_errors;
 	uint64_t filtered;
 	uint64_t enrich_misses;
+	/* a stored counters map's values when this worker took it over (kevent_resume_ring):
+	 * fill_stats reports the filtered count since, the worker the drops since */
+	uint64_t kernel_drops_at_start, kernel_filtered_at_start;
 };
 struct worker_counters *worker_counters(struct worker *w);

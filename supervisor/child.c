@@ -32,6 +32,7 @@ int child_init(struct child *c, struct child_env *env, const struct registry_ent
 	c->fd = -1;
 	c->violation_syscall = -1;
 	c->backoff_ms = c->cc->restart_initial_ms;
+	c->store.owned = c->pending.owned = true;
 	snprintf(c->last_exit, sizeof(c->last_exit), "-");
 	int r = frame_reader_init(&c->reader);
 	if (r < 0)
@@ -41,8 +42,25 @@ int child_init(struct child *c, struct child_env *env, const struct registry_ent
 	return 0;
 }
 
+void child_store_drop(struct child *c, const char *why)
+{
+	if (c->store.n == 0)
+		return;
+	if (why)
+		log_info("%s: dropping the %u kernel objects kept for it (%s): the next worker "
+			 "loads afresh",
+			 c->reg->name, c->store.n, why);
+	fdstore_clear(&c->store);
+	c->store_raw_kernel = 0;
+	memset(c->ring_delivered, 0, sizeof(c->ring_delivered));
+	c->n_ring_delivered = 0;
+	c->cnt.store_drops++;
+}
+
 void child_release(struct child *c)
 {
+	child_store_drop(c, NULL);
+	fdstore_clear(&c->pending);
 	frame_reader_release(&c->reader);
 	free(c->degraded_reason);
 	c->degraded_reason = NULL;
@@ -61,6 +79,8 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 	char why[128];
 
 	c->env->hooks->link_drain(c);
+	/* a gap in coverage until a successor is READY, unless the stop was asked for */
+	c->gap_from_ns = c->env->stopping || !c->cc->enabled ? 0 : c->last_heartbeat_ns;
 	if (term_signal == SIGKILL &&
 	    budget_was_oom_killed(c->env->budgets, c->reg->name, &c->budget)) {
 		ev = CEV_KILLED;
@@ -142,19 +162,38 @@ static int spawn(struct child *c)
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/" REGISTRY_BINARY_PREFIX "%s", env->collector_dir,
 		 c->reg->name);
-	char *args[] = {path, "--fd", "3", "--config-fd", "4", NULL};
-	uv_stdio_container_t stdio[5] = {
+	/* The fd store's objects follow as fds 5, 6, ...: --stored NAME=FD each. */
+	char *args[6 + 2 * FDSTORE_MAX + 2 * CHILD_MAX_RINGS] = {path, "--fd", "3", "--config-fd",
+								 "4"};
+	char stored[FDSTORE_MAX][FDSTORE_NAME_MAX + 8];
+	char resume[CHILD_MAX_RINGS][24];
+	uv_stdio_container_t stdio[5 + FDSTORE_MAX] = {
 		{.flags = UV_IGNORE},
 		{.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO}, /* stdout is the sink's */
 		{.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
 		{.flags = UV_INHERIT_FD, .data.fd = sv[1]},
 		{.flags = UV_INHERIT_FD, .data.fd = env->config_memfd},
 	};
+	int nargs = 5;
+	for (unsigned i = 0; i < c->store.n; i++) {
+		snprintf(stored[i], sizeof(stored[i]), "%s=%u", c->store.names[i], 5 + i);
+		args[nargs++] = "--stored";
+		args[nargs++] = stored[i];
+		stdio[5 + i] =
+			(uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = c->store.fds[i]};
+	}
+	for (unsigned i = 0; c->store.n > 0 && i < c->n_ring_delivered; i++) {
+		snprintf(resume[i], sizeof(resume[i]), "%llu",
+			 (unsigned long long)c->ring_delivered[i]);
+		args[nargs++] = "--ring-resume";
+		args[nargs++] = resume[i];
+	}
+	args[nargs] = NULL;
 	uv_process_options_t opts = {
 		.exit_cb = on_proc_exit,
 		.file = path,
 		.args = args,
-		.stdio_count = 5,
+		.stdio_count = 5 + (int)c->store.n,
 		.stdio = stdio,
 	};
 	c->proc.data = c;
@@ -178,11 +217,35 @@ static int spawn(struct child *c)
 	}
 	budget_apply(env->budgets, c->reg->name, c->cc, c->pid, &c->budget);
 	uint64_t now = timeconv_now_mono_ns();
+	/* The predecessor's counters join the totals; the gap to this worker's READY counts
+	 * from its last heartbeat. */
+	struct child_worker_stats *b = &c->base, *p = &c->cur;
+	b->kernel_drops += p->kernel_drops;
+	b->queue_drops += p->queue_drops;
+	b->decode_errors += p->decode_errors;
+	b->filtered += p->filtered;
+	b->records_read += p->records_read;
+	b->enrich_misses += p->enrich_misses;
+	b->events_sent += p->events_sent;
+	b->backlog_records += p->backlog_records;
+	memset(p, 0, sizeof(*p));
+	for (unsigned i = 0; i < c->n_named; i++) {
+		c->named[i].base += c->named[i].cur;
+		c->named[i].cur = 0;
+	}
+	c->resumed = c->store.n > 0;
+	c->store_stats_seen = false;
+	if (c->resumed)
+		c->cnt.resumed++;
 	c->start_mono_ns = now;
 	c->last_heartbeat_ns = now;
 	c->last_seq = 0;
 	c->violation_syscall = -1;
-	log_info("%s: started pid %d", c->reg->name, (int)c->pid);
+	if (c->resumed)
+		log_info("%s: started pid %d with the %u kernel objects of its predecessor",
+			 c->reg->name, (int)c->pid, c->store.n);
+	else
+		log_info("%s: started pid %d", c->reg->name, (int)c->pid);
 	return 0;
 }
 

@@ -10,12 +10,17 @@
 
 #include "budget.h"
 #include "config.h"
+#include "fdstore.h"
 #include "frame.h"
 #include "policy.h"
 #include "registry.h"
 
 struct child;
 struct link_env; /* link.h: what the links of all workers share */
+
+#define CHILD_MAX_COUNTERS 16 /* a worker's own counters (worker.h WORKER_MAX_COUNTERS) */
+#define CHILD_MAX_RINGS	   4  /* ring positions kept for the fd store's next worker */
+#define CHILD_COUNTER_NAME 33
 
 /* Calls from a child up to the supervisor (set by sup.c). */
 struct child_hooks {
@@ -56,6 +61,20 @@ struct child_counters {
 	uint64_t worker_events_sent;
 	uint64_t foreign_signals;   /* signals from a process other than tapiod (worker's report) */
 	uint64_t foreign_processes; /* processes seen under this worker's uid or gid (identity.c) */
+	/* Across restarts (the fd store, issue 13 point 4). */
+	uint64_t resumed;	   /* workers started on stored kernel objects */
+	uint64_t store_drops;	   /* stores dropped (config change, disabled, unusable) */
+	uint64_t backlog_records;  /* records recorded while no worker read, read later */
+	uint64_t unattended_drops; /* ring overflow while no worker read (part of kernel_drops) */
+	uint64_t gap_ms;	   /* last heartbeat of a dead worker → its successor's READY */
+	uint64_t gaps;		   /* such replacements */
+};
+
+/* A worker's cumulative counters from its stats frames, folded into the child's totals
+ * when the next worker starts (so that they add up across restarts). */
+struct child_worker_stats {
+	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
+	uint64_t events_sent, backlog_records;
 };
 
 struct child {
@@ -82,6 +101,26 @@ struct child {
 	struct frame_reader reader;
 	uint64_t last_seq;
 
+	/* The fd store: the kernel objects of this collector's workers, kept across restarts
+	 * (owned), and fds received on the socket whose FdStore frame is not read yet. */
+	struct fdstore store;
+	struct fdstore pending;
+	bool resumed;		   /* this worker was given the store */
+	bool store_stats_seen;	   /* its first stats frame since (un)resuming is counted */
+	uint64_t store_raw_kernel; /* raw kernel drop counter last reported on the store */
+	/* Per stored ring: the read position after the last batch tapiod received whole; the
+	 * next worker skips to it (what was delivered but not yet released to the kernel). */
+	uint64_t ring_delivered[CHILD_MAX_RINGS];
+	unsigned n_ring_delivered;
+	struct child_worker_stats base, cur; /* dead workers' sum; this worker's last frame */
+	uint64_t gap_from_ns; /* the dead predecessor's last heartbeat (0: none pending) */
+	/* The collector's own counters (Stats.counters), summed across its workers. */
+	struct child_named {
+		char name[CHILD_COUNTER_NAME];
+		uint64_t base, cur;
+	} named[CHILD_MAX_COUNTERS];
+	unsigned n_named;
+
 	uint64_t start_mono_ns, last_heartbeat_ns;
 	uint64_t deaths[8]; /* mono ns of recent deaths (crash-loop window) */
 	unsigned restarts;
@@ -89,7 +128,7 @@ struct child {
 	char last_exit[160];
 	char looping[256];	 /* why a crash-looping child is FAILED, "" otherwise */
 	char foreign_signal[96]; /* "SIGTERM from pid P uid U", reported by the worker */
-	char *degraded_reason; /* owned */
+	char *degraded_reason;	 /* owned */
 	struct child_counters cnt;
 	uint64_t events_at_last_log;
 	uint64_t events_at_last_tick;
@@ -111,5 +150,8 @@ void child_check_watchdog(struct child *c, uint64_t now_ns);
 /* Restart by hand (tapioctl restart, reload): a FAILED or BACKOFF child starts now, a running
  * one is stopped and started again. */
 void child_restart(struct child *c);
+/* Drop the fd store (config changed, collector disabled, tapiod exits, objects unusable): the
+ * next worker loads and attaches afresh. why: for the log, NULL to drop quietly. */
+void child_store_drop(struct child *c, const char *why);
 /* Release what is not a libuv handle; the handles are closed by the supervisor. */
 void child_release(struct child *c);

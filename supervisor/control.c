@@ -142,9 +142,14 @@ static void do_status(struct control_client *cl)
 	size_t n = sup->n_children;
 	Tapio__V1__CollectorStatus *st = calloc(n ? n : 1, sizeof(*st));
 	Tapio__V1__CollectorStatus **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-	if (!st || !ptrs) {
+	struct {
+		Tapio__V1__Counter c[CHILD_MAX_COUNTERS];
+		Tapio__V1__Counter *p[CHILD_MAX_COUNTERS];
+	} *named = calloc(n ? n : 1, sizeof(*named));
+	if (!st || !ptrs || !named) {
 		free(st);
 		free(ptrs);
+		free(named);
 		send_error(cl, "out of memory");
 		return;
 	}
@@ -189,6 +194,25 @@ static void do_status(struct control_client *cl)
 			s->worker_uid = uid;
 			s->worker_gid = gid;
 		}
+		s->has_fd_store_objects = s->has_resumed = s->has_backlog_records = 1;
+		s->has_unattended_drops = s->has_gaps = s->has_gap_ms = s->has_fd_store_drops = 1;
+		s->fd_store_objects = c->store.n;
+		s->resumed = c->cnt.resumed;
+		s->backlog_records = c->cnt.backlog_records;
+		s->unattended_drops = c->cnt.unattended_drops;
+		s->gaps = c->cnt.gaps;
+		s->gap_ms = c->cnt.gap_ms;
+		s->fd_store_drops = c->cnt.store_drops;
+		for (unsigned k = 0; k < c->n_named; k++) {
+			Tapio__V1__Counter *pc = &named[i].c[k];
+			*pc = (Tapio__V1__Counter)TAPIO__V1__COUNTER__INIT;
+			pc->name = c->named[k].name;
+			pc->has_value = 1;
+			pc->value = c->named[k].base + c->named[k].cur;
+			named[i].p[k] = pc;
+		}
+		s->counters = named[i].p;
+		s->n_counters = c->n_named;
 	}
 	Tapio__V1__StatusResponse sr = TAPIO__V1__STATUS_RESPONSE__INIT;
 	sr.node = sup->cfg->node_name;
@@ -213,6 +237,7 @@ static void do_status(struct control_client *cl)
 	send_response(cl, &resp);
 	free(st);
 	free(ptrs);
+	free(named);
 }
 
 static void do_restart(struct control_client *cl, const Tapio__V1__RestartRequest *rq)

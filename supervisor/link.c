@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -89,6 +90,19 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 			 pr->no_new_privs, pr->seccomp, c->reported.landlock,
 			 pr->has_dumpable ? (int)pr->dumpable : -1);
 	}
+	if (c->gap_from_ns) {
+		uint64_t now = timeconv_now_mono_ns();
+		uint64_t gap = now > c->gap_from_ns ? (now - c->gap_from_ns) / 1000000u : 0;
+		c->cnt.gap_ms += gap;
+		c->cnt.gaps++;
+		c->gap_from_ns = 0;
+		log_info("%s: %llu ms without a worker (last heartbeat of the previous one to this "
+			 "READY)%s",
+			 c->reg->name, (unsigned long long)gap,
+			 c->resumed
+				 ? "; the kernel objects stayed attached: the backlog is read now"
+				 : "; what happened meanwhile was not recorded");
+	}
 	free(c->degraded_reason);
 	c->degraded_reason = NULL;
 	if (r->degraded_reason && r->degraded_reason[0]) {
@@ -149,8 +163,19 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 	struct pbwire_iter it;
 	struct pbwire_field f;
 	int r;
+	uint64_t pos[CHILD_MAX_RINGS];
+	unsigned npos = 0;
 	pbwire_iter_init(&it, bytes, len);
 	while ((r = pbwire_next(&it, &f)) > 0) {
+		if (f.number == WIRE_BATCH_RING_POS && f.type == PBWIRE_VARINT) {
+			if (npos == CHILD_MAX_RINGS) {
+				protocol_error(c, "batch with more than %u ring positions",
+					       CHILD_MAX_RINGS);
+				return -EPROTO;
+			}
+			pos[npos++] = f.varint;
+			continue;
+		}
 		if (f.number != WIRE_BATCH_EVENTS || f.type != PBWIRE_LEN) {
 			protocol_error(c, "batch holds field %u (wire type %d), not events",
 				       f.number, (int)f.type);
@@ -164,18 +189,134 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 		protocol_error(c, "undecodable batch of %zu bytes", len);
 		return -EPROTO;
 	}
+	/* every event of the batch is delivered: where the next worker on the same rings starts
+	 * (it only ever moves forward; only the fd store's workers share rings) */
+	if (c->store.n > 0) {
+		for (unsigned i = 0; i < npos; i++)
+			if (pos[i] > c->ring_delivered[i])
+				c->ring_delivered[i] = pos[i];
+		if (npos > c->n_ring_delivered)
+			c->n_ring_delivered = npos;
+	}
+	return 0;
+}
+
+/* The worker's counters are cumulative since it started; the child's totals add those of the
+ * workers before it (folded at spawn). A worker on the fd store reads a kernel drop counter that
+ * kept counting while no worker ran: what it grew by since the last value a predecessor
+ * reported is the ring's overflow while unattended, counted once, as such. */
+static bool counter_name_valid(const char *n)
+{
+	size_t len = n ? strnlen(n, CHILD_COUNTER_NAME) : 0;
+	if (len == 0 || len >= CHILD_COUNTER_NAME)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
+			return false;
+	return true;
+}
+
+/* The collector's own counters: checked (count, names), then kept by name. */
+static int on_counters(struct child *c, const Tapio__V1__Stats *s)
+{
+	if (s->n_counters > CHILD_MAX_COUNTERS) {
+		protocol_error(c, "stats with %zu counters (at most %u)", s->n_counters,
+			       CHILD_MAX_COUNTERS);
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < s->n_counters; i++) {
+		const Tapio__V1__Counter *k = s->counters[i];
+		if (!counter_name_valid(k->name)) {
+			protocol_error(c, "stats counter %zu has no valid name", i);
+			return -EPROTO;
+		}
+		unsigned j = 0;
+		while (j < c->n_named && strcmp(c->named[j].name, k->name) != 0)
+			j++;
+		if (j == c->n_named) {
+			if (j == CHILD_MAX_COUNTERS)
+				continue; /* names of earlier workers filled the table */
+			snprintf(c->named[j].name, CHILD_COUNTER_NAME, "%s", k->name);
+			c->named[j].base = c->named[j].cur = 0;
+			c->n_named++;
+		}
+		c->named[j].cur = k->value;
+	}
 	return 0;
 }
 
 static void on_stats(struct child *c, const Tapio__V1__Stats *s)
 {
-	c->cnt.kernel_drops = s->kernel_drops;
-	c->cnt.queue_drops = s->queue_drops;
-	c->cnt.decode_errors = s->decode_errors;
-	c->cnt.filtered = s->filtered;
-	c->cnt.records_read = s->records_read;
-	c->cnt.enrich_misses = s->enrich_misses;
-	c->cnt.worker_events_sent = s->events_sent;
+	struct child_worker_stats *w = &c->cur;
+	uint64_t kernel = s->kernel_drops;
+	if (c->resumed && s->resumed) {
+		uint64_t at_start = s->kernel_drops_at_start;
+		if (!c->store_stats_seen && at_start > c->store_raw_kernel)
+			c->cnt.unattended_drops += at_start - c->store_raw_kernel;
+		kernel = kernel >= at_start ? kernel - at_start : 0;
+		w->backlog_records = s->backlog_records;
+	}
+	c->store_stats_seen = true;
+	if (c->store.n > 0)
+		c->store_raw_kernel = s->kernel_drops;
+	w->kernel_drops = kernel;
+	w->queue_drops = s->queue_drops;
+	w->decode_errors = s->decode_errors;
+	w->filtered = s->filtered;
+	w->records_read = s->records_read;
+	w->enrich_misses = s->enrich_misses;
+	w->events_sent = s->events_sent;
+	const struct child_worker_stats *b = &c->base;
+	c->cnt.kernel_drops = b->kernel_drops + w->kernel_drops + c->cnt.unattended_drops;
+	c->cnt.queue_drops = b->queue_drops + w->queue_drops;
+	c->cnt.decode_errors = b->decode_errors + w->decode_errors;
+	c->cnt.filtered = b->filtered + w->filtered;
+	c->cnt.records_read = b->records_read + w->records_read;
+	c->cnt.enrich_misses = b->enrich_misses + w->enrich_misses;
+	c->cnt.worker_events_sent = b->events_sent + w->events_sent;
+	c->cnt.backlog_records = b->backlog_records + w->backlog_records;
+}
+
+/* FdStore: the fds came with the frame's first byte (read_frames collected them). Every one is
+ * checked: the count, each name, the kind of object behind each fd. */
+static int on_fd_store(struct child *c, const Tapio__V1__FdStore *fs)
+{
+	if (c->state != CHILD_STARTING || c->resumed) {
+		protocol_error(c, "FdStore %s",
+			       c->resumed ? "from a worker given the store" : "after READY");
+		return -EPROTO;
+	}
+	if (fs->n_names != c->pending.n || fs->n_names == 0) {
+		protocol_error(c, "FdStore names %zu objects, %u fds came", fs->n_names,
+			       c->pending.n);
+		return -EPROTO;
+	}
+	child_store_drop(c, NULL);
+	if (!c->env->cfg->supervisor.fd_store) {
+		fdstore_clear(&c->pending); /* supervisor.fd_store: false */
+		return 0;
+	}
+	for (size_t i = 0; i < fs->n_names; i++) {
+		const char *name = fs->names[i];
+		int fd = c->pending.fds[i];
+		int r = fdstore_name_valid(name) ? fdstore_check(fd, name) : -EINVAL;
+		if (r == 0)
+			r = fdstore_add(&c->store, name, fd);
+		if (r < 0) {
+			char shown[FDSTORE_NAME_MAX];
+			printable(shown, sizeof(shown), name);
+			fdstore_clear(&c->store);
+			protocol_error(c, "FdStore object %zu ('%s'): %s", i, shown, strerror(-r));
+			return -EPROTO;
+		}
+		c->pending.fds[i] = -1; /* the store's now */
+	}
+	c->pending.n = 0;
+	c->store_raw_kernel = 0;
+	memset(c->ring_delivered, 0, sizeof(c->ring_delivered)); /* new rings */
+	c->n_ring_delivered = 0;
+	log_info("%s: keeping %u kernel objects for its next worker", c->reg->name, c->store.n);
+	return 0;
 }
 
 /* The worker is exiting on a signal tapiod did not send: who sent it (the worker's word, from
@@ -206,6 +347,11 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 		protocol_error(c, "frame of %zu bytes holds more than one body", len);
 		return -EPROTO;
 	}
+	if (c->pending.n > 0 && body.number != WIRE_FRAME_FD_STORE) {
+		/* fds come only with the frame that names them */
+		protocol_error(c, "%u fds sent without an FdStore frame", c->pending.n);
+		return -EPROTO;
+	}
 	if (body.number == WIRE_FRAME_BATCH && body.type == PBWIRE_LEN) {
 		c->cnt.frames++;
 		return on_batch(c, body.value, body.value_len);
@@ -227,8 +373,20 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 		c->last_heartbeat_ns = timeconv_now_mono_ns();
 		break;
 	case TAPIO__V1__WORKER_FRAME__BODY_STATS:
-		on_stats(c, f->stats);
+		r = on_counters(c, f->stats);
+		if (r == 0)
+			on_stats(c, f->stats);
 		break;
+	case TAPIO__V1__WORKER_FRAME__BODY_FD_STORE:
+		r = on_fd_store(c, f->fd_store);
+		break;
+	case TAPIO__V1__WORKER_FRAME__BODY_FD_STORE_DROP: {
+		char why[REASON_MAX];
+		printable(why, sizeof(why),
+			  f->fd_store_drop->reason ? f->fd_store_drop->reason : "");
+		child_store_drop(c, c->resumed ? why : NULL);
+		break;
+	}
 	case TAPIO__V1__WORKER_FRAME__BODY_FATAL:
 		if (f->fatal->has_syscall && f->fatal->syscall >= 0 && f->fatal->syscall < 4096)
 			c->violation_syscall = f->fatal->syscall;
@@ -245,13 +403,51 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 	return r;
 }
 
+/* Keep the fds that came with the data (an FdStore frame's) until that frame is read; more
+ * than one store's worth is a protocol error. */
+static int take_fds(struct child *c, struct msghdr *mh)
+{
+	int r = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->pending.n < FDSTORE_MAX)
+				c->pending.fds[c->pending.n++] = fd;
+			else {
+				close(fd);
+				r = -E2BIG;
+			}
+		}
+	}
+	if (mh->msg_flags & MSG_CTRUNC)
+		r = -E2BIG;
+	return r;
+}
+
 static void read_frames(struct child *c, int max_reads)
 {
 	for (int i = 0; i < max_reads && c->poll_open; i++) {
 		uint8_t *p;
 		size_t room;
 		frame_reader_space(&c->reader, &p, &room);
-		ssize_t n = read(c->fd, p, room);
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * FDSTORE_MAX)];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = {.iov_base = p, .iov_len = room};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf)};
+		ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n > 0 && mh.msg_controllen > 0 && take_fds(c, &mh) < 0) {
+			protocol_error(c, "more fds than an fd store holds (%u)", FDSTORE_MAX);
+			return;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -326,6 +522,7 @@ static void on_poll_closed(uv_handle_t *h)
 
 void link_close(struct child *c)
 {
+	fdstore_clear(&c->pending);
 	if (!c->poll_open)
 		return;
 	c->poll_open = false;

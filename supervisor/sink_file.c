@@ -25,11 +25,13 @@ struct sink_file {
 	uint64_t size, max_size;
 	unsigned keep;
 	struct strbuf buf; /* bytes not yet written */
+	size_t head_left;  /* buf starts with this many bytes of a record partly written */
 	size_t max, write_at;
 	uint64_t written, dropped, write_errors, rotations;
 };
 
 static const struct sink_ops file_ops;
+static size_t record_len(const struct sink_file *f, size_t p);
 
 static int open_file(struct sink_file *f)
 {
@@ -149,10 +151,47 @@ static void file_flush(struct sink *base)
 	write_queue(f);
 }
 
-/* The file is written blocking anyway: draining is flushing. */
+/* The file is written blocking anyway: draining is flushing. What the file does not take now
+ * is lost: counted (as dropped, no longer as written) and logged, record by record. */
 static void file_drain(struct sink *base, unsigned timeout_ms)
 {
+	struct sink_file *f = (struct sink_file *)base;
 	file_flush(base);
+	if (f->buf.len == 0)
+		return;
+	uint64_t lost = f->head_left ? 1 : 0;
+	for (size_t p = f->head_left; p < f->buf.len; p += record_len(f, p))
+		lost++;
+	f->dropped += lost;
+	f->written = f->written >= lost ? f->written - lost : 0;
+	log_error("file sink %s: %llu events could not be written at shutdown", f->path,
+		  (unsigned long long)lost);
+	strbuf_reset(&f->buf);
+	f->head_left = 0;
+}
+
+/* The length of the record that starts at buf[p] (whole records are queued). */
+static size_t record_len(const struct sink_file *f, size_t p)
+{
+	const uint8_t *d = (const uint8_t *)f->buf.data + p;
+	if (f->binary)
+		return FRAME_HDR +
+		       ((size_t)d[0] << 24 | (size_t)d[1] << 16 | (size_t)d[2] << 8 | d[3]);
+	const uint8_t *nl = memchr(d, '\n', f->buf.len - p);
+	return nl ? (size_t)(nl - d) + 1 : f->buf.len - p;
+}
+
+/* After `off` bytes of the queue were written: where the first unwritten record starts. */
+static void note_written(struct sink_file *f, size_t off)
+{
+	if (off == f->buf.len) {
+		f->head_left = 0;
+		return;
+	}
+	size_t p = f->head_left;
+	while (p < off)
+		p += record_len(f, p);
+	f->head_left = p - off;
 }
 
 static void write_queue(struct sink_file *f)
@@ -174,6 +213,7 @@ static void write_queue(struct sink_file *f)
 		off += (size_t)n;
 		f->size += (uint64_t)n;
 	}
+	note_written(f, off);
 	strbuf_consume(&f->buf, off);
 	if (off && f->write_errors) {
 		log_info("file sink %s: writing again", f->path);

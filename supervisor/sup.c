@@ -54,6 +54,16 @@ static void close_all(struct sup *sup)
 	uv_close((uv_handle_t *)&sup->tick, NULL);
 	if (sup->on_close)
 		sup->on_close(sup->on_close_ctx);
+	/* the kept kernel objects go: the programs detach as their last fd closes */
+	struct fdstore *stores[64];
+	size_t nstores = 0;
+	for (size_t i = 0; i < sup->n_children; i++) {
+		stores[nstores++] = &sup->children[i].store;
+		if (nstores == 64 || i + 1 == sup->n_children) {
+			fdstore_clear_all(stores, nstores);
+			nstores = 0;
+		}
+	}
 	for (size_t i = 0; i < sup->n_children; i++) {
 		struct child *c = &sup->children[i];
 		link_close(c);
@@ -163,6 +173,8 @@ static void reload(struct sup *sup)
 		bool was = c && config_collector(old, reg->name)->enabled;
 		if (c)
 			c->cc = cc; /* the old config is freed below */
+		if (c && !next->supervisor.fd_store)
+			child_store_drop(c, "supervisor.fd_store is off");
 		if (!cc || (!was && !cc->enabled))
 			continue;
 		if (!was && cc->enabled && (registry_setup_caps(reg) & dropped)) {
@@ -179,12 +191,15 @@ static void reload(struct sup *sup)
 			sup->n_children++;
 		}
 		if (was && !cc->enabled) {
+			child_store_drop(c, "disabled");
 			child_handle(c, CEV_STOP_REQUESTED, NULL);
 			stopped++;
 		} else if (!was && cc->enabled) {
+			child_store_drop(c, "enabled again");
 			child_restart(c);
 			started++;
 		} else if (worker_config_changed(old, next, reg->name)) {
+			child_store_drop(c, "configuration changed");
 			child_restart(c);
 			restarted++;
 		}
@@ -215,15 +230,28 @@ static void log_stats(struct sup *sup, uint64_t now)
 		struct child_counters *k = &c->cnt;
 		double rate = secs > 0 ? (double)(k->events - c->events_at_last_log) / secs : 0;
 		c->events_at_last_log = k->events;
+		char named[CHILD_MAX_COUNTERS * 48] = "";
+		size_t used = 0;
+		for (unsigned j = 0; j < c->n_named && used < sizeof(named); j++) {
+			int w = snprintf(named + used, sizeof(named) - used, " %s=%llu",
+					 c->named[j].name,
+					 (unsigned long long)(c->named[j].base + c->named[j].cur));
+			if (w > 0)
+				used += (size_t)w;
+		}
 		log_info("stats %s: state=%s pid=%d restarts=%u events=%llu (%.0f/s) "
 			 "drops: kernel=%llu worker_queue=%llu seq_gaps=%llu sink=%llu "
-			 "decode_errors=%llu filtered=%llu protocol_errors=%llu",
+			 "decode_errors=%llu filtered=%llu protocol_errors=%llu resumed=%llu "
+			 "backlog=%llu unattended_drops=%llu gaps=%llu gap_ms=%llu%s",
 			 c->reg->name, policy_state_name(c->state), (int)c->pid, c->restarts,
 			 (unsigned long long)k->events, rate, (unsigned long long)k->kernel_drops,
 			 (unsigned long long)k->queue_drops, (unsigned long long)k->seq_gaps,
 			 (unsigned long long)k->sink_queue_drops,
 			 (unsigned long long)k->decode_errors, (unsigned long long)k->filtered,
-			 (unsigned long long)k->protocol_errors);
+			 (unsigned long long)k->protocol_errors, (unsigned long long)k->resumed,
+			 (unsigned long long)k->backlog_records,
+			 (unsigned long long)k->unattended_drops, (unsigned long long)k->gaps,
+			 (unsigned long long)k->gap_ms, named);
 	}
 	sup->last_log_ns = now;
 }

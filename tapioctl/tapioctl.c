@@ -227,6 +227,32 @@ static int cmd_status(void)
 		       (unsigned long long)c->supervisor_queue_drops,
 		       (unsigned long long)c->decode_errors, rss, uid, foreign, note);
 	}
+	for (size_t i = 0; i < s->n_collectors; i++) {
+		const Tapio__V1__CollectorStatus *c = s->collectors[i];
+		if (!c->n_counters)
+			continue;
+		printf("  %s:", c->name ? c->name : "?");
+		for (size_t k = 0; k < c->n_counters; k++)
+			printf("%s %s %llu", k ? "," : "",
+			       c->counters[k]->name ? c->counters[k]->name : "?",
+			       (unsigned long long)c->counters[k]->value);
+		printf("\n");
+	}
+	/* Worker replacements: how long each collector went without a worker, and what the
+	 * kernel objects kept across restarts (the fd store) saved. */
+	for (size_t i = 0; i < s->n_collectors; i++) {
+		const Tapio__V1__CollectorStatus *c = s->collectors[i];
+		if (!c->gaps && !c->fd_store_objects && !c->resumed)
+			continue;
+		printf("  %s: %llu replacement(s), %llu ms without a worker; fd store: %u objects "
+		       "kept, %llu resumed, %llu records read from the backlog, %llu lost to "
+		       "overflow meanwhile, %llu dropped\n",
+		       c->name ? c->name : "?", (unsigned long long)c->gaps,
+		       (unsigned long long)c->gap_ms, c->fd_store_objects,
+		       (unsigned long long)c->resumed, (unsigned long long)c->backlog_records,
+		       (unsigned long long)c->unattended_drops,
+		       (unsigned long long)c->fd_store_drops);
+	}
 	tapio__v1__control_response__free_unpacked(resp, NULL);
 	return EXIT_CLEAN;
 }

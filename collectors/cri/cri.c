@@ -52,6 +52,7 @@ struct cri_ctx {
 	const struct config_cri *cfg;
 	struct cri_client *cli;
 	struct cri_bpf *skel;	      /* NULL in degraded mode */
+	int counters_fd;	      /* the skeleton's or a stored one; -1 without eBPF */
 	struct cgroup_cache *cgroups; /* NULL without a cgroup2 mount */
 	int timerfd;
 	char runtime_name[64], runtime_version[64], api_version[16];
@@ -857,8 +858,18 @@ static int cri_setup(struct worker *w, void *ctx)
 
 	worker_set_step(w, "load eBPF");
 	char reason[160];
+	cc->counters_fd = -1;
 	if (cc->cfg->force_degraded) {
 		worker_set_degraded(w, "force_degraded: CRI polling only, no eBPF");
+	} else if (worker_stored(w)) {
+		/* the programs of a predecessor are still attached (the fd store) */
+		worker_set_step(w, "resume the stored ring buffer");
+		r = kevent_setup();
+		if (r == 0)
+			r = kevent_resume_ring(w, "events", handle_record, cc);
+		if (r < 0)
+			return r;
+		cc->counters_fd = kevent_stored_map(w, "counters");
 	} else {
 		int cpus = kevent_setup();
 		if (cpus < 0 || load_bpf(cc, reason, sizeof(reason)) < 0) {
@@ -873,6 +884,13 @@ static int cri_setup(struct worker *w, void *ctx)
 		r = kevent_add_ring(w, cc->skel->obj, cc->skel->maps.events, handle_record, cc);
 		if (r < 0)
 			return transient(r);
+		cc->counters_fd = bpf_map__fd(cc->skel->maps.counters);
+		/* kept by tapiod; also, the worker's exit then never detaches a perf-event link
+		 * (an ioctl the sandbox refuses) */
+		worker_set_step(w, "fd store");
+		r = kevent_store_skeleton(w, cc->skel->skeleton);
+		if (r < 0)
+			return r;
 	}
 	if (cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &cc->cgroups) < 0) {
 		cc->cgroups = NULL;
@@ -935,11 +953,14 @@ static int cri_on_readable(struct worker *w, void *ctx, int fd)
 static void cri_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 {
 	struct cri_ctx *cc = ctx;
-	if (!cc->skel)
+	worker_set_counter(w, "cri_polls", cc->polls);
+	worker_set_counter(w, "cri_status_calls", cc->status_calls);
+	worker_set_counter(w, "cri_rpc_errors", cc->rpc_errors);
+	worker_set_counter(w, "cri_untracked", cc->tracked_drops);
+	if (cc->counters_fd < 0)
 		return;
-	int fd = bpf_map__fd(cc->skel->maps.counters);
 	uint64_t sums[TAPIO_CNT_MAX];
-	if (kevent_counters_sum(fd, sums) < 0)
+	if (kevent_counters_sum(cc->counters_fd, sums) < 0)
 		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];

@@ -39,6 +39,7 @@ struct dns_ctx {
 	struct worker *w;
 	const struct config_dns *cfg;
 	struct dns_bpf *skel; /* NULL in fallback mode */
+	int counters_fd;      /* the skeleton's or a stored one; -1 in fallback mode */
 	struct bpf_link *links[2];
 	int pkt_fd; /* AF_PACKET socket (fallback), else -1 */
 	int timer_fd;
@@ -125,6 +126,17 @@ static int attach(struct dns_ctx *dc, const char **why)
 		*why = "ring buffer";
 		return r;
 	}
+	/* kept by tapiod: the filters stay attached across a restart */
+	r = kevent_store_skeleton(dc->w, dc->skel->skeleton);
+	if (r == 0)
+		r = kevent_store_link(dc->w, dc->links[0], "cgroup_egress");
+	if (r == 0)
+		r = kevent_store_link(dc->w, dc->links[1], "cgroup_ingress");
+	if (r < 0) {
+		*why = "fd store";
+		return r;
+	}
+	dc->counters_fd = bpf_map__fd(dc->skel->maps.counters);
 	char hook[300];
 	snprintf(hook, sizeof(hook), "cgroup_skb/egress@%s", root);
 	worker_add_hook(dc->w, hook);
@@ -273,8 +285,17 @@ static int dns_setup(struct worker *w, void *ctx)
 	worker_set_step(w, "attach cgroup_skb");
 	const char *why = "force_fallback is set";
 	r = -1;
-	if (!dc->cfg->force_fallback)
+	dc->counters_fd = -1;
+	if (worker_stored(w)) {
+		/* a predecessor's filters are still attached (the fd store) */
+		worker_set_step(w, "resume the stored ring buffer");
+		r = kevent_resume_ring(w, "events", handle_record, dc);
+		if (r < 0)
+			return r;
+		dc->counters_fd = kevent_stored_map(w, "counters");
+	} else if (!dc->cfg->force_fallback) {
 		r = try_bpf(dc, &why);
+	}
 	if (r < 0) {
 		worker_set_step(w, "AF_PACKET fallback");
 		char reason[256];
@@ -368,12 +389,18 @@ static void dns_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 	struct dns_ctx *dc = ctx;
 	uint64_t kernel_filtered = 0;
 	uint64_t sums[TAPIO_CNT_MAX];
-	if (dc->skel && kevent_counters_sum(bpf_map__fd(dc->skel->maps.counters), sums) == 0) {
+	if (dc->counters_fd >= 0 && kevent_counters_sum(dc->counters_fd, sums) == 0) {
 		st->has_kernel_drops = 1;
 		st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
-		kernel_filtered = sums[TAPIO_CNT_FILTERED];
+		kernel_filtered =
+			sums[TAPIO_CNT_FILTERED] - worker_counters(w)->kernel_filtered_at_start;
 	}
 	worker_counters(w)->filtered = dc->user_filtered + kernel_filtered;
+	struct dns_table_stats ts;
+	dns_table_get_stats(dc->table, &ts);
+	/* an evicted query never becomes dns.timeout: counted here instead */
+	worker_set_counter(w, "dns_evicted", ts.evicted);
+	worker_set_counter(w, "dns_timeouts", ts.timeouts);
 	log_counters(dc, false);
 }
 

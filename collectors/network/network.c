@@ -24,6 +24,7 @@
 
 struct network_ctx {
 	struct network_bpf *skel;
+	int counters_fd;	      /* the skeleton's or a stored one */
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	const struct config_network *cfg;
 	struct worker *w;
@@ -113,6 +114,16 @@ static int network_setup(struct worker *w, void *ctx)
 	if (r < 0)
 		return r;
 
+	if (worker_stored(w)) {
+		worker_set_step(w, "resume the stored ring buffer");
+		nc->counters_fd = kevent_stored_map(w, "counters");
+		r = kevent_resume_ring(w, "events", handle_record, nc);
+		if (r < 0)
+			return r;
+		kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &nc->cgroups);
+		log_info("resumed on the kernel objects kept by tapiod");
+		return 0;
+	}
 	worker_set_step(w, "load and attach hooks");
 	r = hookset_select(w, nc->cfg->hooks, hooksets, sizeof(hooksets) / sizeof(hooksets[0]),
 			   hook_names, sizeof(hook_names) / sizeof(hook_names[0]), try_hookset, nc);
@@ -127,6 +138,11 @@ static int network_setup(struct worker *w, void *ctx)
 
 	worker_set_step(w, "ring buffer");
 	r = kevent_add_ring(w, nc->skel->obj, nc->skel->maps.events, handle_record, nc);
+	if (r < 0)
+		return r;
+	nc->counters_fd = bpf_map__fd(nc->skel->maps.counters);
+	worker_set_step(w, "fd store");
+	r = kevent_store_skeleton(w, nc->skel->skeleton);
 	if (r < 0)
 		return r;
 
@@ -147,11 +163,12 @@ static void network_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 {
 	struct network_ctx *nc = ctx;
 	uint64_t sums[TAPIO_CNT_MAX];
-	if (kevent_counters_sum(bpf_map__fd(nc->skel->maps.counters), sums) < 0)
+	if (kevent_counters_sum(nc->counters_fd, sums) < 0)
 		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
-	worker_counters(w)->filtered = nc->user_filtered + sums[TAPIO_CNT_FILTERED];
+	worker_counters(w)->filtered = nc->user_filtered + sums[TAPIO_CNT_FILTERED] -
+				       worker_counters(w)->kernel_filtered_at_start;
 }
 
 /* ---- decode ------------------------------------------------------------------------------ */

@@ -82,6 +82,9 @@ static __always_inline int do_exec(struct task_struct *task, __u32 old_pid,
 	r->hdr.version = PROCESS_REC_VERSION;
 	r->old_pid = old_pid;
 	r->flags = 0;
+	/* The real argument count is the kernel's, in the bprm the exec tracepoint passes (the
+	 * captured area is bounded: counting its strings would say 1019 for 10,002). */
+	r->argc = BPF_CORE_READ(bprm, argc);
 
 	/* Mode and link count of the executed file, from the new mm. */
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);

@@ -31,6 +31,7 @@ struct process_ctx {
 	struct procfs_poll *poll; /* the /proc fallback, NULL when eBPF runs */
 	int poll_fd;		  /* its timerfd */
 	const char *hookset;	  /* the set that loaded */
+	int counters_fd;	  /* the per-CPU counters map: the skeleton's or a stored one */
 };
 
 /* ---- setup ------------------------------------------------------------------------------- */
@@ -237,6 +238,7 @@ static int process_setup(struct worker *w, void *ctx)
 	pc->w = w;
 	pc->cfg = config_section(worker_config(w), "process");
 	pc->poll_fd = -1;
+	pc->counters_fd = -1;
 	worker_set_step(w, "libbpf setup");
 	int r = kevent_setup();
 	if (r < 0)
@@ -246,6 +248,14 @@ static int process_setup(struct worker *w, void *ctx)
 	if (pc->cfg->force_fallback)
 		return setup_fallback(pc, "force_fallback is set");
 
+	if (worker_stored(w)) {
+		worker_set_step(w, "resume the stored ring buffer");
+		pc->counters_fd = kevent_stored_map(w, "counters");
+		r = kevent_resume_ring(w, "events", handle_record, pc);
+		if (r == 0)
+			log_info("resumed on the kernel objects kept by tapiod");
+		return r;
+	}
 	worker_set_step(w, "load and attach hooks");
 	r = hookset_select(w, pc->cfg->hooks, hooksets, sizeof(hooksets) / sizeof(hooksets[0]),
 			   hook_names, sizeof(hook_names) / sizeof(hook_names[0]), try_hookset, pc);
@@ -259,6 +269,11 @@ static int process_setup(struct worker *w, void *ctx)
 
 	worker_set_step(w, "ring buffer");
 	r = kevent_add_ring(w, pc->skel->obj, pc->skel->maps.events, handle_record, pc);
+	if (r < 0)
+		return r;
+	pc->counters_fd = bpf_map__fd(pc->skel->maps.counters);
+	worker_set_step(w, "fd store");
+	r = kevent_store_skeleton(w, pc->skel->skeleton);
 	if (r < 0)
 		return r;
 
@@ -286,15 +301,16 @@ static void process_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 {
 	struct process_ctx *pc = ctx;
 	uint64_t sums[TAPIO_CNT_MAX];
-	if (!pc->skel) {
+	if (pc->counters_fd < 0) {
 		worker_counters(w)->filtered = pc->user_filtered;
 		return;
 	}
-	if (kevent_counters_sum(bpf_map__fd(pc->skel->maps.counters), sums) < 0)
+	if (kevent_counters_sum(pc->counters_fd, sums) < 0)
 		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
-	worker_counters(w)->filtered = pc->user_filtered + sums[TAPIO_CNT_FILTERED];
+	worker_counters(w)->filtered = pc->user_filtered + sums[TAPIO_CNT_FILTERED] -
+				       worker_counters(w)->kernel_filtered_at_start;
 }
 
 /* ---- decode ------------------------------------------------------------------------------ */
@@ -309,6 +325,43 @@ static bool init_event(struct process_ctx *pc, struct kevent *k, const char *typ
 		return true;
 	pc->user_filtered++;
 	return false;
+}
+
+/* Is s[0..len) valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF)? */
+static bool utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	while (p < end) {
+		unsigned c = *p, n;
+		unsigned cp;
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if ((size_t)(end - p) <= n)
+			return false;
+		for (unsigned i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		p += n + 1;
+	}
+	return true;
 }
 
 static int emit_exec(struct process_ctx *pc, const struct process_exec_rec *r, size_t size)
@@ -349,10 +402,33 @@ static int emit_exec(struct process_ctx *pc, const struct process_exec_rec *r, s
 	x.filename = filename;
 	x.n_argv = n;
 	x.argv = argv;
+	/* the kernel's count; the strings of the captured area when the record has none */
+	if (r->argc > argc)
+		argc = r->argc;
 	x.has_argv_truncated = 1;
-	x.argv_truncated = truncated;
+	x.argv_truncated = truncated || argc > n;
 	x.has_argc = 1;
 	x.argc = argc;
+	x.has_filename_truncated = 1;
+	x.filename_truncated = !!(r->flags & PROCESS_EXEC_FILENAME_TRUNCATED);
+	/* Not UTF-8: the exact bytes beside the strings (JSON would show U+FFFD). */
+	if (!utf8_valid(filename, r->filename_len)) {
+		x.has_filename_bytes = 1;
+		x.filename_bytes.data = (uint8_t *)filename;
+		x.filename_bytes.len = r->filename_len;
+	}
+	ProtobufCBinaryData argv_bytes[max_args ? max_args : 1];
+	bool all_utf8 = true;
+	for (size_t i = 0; i < n && all_utf8; i++)
+		all_utf8 = utf8_valid(argv[i], strlen(argv[i]));
+	if (!all_utf8) {
+		for (size_t i = 0; i < n; i++) {
+			argv_bytes[i].data = (uint8_t *)argv[i];
+			argv_bytes[i].len = strlen(argv[i]);
+		}
+		x.argv_bytes = argv_bytes;
+		x.n_argv_bytes = n;
+	}
 	x.has_setuid = x.has_setgid = x.has_memfd = 1;
 	x.setuid = !!(r->flags & PROCESS_EXEC_SETUID);
 	x.setgid = !!(r->flags & PROCESS_EXEC_SETGID);
@@ -437,8 +513,9 @@ static int handle_record(void *ctx, void *data, size_t size)
 	}
 	if (r == -EBADMSG) {
 		cnt->decode_errors++;
-		log_debug("bad record: type %u version %u size %u/%zu", size >= sizeof(*h) ? h->type : 0,
-			  size >= sizeof(*h) ? h->version : 0, size >= sizeof(*h) ? h->size : 0, size);
+		log_debug("bad record: type %u version %u size %u/%zu",
+			  size >= sizeof(*h) ? h->type : 0, size >= sizeof(*h) ? h->version : 0,
+			  size >= sizeof(*h) ? h->size : 0, size);
 	}
 	return 0; /* queue drops are counted by the worker; never stop consuming */
 }

@@ -32,7 +32,7 @@ struct process_exec_rec {
 	__u32 flags;
 	__u16 filename_len;
 	__u16 args_len;
-	__u32 pad;
+	__u32 argc; /* the kernel's count (linux_binprm.argc), not the strings captured */
 	char data[PROCESS_FILENAME_MAX + PROCESS_ARGS_MAX];
 };
 #define PROCESS_EXEC_FIXED (sizeof(struct process_exec_rec) - PROCESS_FILENAME_MAX - PROCESS_ARGS_MAX)

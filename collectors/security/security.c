@@ -84,6 +84,7 @@ struct security_ctx {
 	const struct syscall_def *by_action[SEC_ACT_MAX];
 	struct bpf_link *links[2 * N_SYSCALLS]; /* owned: enter/exit links of the syscalls */
 	size_t n_links;
+	int counters_fd; /* the skeleton's or a stored one */
 };
 
 /* ---- setup ------------------------------------------------------------------------------- */
@@ -308,6 +309,18 @@ static int security_setup(struct worker *w, void *ctx)
 		return r;
 	for (size_t i = 0; i < N_SYSCALLS; i++)
 		sc->by_action[syscalls[i].action] = &syscalls[i];
+	sc->counters_fd = -1;
+	if (worker_stored(w)) {
+		/* a predecessor's programs are still attached (the fd store) */
+		worker_set_step(w, "resume the stored ring buffer");
+		r = kevent_resume_ring(w, "events", handle_record, sc);
+		if (r < 0)
+			return r;
+		sc->counters_fd = kevent_stored_map(w, "counters");
+		kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &sc->cgroups);
+		log_info("resumed on the kernel objects kept by tapiod");
+		return 0;
+	}
 
 	struct plan pl = {0};
 	pl.cap_mask = cap_mask(sc->cfg);
@@ -430,6 +443,18 @@ static int security_setup(struct worker *w, void *ctx)
 	r = kevent_add_ring(w, sc->skel->obj, sc->skel->maps.events, handle_record, sc);
 	if (r < 0)
 		return r;
+	sc->counters_fd = bpf_map__fd(sc->skel->maps.counters);
+	/* Kept by tapiod: a restart re-attaches nothing, and a stop does not make the worker
+	 * wait for the kernel to detach ~46 tracepoints (an RCU grace period each). */
+	worker_set_step(w, "fd store");
+	r = kevent_store_skeleton(w, sc->skel->skeleton);
+	for (size_t i = 0; r == 0 && i < sc->n_links; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "sys#%zu", i);
+		r = kevent_store_link(w, sc->links[i], name);
+	}
+	if (r < 0)
+		return r;
 	kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &sc->cgroups);
 	log_info("attached %zu security hooks (exec via %s); ring buffer %u KiB", hooks,
 		 pl.exec_btf ? "tp_btf" : "tracepoint", sc->cfg->ring_buffer_kib);
@@ -462,11 +487,12 @@ static void security_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *s
 {
 	struct security_ctx *sc = ctx;
 	uint64_t sums[TAPIO_CNT_MAX];
-	if (kevent_counters_sum(bpf_map__fd(sc->skel->maps.counters), sums) < 0)
+	if (kevent_counters_sum(sc->counters_fd, sums) < 0)
 		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
-	worker_counters(w)->filtered = sc->user_filtered + sums[TAPIO_CNT_FILTERED];
+	worker_counters(w)->filtered = sc->user_filtered + sums[TAPIO_CNT_FILTERED] -
+				       worker_counters(w)->kernel_filtered_at_start;
 }
 
 /* ---- decode ------------------------------------------------------------------------------ */

@@ -220,9 +220,86 @@ static void send_ready(int fd)
 	send_frame(fd, &f.base);
 }
 
+/* A frame of `len` bytes sent with fds attached (SCM_RIGHTS). */
+static void send_with_fds(int fd, const ProtobufCMessage *m, const int *fds, size_t nfds)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t buf[FRAME_HDR + 256];
+	if (len > 256)
+		exit(EXIT_TRANSIENT);
+	frame_put_header(buf, (uint32_t)len);
+	protobuf_c_message_pack(m, buf + FRAME_HDR);
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = {.iov_base = buf, .iov_len = FRAME_HDR + len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.b,
+			    .msg_controllen = CMSG_SPACE(sizeof(int) * nfds)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)(FRAME_HDR + len))
+		exit(EXIT_TRANSIENT);
+}
+
+/* Heartbeats every 200 ms, forever: a worker that stays up after what it sent. */
+static void keep_beating(int fd)
+{
+	Tapio__V1__Heartbeat hb = TAPIO__V1__HEARTBEAT__INIT;
+	Tapio__V1__WorkerFrame f = TAPIO__V1__WORKER_FRAME__INIT;
+	f.body_case = TAPIO__V1__WORKER_FRAME__BODY_HEARTBEAT;
+	f.heartbeat = &hb;
+	for (;;) {
+		send_frame(fd, &f.base);
+		struct timespec ts = {0, 200000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int run_raw(int fd, const struct config_testing *cfg)
 {
 	switch (cfg->mode) {
+	case CONFIG_TESTING_SEQ_GAP:
+		send_ready(fd);
+		send_batch(fd, 1, 4);
+		send_batch(fd, 10, 3);
+		keep_beating(fd);
+		break;
+	case CONFIG_TESTING_SEQ_BACKWARDS:
+		send_ready(fd);
+		send_batch(fd, 1, 4);
+		send_batch(fd, 3, 1);
+		break;
+	case CONFIG_TESTING_FD_STORE_FORGED: {
+		/* names a BPF ring buffer, sends /dev/null: tapiod must look at the fd */
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		char *names[] = {"map:events"};
+		Tapio__V1__FdStore fs = TAPIO__V1__FD_STORE__INIT;
+		fs.names = names;
+		fs.n_names = 1;
+		Tapio__V1__WorkerFrame f = TAPIO__V1__WORKER_FRAME__INIT;
+		f.body_case = TAPIO__V1__WORKER_FRAME__BODY_FD_STORE;
+		f.fd_store = &fs;
+		send_with_fds(fd, &f.base, &null, 1);
+		break;
+	}
+	case CONFIG_TESTING_FD_STORE_UNNAMED: {
+		/* fds riding on a heartbeat, no FdStore frame: refused at READY */
+		int fds[2] = {open("/dev/null", O_RDONLY | O_CLOEXEC), fd};
+		Tapio__V1__Heartbeat hb = TAPIO__V1__HEARTBEAT__INIT;
+		Tapio__V1__WorkerFrame f = TAPIO__V1__WORKER_FRAME__INIT;
+		f.body_case = TAPIO__V1__WORKER_FRAME__BODY_HEARTBEAT;
+		f.heartbeat = &hb;
+		send_with_fds(fd, &f.base, fds, 2);
+		send_ready(fd);
+		break;
+	}
 	case CONFIG_TESTING_OVERSIZED: {
 		send_ready(fd);
 		uint8_t hdr[FRAME_HDR];
@@ -289,7 +366,9 @@ static bool raw_mode(enum config_testing_mode m)
 	return m == CONFIG_TESTING_OVERSIZED || m == CONFIG_TESTING_GARBAGE ||
 	       m == CONFIG_TESTING_EARLY_EVENTS || m == CONFIG_TESTING_FLOOD ||
 	       m == CONFIG_TESTING_FORGE || m == CONFIG_TESTING_MIXED_FRAME ||
-	       m == CONFIG_TESTING_BAD_EVENT;
+	       m == CONFIG_TESTING_BAD_EVENT || m == CONFIG_TESTING_SEQ_GAP ||
+	       m == CONFIG_TESTING_SEQ_BACKWARDS || m == CONFIG_TESTING_FD_STORE_FORGED ||
+	       m == CONFIG_TESTING_FD_STORE_UNNAMED;
 }
 
 int main(int argc, char **argv)

@@ -20,6 +20,10 @@ enum config_testing_mode {
 	CONFIG_TESTING_FORGE,		  /* valid events that set id, collector and node */
 	CONFIG_TESTING_MIXED_FRAME,	  /* a frame holding a batch and a heartbeat */
 	CONFIG_TESTING_BAD_EVENT,	  /* a batch whose event does not decode */
+	CONFIG_TESTING_SEQ_GAP,		  /* events 1-4, then 10-12: a gap of 5 */
+	CONFIG_TESTING_SEQ_BACKWARDS,	  /* events 1-4, then 3 again */
+	CONFIG_TESTING_FD_STORE_FORGED,	  /* an FdStore naming a BPF map, with /dev/null */
+	CONFIG_TESTING_FD_STORE_UNNAMED,  /* fds without an FdStore frame, then READY */
 };
 
 struct config_testing {

@@ -8,9 +8,25 @@
 
 static const char *const read_paths[] = {"/proc/self", NULL};
 static const char *const mode_names[] = {
-	"normal",	"exit",	 "hang",	"oversized",	     "garbage",
-	"early_events", "flood", "alloc",	"forbidden_syscall", "forbidden_path",
-	"degraded",	"forge", "mixed_frame", "bad_event",	     NULL,
+	"normal",
+	"exit",
+	"hang",
+	"oversized",
+	"garbage",
+	"early_events",
+	"flood",
+	"alloc",
+	"forbidden_syscall",
+	"forbidden_path",
+	"degraded",
+	"forge",
+	"mixed_frame",
+	"bad_event",
+	"seq_gap",
+	"seq_backwards",
+	"fd_store_forged",
+	"fd_store_unnamed",
+	NULL,
 };
 
 #define C struct config_testing

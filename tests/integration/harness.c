@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <libgen.h>
 #include <poll.h>
 #include <signal.h>
@@ -136,6 +138,23 @@ int tapiod_start_sinks(struct tapiod *t, const char *sinks_yaml, const char *col
 	return tapiod_start_full(t, "", sinks_yaml, collectors_yaml);
 }
 
+static bool next_without_btf;
+
+void harness_next_without_btf(void)
+{
+	next_without_btf = true;
+}
+
+/* In the child, before exec: a private mount namespace with an empty vmlinux BTF. */
+static void hide_btf(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("/dev/null", "/sys/kernel/btf/vmlinux", NULL, MS_BIND, NULL) < 0) {
+		perror("hiding /sys/kernel/btf/vmlinux");
+		_exit(127);
+	}
+}
+
 int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char *sinks_yaml,
 		      const char *collectors_yaml)
 {
@@ -145,6 +164,8 @@ int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char 
 int tapiod_start_control(struct tapiod *t, const char *supervisor_yaml, const char *control_yaml,
 			 const char *sinks_yaml, const char *collectors_yaml)
 {
+	bool without_btf = next_without_btf;
+	next_without_btf = false;
 	memset(t, 0, sizeof(*t));
 	snprintf(t->dir, sizeof(t->dir), "/tmp/tapio-it-XXXXXX");
 	if (!mkdtemp(t->dir))
@@ -182,6 +203,8 @@ int tapiod_start_control(struct tapiod *t, const char *supervisor_yaml, const ch
 	if (pid == 0) {
 		/* A failed assertion ends the test process: tapiod must not outlive it. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (without_btf)
+			hide_btf();
 		int log = open(t->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(pfd[1], 1);
 		dup2(log, 2);

@@ -50,6 +50,9 @@ int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char 
 /* The same with lines under "control:" (two-space indented), e.g. a socket_group. */
 int tapiod_start_control(struct tapiod *t, const char *supervisor_yaml, const char *control_yaml,
 			 const char *sinks_yaml, const char *collectors_yaml);
+/* The next tapiod started runs in a mount namespace where /sys/kernel/btf/vmlinux is empty, as
+ * on a node whose kernel ships no BTF: its workers cannot load CO-RE programs. */
+void harness_next_without_btf(void);
 /* Read what is available, for up to timeout_ms. */
 void tapiod_pump(struct tapiod *t, int timeout_ms);
 typedef bool (*event_match_fn)(json_object *ev, void *arg);

@@ -457,6 +457,81 @@ Test(cri, oom_killed_degraded_from_cri, .timeout = 60)
 	oom_case(true);
 }
 
+/* Issue 14 point 5: a stop with every kernel collector and CRI running is clean: tapiod exits 0
+ * within stop_timeout_ms, no worker needs SIGKILL, none dies by a sandbox violation (CRI used to
+ * die by SIGSYS detaching its perf-event links; security took ~3.3 s to detach). */
+Test(cri, stop_with_every_kernel_collector_is_clean, .timeout = 90)
+{
+	env_start();
+	struct tapiod t;
+	char yaml[1600];
+	snprintf(yaml, sizeof(yaml),
+		 "%s  process:\n    enabled: true\n  network:\n    enabled: true\n"
+		 "  security:\n    enabled: true\n  dns:\n    enabled: true\n",
+		 cri_yaml(false));
+	cr_assert_eq(tapiod_start(&t, yaml), 0);
+	const char *names[] = {"cri", "process", "network", "security", "dns"};
+	for (size_t i = 0; i < 5; i++)
+		cr_assert(tapiod_wait_state(&t, names[i], "READY", 20000), "%s not READY",
+			  names[i]);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int st = tapiod_stop(&t, 10000);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	char *log = tapiod_log(&t);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "tapiod: status %d; log:\n%s",
+		  st, log);
+	cr_assert_lt(took, 3.0, "stop took %.2f s (stop_timeout_ms is 3000); log:\n%s", took, log);
+	cr_assert(!strstr(log, "SIGKILL"), "a worker needed SIGKILL; log:\n%s", log);
+	cr_assert(!strstr(log, "sandbox violation"), "log:\n%s", log);
+	for (size_t i = 0; i < 5; i++) {
+		char want[64];
+		snprintf(want, sizeof(want), "%s: stopped (exit code 0)", names[i]);
+		cr_assert(strstr(log, want), "no '%s'; log:\n%s", want, log);
+	}
+	/* the collectors' own counters reach tapiod (the final stats lines) */
+	cr_assert_gt(tapiod_last_stat(&t, "cri", " cri_polls="), 0, "log:\n%s", log);
+	cr_assert_eq(tapiod_last_stat(&t, "cri", " cri_rpc_errors="), 0, "log:\n%s", log);
+	cr_assert_eq(tapiod_last_stat(&t, "cri", " cri_untracked="), 0, "log:\n%s", log);
+	cr_assert_eq(tapiod_last_stat(&t, "dns", " dns_evicted="), 0, "log:\n%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+}
+
+/* Issue 14 point 4: without the kernel's BTF (empty /sys/kernel/btf/vmlinux, as on a node whose
+ * kernel ships none) CRI runs DEGRADED on polling alone; killed, it comes back DEGRADED. */
+Test(cri, degraded_without_btf_and_back_degraded_after_a_kill, .timeout = 60)
+{
+	env_start();
+	struct tapiod t;
+	harness_next_without_btf();
+	cr_assert_eq(tapiod_start(&t, cri_yaml(false)), 0);
+	cr_assert(tapiod_wait_state(&t, "cri", "DEGRADED", 20000), "cri not DEGRADED");
+	wait_ev(&t, "cri.inventory", NULL, NULL, 10000);
+	const char *args[] = {"status", NULL};
+	int st;
+	char *out = tapioctl_run(&t, &st, args);
+	cr_assert(out && strstr(out, "eBPF could not be loaded"), "status:\n%s", out ? out : "");
+	int pid = 0;
+	char *l = strstr(out, "\ncri ");
+	cr_assert(l && sscanf(l + 1, "cri DEGRADED %d", &pid) == 1 && pid > 0, "status:\n%s", out);
+	free(out);
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	int now = pid;
+	for (int i = 0; i < 100 && now == pid; i++) {
+		tapiod_pump(&t, 100);
+		out = tapioctl_run(&t, &st, args);
+		l = out ? strstr(out, "\ncri ") : NULL;
+		if (!l || sscanf(l + 1, "cri DEGRADED %d", &now) != 1)
+			now = pid;
+		free(out);
+	}
+	cr_assert_neq(now, pid, "cri did not come back DEGRADED after kill -9");
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+}
+
 /* A missing socket: a clear error, and the worker does not pretend to be READY. */
 Test(cri, missing_socket_is_reported, .timeout = 30)
 {

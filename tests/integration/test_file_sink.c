@@ -98,6 +98,21 @@ Test(file_sink, binary_records_decode_as_events, .timeout = 60)
 		n++;
 	}
 	cr_assert(found, "the marker exec is in the binary file (%zu records)", n);
+	/* counted in records: every event the sink counted as written is in the file, and the
+	 * collector's events all reached it (nothing dropped, nothing lost at shutdown) */
+	char *log = tapiod_log(&t);
+	const char *l = strstr(log, "file sink: ");
+	unsigned long long written = 0, dropped = 1;
+	cr_assert(l && sscanf(l, "file sink: %llu events written, %llu dropped", &written,
+			      &dropped) == 2,
+		  "no final file sink line; log:\n%s", log);
+	cr_assert_eq(written, n, "the sink says %llu written, the file holds %zu records", written,
+		     n);
+	cr_assert_eq(dropped, 0);
+	cr_assert_eq((unsigned long long)tapiod_last_stat(&t, "process", " events="), n,
+		     "tapiod received %lld process events, the file holds %zu",
+		     tapiod_last_stat(&t, "process", " events="), n);
+	free(log);
 	free(buf);
 	unlink(path);
 	tapiod_cleanup(&t);

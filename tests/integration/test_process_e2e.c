@@ -355,3 +355,98 @@ Test(process_e2e, procfs_fallback_is_degraded_and_still_reports, .timeout = 60)
 	free(log);
 	tapiod_cleanup(&t);
 }
+
+/* The exec whose pid is `pid`, waited for. */
+static json_object *exec_of(struct tapiod *t, pid_t pid)
+{
+	struct exec_match m = {NULL, NULL, pid};
+	json_object *ev = tapiod_wait(t, match_exec, &m, 10000);
+	cr_assert_not_null(ev, "no process.exec for pid %d", (int)pid);
+	return ev;
+}
+
+static bool jbool(json_object *ev, const char *obj, const char *key)
+{
+	json_object *o, *v;
+	return json_object_object_get_ex(ev, obj, &o) && json_object_object_get_ex(o, key, &v) &&
+	       json_object_get_boolean(v);
+}
+
+/* Issue 14 point 3: argc is the kernel's count, not the strings captured; a filename cut to the
+ * buffer is flagged; a filename that is not UTF-8 keeps its exact bytes, so two names that
+ * differ only in a non-UTF-8 byte stay distinct. */
+Test(process_e2e, argc_truncation_and_bytes_are_faithful, .timeout = 90)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, PROCESS_ON), 0);
+	char marker[64];
+	snprintf(marker, sizeof(marker), "tapio-faithful-%d", (int)getpid());
+	wait_attached(&t, marker);
+
+	/* 10,002 arguments: far beyond the captured 2048 bytes */
+	enum { ARGS = 10002 };
+	char **many = calloc(ARGS + 1, sizeof(char *));
+	many[0] = "true";
+	for (int i = 1; i < ARGS; i++)
+		many[i] = "x";
+	pid_t p1 = run("/bin/true", many);
+	waitpid(p1, NULL, 0);
+	free(many);
+	json_object *e1 = exec_of(&t, p1);
+	cr_assert_eq(jint(e1, "processExec.argc", -1), ARGS);
+	cr_assert(jbool(e1, "processExec", "argvTruncated"));
+	cr_assert(!jbool(e1, "processExec", "filenameTruncated"));
+	cr_assert_null(jstr(e1, "processExec.filenameBytes"), "a UTF-8 name has no bytes field");
+
+	/* /tmp/tapio-<pid>-\xff and -\xfe: copies of /bin/true */
+	char names[2][64];
+	const unsigned char odd[2] = {0xff, 0xfe};
+	json_object *ev[2];
+	for (int i = 0; i < 2; i++) {
+		snprintf(names[i], sizeof(names[i]), "/tmp/tapio-%d-%c", (int)getpid(), odd[i]);
+		char cmd[200];
+		snprintf(cmd, sizeof(cmd), "cp /bin/true '%s'", names[i]);
+		cr_assert_eq(system(cmd), 0);
+		char *av[] = {"odd", NULL};
+		pid_t p = run(names[i], av);
+		waitpid(p, NULL, 0);
+		ev[i] = exec_of(&t, p);
+		unlink(names[i]);
+	}
+	const char *b0 = jstr(ev[0], "processExec.filenameBytes");
+	const char *b1 = jstr(ev[1], "processExec.filenameBytes");
+	cr_assert_not_null(b0, "no filenameBytes for a name that is not UTF-8");
+	cr_assert_not_null(b1);
+	cr_assert_str_neq(b0, b1, "the two names collapsed into one");
+	/* base64 of the exact bytes (the canonical JSON mapping of bytes) */
+	char want[128];
+	snprintf(want, sizeof(want), "printf '%%s' '%s' | base64 -w0", names[0]);
+	FILE *f = popen(want, "r");
+	char b64[128] = "";
+	cr_assert_not_null(fgets(b64, sizeof(b64), f));
+	pclose(f);
+	cr_assert_str_eq(b0, b64);
+
+	/* a filename longer than the 512-byte capture buffer: flagged */
+	char dir[700] = "/tmp";
+	while (strlen(dir) < 560) {
+		strcat(dir, "/dddddddddddddddddddddddddddddddddddddddddddddddddd");
+		mkdir(dir, 0755);
+	}
+	char longname[800];
+	snprintf(longname, sizeof(longname), "%s/true", dir);
+	char cmd[900];
+	snprintf(cmd, sizeof(cmd), "cp /bin/true '%s'", longname);
+	cr_assert_eq(system(cmd), 0);
+	char *lav[] = {"long", NULL};
+	pid_t pl = run(longname, lav);
+	waitpid(pl, NULL, 0);
+	json_object *el = exec_of(&t, pl);
+	cr_assert(jbool(el, "processExec", "filenameTruncated"), "a 570-byte name is not flagged");
+	snprintf(cmd, sizeof(cmd), "rm -rf /tmp/dddddddddddddddddddddddddddddddddddddddddddddddddd");
+	cr_assert_eq(system(cmd), 0);
+
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+}

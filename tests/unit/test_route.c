@@ -290,3 +290,41 @@ Test(route, the_sink_table_from_a_config_writes_the_file)
 	unlink(path);
 	rmdir(dir);
 }
+
+/* Issue 14: what the file sink cannot write at shutdown is counted, record by record (a file
+ * on /dev/full takes nothing): dropped, no longer written. */
+Test(route, file_sink_counts_what_it_could_not_write_at_shutdown)
+{
+	const char *yaml = "sinks:\n  stdout:\n    enabled: false\n  file:\n    enabled: true\n"
+			   "    path: /dev/full\n";
+	struct config *cfg = NULL;
+	char *err = NULL;
+	cr_assert_eq(config_load_text(yaml, strlen(yaml), "test", &cfg, &err), 0, "%s",
+		     err ? err : "");
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct sink_env env = {.loop = &loop, .cfg = cfg, .stdout_fd = fds[1]};
+	struct sinks t;
+	cr_assert_eq(sinks_open(&t, &env), 0);
+	struct sink *file = sinks_find(&t, "file");
+	cr_assert_not_null(file);
+	struct route rt;
+	route_init(&rt, &t, "00000000000000ce", cfg->node_name);
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		route_packed(&rt, "testing", false, seq, false);
+	sinks_drain(&t, 100);
+	struct sink_stats st;
+	file->ops->stats(file, &st);
+	cr_assert_eq(st.dropped, 3, "events lost at shutdown are counted (%llu)",
+		     (unsigned long long)st.dropped);
+	cr_assert_eq(st.written, 0, "and not as written (%llu)", (unsigned long long)st.written);
+	route_release(&rt);
+	sinks_close(&t);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	config_free(cfg);
+	close(fds[0]);
+	close(fds[1]);
+}

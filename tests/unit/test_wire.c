@@ -27,12 +27,16 @@ Test(wire, frame_bodies_match_the_schema)
 	assert_field(d, "stats", WIRE_FRAME_STATS, PROTOBUF_C_TYPE_MESSAGE);
 	assert_field(d, "fatal", WIRE_FRAME_FATAL, PROTOBUF_C_TYPE_MESSAGE);
 	assert_field(d, "signaled", WIRE_FRAME_SIGNALED, PROTOBUF_C_TYPE_MESSAGE);
+	assert_field(d, "fd_store", WIRE_FRAME_FD_STORE, PROTOBUF_C_TYPE_MESSAGE);
+	assert_field(d, "fd_store_drop", WIRE_FRAME_FD_STORE_DROP, PROTOBUF_C_TYPE_MESSAGE);
 	/* Every body has a name here: a new one must be added to wire.h too. */
-	cr_assert_eq(d->n_fields, 6, "WorkerFrame grew a body wire.h does not name");
+	cr_assert_eq(d->n_fields, 8, "WorkerFrame grew a body wire.h does not name");
 }
 
 Test(wire, batch_and_fatal_match_the_schema)
 {
+	assert_field(&tapio__v1__event_batch__descriptor, "ring_pos", WIRE_BATCH_RING_POS,
+		     PROTOBUF_C_TYPE_UINT64);
 	assert_field(&tapio__v1__event_batch__descriptor, "events", WIRE_BATCH_EVENTS,
 		     PROTOBUF_C_TYPE_MESSAGE);
 	assert_field(&tapio__v1__fatal__descriptor, "syscall", WIRE_FATAL_SYSCALL,
