@@ -478,7 +478,7 @@ static unsigned long long pod_caps(const struct pod *pod, const char *drop_cap)
 		if (drop_cap && strcmp(drop_cap, pod->caps_add[i]) == 0)
 			continue;
 		if (!(own & m)) {
-			cr_log_warn("CAP_%s: this machine cannot grant it (not in the test's own "
+			cr_log_info("CAP_%s: this machine cannot grant it (not in the test's own "
 				    "bounding set); the pod runs without it",
 				    pod->caps_add[i]);
 			continue;
