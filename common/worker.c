@@ -59,6 +59,13 @@ struct worker {
 	} rings[WORKER_MAX_FDS];
 	int nrings;
 	int pollfd; /* one-shot: the next ring poll while polling */
+	struct io_watch {
+		int fd;
+		unsigned events;
+		worker_io_fn fn;
+		void *data;
+	} io[WORKER_IO_MAX];
+	int nio;
 	bool polling;
 	bool want_out;	  /* EPOLLOUT armed on sock */
 	const char *step; /* the collector's setup step, for the log */
@@ -125,6 +132,126 @@ int worker_watch(struct worker *w, int fd)
 		return -errno;
 	w->fds[w->nfds++] = fd;
 	return 0;
+}
+
+static struct io_watch *io_find(struct worker *w, int fd)
+{
+	for (int i = 0; i < w->nio; i++)
+		if (w->io[i].fd == fd)
+			return &w->io[i];
+	return NULL;
+}
+
+static uint32_t io_epoll_events(unsigned events)
+{
+	return (events & WORKER_IO_READ ? EPOLLIN : 0) | (events & WORKER_IO_WRITE ? EPOLLOUT : 0);
+}
+
+int worker_io_watch(struct worker *w, int fd, unsigned events, worker_io_fn fn, void *data)
+{
+	if (events == 0) {
+		worker_io_unwatch(w, fd);
+		return 0;
+	}
+	struct io_watch *iw = io_find(w, fd);
+	struct epoll_event ev = {.events = io_epoll_events(events), .data.fd = fd};
+	if (iw) {
+		if (iw->events != events && epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+			return -errno;
+	} else {
+		if (w->nio >= WORKER_IO_MAX)
+			return -ENOSPC;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return -errno;
+		iw = &w->io[w->nio++];
+	}
+	*iw = (struct io_watch){fd, events, fn, data};
+	return 0;
+}
+
+void worker_io_unwatch(struct worker *w, int fd)
+{
+	struct io_watch *iw = io_find(w, fd);
+	if (!iw)
+		return;
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+	*iw = w->io[--w->nio];
+}
+
+/* Run an fd's callback for the epoll events that came. Errors and hang-ups wake both
+ * directions, so that the owner notices them whichever it waits for. */
+static int io_call(struct worker *w, const struct io_watch *iw, uint32_t epev)
+{
+	unsigned ready =
+		(epev & EPOLLIN ? WORKER_IO_READ : 0) | (epev & EPOLLOUT ? WORKER_IO_WRITE : 0);
+	if (epev & (EPOLLERR | EPOLLHUP))
+		ready |= WORKER_IO_READ | WORKER_IO_WRITE;
+	return iw->fn(w, iw->fd, ready, iw->data);
+}
+
+struct worker_timer {
+	struct worker *w;
+	int fd;
+	worker_timer_fn fn;
+	void *data;
+};
+
+static int timer_fired(struct worker *w, int fd, unsigned events, void *data)
+{
+	struct worker_timer *t = data;
+	uint64_t exp;
+	if (read(fd, &exp, sizeof(exp)) != (ssize_t)sizeof(exp))
+		return 0; /* disarmed or re-armed after it became readable */
+	return t->fn(w, t->data);
+}
+
+int worker_timer_new(struct worker *w, worker_timer_fn fn, void *data,
+		     struct worker_timer **ret_timer)
+{
+	struct worker_timer *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	*t = (struct worker_timer){w, -1, fn, data};
+	t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (t->fd < 0) {
+		int r = -errno;
+		free(t);
+		return r;
+	}
+	int r = worker_io_watch(w, t->fd, WORKER_IO_READ, timer_fired, t);
+	if (r < 0) {
+		close(t->fd);
+		free(t);
+		return r;
+	}
+	*ret_timer = t;
+	return 0;
+}
+
+int worker_timer_arm(struct worker_timer *t, uint64_t delay_ms)
+{
+	/* it_value 0 would disarm: "now" is the smallest non-zero delay */
+	uint64_t ns = delay_ms ? delay_ms * 1000000ull : 1;
+	struct itimerspec its = {
+		.it_value = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)}};
+	if (timerfd_settime(t->fd, 0, &its, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+void worker_timer_disarm(struct worker_timer *t)
+{
+	struct itimerspec its = {0};
+	timerfd_settime(t->fd, 0, &its, NULL);
+}
+
+void worker_timer_free(struct worker_timer *t)
+{
+	if (!t)
+		return;
+	worker_io_unwatch(t->w, t->fd);
+	close(t->fd);
+	free(t);
 }
 
 /* The `polling` word of a ring_consumer mapping (bpf/tapio_bpf.h). */
@@ -591,6 +718,14 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 		}
 		return -1;
 	}
+	struct io_watch *iw = io_find(w, fd);
+	if (iw) {
+		int r = io_call(w, iw, ev->events);
+		assert(r <= 0);
+		if (r < 0)
+			return fail_running(w, "an fd callback", r);
+		return -1;
+	}
 	if (is_ring(w, fd)) {
 		/* woken by a record: drain, and poll from now on, while they come */
 		int64_t n = drain_rings(w);
@@ -600,6 +735,8 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 			set_polling(w, true);
 		return -1;
 	}
+	if (!w->coll)
+		return -1; /* a bare loop: an fd unwatched while its event was pending */
 	int r = w->coll->on_readable ? w->coll->on_readable(w, w->ctx, fd) : 0;
 	assert(r <= 0);
 	if (r < 0)
@@ -640,6 +777,47 @@ static int run_loop(struct worker *w)
 				return r;
 		}
 	}
+}
+
+int worker_loop_new(struct worker **ret_w)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->sock = w->sigfd = w->timerfd = w->flushfd = w->pollfd = -1;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0) {
+		int r = -errno;
+		free(w);
+		return r;
+	}
+	*ret_w = w;
+	return 0;
+}
+
+int worker_loop_run_once(struct worker *w, int timeout_ms)
+{
+	struct epoll_event evs[16];
+	int n = epoll_wait(w->epfd, evs, 16, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		struct io_watch *iw = io_find(w, evs[i].data.fd);
+		if (!iw)
+			continue;
+		int r = io_call(w, iw, evs[i].events);
+		if (r < 0)
+			return r;
+	}
+	return n;
+}
+
+void worker_loop_free(struct worker *w)
+{
+	if (!w)
+		return;
+	close(w->epfd);
+	free(w);
 }
 
 int worker_main(int argc, char **argv, const struct worker_collector *c, void *ctx)

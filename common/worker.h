@@ -63,6 +63,40 @@ void worker_add_hook(struct worker *w, const char *hook);
 void worker_add_missing(struct worker *w, const char *feature);
 void worker_set_degraded(struct worker *w, const char *reason);
 
+/* ---- per-fd callbacks and one-shot timers (for clients driven by the loop, e.g. httpc) ----
+ * Both run on the worker's loop thread, between other events; a callback returns 0, or -errno
+ * to end the worker (as on_readable does). */
+#define WORKER_IO_MAX	64 /* fds with a callback, timers included */
+#define WORKER_IO_READ	1u
+#define WORKER_IO_WRITE 2u
+typedef int (*worker_io_fn)(struct worker *w, int fd, unsigned events, void *data);
+/* Call fn(w, fd, ready, data) when fd is ready for `events` (WORKER_IO_READ|WORKER_IO_WRITE;
+ * hang-ups and errors are reported as READ|WRITE). Watching an fd already watched replaces
+ * its events and callback; events 0 = stop watching. The fd stays the caller's. 0, -ENOSPC
+ * past WORKER_IO_MAX, or -errno from epoll_ctl. */
+int worker_io_watch(struct worker *w, int fd, unsigned events, worker_io_fn fn, void *data);
+/* Stop watching fd (before closing it). Unknown fds are ignored. */
+void worker_io_unwatch(struct worker *w, int fd);
+
+struct worker_timer;
+typedef int (*worker_timer_fn)(struct worker *w, void *data);
+/* A one-shot timer (a timerfd) calling fn when it fires; created disarmed. 0 or -errno. */
+int worker_timer_new(struct worker *w, worker_timer_fn fn, void *data,
+		     struct worker_timer **ret_timer);
+/* Fire once after delay_ms (0 = on the next loop round); re-arming replaces the deadline. */
+int worker_timer_arm(struct worker_timer *t, uint64_t delay_ms);
+void worker_timer_disarm(struct worker_timer *t);
+/* Disarm, unwatch and free; NULL is fine. */
+void worker_timer_free(struct worker_timer *t);
+
+/* A bare loop for tests and tools: the worker's epoll loop with only the fds and timers above
+ * (no supervisor, no collector, no sandbox). run_once waits up to timeout_ms (-1 = forever)
+ * and dispatches what is ready: the number of events handled, or the -errno a callback
+ * returned. */
+int worker_loop_new(struct worker **ret_w);
+int worker_loop_run_once(struct worker *w, int timeout_ms);
+void worker_loop_free(struct worker *w);
+
 /* Boot-time ns → wall clock, kept current by the worker loop. */
 const struct timeconv *worker_timeconv(const struct worker *w);
 
