@@ -27,7 +27,7 @@ OBJ  := $(BUILD)/obj
 BIN  := $(BUILD)/bin
 BPFO := $(BUILD)/bpf
 
-PKGS      := libbpf libuv libprotobuf-c yaml-0.1 libseccomp libcap
+PKGS      := libbpf libuv libprotobuf-c yaml-0.1 libseccomp libcap libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lelf -lz
 

@@ -464,7 +464,15 @@ static int landlock_add_path(int ruleset_fd, const char *path)
 	return 0;
 }
 
-static int apply_landlock(const char *const *paths, struct sandbox_result *res)
+/* uapi of Landlock ABI 4 (Linux 6.7), absent from older headers. */
+#define RULE_NET_PORT 2
+struct net_port_attr {
+	uint64_t allowed_access;
+	uint64_t port;
+} __attribute__((packed));
+
+static int apply_landlock(const char *const *paths, const uint16_t *ports, size_t n_ports,
+			  struct sandbox_result *res)
 {
 	long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	if (abi < 0) {
@@ -505,6 +513,12 @@ static int apply_landlock(const char *const *paths, struct sandbox_result *res)
 		int r = landlock_add_path(ruleset_fd, paths[i]);
 		if (r < 0)
 			return r;
+	}
+	for (size_t i = 0; use >= 4 && i < n_ports; i++) {
+		struct net_port_attr rule = {.allowed_access = LANDLOCK_ACCESS_NET_CONNECT_TCP,
+					     .port = ports[i]};
+		if (syscall(__NR_landlock_add_rule, ruleset_fd, RULE_NET_PORT, &rule, 0) < 0)
+			return -errno;
 	}
 	if (syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0)
 		return -errno;
@@ -560,7 +574,7 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
 		return r;
 	}
 	if (spec->landlock) {
-		r = apply_landlock(spec->read_paths, &res);
+		r = apply_landlock(spec->read_paths, spec->connect_ports, spec->n_connect_ports, &res);
 		if (r < 0) {
 			log_debug("sandbox: landlock: %s", strerror(-r));
 			return r;

@@ -18,6 +18,8 @@ struct sandbox_spec {
 	const char *const *extra_syscalls;/* NULL-terminated names beyond the worker base set */
 	bool allow_bpf_map_read;          /* bpf(2) limited to BPF_MAP_LOOKUP_ELEM/GET_NEXT_KEY */
 	bool landlock;                    /* default true; false only for tests */
+	const uint16_t *connect_ports;    /* TCP ports connect(2) may reach under Landlock ABI 4+ */
+	size_t n_connect_ports;           /* 0: no TCP connect at all */
 };
 
 struct sandbox_result {

@@ -66,6 +66,10 @@ struct worker {
 		void *data;
 	} io[WORKER_IO_MAX];
 	int nio;
+	char *read_paths[WORKER_MAX_FDS + 1]; /* owned, NULL-terminated: registry's + these */
+	int nread_paths;
+	uint16_t connect_ports[WORKER_MAX_FDS];
+	int nconnect_ports;
 	bool polling;
 	bool want_out;	  /* EPOLLOUT armed on sock */
 	const char *step; /* the collector's setup step, for the log */
@@ -282,6 +286,25 @@ static void add_str(char **arr, size_t *n, const char *s)
 	char *d = strdup(s);
 	if (d)
 		arr[(*n)++] = d;
+}
+
+int worker_add_read_path(struct worker *w, const char *path)
+{
+	if (w->nread_paths >= WORKER_MAX_FDS)
+		return -ENOSPC;
+	char *d = strdup(path);
+	if (!d)
+		return -ENOMEM;
+	w->read_paths[w->nread_paths++] = d;
+	return 0;
+}
+
+int worker_allow_connect(struct worker *w, uint16_t port)
+{
+	if (w->nconnect_ports >= WORKER_MAX_FDS)
+		return -ENOSPC;
+	w->connect_ports[w->nconnect_ports++] = port;
+	return 0;
 }
 
 void worker_add_hook(struct worker *w, const char *hook)
@@ -581,10 +604,20 @@ static int init_loop(struct worker *w)
 
 static int apply_sandbox(struct worker *w, struct sandbox_result *ret)
 {
+	/* the registry's paths, then the collector's own */
+	const char *paths[2 * WORKER_MAX_FDS + 1];
+	size_t n = 0;
+	for (size_t i = 0; w->reg->read_paths && w->reg->read_paths[i] && n < WORKER_MAX_FDS; i++)
+		paths[n++] = w->reg->read_paths[i];
+	for (int i = 0; i < w->nread_paths; i++)
+		paths[n++] = w->read_paths[i];
+	paths[n] = NULL;
 	struct sandbox_spec spec = {
 		.uid = w->cfg->run_as_uid,
 		.gid = w->cfg->run_as_gid,
-		.read_paths = w->reg->read_paths,
+		.read_paths = paths,
+		.connect_ports = w->connect_ports,
+		.n_connect_ports = (size_t)w->nconnect_ports,
 		.extra_syscalls = w->reg->extra_syscalls,
 		.allow_bpf_map_read = w->reg->bpf_map_read,
 		.landlock = true,
@@ -903,6 +936,8 @@ out:
 	for (size_t i = 0; i < w->ready.n_features_missing; i++)
 		free(w->missing[i]);
 	free(w->degraded);
+	for (int i = 0; i < w->nread_paths; i++)
+		free(w->read_paths[i]);
 	for (int i = 0; i < w->nrings; i++)
 		munmap(w->rings[i].map, w->rings[i].map_len);
 	strbuf_release(&w->batch);

@@ -59,6 +59,12 @@ int worker_watch(struct worker *w, int fd);
  * drains once more. rb and the mapping are the worker's from here on (freed before teardown,
  * also on failure). Collectors call kevent_add_ring (kevent.h) rather than this. 0 or -errno. */
 int worker_watch_ring(struct worker *w, struct ring_buffer *rb, void *consumer_map, size_t map_len);
+/* For setup(): sandbox rules that depend on the config. A path (file or directory) the worker
+ * keeps reading after the sandbox, beyond the registry's read_paths (e.g. a token file's
+ * directory); a TCP port it keeps connecting to (Landlock ABI 4+ forbids every other). At most
+ * WORKER_MAX_FDS of each; 0, -ENOSPC, -ENOMEM. */
+int worker_add_read_path(struct worker *w, const char *path);
+int worker_allow_connect(struct worker *w, uint16_t port);
 void worker_add_hook(struct worker *w, const char *hook);
 void worker_add_missing(struct worker *w, const char *feature);
 void worker_set_degraded(struct worker *w, const char *reason);
