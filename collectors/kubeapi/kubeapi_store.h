@@ -14,37 +14,7 @@
 
 #include "tapio/v1/event.pb-c.h"
 
-/* The resources the collector knows, in the order of kubeapi_resources[]. */
-enum kres {
-	KRES_PODS,
-	KRES_SERVICES,
-	KRES_ENDPOINTSLICES,
-	KRES_DEPLOYMENTS,
-	KRES_REPLICASETS,
-	KRES_STATEFULSETS,
-	KRES_DAEMONSETS,
-	KRES_JOBS,
-	KRES_CRONJOBS,
-	KRES_NODES,
-	KRES_NAMESPACES,
-	KRES_EVENTS,
-	KRES_CONFIGMAPS,
-	KRES_SECRETS,
-	KRES_NETWORKPOLICIES,
-	KRES_COUNT,
-};
-
-struct kres_def {
-	const char *name;   /* plural, as in the URL and in RBAC rules */
-	const char *kind;   /* of its objects */
-	const char *group;  /* API group for RBAC ("" = core) */
-	const char *prefix; /* "/api/v1", "/apis/apps/v1" */
-	bool namespaced;
-	bool metadata_only; /* listed/watched as PartialObjectMetadata: never any data */
-};
-extern const struct kres_def kubeapi_resources[KRES_COUNT];
-/* The resource of a plural name, or -1. */
-int kubeapi_resource_find(const char *name);
+#include "kubeapi_res.h"
 
 /* Field tags of a record (the order is the order of changed_fields). */
 enum kfield {
@@ -128,10 +98,10 @@ struct kobj *kstore_del(struct kstore *st, const char *uid);
 /* Call fn for every record of a resource (fn must not change the store). */
 void kstore_each(const struct kstore *st, enum kres res, void (*fn)(const struct kobj *, void *),
 		 void *arg);
-/* Remove and hand to fn (which takes ownership) every record of `res` whose gen != gen: what
- * a re-list no longer contains. */
-void kstore_sweep(struct kstore *st, enum kres res, uint32_t gen, void (*fn)(struct kobj *, void *),
-		  void *arg);
+/* Remove and hand to fn (which takes ownership) every record of `res` (in namespace ns, NULL =
+ * any) whose gen != gen: what a re-list no longer contains. */
+void kstore_sweep(struct kstore *st, enum kres res, const char *ns, uint32_t gen,
+		  void (*fn)(struct kobj *, void *), void *arg);
 
 /* The fields whose values differ between two records of one object (KF_RV excluded): a
  * bitmask of 1u << enum kfield. */
