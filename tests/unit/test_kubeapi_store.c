@@ -256,7 +256,7 @@ Test(kstore, many_objects_grow_and_sweep)
 	cr_assert_not_null(kstore_by_name(&st, KRES_PODS, "n1", "p4999"));
 	cr_assert_not_null(kstore_by_uid(&st, "u17"));
 	int swept = 0;
-	kstore_sweep(&st, KRES_PODS, 2, collect_swept, &swept);
+	kstore_sweep(&st, KRES_PODS, NULL, 2, collect_swept, &swept);
 	cr_assert_eq(swept, 2500);
 	cr_assert_eq(st.count[KRES_PODS], 2500);
 	cr_assert_null(kstore_by_uid(&st, "u16"));
