@@ -317,6 +317,7 @@ static int on_object(void *arg, const char *json, size_t len)
 			goto out;
 		}
 		set_rv(r, kobj_get(o, KF_RV));
+		r->attempts = 0; /* the stream works: the next failure retries at once */
 		if (type[0] == 'D')
 			deleted(r, o);
 		else

@@ -13,6 +13,7 @@
 # The test drives it on a second, plain-HTTP port on 127.0.0.1 (POST JSON):
 #   /apply {"resource":R,"object":{...}}   create or replace (uid and resourceVersion assigned)
 #   /delete {"resource":R,"namespace":N,"name":X}
+#          with "silent":true neither reaches the watch history (a change lost to compaction)
 #   /compact {}                  history before now is gone (older resourceVersions → 410)
 #   /expire {}                   every open watch gets ERROR 410 in its stream and ends
 #   /cut {}                      every open watch is cut mid-object (no chunked terminator)
@@ -75,7 +76,7 @@ class State:
         self.mode = {"deny": {}, "unauthorized": False, "slow_ms": 0, "gone_as_status": False}
         self.requests = []
 
-    def apply(self, res, obj):
+    def apply(self, res, obj, silent=False):
         kind, prefix, namespaced = RESOURCES[res]
         obj = copy.deepcopy(obj)
         obj.setdefault("kind", kind)
@@ -89,11 +90,13 @@ class State:
             self.rv += 1
             md["resourceVersion"] = str(self.rv)
             self.objects[res][key] = obj
-            self.history.append((self.rv, res, "MODIFIED" if old else "ADDED", copy.deepcopy(obj)))
+            if not silent:
+                self.history.append((self.rv, res, "MODIFIED" if old else "ADDED",
+                                     copy.deepcopy(obj)))
             self.lock.notify_all()
             return obj
 
-    def delete(self, res, ns, name):
+    def delete(self, res, ns, name, silent=False):
         with self.lock:
             obj = self.objects[res].pop((ns or "", name), None)
             if obj is None:
@@ -101,7 +104,8 @@ class State:
             self.rv += 1
             obj = copy.deepcopy(obj)
             obj["metadata"]["resourceVersion"] = str(self.rv)
-            self.history.append((self.rv, res, "DELETED", obj))
+            if not silent:
+                self.history.append((self.rv, res, "DELETED", obj))
             self.lock.notify_all()
             return obj
 
@@ -367,10 +371,11 @@ class ControlHandler(BaseHTTPRequestHandler):
             objs = body["objects"] if "objects" in body else [body["object"]]
             last = None
             for o in objs:
-                last = st.apply(body["resource"], o)
+                last = st.apply(body["resource"], o, body.get("silent", False))
             out = last
         elif cmd == "/delete":
-            out = st.delete(body["resource"], body.get("namespace"), body["name"]) or {}
+            out = st.delete(body["resource"], body.get("namespace"), body["name"],
+                            body.get("silent", False)) or {}
         elif cmd in ("/compact", "/expire", "/cut", "/bookmark"):
             with st.lock:
                 if cmd == "/compact":
