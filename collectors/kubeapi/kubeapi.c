@@ -8,6 +8,7 @@
 // k8s.object event. All of it runs on the worker's loop through common/httpc.c.
 #include <errno.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,6 +431,8 @@ static void on_list_done(void *data, const struct httpc_response *resp)
 	}
 	/* complete: what the store holds but the list did not is gone */
 	kstore_sweep(&k->store, r->res, r->ns, r->gen, on_swept, r);
+	/* a list parsed many objects through json-c: give the freed heap back */
+	malloc_trim(0);
 	r->listed = true;
 	r->relist = r->initial = false;
 	r->attempts = 0;
