@@ -7,6 +7,7 @@
 
 #include <bpf/libbpf.h>
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,14 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "exitcodes.h"
 #include "fatal_report.h"
 #include "frame.h"
@@ -46,7 +50,8 @@ struct worker {
 	const struct config_collector_common *common;
 	const struct registry_entry *reg;
 
-	int sock; /* to the supervisor, non-blocking */
+	int sock;     /* to the supervisor, non-blocking */
+	pid_t parent; /* tapiod: the only process whose stop signal is a request */
 	int epfd, sigfd, timerfd;
 	int flushfd; /* one-shot: armed by the first event of a batch */
 	int fds[WORKER_MAX_FDS];
@@ -451,6 +456,8 @@ static int send_ready(struct worker *w, const struct sandbox_result *sb)
 	if (privilege_status_read(0, &st) == 0)
 		privilege_report_fill(&pr, &st);
 	pr.landlock = (char *)(sb ? sb->landlock : "off (sandbox disabled)");
+	pr.has_dumpable = 1;
+	pr.dumpable = sb ? (uint32_t)sb->dumpable : 1;
 
 	w->ready.collector = (char *)w->coll->name;
 	w->ready.has_protocol_version = 1;
@@ -558,12 +565,21 @@ static int parse_args(struct worker *w, int argc, char **argv)
 	return 0;
 }
 
+/* The signals whose default action ends the process and that another process may send: all
+ * go to the signalfd, so that the worker learns who sent one (and tells tapiod) before it
+ * drains and exits. The fault signals (SEGV, BUS, ILL, FPE, TRAP, SYS) and SIGABRT (abort(),
+ * tapiod's watchdog) keep their default action; SIGKILL and SIGSTOP cannot be caught. */
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,	 SIGVTALRM,
+				   SIGPROF, SIGIO,  SIGPWR,  SIGXCPU, SIGXFSZ, SIGSTKFLT};
+
 static int init_loop(struct worker *w)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaddset(&set, stop_signals[i]);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		sigaddset(&set, s);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -604,6 +620,10 @@ static int init_loop(struct worker *w)
 
 static int apply_sandbox(struct worker *w, struct sandbox_result *ret)
 {
+	uint32_t uid, gid;
+	int r = config_worker_ids(w->cfg, w->coll->name, &uid, &gid);
+	if (r < 0)
+		return r;
 	/* the registry's paths, then the collector's own */
 	const char *paths[2 * WORKER_MAX_FDS + 1];
 	size_t n = 0;
@@ -613,8 +633,9 @@ static int apply_sandbox(struct worker *w, struct sandbox_result *ret)
 		paths[n++] = w->read_paths[i];
 	paths[n] = NULL;
 	struct sandbox_spec spec = {
-		.uid = w->cfg->run_as_uid,
-		.gid = w->cfg->run_as_gid,
+		.uid = uid,
+		.gid = gid,
+		.parent = w->parent,
 		.read_paths = paths,
 		.connect_ports = w->connect_ports,
 		.n_connect_ports = (size_t)w->nconnect_ports,
@@ -717,6 +738,21 @@ static int on_tick(struct worker *w)
 	return -1;
 }
 
+/* A stop tapiod did not ask for: say who sent it, ahead of the last batch. */
+static void report_signal(struct worker *w, const struct signalfd_siginfo *si)
+{
+	Tapio__V1__Signaled m = TAPIO__V1__SIGNALED__INIT;
+	m.has_signo = m.has_sender_pid = m.has_sender_uid = m.has_code = 1;
+	m.signo = (int32_t)si->ssi_signo;
+	m.sender_pid = si->ssi_pid;
+	m.sender_uid = si->ssi_uid;
+	m.code = si->ssi_code;
+	log_warn("signal %u from pid %u uid %u (code %d), not from tapiod (pid %d): exiting",
+		 si->ssi_signo, si->ssi_pid, si->ssi_uid, si->ssi_code, (int)w->parent);
+	queue_message(w, WIRE_FRAME_SIGNALED, &m.base);
+	send_pending(w);
+}
+
 /* Returns an exit code when the loop should end, -1 to keep going. */
 static int dispatch(struct worker *w, const struct epoll_event *ev)
 {
@@ -724,7 +760,15 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 	if (fd == w->sigfd) {
 		struct signalfd_siginfo si;
 		if (read(w->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-			log_debug("signal %u: draining", si.ssi_signo);
+			/* only tapiod's SIGTERM is a request; a terminal's ^C (the kernel's SIGINT
+			 * to the foreground group) reaches tapiod too, which stops everything */
+			bool requested = si.ssi_signo == SIGTERM && si.ssi_code == SI_USER &&
+					 (pid_t)si.ssi_pid == w->parent;
+			bool tty = si.ssi_code == SI_KERNEL &&
+				   (si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT);
+			if (!requested && !tty)
+				report_signal(w, &si);
+			log_debug("signal %u from pid %u: draining", si.ssi_signo, si.ssi_pid);
 			return EXIT_CLEAN;
 		}
 		return -1;
@@ -853,6 +897,32 @@ void worker_loop_free(struct worker *w)
 	free(w);
 }
 
+/* The declared setup capabilities this process was not granted (a container or unit without
+ * them), as "CAP_NET_ADMIN, CAP_NET_RAW" into buf; "" when it has them all. A setup step that
+ * needs one only sees EPERM, so a failed setup names them. */
+DEFINE_POINTER_CLEANUP(cap_t, cap_free)
+
+static void missing_caps(uint64_t declared, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	_cleanup_(cap_freep) cap_t caps = cap_get_proc();
+	if (!caps)
+		return;
+	for (cap_value_t v = 0; v < 64 && o + 1 < len; v++) {
+		cap_flag_value_t set = CAP_CLEAR;
+		if (!(declared & (1ull << v)) ||
+		    (cap_get_flag(caps, v, CAP_PERMITTED, &set) == 0 && set == CAP_SET))
+			continue;
+		char *name = cap_to_name(v);
+		o += (size_t)snprintf(buf + o, len - o, "%s", o ? ", " : "");
+		for (char *p = name; p && *p && o + 1 < len; p++)
+			buf[o++] = (char)toupper((unsigned char)*p);
+		buf[o < len ? o : len - 1] = '\0';
+		cap_free(name);
+	}
+}
+
 int worker_main(int argc, char **argv, const struct worker_collector *c, void *ctx)
 {
 	struct worker *w = calloc(1, sizeof(*w));
@@ -863,6 +933,13 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	log_init(ident, LOG_LEVEL_INFO);
 	w->coll = c;
 	w->ctx = ctx;
+	/* tapiod exec'd us: when it dies, so do we (the uid switch clears this: the sandbox
+	 * re-arms it). If it died already, getppid() is someone else's. */
+	w->parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != w->parent) {
+		free(w);
+		return EXIT_TRANSIENT;
+	}
 	/* First of all: keep only the capabilities this collector's setup declared. */
 	const struct registry_entry *reg = registry_find(c->name);
 	if (reg && geteuid() == 0) {
@@ -894,11 +971,12 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	assert(r <= 0); /* 0 or -errno: an exit code here would read as success */
 	if (r < 0) {
 		code = worker_exit_code(r);
-		if (w->step)
-			log_error("setup failed at '%s': %s (exit %d)", w->step, strerror(-r),
-				  code);
-		else
-			log_error("setup failed: %s (exit %d)", strerror(-r), code);
+		char missing[256] = "";
+		if ((r == -EPERM || r == -EACCES) && reg)
+			missing_caps(registry_setup_caps(reg), missing, sizeof(missing));
+		log_error("setup failed%s%s%s: %s (exit %d)%s%s", w->step ? " at '" : "",
+			  w->step ? w->step : "", w->step ? "'" : "", strerror(-r), code,
+			  *missing ? "; capabilities declared but not granted: " : "", missing);
 		goto out;
 	}
 	/* Loading BPF parses the kernel's BTF (megabytes) and frees it: give that back. */

@@ -12,7 +12,7 @@
 
 /* The token, CA and client files come from the config: the worker declares their directories
  * itself (worker_add_read_path), and the kubelet's port (worker_allow_connect). */
-static const char *const read_paths[] = {"/sys/fs/cgroup", "/etc/ssl/certs",
+static const char *const read_paths[] = {"/proc/self", "/sys/fs/cgroup", "/etc/ssl/certs",
 					 "/usr/share/ca-certificates", NULL};
 /* libcurl after the sandbox: new connections to the kubelet (socket, connect, name lookup of
  * the local address), TLS reads and writes, its own poll(2) with a zero timeout. */
@@ -68,7 +68,8 @@ static const struct config_key keys[] = {
 };
 #undef C
 
-static int check(const void *section, const char **ret_key, char *msg, size_t size)
+static int check(const struct config *cfg, const void *section, const char **ret_key, char *msg,
+		 size_t size)
 {
 	const struct config_kubelet *c = section;
 	if (strncmp(c->url, "https://", 8) != 0 &&

@@ -1029,3 +1029,69 @@ Test(sandbox, started_unprivileged)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x; said: %s", status,
 		  msg);
 }
+
+/* ---- TCP connect under Landlock ABI 4+ --------------------------------------------------- */
+
+struct connect_check {
+	uint16_t allowed, denied;
+};
+
+static int try_connect(uint16_t port)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int r = connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 ? -errno : 0;
+	close(s);
+	return r;
+}
+
+static int check_connect(int out, void *arg)
+{
+	const struct connect_check *c = arg;
+	int r = try_connect(c->allowed);
+	if (r < 0) {
+		say(out, "connect to the declared port %u: %s", c->allowed, strerror(-r));
+		return 1;
+	}
+	r = try_connect(c->denied);
+	if (r != -EACCES) {
+		say(out, "connect to an undeclared port %u: %d, want -EACCES", c->denied, r);
+		return 2;
+	}
+	return 0;
+}
+
+static int listener(uint16_t *ret_port)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(s, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(s, 4), 0);
+	socklen_t len = sizeof(a);
+	cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	*ret_port = ntohs(a.sin_port);
+	return s;
+}
+
+Test(sandbox, landlock_allows_only_declared_connect_ports)
+{
+	require_root();
+	require_landlock(4);
+	struct connect_check c;
+	int l1 = listener(&c.allowed), l2 = listener(&c.denied);
+	static const char *const net_syscalls[] = {"socket", "connect", NULL};
+	struct sandbox_spec spec = default_spec();
+	spec.extra_syscalls = net_syscalls;
+	spec.connect_ports = &c.allowed;
+	spec.n_connect_ports = 1;
+	struct outcome o;
+	run_sandboxed(&spec, check_connect, &c, &o);
+	close(l1);
+	close(l2);
+	expect_exit0(&o);
+}
