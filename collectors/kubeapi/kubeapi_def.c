@@ -64,7 +64,8 @@ static const struct config_key keys[] = {
 };
 #undef C
 
-static int check(const void *section, const char **ret_key, char *msg, size_t size)
+static int check(const struct config *cfg, const void *section, const char **ret_key, char *msg,
+		 size_t size)
 {
 	const struct config_kubeapi *c = section;
 	for (size_t i = 0; i < c->resources.n; i++) {
