@@ -422,29 +422,6 @@ Test(sandbox, landlock_denies_tcp_connect)
 	expect_exit0(&o);
 }
 
-/* A port in connect_ports is let through (the kubeapi/kubelet HTTPS clients reconnect after
- * the sandbox); the others stay refused. */
-Test(sandbox, landlock_allows_declared_connect_ports)
-{
-	require_root();
-	require_landlock(4);
-	static const char *const extra[] = { "socket", "connect", NULL };
-	static const uint16_t port9[] = { 9 }, other[] = { 10 };
-	struct sandbox_spec spec = default_spec();
-	spec.extra_syscalls = extra;
-	spec.connect_ports = port9;
-	spec.n_connect_ports = 1;
-	int want = ECONNREFUSED;
-	struct outcome o;
-	run_sandboxed(&spec, check_tcp_connect, &want, &o);
-	expect_exit0(&o);
-
-	spec.connect_ports = other;
-	want = EACCES;
-	run_sandboxed(&spec, check_tcp_connect, &want, &o);
-	expect_exit0(&o);
-}
-
 static int check_signal_scope(int out, void *arg)
 {
 	int want = *(int *)arg;
