@@ -249,13 +249,14 @@ class Handler(BaseHTTPRequestHandler):
             items = sorted((o for o in st.objects[res].values() if matches(o, sel)),
                            key=lambda o: (o["metadata"].get("namespace", ""),
                                           o["metadata"]["name"]))
-            items = [copy.deepcopy(o) for o in items]
-        page = items[start:start + limit] if limit else items[start:]
+            total = len(items)
+            page = [copy.deepcopy(o) for o in
+                    (items[start:start + limit] if limit else items[start:])]
         md = {"resourceVersion": str(list_rv)}
-        if limit and start + limit < len(items):
+        if limit and start + limit < total:
             md["continue"] = base64.b64encode(json.dumps(
                 {"rv": list_rv, "start": start + limit}).encode()).decode()
-            md["remainingItemCount"] = len(items) - start - limit
+            md["remainingItemCount"] = total - start - limit
         if meta:
             out = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                    "metadata": md, "items": [as_metadata(o) for o in page]}
