@@ -6,7 +6,9 @@
 # about 2.5 KiB of JSON each) watched cluster-wide (pods_all_nodes), or N services. Prints the
 # worker's RSS once the initial list is in the store, the RSS of the same worker with an
 # empty cluster, and (RSS - empty) / N as bytes per object; also the store's own record bytes.
-#   bench/kubeapi_mem.sh [COUNTS...]    default: pods:1000 pods:10000 services:10000
+#   bench/kubeapi_mem.sh [RES:COUNT...]   default: pods:0 pods:1000 pods:10000 services:10000
+# (pods:0, the empty worker, first: the others are measured against it). Measured 2026-12-06:
+# pods 1000: 684 B/pod; 10000: 544; 100000: 505 (RSS 61 MiB); services 10000: 304 B/service.
 # Needs root (tapiod), python3, openssl; builds nothing (run `make` first).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
