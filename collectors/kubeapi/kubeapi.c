@@ -604,8 +604,21 @@ static void on_probe_done(void *data, const struct httpc_response *resp)
 		snprintf(k->degraded, sizeof(k->degraded), "%s", why);
 }
 
-static void probe(struct kubeapi *k)
+static void probe(struct kubeapi *k, const struct httpc_opts *opts)
 {
+	/* on a bare loop of its own: nothing of the worker's loop runs before READY, and the
+	 * wait sleeps in epoll instead of spinning on the worker's tick */
+	struct worker *loop = NULL;
+	struct httpc *http = NULL;
+	int ret = worker_loop_new(&loop);
+	if (ret == 0)
+		ret = httpc_new(loop, opts, &http);
+	if (ret < 0) {
+		snprintf(k->degraded, sizeof(k->degraded), "cannot probe: %s", strerror(-ret));
+		httpc_free(http);
+		worker_loop_free(loop);
+		return;
+	}
 	struct strbuf url = STRBUF_INIT;
 	strbuf_init(&url, URL_MAX * 2);
 	for (size_t i = 0; i < k->nrefl; i++) {
@@ -621,11 +634,11 @@ static void probe(struct kubeapi *k)
 			.on_done = on_probe_done,
 			.data = r,
 		};
-		int ret = httpc_get(k->http, &req, &r->req);
+		ret = httpc_get(http, &req, &r->req);
 		if (ret < 0) {
 			snprintf(k->degraded, sizeof(k->degraded), "cannot start requests: %s",
-				 httpc_last_error(k->http)[0] ? httpc_last_error(k->http)
-							      : strerror(-ret));
+				 httpc_last_error(http)[0] ? httpc_last_error(http)
+							   : strerror(-ret));
 			break;
 		}
 		k->probe_pending++;
@@ -634,14 +647,12 @@ static void probe(struct kubeapi *k)
 	uint64_t deadline = timeconv_now_mono_ns() +
 			    (uint64_t)k->cfg->probe_timeout_ms * 1000000ull + 500000000ull;
 	while (k->probe_pending > 0 && timeconv_now_mono_ns() < deadline)
-		if (worker_loop_run_once(k->w, 50) < 0)
+		if (worker_loop_run_once(loop, 100) < 0)
 			break;
-	for (size_t i = 0; i < k->nrefl; i++) {
-		if (k->refl[i].req) {
-			httpc_cancel(k->http, k->refl[i].req);
-			k->refl[i].req = NULL;
-		}
-	}
+	httpc_free(http); /* cancels what did not answer */
+	worker_loop_free(loop);
+	for (size_t i = 0; i < k->nrefl; i++)
+		k->refl[i].req = NULL;
 	if (k->probe_pending > 0 && !k->degraded[0])
 		snprintf(k->degraded, sizeof(k->degraded), "API server did not answer within %u ms",
 			 k->cfg->probe_timeout_ms);
@@ -808,7 +819,7 @@ static int kubeapi_setup(struct worker *w, void *ctx)
 	}
 
 	worker_set_step(w, "probe the API server");
-	probe(k);
+	probe(k, &o);
 	if (k->degraded[0]) {
 		worker_set_degraded(w, k->degraded);
 	} else {
