@@ -37,6 +37,7 @@ struct httpc {
 	CURLM *multi;
 	struct worker_timer *timer;
 	char *ca_file, *token_file, *cert_file, *key_file; /* owned */
+	struct curl_slist *resolve;			   /* owned: pinned host:port:address */
 	bool allow_http;
 	uint32_t connect_timeout_ms;
 	struct httpc_req *reqs;
@@ -385,6 +386,8 @@ int httpc_get(struct httpc *c, const struct httpc_request *req, struct httpc_req
 		      CURLE_OK;
 	if (c->ca_file)
 		ok &= curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file) == CURLE_OK;
+	if (c->resolve)
+		ok &= curl_easy_setopt(e, CURLOPT_RESOLVE, c->resolve) == CURLE_OK;
 	if (c->cert_file)
 		ok &= curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file) == CURLE_OK;
 	if (c->key_file)
@@ -484,6 +487,13 @@ int httpc_new(struct worker *w, const struct httpc_opts *opts, struct httpc **re
 		r = dup_opt(opts->key_file, &c->key_file);
 	if (r == 0 && c->key_file && !c->cert_file)
 		r = -EINVAL;
+	for (size_t i = 0; r == 0 && opts->resolve && opts->resolve[i]; i++) {
+		struct curl_slist *l = curl_slist_append(c->resolve, opts->resolve[i]);
+		if (l)
+			c->resolve = l;
+		else
+			r = -ENOMEM;
+	}
 	if (r == 0)
 		r = worker_timer_new(w, on_timer, c, &c->timer);
 	if (r == 0) {
@@ -522,6 +532,7 @@ void httpc_free(struct httpc *c)
 	free(c->token_file);
 	free(c->cert_file);
 	free(c->key_file);
+	curl_slist_free_all(c->resolve);
 	wipe_free(c->token);
 	free(c);
 }

@@ -23,6 +23,11 @@ struct httpc_opts {
 	const char *key_file;	     /* its key; NULL = in cert_file */
 	bool allow_http;	     /* plain http:// URLs are refused unless this is set */
 	uint32_t connect_timeout_ms; /* 0 = 10 s */
+	/* Pinned addresses, "host:port:address" (curl's CURLOPT_RESOLVE), NULL-terminated or
+	 * NULL. A name curl would resolve itself starts its resolver thread, which a sandboxed
+	 * worker cannot: resolve names at setup and pin them here (IP literals and "localhost"
+	 * need nothing). */
+	const char *const *resolve;
 };
 
 /* What a request ended with. err: 0 when an HTTP response arrived (whatever its status), or

@@ -35,7 +35,7 @@ start)
 			-addext basicConstraints=critical,CA:TRUE \
 			-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null || die "openssl: CA"
 	done
-	cert server 127.0.0.1 "subjectAltName=IP:127.0.0.1
+	cert server 127.0.0.1 "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubelet.test
 extendedKeyUsage=serverAuth" || die "openssl: server certificate"
 	cert client tapio "extendedKeyUsage=clientAuth" || die "openssl: client certificate"
 	head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$dir/token"

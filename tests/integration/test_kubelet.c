@@ -186,13 +186,15 @@ static void mode(const char *m)
 	put(".mode", m);
 }
 
+static const char *url_host = "127.0.0.1";
+
 static void start(const char *extra)
 {
 	char yaml[2048];
 	snprintf(yaml, sizeof(yaml),
 		 "  kubelet:\n"
 		 "    enabled: true\n"
-		 "    url: https://127.0.0.1:%d\n"
+		 "    url: https://%s:%d\n"
 		 "    token_file: %s/token\n"
 		 "    ca_file: %s/ca.crt\n"
 		 "    poll_interval_ms: 1000\n"
@@ -200,7 +202,7 @@ static void start(const char *extra)
 		 "    backoff_max_ms: 1000\n"
 		 "    node_stats_interval_ms: 3600000\n"
 		 "%s",
-		 port, dir, dir, extra);
+		 url_host, port, dir, dir, extra);
 	cr_assert_eq(tapiod_start(&td, yaml), 0);
 	cr_assert(tapiod_wait_state(&td, "kubelet", "READY", 10000) ||
 			  tapiod_wait_state(&td, "kubelet", "DEGRADED", 100),
@@ -408,6 +410,26 @@ Test(kubelet, rejects_a_wrong_token_and_a_wrong_ca)
 	cr_expect(strstr(log, "HTTP 401") != NULL, "%s", log);
 	cr_expect(strstr(log, "nodes/pods") != NULL, "says which RBAC is needed");
 	free(log);
+	cr_expect_eq(count("kubelet.node_stats", NULL), 0, "nothing from refused polls");
+
+	/* the projected token rotates (a new file renamed over the old): the running, sandboxed
+	 * worker reads it at its next request and is let in */
+	char good[256] = "", tmp[420];
+	snprintf(tmp, sizeof(tmp), "%s/token", dir);
+	f = fopen(tmp, "r");
+	cr_assert_not_null(fgets(good, sizeof(good), f));
+	fclose(f);
+	snprintf(tmp, sizeof(tmp), "%s.new", tok);
+	f = fopen(tmp, "w");
+	fputs(good, f);
+	fclose(f);
+	chmod(tmp, 0644);
+	cr_assert_eq(rename(tmp, tok), 0);
+	json_object *ev = wait_for("kubelet.node_stats", NULL, 10000);
+	cr_expect_str_eq(jstr(ev, "kubelet.node.nodeName"), "node-1");
+	log = tapiod_log(&td);
+	cr_expect(strstr(log, "answers again") != NULL);
+	free(log);
 }
 
 /* ---- real cgroups --------------------------------------------------------------------------- */
@@ -548,6 +570,7 @@ Test(kubelet, cpu_throttling_and_memory_from_real_cgroups, .fini = cg_fini)
 	snprintf(buf + off, sizeof(buf) - off, "]}}]}");
 	put("pods.json", buf);
 	summary(8000000000ull, 1000);
+	url_host = "localhost"; /* a name: verified against the certificate's DNS name */
 	start("    cgroup_interval_ms: 1000\n");
 
 	json_object *ev = wait_for("kubelet.cpu_throttled", "limited", 20000);

@@ -56,18 +56,22 @@ static void setup(void)
 	env_start("");
 }
 
-static void setup_client_ca(void)
-{
-	env_start("--client-ca");
-}
-
 static void teardown(void)
 {
+	if (!loop)
+		return;
 	char cmd[PATH_MAX * 2 + 64];
 	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/https-env.sh stop %s; rm -rf %s", src_dir(),
 		 dir, dir);
 	cr_expect_eq(system(cmd), 0);
 	worker_loop_free(loop);
+	loop = NULL;
+}
+
+static void setup_client_ca(void)
+{
+	teardown(); /* the suite's .init ran first: replace its server */
+	env_start("--client-ca");
 }
 
 static char *path_in(const char *name)
@@ -440,4 +444,25 @@ Test(httpc, client_certificate, .init = setup_client_ca)
 
 	struct httpc_opts bad = {.key_file = path_in("client.key")};
 	cr_expect_eq(httpc_new(loop, &bad, &c), -EINVAL, "a key without a certificate");
+}
+
+Test(httpc, pinned_name_resolves_without_a_resolver)
+{
+	char pin[64], url[128];
+	snprintf(pin, sizeof(pin), "kubelet.test:%d:127.0.0.1", port);
+	const char *const resolve[] = {pin, NULL};
+	struct httpc_opts o = {
+		.ca_file = path_in("ca.crt"), .token_file = path_in("token"), .resolve = resolve};
+	struct httpc *c;
+	cr_assert_eq(httpc_new(loop, &o, &c), 0);
+	snprintf(url, sizeof(url), "https://kubelet.test:%d/healthz", port);
+	struct result res = {0};
+	struct httpc_request q = {.url = url, .timeout_ms = 5000, .on_done = on_done, .data = &res};
+	cr_assert_eq(httpc_get(c, &q, NULL), 0);
+	run_until(&res, 5000);
+	cr_expect_eq(res.err, 0, "%s", res.error);
+	cr_expect_eq(res.status, 200);
+	cr_expect_str_eq(res.body, "ok");
+	free(res.body);
+	httpc_free(c);
 }
