@@ -6,12 +6,15 @@
 // differs from the store; errors back off with jitter. Bodies are framed incrementally
 // (kubeapi_stream.c) and kept as compact records (kubeapi_store.c); every change is one
 // k8s.object event. All of it runs on the worker's loop through common/httpc.c.
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <libgen.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -593,7 +596,8 @@ static void on_probe_done(void *data, const struct httpc_response *resp)
 			 d->name, d->group[0] ? "." : "", d->group);
 	else if (resp->err == -EKEYREJECTED)
 		snprintf(why, sizeof(why),
-			 "the API server's certificate does not verify with ca_file");
+			 "the API server's certificate does not verify with ca_file: %s",
+			 resp->error && *resp->error ? resp->error : "rejected");
 	else if (resp->err)
 		snprintf(why, sizeof(why), "API server unreachable: %s",
 			 resp->error && *resp->error ? resp->error : strerror(-resp->err));
@@ -697,6 +701,45 @@ static int url_port(const char *url, uint16_t *ret)
 	return 0;
 }
 
+/* The API server's host name, resolved now (before the sandbox: libcurl would resolve in a
+ * thread, which the sandbox forbids) and pinned as "host:port:address". IP literals and
+ * localhost need no pin (pin stays ""). */
+static int pin_host(const char *base, uint16_t port, char *pin, size_t len)
+{
+	pin[0] = '\0';
+	const char *host = base + strlen("https://");
+	size_t hl = strcspn(host, ":/?#");
+	if (*host == '[' || hl == 0 || hl >= 256)
+		return 0;
+	char name[256];
+	memcpy(name, host, hl);
+	name[hl] = '\0';
+	struct in_addr a4;
+	if (inet_pton(AF_INET, name, &a4) == 1 || strcasecmp(name, "localhost") == 0)
+		return 0;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	int r = getaddrinfo(name, NULL, &hints, &res);
+	if (r != 0) {
+		log_error("kubeapi: cannot resolve the API server %s: %s", name, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	char addr[INET6_ADDRSTRLEN] = "";
+	bool v6 = res->ai_family == AF_INET6;
+	if (v6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr,
+			  sizeof(addr));
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr,
+			  sizeof(addr));
+	freeaddrinfo(res);
+	if (!addr[0])
+		return -EHOSTUNREACH;
+	snprintf(pin, len, v6 ? "%s:%u:[%s]" : "%s:%u:%s", name, port, addr);
+	log_info("kubeapi: %s resolved to %s at setup (pinned; a new address needs a restart)",
+		 name, addr);
+	return 0;
+}
+
 static int add_reflector(struct kubeapi *k, enum kres res, const char *ns)
 {
 	struct reflector *n = realloc(k->refl, (k->nrefl + 1) * sizeof(*n));
@@ -766,7 +809,16 @@ static int kubeapi_setup(struct worker *w, void *ctx)
 		log_error("kubeapi: API server %s: not an https://host[:port] URL", k->base);
 		return -EINVAL;
 	}
-	int r = worker_allow_connect(w, port);
+	static char pin[600];
+	static const char *resolve[2];
+	int r = pin_host(k->base, port, pin, sizeof(pin));
+	if (r < 0)
+		return r;
+	if (pin[0]) {
+		resolve[0] = pin;
+		o.resolve = resolve;
+	}
+	r = worker_allow_connect(w, port);
 	if (r == 0)
 		r = add_read_path(w, o.token_file, true);
 	if (r == 0)
