@@ -228,6 +228,8 @@ CRI_STAMP := $(GEN)/collectors/cri/.proto-stamp
 $(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
 # Fuzz targets that include collector sources rebuild when those change.
 $(BUILD)/fuzz/fuzz_dns_packet $(BUILD)/fuzz/fuzz_dns_parse: $(wildcard collectors/dns/*.[ch])
+$(BUILD)/fuzz/fuzz_kubeapi_stream: $(wildcard collectors/kubeapi/*.[ch])
+$(BUILD)/fuzz/fuzz_kubeapi_stream: PKG_LIBS += -ljson-c
 $(BUILD)/fuzz/fuzz_kubelet_json: $(wildcard collectors/kubelet/*.[ch])
 $(BUILD)/fuzz/fuzz_kubelet_json: PKG_LIBS += -ljson-c
 
