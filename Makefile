@@ -220,12 +220,14 @@ CRI_STAMP := $(GEN)/collectors/cri/.proto-stamp
 $(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
+# (FUZZ_LIBS: what common/ and the fuzzed collector code need beyond PKG_LIBS).
+FUZZ_LIBS := -ljson-c -lnghttp2
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(DEF_SRCS) $(DEF_TABLE) $(GEN)/.proto-stamp
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. -I$(GEN) -Icommon -Ibpf $(PKG_CFLAGS) \
-		-o $@ $< $(COMMON_SRCS) $(DEF_SRCS) $(DEF_TABLE) $(PB_C) $(PKG_LIBS)
+		-o $@ $< $(COMMON_SRCS) $(DEF_SRCS) $(DEF_TABLE) $(PB_C) $(PKG_LIBS) $(FUZZ_LIBS)
 
 # ---- benchmarks (not part of make test) -----------------------------------------------------
 $(BUILD)/bench/dns_parse_bench: bench/dns_parse_bench.c collectors/dns/dns_parse.c collectors/dns/dns_parse.h | $(FLAGS_STAMP)
