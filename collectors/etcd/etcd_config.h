@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The etcd collector's config section, collectors.etcd.
+ * Keys, defaults and ranges: etcd_def.c. */
+#pragma once
+#include "config.h"
+
+enum config_etcd_value_policy {
+	CONFIG_ETCD_VALUE_NONE = 0,	/* size only */
+	CONFIG_ETCD_VALUE_DIGEST = 1,	/* size and sha256 */
+	CONFIG_ETCD_VALUE_METADATA = 2, /* size, sha256 and the object's type and ObjectMeta */
+};
+
+struct config_etcd {
+	struct config_collector_common common;
+	struct config_string_list endpoints; /* host:port, tried in order; empty = 127.0.0.1:2379 */
+	char *prefix;			     /* owned; the watched key prefix */
+	enum config_etcd_value_policy value_policy;
+	char *credentials_file; /* owned; "" = no auth; one line "user:password" */
+	char *state_file;	/* owned; "" = no resume across restarts */
+	uint32_t rpc_timeout_ms;
+	uint32_t health_interval_ms;
+	uint32_t reconnect_ms; /* wait before retrying an unreachable etcd (DEGRADED meanwhile) */
+	uint32_t state_interval_ms;
+	uint32_t page_size; /* keys per Range page when listing */
+};
