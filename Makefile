@@ -218,6 +218,9 @@ $(BUILD)/tests/%: tests/helpers/%.c $(LIBTAPIO) | $(FLAGS_STAMP)
 # Tests that use a collector's own generated protocol code (CRI's runtime.v1).
 CRI_STAMP := $(GEN)/collectors/cri/.proto-stamp
 $(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
+ETCD_STAMP := $(GEN)/collectors/etcd/.proto-stamp
+$(OBJ)/tests/integration/test_etcd.o: $(ETCD_STAMP)
+$(BUILD)/fuzz/fuzz_etcd_parse: collectors/etcd/etcd_parse.c collectors/etcd/etcd_parse.h
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
 # (FUZZ_LIBS: what common/ and the fuzzed collector code need beyond PKG_LIBS).

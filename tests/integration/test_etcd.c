@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: Apache-2.0
+// End to end: tapiod with the etcd collector against a real etcd (Debian's etcd-server) on
+// 127.0.0.1 with a temporary data dir, written to over etcd's own gRPC API with the shared
+// client: Kubernetes keys of core, group and CRD resources with protobuf and JSON values, a
+// Secret whose marker must appear nowhere, an encrypted value, a compaction while the worker
+// is stopped, a NOSPACE alarm, and an unreachable endpoint.
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#include "collectors/etcd/etcd_rpc.pb-c.c"
+#include "grpc_client.h"
+#include "pbwire.h"
+
+#define ETCD   "/usr/bin/etcd"
+#define MARKER "tapio-secret-marker-5f3a9c"
+
+struct etcd {
+	pid_t pid;
+	char dir[128];
+	char client[64], peer[64];
+	int port;
+	struct grpc_client *g;
+};
+
+static void etcd_start(struct etcd *e)
+{
+	if (access(ETCD, X_OK) < 0) {
+		const char *ci = getenv("CI");
+		if (ci && strcmp(ci, "true") == 0)
+			cr_assert_fail("%s missing: install etcd-server (scripts/install-deps.sh)",
+				       ETCD);
+		cr_skip_test("%s missing", ETCD);
+	}
+	snprintf(e->dir, sizeof(e->dir), "/tmp/tapio-etcd-XXXXXX");
+	cr_assert_not_null(mkdtemp(e->dir));
+	e->port = 30000 + (getpid() % 5000) * 2;
+	char curl[64], purl[64], data[160], log[160];
+	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", e->port);
+	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", e->port + 1);
+	snprintf(e->client, sizeof(e->client), "127.0.0.1:%d", e->port);
+	snprintf(data, sizeof(data), "%s/data", e->dir);
+	snprintf(log, sizeof(log), "%s/etcd.log", e->dir);
+	char cluster[96];
+	snprintf(cluster, sizeof(cluster), "t=%s", purl);
+	e->pid = fork();
+	if (e->pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(ETCD, "etcd", "--name", "t", "--data-dir", data, "--listen-client-urls", curl,
+		      "--advertise-client-urls", curl, "--listen-peer-urls", purl,
+		      "--initial-advertise-peer-urls", purl, "--initial-cluster", cluster,
+		      "--listen-metrics-urls", "", (char *)NULL);
+		_exit(127);
+	}
+	cr_assert(e->pid > 0);
+	/* ready when it answers Status */
+	char port[16];
+	snprintf(port, sizeof(port), "%d", e->port);
+	for (int i = 0; i < 200; i++) {
+		if (!e->g && grpc_client_connect_tcp("127.0.0.1", port, 2000, &e->g) < 0)
+			e->g = NULL;
+		if (e->g) {
+			Etcdserverpb__StatusRequest q = ETCDSERVERPB__STATUS_REQUEST__INIT;
+			ProtobufCMessage *m = NULL;
+			if (grpc_client_call(e->g, "/etcdserverpb.Maintenance/Status", &q.base,
+					     &etcdserverpb__status_response__descriptor, &m) == 0) {
+				protobuf_c_message_free_unpacked(m, NULL);
+				return;
+			}
+			grpc_client_free(e->g);
+			e->g = NULL;
+		}
+		int st;
+		cr_assert_eq(waitpid(e->pid, &st, WNOHANG), 0, "etcd exited; see %s", log);
+		usleep(50000);
+	}
+	cr_assert_fail("etcd did not answer on %s", e->client);
+}
+
+static void etcd_stop(struct etcd *e)
+{
+	if (e->g)
+		grpc_client_free(e->g);
+	if (e->pid > 0) {
+		int st;
+		kill(e->pid, SIGTERM);
+		waitpid(e->pid, &st, 0);
+	}
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", e->dir);
+}
+
+static int64_t put(struct etcd *e, const char *key, const void *val, size_t len)
+{
+	Etcdserverpb__PutRequest q = ETCDSERVERPB__PUT_REQUEST__INIT;
+	q.key.data = (uint8_t *)key;
+	q.key.len = strlen(key);
+	q.value.data = (uint8_t *)val;
+	q.value.len = len;
+	Etcdserverpb__PutResponse *r = NULL;
+	cr_assert_eq(grpc_client_call(e->g, "/etcdserverpb.KV/Put", &q.base,
+				      &etcdserverpb__put_response__descriptor,
+				      (ProtobufCMessage **)&r),
+		     0, "put %s: %s", key, grpc_client_last_error(e->g));
+	int64_t rev = r->header->revision;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rev;
+}
+
+static int64_t put_str(struct etcd *e, const char *key, const char *val)
+{
+	return put(e, key, val, strlen(val));
+}
+
+static int64_t del(struct etcd *e, const char *key)
+{
+	Etcdserverpb__DeleteRangeRequest q = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+	q.key.data = (uint8_t *)key;
+	q.key.len = strlen(key);
+	Etcdserverpb__DeleteRangeResponse *r = NULL;
+	cr_assert_eq(grpc_client_call(e->g, "/etcdserverpb.KV/DeleteRange", &q.base,
+				      &etcdserverpb__delete_range_response__descriptor,
+				      (ProtobufCMessage **)&r),
+		     0, "delete %s: %s", key, grpc_client_last_error(e->g));
+	cr_assert_eq(r->deleted, 1);
+	int64_t rev = r->header->revision;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rev;
+}
+
+static void compact(struct etcd *e, int64_t rev)
+{
+	Etcdserverpb__CompactionRequest q = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
+	q.revision = rev;
+	q.physical = true;
+	ProtobufCMessage *m = NULL;
+	cr_assert_eq(grpc_client_call(e->g, "/etcdserverpb.KV/Compact", &q.base,
+				      &etcdserverpb__compaction_response__descriptor, &m),
+		     0, "compact: %s", grpc_client_last_error(e->g));
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* ---- a Kubernetes protobuf value, field by field (upstream numbers) ---- */
+
+struct buf {
+	uint8_t b[2048];
+	size_t n;
+};
+
+static void pb_bytes(struct buf *b, uint32_t num, const void *p, size_t len)
+{
+	b->n += pbwire_put_varint(b->b + b->n, (uint64_t)num << 3 | 2);
+	b->n += pbwire_put_varint(b->b + b->n, len);
+	memcpy(b->b + b->n, p, len);
+	b->n += len;
+}
+
+static void pb_str(struct buf *b, uint32_t num, const char *s)
+{
+	pb_bytes(b, num, s, strlen(s));
+}
+
+static void pb_msg(struct buf *b, uint32_t num, const struct buf *m)
+{
+	pb_bytes(b, num, m->b, m->n);
+}
+
+/* "k8s\0" + runtime.Unknown{TypeMeta{apiVersion, kind}, raw = object{metadata = ObjectMeta,
+ * field 2 = body}}. An owner reference (kind ReplicaSet) and one label. */
+static size_t k8s_value(uint8_t *out, const char *api, const char *kind, const char *ns,
+			const char *name, const char *uid, const char *body)
+{
+	struct buf tm = {0}, meta = {0}, lab = {0}, own = {0}, obj = {0}, unk = {0};
+	pb_str(&tm, 1, api);
+	pb_str(&tm, 2, kind);
+	pb_str(&lab, 1, "app");
+	pb_str(&lab, 2, "web");
+	pb_str(&own, 1, "ReplicaSet");
+	pb_str(&own, 3, "web-5d4f");
+	pb_str(&own, 4, "rs-uid-1");
+	pb_str(&own, 5, "apps/v1");
+	own.b[own.n++] = 6 << 3;
+	own.b[own.n++] = 1;
+	pb_str(&meta, 1, name);
+	pb_str(&meta, 3, ns);
+	pb_str(&meta, 5, uid);
+	pb_str(&meta, 6, "41");
+	pb_msg(&meta, 11, &lab);
+	pb_msg(&meta, 13, &own);
+	pb_msg(&obj, 1, &meta);
+	pb_str(&obj, 2, body);
+	pb_msg(&unk, 1, &tm);
+	pb_msg(&unk, 2, &obj);
+	memcpy(out, "k8s\0", 4);
+	memcpy(out + 4, unk.b, unk.n);
+	return unk.n + 4;
+}
+
+/* ---- matching ---- */
+
+struct want {
+	const char *type, *key, *cause;
+	long long revision; /* 0 = any */
+};
+
+static bool match(json_object *ev, void *arg)
+{
+	struct want *w = arg;
+	const char *t = jstr(ev, "type"), *k = jstr(ev, "etcd.key");
+	if (!t || strcmp(t, w->type) != 0 || !k || strcmp(k, w->key) != 0)
+		return false;
+	if (w->revision && jint(ev, "etcd.revision", -1) != w->revision)
+		return false;
+	const char *c = jstr(ev, "etcd.cause");
+	return !w->cause || (c && strcmp(c, w->cause) == 0);
+}
+
+static json_object *wait_kv(struct tapiod *t, const char *type, const char *key, long long rev,
+			    const char *cause)
+{
+	struct want w = {type, key, cause, rev};
+	json_object *ev = tapiod_wait(t, match, &w, 15000);
+	cr_assert_not_null(ev, "no %s of %s at revision %lld", type, key, rev);
+	return ev;
+}
+
+static void str_is(json_object *ev, const char *path, const char *want)
+{
+	const char *got = jstr(ev, path);
+	cr_assert(got && strcmp(got, want) == 0, "%s: got '%s', want '%s'", path,
+		  got ? got : "(absent)", want);
+}
+
+/* path.to.array[i].field (field NULL: the element itself), as a string. */
+static const char *jarr(json_object *ev, const char *path, size_t i, const char *field)
+{
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", path);
+	json_object *o = ev;
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ".", &save); tok && o; tok = strtok_r(NULL, ".", &save))
+		if (!json_object_object_get_ex(o, tok, &o))
+			return NULL;
+	if (!o || !json_object_is_type(o, json_type_array) || i >= json_object_array_length(o))
+		return NULL;
+	o = json_object_array_get_idx(o, i);
+	if (field && !json_object_object_get_ex(o, field, &o))
+		return NULL;
+	return json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
+}
+
+static void arr_is(json_object *ev, const char *path, size_t i, const char *field, const char *want)
+{
+	const char *got = jarr(ev, path, i, field);
+	cr_assert(got && strcmp(got, want) == 0, "%s[%zu].%s: got '%s', want '%s'", path, i,
+		  field ? field : "", got ? got : "(absent)", want);
+}
+
+static const char *config(char *buf, size_t cap, const struct etcd *e, const char *state,
+			  const char *extra)
+{
+	snprintf(buf, cap,
+		 "  process:\n    enabled: false\n"
+		 "  etcd:\n    enabled: true\n    endpoints: [\"%s\"]\n"
+		 "    state_file: \"%s\"\n    health_interval_ms: 300\n%s",
+		 e->client, state, extra);
+	return buf;
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	static char data[1 << 20];
+	size_t n = fread(data, 1, sizeof(data) - 1, f);
+	fclose(f);
+	data[n] = '\0';
+	return memmem(data, n, needle, strlen(needle)) != NULL;
+}
+
+Test(etcd, keys_values_and_secrets, .timeout = 90)
+{
+	harness_require_root();
+	struct etcd e = {0};
+	etcd_start(&e);
+	struct tapiod t;
+	char cfg[1024], state[200];
+	snprintf(state, sizeof(state), "%s/state", e.dir);
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &e, state, "")), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+
+	/* core, namespaced, protobuf value */
+	uint8_t v[2048];
+	size_t n = k8s_value(v, "v1", "Pod", "default", "web-1", "pod-uid-1", "spec");
+	int64_t r1 = put(&e, "/registry/pods/default/web-1", v, n);
+	json_object *ev = wait_kv(&t, "etcd.put", "/registry/pods/default/web-1", r1, "watch");
+	str_is(ev, "collector", "etcd");
+	str_is(ev, "etcd.kind", "Pod");
+	str_is(ev, "etcd.namespace", "default");
+	str_is(ev, "etcd.name", "web-1");
+	str_is(ev, "etcd.group", "");
+	str_is(ev, "etcd.resource", "pods");
+	str_is(ev, "etcd.apiVersion", "v1");
+	str_is(ev, "etcd.uid", "pod-uid-1");
+	str_is(ev, "etcd.resourceVersion", "41");
+	str_is(ev, "etcd.valueFormat", "protobuf");
+	arr_is(ev, "etcd.labels", 0, "key", "app");
+	arr_is(ev, "etcd.labels", 0, "value", "web");
+	arr_is(ev, "etcd.owners", 0, "kind", "ReplicaSet");
+	arr_is(ev, "etcd.owners", 0, "name", "web-5d4f");
+	arr_is(ev, "etcd.owners", 0, "uid", "rs-uid-1");
+	str_is(ev, "etcd.endpoint", e.client);
+	cr_assert_eq(jint(ev, "etcd.valueSize", -1), (long long)n);
+	cr_assert_eq(jint(ev, "etcd.createRevision", -1), r1);
+	cr_assert_eq(jint(ev, "etcd.modRevision", -1), r1);
+	cr_assert_eq(jint(ev, "etcd.version", -1), 1);
+	cr_assert_eq(strlen(jstr(ev, "etcd.valueDigest")), 64);
+
+	/* update */
+	n = k8s_value(v, "v1", "Pod", "default", "web-1", "pod-uid-1", "spec2");
+	int64_t r2 = put(&e, "/registry/pods/default/web-1", v, n);
+	ev = wait_kv(&t, "etcd.put", "/registry/pods/default/web-1", r2, "watch");
+	cr_assert_eq(jint(ev, "etcd.version", -1), 2);
+	cr_assert_eq(jint(ev, "etcd.createRevision", -1), r1);
+
+	/* a group resource stored without its group, JSON value */
+	int64_t r3 = put_str(&e, "/registry/deployments/prod/api",
+			     "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":"
+			     "{\"name\":\"api\",\"namespace\":\"prod\",\"uid\":\"dep-uid\","
+			     "\"labels\":{\"tier\":\"backend\"}},\"spec\":{\"replicas\":3}}");
+	ev = wait_kv(&t, "etcd.put", "/registry/deployments/prod/api", r3, NULL);
+	str_is(ev, "etcd.group", "apps");
+	str_is(ev, "etcd.kind", "Deployment");
+	str_is(ev, "etcd.namespace", "prod");
+	str_is(ev, "etcd.name", "api");
+	str_is(ev, "etcd.valueFormat", "json");
+	str_is(ev, "etcd.apiVersion", "apps/v1");
+	str_is(ev, "etcd.uid", "dep-uid");
+	arr_is(ev, "etcd.labels", 0, "key", "tier");
+
+	/* a CRD object: group and resource from the key, kind from the value */
+	int64_t r4 = put_str(&e, "/registry/stable.example.com/crontabs/team-a/nightly",
+			     "{\"apiVersion\":\"stable.example.com/v1\",\"kind\":\"CronTab\","
+			     "\"metadata\":{\"name\":\"nightly\",\"namespace\":\"team-a\"}}");
+	ev = wait_kv(&t, "etcd.put", "/registry/stable.example.com/crontabs/team-a/nightly", r4,
+		     NULL);
+	str_is(ev, "etcd.group", "stable.example.com");
+	str_is(ev, "etcd.resource", "crontabs");
+	str_is(ev, "etcd.kind", "CronTab");
+	str_is(ev, "etcd.namespace", "team-a");
+	str_is(ev, "etcd.name", "nightly");
+	/* cluster-scoped CRD object */
+	int64_t r5 = put_str(&e, "/registry/stable.example.com/clusterthings/one", "{}");
+	ev = wait_kv(&t, "etcd.put", "/registry/stable.example.com/clusterthings/one", r5, NULL);
+	str_is(ev, "etcd.name", "one");
+	str_is(ev, "etcd.namespace", "");
+
+	/* a Secret: its data carries the marker, which must appear nowhere */
+	n = k8s_value(v, "v1", "Secret", "default", "creds", "sec-uid", "data:" MARKER);
+	int64_t r6 = put(&e, "/registry/secrets/default/creds", v, n);
+	ev = wait_kv(&t, "etcd.put", "/registry/secrets/default/creds", r6, NULL);
+	cr_assert(json_object_get_boolean(
+		json_object_object_get(json_object_object_get(ev, "etcd"), "secret")));
+	str_is(ev, "etcd.kind", "Secret");
+	str_is(ev, "etcd.uid", "sec-uid");
+	cr_assert_eq(jint(ev, "etcd.valueSize", -1), (long long)n);
+
+	/* an encrypted value: provider and key name, nothing of the ciphertext */
+	const char enc[] = "k8s:enc:aescbc:v1:key1:\x11\x22" MARKER;
+	int64_t r7 = put(&e, "/registry/secrets/default/enc", enc, sizeof(enc) - 1);
+	ev = wait_kv(&t, "etcd.put", "/registry/secrets/default/enc", r7, NULL);
+	str_is(ev, "etcd.valueFormat", "encrypted");
+	str_is(ev, "etcd.encryptionProvider", "aescbc");
+	str_is(ev, "etcd.encryptionKey", "key1");
+
+	/* delete */
+	int64_t r8 = del(&e, "/registry/pods/default/web-1");
+	ev = wait_kv(&t, "etcd.delete", "/registry/pods/default/web-1", r8, "watch");
+	str_is(ev, "etcd.kind", "Pod");
+	str_is(ev, "etcd.name", "web-1");
+
+	/* a key outside the prefix is not reported */
+	put_str(&e, "/other/x", "y");
+	int64_t r9 = put_str(&e, "/registry/configmaps/default/last", "{}");
+	wait_kv(&t, "etcd.put", "/registry/configmaps/default/last", r9, NULL);
+	struct want w = {"etcd.put", "/other/x", NULL, 0};
+	cr_assert_eq(tapiod_count(&t, match, &w), 0);
+
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	for (size_t i = 0; i < t.n_events; i++) {
+		const char *s = json_object_to_json_string(t.events[i]);
+		cr_assert_null(strstr(s, MARKER), "marker in an event: %s", s);
+	}
+	char *log = tapiod_log(&t);
+	cr_assert_null(strstr(log, MARKER), "marker in the log");
+	free(log);
+	cr_assert(!file_has(state, MARKER), "marker in the state file");
+	cr_assert(file_has(state, "tapio-etcd-state 1"), "state file written");
+	tapiod_cleanup(&t);
+	etcd_stop(&e);
+}
+
+Test(etcd, compaction_while_stopped, .timeout = 90)
+{
+	harness_require_root();
+	struct etcd e = {0};
+	etcd_start(&e);
+	struct tapiod t;
+	char cfg[1024], state[200];
+	snprintf(state, sizeof(state), "%s/state", e.dir);
+	config(cfg, sizeof(cfg), &e, state, "");
+	cr_assert_eq(tapiod_start(&t, cfg), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+	int64_t ra = put_str(&e, "/registry/configmaps/default/a", "{\"v\":1}");
+	int64_t rb = put_str(&e, "/registry/configmaps/default/b", "{\"v\":1}");
+	wait_kv(&t, "etcd.put", "/registry/configmaps/default/a", ra, "watch");
+	wait_kv(&t, "etcd.put", "/registry/configmaps/default/b", rb, "watch");
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+
+	/* while no worker runs: create, update, delete, and compact the history away */
+	int64_t rc = put_str(&e, "/registry/configmaps/default/c", "{\"v\":1}");
+	int64_t ra2 = put_str(&e, "/registry/configmaps/default/a", "{\"v\":2}");
+	int64_t rdel = del(&e, "/registry/configmaps/default/b");
+	compact(&e, rdel);
+
+	cr_assert_eq(tapiod_start(&t, cfg), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+	wait_kv(&t, "etcd.put", "/registry/configmaps/default/c", rc, "resync");
+	json_object *ev = wait_kv(&t, "etcd.put", "/registry/configmaps/default/a", ra2, "resync");
+	cr_assert_eq(jint(ev, "etcd.version", -1), 2);
+	ev = wait_kv(&t, "etcd.delete", "/registry/configmaps/default/b", 0, "resync");
+	cr_assert_geq(jint(ev, "etcd.revision", -1), rdel);
+	str_is(ev, "etcd.kind", "ConfigMap");
+	/* and the watch goes on after the re-list */
+	int64_t rd = put_str(&e, "/registry/configmaps/default/d", "{}");
+	wait_kv(&t, "etcd.put", "/registry/configmaps/default/d", rd, "watch");
+	/* nothing unchanged was reported again */
+	struct want w = {"etcd.put", "/registry/configmaps/default/b", "resync", 0};
+	cr_assert_eq(tapiod_count(&t, match, &w), 0);
+	char *log = tapiod_log(&t);
+	cr_assert_not_null(strstr(log, "compacted"), "the re-list is logged");
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	etcd_stop(&e);
+}
+
+static bool is_alarm(json_object *ev, void *arg)
+{
+	const char *t = jstr(ev, "type");
+	if (!t || strcmp(t, "etcd.health") != 0)
+		return false;
+	const char *a = jarr(ev, "etcd.health.alarms", 0, NULL);
+	const char *c = jarr(ev, "etcd.health.changes", 0, NULL);
+	bool want_alarm = *(bool *)arg;
+	if (!c || strcmp(c, "alarm") != 0)
+		return false;
+	return want_alarm ? a && strncmp(a, "NOSPACE member=", 15) == 0 : !a;
+}
+
+static bool is_health(json_object *ev, void *arg)
+{
+	const char *t = jstr(ev, "type");
+	return t && strcmp(t, "etcd.health") == 0;
+}
+
+static void set_alarm(struct etcd *e, uint64_t member, bool on)
+{
+	Etcdserverpb__AlarmRequest q = ETCDSERVERPB__ALARM_REQUEST__INIT;
+	q.action = on ? ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE
+		      : ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__DEACTIVATE;
+	q.memberid = member;
+	q.alarm = ETCDSERVERPB__ALARM_TYPE__NOSPACE;
+	ProtobufCMessage *m = NULL;
+	cr_assert_eq(grpc_client_call(e->g, "/etcdserverpb.Maintenance/Alarm", &q.base,
+				      &etcdserverpb__alarm_response__descriptor, &m),
+		     0, "alarm: %s", grpc_client_last_error(e->g));
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+Test(etcd, health_and_alarm, .timeout = 60)
+{
+	harness_require_root();
+	struct etcd e = {0};
+	etcd_start(&e);
+	struct tapiod t;
+	char cfg[1024], state[200];
+	snprintf(state, sizeof(state), "%s/state", e.dir);
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &e, state, "")), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+	json_object *h = tapiod_wait(&t, is_health, NULL, 10000);
+	cr_assert_not_null(h, "no periodic etcd.health");
+	const char *member = jstr(h, "etcd.health.memberId");
+	cr_assert(member && strcmp(member, "0") != 0);
+	str_is(h, "etcd.health.leaderId", member); /* a single member leads */
+	cr_assert_gt(jint(h, "etcd.health.raftTerm", 0), 0);
+	cr_assert_gt(jint(h, "etcd.health.raftIndex", 0), 0);
+	cr_assert_gt(jint(h, "etcd.health.dbSize", 0), 0);
+	cr_assert_gt(jint(h, "etcd.health.dbSizeInUse", 0), 0);
+	const char *m0 = jarr(h, "etcd.health.members", 0, NULL);
+	cr_assert(m0 && strstr(m0, " t"), "member named t: %s", m0 ? m0 : "(none)");
+	uint64_t id = strtoull(member, NULL, 10);
+	cr_assert_not_null(jstr(h, "etcd.health.version"));
+
+	bool on = true, off = false;
+	set_alarm(&e, id, true);
+	cr_assert_not_null(tapiod_wait(&t, is_alarm, &on, 10000), "NOSPACE alarm not reported");
+	set_alarm(&e, id, false);
+	cr_assert_not_null(tapiod_wait(&t, is_alarm, &off, 10000), "alarm clear not reported");
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	etcd_stop(&e);
+}
+
+Test(etcd, unreachable_is_degraded, .timeout = 60)
+{
+	harness_require_root();
+	char dir[] = "/tmp/tapio-etcd-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	struct etcd e = {0};
+	snprintf(e.client, sizeof(e.client), "127.0.0.1:1"); /* nothing listens on port 1 */
+	char cfg[1024], state[200];
+	snprintf(state, sizeof(state), "%s/state", dir);
+	struct tapiod t;
+	cr_assert_eq(
+		tapiod_start(&t, config(cfg, sizeof(cfg), &e, state, "    reconnect_ms: 500\n")),
+		0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "DEGRADED", 15000));
+	/* it retries by restarting, with backoff, and says why in the log */
+	char *log = NULL;
+	for (int i = 0; i < 100; i++) {
+		free(log);
+		log = tapiod_log(&t);
+		if (strstr(log, "restarting to reconnect"))
+			break;
+		usleep(100000);
+	}
+	cr_assert_not_null(strstr(log, "etcd unreachable: connect 127.0.0.1:1"), "%s", log);
+	cr_assert_not_null(strstr(log, "restarting to reconnect"));
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	rmdir(dir);
+}
