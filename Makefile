@@ -224,7 +224,7 @@ $(BUILD)/fuzz/fuzz_etcd_parse: collectors/etcd/etcd_parse.c collectors/etcd/etcd
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
 # (FUZZ_LIBS: what common/ and the fuzzed collector code need beyond PKG_LIBS).
-FUZZ_LIBS := -ljson-c -lnghttp2
+FUZZ_LIBS := -ljson-c -lnghttp2 -lssl -lcrypto
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(DEF_SRCS) $(DEF_TABLE) $(GEN)/.proto-stamp
 	$(call msg,FUZZ,$@)

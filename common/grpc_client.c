@@ -8,7 +8,11 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +43,11 @@ struct call {
 
 struct grpc_client {
 	int fd;
+	SSL_CTX *tls_ctx;
+	SSL *ssl; /* NULL: plaintext */
 	nghttp2_session *h2;
 	uint32_t timeout_ms;
+	bool scheme_https;
 	bool dead; /* GOAWAY, EOF or a session error: no further calls */
 	struct call call, stream;
 	int last_status;
@@ -49,6 +56,13 @@ struct grpc_client {
 	char agent[32];
 	char *hname[HEADERS_MAX], *hvalue[HEADERS_MAX];
 };
+
+static __thread char connect_err[GRPC_ERR_LEN];
+
+const char *grpc_client_connect_error(void)
+{
+	return connect_err;
+}
 
 static uint64_t now_ms(void)
 {
@@ -90,6 +104,16 @@ static void call_reset(struct call *k)
 static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
 {
 	struct grpc_client *c = ud;
+	if (c->ssl) {
+		ERR_clear_error();
+		int w = SSL_write(c->ssl, data, (int)(len > INT32_MAX ? INT32_MAX : len));
+		if (w > 0)
+			return w;
+		int e = SSL_get_error(c->ssl, w);
+		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+			return NGHTTP2_ERR_WOULDBLOCK;
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
 	ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -263,9 +287,101 @@ int grpc_client_connect_unix(const char *path, uint32_t timeout_ms, struct grpc_
 	return 0;
 }
 
-int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout_ms,
-			    struct grpc_client **ret)
+static int tls_fail(const char *what, const char *file)
 {
+	char why[160];
+	unsigned long e = ERR_get_error();
+	ERR_error_string_n(e, why, sizeof(why));
+	snprintf(connect_err, sizeof(connect_err), "%s%s%s: %s", what, file ? " " : "",
+		 file ? file : "", e ? why : "failed");
+	return -EKEYREJECTED;
+}
+
+/* The TLS handshake on the connected socket, within the client's timeout. */
+static int tls_start(struct grpc_client *c, const char *host, const struct grpc_tls *t)
+{
+	ERR_clear_error();
+	c->tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!c->tls_ctx)
+		return tls_fail("TLS context", NULL);
+	SSL_CTX_set_min_proto_version(c->tls_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(c->tls_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify(c->tls_ctx, SSL_VERIFY_PEER, NULL);
+	if (t->ca_file && *t->ca_file) {
+		if (SSL_CTX_load_verify_locations(c->tls_ctx, t->ca_file, NULL) != 1)
+			return tls_fail("CA file", t->ca_file);
+	} else if (SSL_CTX_set_default_verify_paths(c->tls_ctx) != 1) {
+		return tls_fail("system CA store", NULL);
+	}
+	if (t->cert_file && *t->cert_file) {
+		if (SSL_CTX_use_certificate_chain_file(c->tls_ctx, t->cert_file) != 1)
+			return tls_fail("client certificate", t->cert_file);
+		const char *key = t->key_file && *t->key_file ? t->key_file : t->cert_file;
+		if (SSL_CTX_use_PrivateKey_file(c->tls_ctx, key, SSL_FILETYPE_PEM) != 1)
+			return tls_fail("client key", key);
+		if (SSL_CTX_check_private_key(c->tls_ctx) != 1)
+			return tls_fail("client key does not match", t->cert_file);
+	}
+	static const unsigned char alpn[] = {2, 'h', '2'};
+	SSL_CTX_set_alpn_protos(c->tls_ctx, alpn, sizeof(alpn));
+	c->ssl = SSL_new(c->tls_ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+		return tls_fail("TLS session", NULL);
+	const char *name = t->server_name && *t->server_name ? t->server_name : host;
+	struct in6_addr a6;
+	struct in_addr a4;
+	bool ip = inet_pton(AF_INET, name, &a4) == 1 || inet_pton(AF_INET6, name, &a6) == 1;
+	if (!ip)
+		SSL_set_tlsext_host_name(c->ssl, name);
+	X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+	if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, name)
+		: X509_VERIFY_PARAM_set1_host(vp, name, 0)) != 1)
+		return tls_fail("TLS peer name", name);
+
+	uint64_t deadline = now_ms() + c->timeout_ms;
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		int r = SSL_connect(c->ssl);
+		if (r == 1)
+			break;
+		int e = SSL_get_error(c->ssl, r);
+		if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && now_ms() < deadline)
+			continue;
+		long v = SSL_get_verify_result(c->ssl);
+		if (v != X509_V_OK) {
+			snprintf(connect_err, sizeof(connect_err),
+				 "TLS handshake: server certificate: %s",
+				 X509_verify_cert_error_string(v));
+			return -EKEYREJECTED;
+		}
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			snprintf(connect_err, sizeof(connect_err), "TLS handshake timed out");
+			return -ETIMEDOUT;
+		}
+		if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+			snprintf(connect_err, sizeof(connect_err),
+				 "TLS handshake: connection closed by the server (%s)",
+				 errno ? strerror(errno) : "EOF");
+			return -EKEYREJECTED;
+		}
+		return tls_fail("TLS handshake", NULL);
+	}
+	const unsigned char *proto = NULL;
+	unsigned int plen = 0;
+	SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+	if (plen && (plen != 2 || memcmp(proto, "h2", 2) != 0)) {
+		snprintf(connect_err, sizeof(connect_err), "TLS: server chose ALPN %.*s, not h2",
+			 (int)plen, proto);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout_ms,
+			    const struct grpc_tls *tls, struct grpc_client **ret)
+{
+	connect_err[0] = '\0';
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai, *a;
 	int g = getaddrinfo(host, port, &hints, &ai);
 	if (g != 0)
@@ -276,6 +392,8 @@ int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout
 		return -ENOMEM;
 	}
 	snprintf(c->authority, sizeof(c->authority), "%s:%s", host, port);
+	if (tls)
+		c->scheme_https = true;
 	int r = -EHOSTUNREACH;
 	uint32_t t = c->timeout_ms;
 	struct timeval tv = {.tv_sec = t / 1000, .tv_usec = (t % 1000) * 1000};
@@ -299,7 +417,14 @@ int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout
 	if (r == 0) {
 		int one = 1;
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		r = session_start(c);
+		/* the handshake blocks in slices like every later read */
+		uint32_t slice = c->timeout_ms < SLICE_MS ? c->timeout_ms : SLICE_MS;
+		struct timeval st = {.tv_sec = slice / 1000, .tv_usec = (slice % 1000) * 1000};
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &st, sizeof(st));
+		if (tls)
+			r = tls_start(c, host, tls);
+		if (r == 0)
+			r = session_start(c);
 	}
 	if (r < 0) {
 		grpc_client_free(c);
@@ -315,6 +440,10 @@ void grpc_client_free(struct grpc_client *c)
 		return;
 	if (c->h2)
 		nghttp2_session_del(c->h2);
+	if (c->ssl)
+		SSL_free(c->ssl);
+	if (c->tls_ctx)
+		SSL_CTX_free(c->tls_ctx);
 	if (c->fd >= 0)
 		close(c->fd);
 	call_reset(&c->call);
@@ -367,30 +496,64 @@ const char *grpc_client_last_error(const struct grpc_client *c)
 	return c->err;
 }
 
-/* Read once (blocking at most one slice) and feed nghttp2. 0 (data or timeout slice), -EPIPE. */
+/* One read of the socket, or of TLS records: bytes, 0 for a timeout slice, -EPIPE at the end,
+ * -errno. */
+static ssize_t io_read(struct grpc_client *c, uint8_t *buf, size_t len)
+{
+	if (!c->ssl) {
+		ssize_t n = read(c->fd, buf, len);
+		if (n == 0) {
+			set_err(c, "server closed the connection");
+			return -EPIPE;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return 0;
+			int e = errno;
+			set_err(c, "read: %s", strerror(e));
+			return -e;
+		}
+		return n;
+	}
+	ERR_clear_error();
+	errno = 0;
+	int n = SSL_read(c->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	int e = SSL_get_error(c->ssl, n);
+	if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) &&
+	    (errno == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) {
+		set_err(c, "server closed the connection");
+		return -EPIPE;
+	}
+	char why[160];
+	ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+	set_err(c, "TLS read: %s", e == SSL_ERROR_SYSCALL ? strerror(errno) : why);
+	return -EPROTO;
+}
+
+/* Read once (blocking at most one slice) and feed nghttp2; with TLS, also every record
+ * already buffered (the socket may not wake epoll for those). 0, or -EPIPE/-errno. */
 static int read_some(struct grpc_client *c)
 {
 	uint8_t buf[16384];
-	ssize_t n = read(c->fd, buf, sizeof(buf));
-	if (n == 0) {
-		set_err(c, "server closed the connection");
-		c->dead = true;
-		return -EPIPE;
-	}
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	do {
+		ssize_t n = io_read(c, buf, sizeof(buf));
+		if (n < 0) {
+			c->dead = true;
+			return (int)n;
+		}
+		if (n == 0)
 			return 0;
-		int e = errno;
-		set_err(c, "read: %s", strerror(e));
-		c->dead = true;
-		return -e;
-	}
-	ssize_t m = nghttp2_session_mem_recv(c->h2, buf, (size_t)n);
-	if (m < 0) {
-		set_err(c, "HTTP/2: %s", nghttp2_strerror((int)m));
-		c->dead = true;
-		return -EPROTO;
-	}
+		ssize_t m = nghttp2_session_mem_recv(c->h2, buf, (size_t)n);
+		if (m < 0) {
+			set_err(c, "HTTP/2: %s", nghttp2_strerror((int)m));
+			c->dead = true;
+			return -EPROTO;
+		}
+	} while (c->ssl && SSL_pending(c->ssl) > 0);
 	return 0;
 }
 
@@ -435,7 +598,7 @@ static int submit(struct grpc_client *c, struct call *k, const char *method,
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
 	nghttp2_nv hdrs[8 + HEADERS_MAX] = {
 		NV(":method", "POST"),
-		NV(":scheme", "http"),
+		NV(":scheme", c->scheme_https ? "https" : "http"),
 		NV(":path", method),
 		NV(":authority", c->authority),
 		NV("content-type", "application/grpc"),

@@ -27,11 +27,22 @@ enum {
 
 struct grpc_client;
 
-/* Connect to a unix socket / to host:port over TCP, and start the HTTP/2 session. timeout_ms
- * bounds the connect and every later call. -errno on failure (-ENOENT: no socket there). */
+/* TLS (OpenSSL, TLS 1.2+, ALPN h2): the server's certificate is verified against ca_file
+ * (NULL/"" = the system store) and the name (server_name, else the host connected to);
+ * cert_file/key_file (PEM) are the client certificate, NULL/"" = none. */
+struct grpc_tls {
+	const char *ca_file, *cert_file, *key_file, *server_name;
+};
+
+/* Connect to a unix socket / to host:port over TCP (with TLS when tls is not NULL), and start
+ * the HTTP/2 session. timeout_ms bounds the connect, the handshake and every later call.
+ * -errno on failure (-ENOENT: no socket there; -EKEYREJECTED: the TLS handshake failed, or
+ * the certificate files could not be used: grpc_client_connect_error says why). */
 int grpc_client_connect_unix(const char *path, uint32_t timeout_ms, struct grpc_client **ret);
 int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout_ms,
-			    struct grpc_client **ret);
+			    const struct grpc_tls *tls, struct grpc_client **ret);
+/* Why the last connect of this thread failed, beyond its errno ("" when nothing more). */
+const char *grpc_client_connect_error(void);
 void grpc_client_free(struct grpc_client *c);
 int grpc_client_fd(const struct grpc_client *c);
 /* Extra request metadata on every later call and stream (e.g. etcd's "token"); name is

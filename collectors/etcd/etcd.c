@@ -901,8 +901,16 @@ static int connect_any(struct etcd_ctx *ec)
 	}
 	int r = -EHOSTUNREACH;
 	for (size_t i = 0; i < n; i++) {
+		const char *ep = eps[i];
+		bool tls = ec->cfg->tls || (ec->cfg->tls_ca_file && *ec->cfg->tls_ca_file);
+		if (strncmp(ep, "https://", 8) == 0) {
+			ep += 8;
+			tls = true;
+		} else if (strncmp(ep, "http://", 7) == 0) {
+			ep += 7;
+		}
 		char host[256];
-		snprintf(host, sizeof(host), "%s", eps[i]);
+		snprintf(host, sizeof(host), "%s", ep);
 		char *colon = strrchr(host, ':');
 		if (!colon)
 			continue;
@@ -913,10 +921,14 @@ static int connect_any(struct etcd_ctx *ec)
 			colon[-1] = '\0';
 		}
 		snprintf(ec->endpoint, sizeof(ec->endpoint), "%s", eps[i]);
-		r = grpc_client_connect_tcp(h, colon + 1, ec->cfg->rpc_timeout_ms, &ec->g);
+		struct grpc_tls t = {ec->cfg->tls_ca_file, ec->cfg->tls_cert_file,
+				     ec->cfg->tls_key_file, ec->cfg->tls_server_name};
+		r = grpc_client_connect_tcp(h, colon + 1, ec->cfg->rpc_timeout_ms, tls ? &t : NULL,
+					    &ec->g);
 		if (r < 0) {
+			const char *why = grpc_client_connect_error();
 			snprintf(ec->error, sizeof(ec->error), "connect %s: %s", eps[i],
-				 strerror(-r));
+				 *why ? why : strerror(-r));
 			log_warn("etcd: %s", ec->error);
 			continue;
 		}

@@ -12,10 +12,16 @@ enum config_etcd_value_policy {
 
 struct config_etcd {
 	struct config_collector_common common;
-	struct config_string_list endpoints; /* host:port, tried in order; empty = 127.0.0.1:2379 */
-	char *prefix;			     /* owned; the watched key prefix */
+	/* [http://|https://]host:port, tried in order; empty = 127.0.0.1:2379 */
+	struct config_string_list endpoints;
+	char *prefix; /* owned; the watched key prefix */
 	enum config_etcd_value_policy value_policy;
 	char *credentials_file; /* owned; "" = no auth; one line "user:password" */
+	bool tls;		/* TLS to every endpoint (also implied by https:// or a CA file) */
+	char *tls_ca_file;	/* owned; "" = the system store */
+	char *tls_cert_file;	/* owned; client certificate (PEM), "" = none */
+	char *tls_key_file;	/* owned; its key (PEM), "" = in the certificate file */
+	char *tls_server_name;	/* owned; "" = the endpoint's host */
 	char *state_file;	/* owned; "" = no resume across restarts */
 	uint32_t rpc_timeout_ms;
 	uint32_t health_interval_ms;

@@ -16,7 +16,7 @@ static const char *const policy_names[] = {"none", "digest", "metadata", NULL};
 #define C struct config_etcd
 static const struct config_key keys[] = {
 	CONFIG_LIST(C, "endpoints", endpoints, 3, 255,
-		    "host:port of etcd members, tried in order (empty: 127.0.0.1:2379)"),
+		    "[https://]host:port of etcd members, tried in order (empty: 127.0.0.1:2379)"),
 	CONFIG_STRING(C, "prefix", prefix, "/registry/", NULL, "the watched key prefix"),
 	CONFIG_ENUM(
 		C, "value_policy", value_policy, enum config_etcd_value_policy,
@@ -24,6 +24,14 @@ static const struct config_key keys[] = {
 		"what of a value is emitted: none (size), digest, metadata (never Secret data)"),
 	CONFIG_STRING(C, "credentials_file", credentials_file, "", NULL,
 		      "\"\" = no auth; a file with one line user:password"),
+	CONFIG_BOOL(C, "tls", tls, false, "TLS (implied by https:// endpoints or a CA file)"),
+	CONFIG_STRING(C, "tls_ca_file", tls_ca_file, "", NULL, "\"\" = the system store"),
+	CONFIG_STRING(C, "tls_cert_file", tls_cert_file, "", NULL,
+		      "client certificate (PEM); etcd of Kubernetes wants one"),
+	CONFIG_STRING(C, "tls_key_file", tls_key_file, "", NULL,
+		      "its key (PEM); \"\" = in the certificate file"),
+	CONFIG_STRING(C, "tls_server_name", tls_server_name, "", NULL,
+		      "name the server certificate must have (\"\" = endpoint host)"),
 	CONFIG_STRING(C, "state_file", state_file, "/var/lib/tapio/etcd.state", NULL,
 		      "last revision and keys, to resume across restarts (\"\" = none)"),
 	CONFIG_U32(C, "rpc_timeout_ms", rpc_timeout_ms, 5000, 100, 60000, "per-RPC deadline"),
@@ -41,12 +49,21 @@ static int check(const void *section, const char **ret_key, char *msg, size_t si
 	const struct config_etcd *c = section;
 	for (size_t i = 0; i < c->endpoints.n; i++) {
 		const char *e = c->endpoints.items[i];
+		if (strncmp(e, "https://", 8) == 0)
+			e += 8;
+		else if (strncmp(e, "http://", 7) == 0)
+			e += 7;
 		const char *colon = strrchr(e, ':');
 		if (!colon || colon == e || colon[1] == '\0') {
 			*ret_key = "endpoints";
 			snprintf(msg, size, "'%s' is not host:port", e);
 			return -EINVAL;
 		}
+	}
+	if (c->tls_key_file && *c->tls_key_file && !(c->tls_cert_file && *c->tls_cert_file)) {
+		*ret_key = "tls_key_file";
+		snprintf(msg, size, "set without tls_cert_file");
+		return -EINVAL;
 	}
 	if (!c->prefix || c->prefix[0] != '/') {
 		*ret_key = "prefix";

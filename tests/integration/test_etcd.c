@@ -27,10 +27,62 @@
 struct etcd {
 	pid_t pid;
 	char dir[128];
-	char client[64], peer[64];
+	char client[96];
 	int port;
+	bool mtls;		  /* serve https with client-certificate auth */
+	struct grpc_tls tls_opts; /* how the test's own client connects, when mtls */
+	const struct grpc_tls *tls;
+	char ca[160], srv_crt[160], srv_key[160], cli_crt[160], cli_key[160], other_ca[160];
 	struct grpc_client *g;
 };
+
+/* A CA, a server certificate for 127.0.0.1 and a client certificate signed by it, and an
+ * unrelated CA, with the openssl CLI. */
+static void make_certs(struct etcd *e)
+{
+	snprintf(e->ca, sizeof(e->ca), "%s/ca.crt", e->dir);
+	snprintf(e->srv_crt, sizeof(e->srv_crt), "%s/server.crt", e->dir);
+	snprintf(e->srv_key, sizeof(e->srv_key), "%s/server.key", e->dir);
+	snprintf(e->cli_crt, sizeof(e->cli_crt), "%s/client.crt", e->dir);
+	snprintf(e->cli_key, sizeof(e->cli_key), "%s/client.key", e->dir);
+	snprintf(e->other_ca, sizeof(e->other_ca), "%s/other.crt", e->dir);
+	char path[200];
+	snprintf(path, sizeof(path), "%s/s.ext", e->dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/c.ext", e->dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("extendedKeyUsage=clientAuth\n", f);
+	fclose(f);
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd '%s'; K='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes'; "
+		 "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 -subj /CN=tapio-ca; "
+		 "openssl req -x509 $K -keyout other.key -out other.crt -days 2 -subj /CN=other; "
+		 "openssl req $K -keyout server.key -out server.csr -subj /CN=etcd; "
+		 "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+		 "-out server.crt -days 2 -extfile s.ext; "
+		 "openssl req $K -keyout client.key -out client.csr -subj /CN=tapio; "
+		 "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+		 "-out client.crt -days 2 -extfile c.ext",
+		 e->dir);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "openssl could not make the certificates");
+	e->tls_opts = (struct grpc_tls){e->ca, e->cli_crt, e->cli_key, NULL};
+	e->tls = &e->tls_opts;
+}
 
 static void etcd_start(struct etcd *e)
 {
@@ -43,9 +95,12 @@ static void etcd_start(struct etcd *e)
 	}
 	snprintf(e->dir, sizeof(e->dir), "/tmp/tapio-etcd-XXXXXX");
 	cr_assert_not_null(mkdtemp(e->dir));
+	if (e->mtls)
+		make_certs(e);
+	const char *scheme = e->mtls ? "https" : "http";
 	e->port = 30000 + (getpid() % 5000) * 2;
 	char curl[64], purl[64], data[160], log[160];
-	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", e->port);
+	snprintf(curl, sizeof(curl), "%s://127.0.0.1:%d", scheme, e->port);
 	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", e->port + 1);
 	snprintf(e->client, sizeof(e->client), "127.0.0.1:%d", e->port);
 	snprintf(data, sizeof(data), "%s/data", e->dir);
@@ -57,10 +112,18 @@ static void etcd_start(struct etcd *e)
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execl(ETCD, "etcd", "--name", "t", "--data-dir", data, "--listen-client-urls", curl,
-		      "--advertise-client-urls", curl, "--listen-peer-urls", purl,
-		      "--initial-advertise-peer-urls", purl, "--initial-cluster", cluster,
-		      "--listen-metrics-urls", "", (char *)NULL);
+		if (e->mtls)
+			execl(ETCD, "etcd", "--name", "t", "--data-dir", data,
+			      "--listen-client-urls", curl, "--advertise-client-urls", curl,
+			      "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+			      "--initial-cluster", cluster, "--cert-file", e->srv_crt, "--key-file",
+			      e->srv_key, "--client-cert-auth", "--trusted-ca-file", e->ca,
+			      (char *)NULL);
+		else
+			execl(ETCD, "etcd", "--name", "t", "--data-dir", data,
+			      "--listen-client-urls", curl, "--advertise-client-urls", curl,
+			      "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+			      "--initial-cluster", cluster, (char *)NULL);
 		_exit(127);
 	}
 	cr_assert(e->pid > 0);
@@ -68,7 +131,7 @@ static void etcd_start(struct etcd *e)
 	char port[16];
 	snprintf(port, sizeof(port), "%d", e->port);
 	for (int i = 0; i < 200; i++) {
-		if (!e->g && grpc_client_connect_tcp("127.0.0.1", port, 2000, &e->g) < 0)
+		if (!e->g && grpc_client_connect_tcp("127.0.0.1", port, 2000, e->tls, &e->g) < 0)
 			e->g = NULL;
 		if (e->g) {
 			Etcdserverpb__StatusRequest q = ETCDSERVERPB__STATUS_REQUEST__INIT;
@@ -556,4 +619,53 @@ Test(etcd, unreachable_is_degraded, .timeout = 60)
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
 	tapiod_cleanup(&t);
 	rmdir(dir);
+}
+
+Test(etcd, mtls, .timeout = 90)
+{
+	harness_require_root();
+	struct etcd e = {.mtls = true};
+	etcd_start(&e);
+	char cfg[2048], state[200], extra[1024], url[64];
+	snprintf(state, sizeof(state), "%s/state", e.dir);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", e.port);
+	struct etcd shown = e; /* the endpoint as the config names it */
+	snprintf(shown.client, sizeof(shown.client), "%s", url);
+	snprintf(extra, sizeof(extra),
+		 "    tls_ca_file: \"%s\"\n    tls_cert_file: \"%s\"\n    tls_key_file: \"%s\"\n",
+		 e.ca, e.cli_crt, e.cli_key);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &shown, state, extra)), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+	int64_t r = put_str(&e, "/registry/namespaces/secure", "{\"kind\":\"Namespace\"}");
+	json_object *ev = wait_kv(&t, "etcd.put", "/registry/namespaces/secure", r, "watch");
+	str_is(ev, "etcd.kind", "Namespace");
+	str_is(ev, "etcd.name", "secure");
+	str_is(ev, "etcd.endpoint", url);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+
+	/* a server certificate of another CA: refused, said so, DEGRADED */
+	snprintf(extra, sizeof(extra),
+		 "    tls_ca_file: \"%s\"\n    tls_cert_file: \"%s\"\n    tls_key_file: \"%s\"\n"
+		 "    reconnect_ms: 60000\n",
+		 e.other_ca, e.cli_crt, e.cli_key);
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &shown, state, extra)), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "DEGRADED", 15000));
+	char *log = tapiod_log(&t);
+	cr_assert_not_null(strstr(log, "TLS handshake: server certificate: "), "%s", log);
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+
+	/* no client certificate: etcd refuses the handshake or the first call */
+	snprintf(extra, sizeof(extra), "    tls_ca_file: \"%s\"\n    reconnect_ms: 60000\n", e.ca);
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &shown, state, extra)), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "DEGRADED", 15000));
+	log = tapiod_log(&t);
+	cr_assert_not_null(strstr(log, "etcd unreachable: "), "%s", log);
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	etcd_stop(&e);
 }
