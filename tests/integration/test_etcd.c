@@ -669,3 +669,135 @@ Test(etcd, mtls, .timeout = 90)
 	tapiod_cleanup(&t);
 	etcd_stop(&e);
 }
+
+static bool is_members_change(json_object *ev, void *arg)
+{
+	const char *t = jstr(ev, "type");
+	if (!t || strcmp(t, "etcd.health") != 0)
+		return false;
+	const char *c = jarr(ev, "etcd.health.changes", 0, NULL);
+	return c && strcmp(c, "members") == 0 && jarr(ev, "etcd.health.members", 1, NULL);
+}
+
+Test(etcd, failover_and_member_change, .timeout = 60)
+{
+	harness_require_root();
+	struct etcd e = {0};
+	etcd_start(&e);
+	/* the first endpoint has nothing listening: the second one is used */
+	struct etcd shown = e;
+	snprintf(shown.client, sizeof(shown.client), "127.0.0.1:1\", \"127.0.0.1:%d", e.port);
+	char cfg[1024], state[200];
+	snprintf(state, sizeof(state), "%s/state", e.dir);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &shown, state, "")), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+	int64_t r = put_str(&e, "/registry/nodes/n1", "{}");
+	json_object *ev = wait_kv(&t, "etcd.put", "/registry/nodes/n1", r, "watch");
+	str_is(ev, "etcd.endpoint", e.client);
+	str_is(ev, "etcd.kind", "Node");
+
+	/* a learner joins the member list (a learner does not change the quorum) */
+	Etcdserverpb__MemberAddRequest q = ETCDSERVERPB__MEMBER_ADD_REQUEST__INIT;
+	char peer[64];
+	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", e.port + 7);
+	char *peers[] = {peer};
+	q.peerurls = peers;
+	q.n_peerurls = 1;
+	q.islearner = true;
+	ProtobufCMessage *m = NULL;
+	cr_assert_eq(grpc_client_call(e.g, "/etcdserverpb.Cluster/MemberAdd", &q.base,
+				      &etcdserverpb__member_add_response__descriptor, &m),
+		     0, "member add: %s", grpc_client_last_error(e.g));
+	protobuf_c_message_free_unpacked(m, NULL);
+	ev = tapiod_wait(&t, is_members_change, NULL, 10000);
+	cr_assert_not_null(ev, "member list change not reported");
+	const char *m0 = jarr(ev, "etcd.health.members", 0, NULL),
+		   *m1 = jarr(ev, "etcd.health.members", 1, NULL);
+	cr_assert(strstr(m0, " learner") || strstr(m1, " learner"), "%s / %s", m0, m1);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	etcd_stop(&e);
+}
+
+/* etcdctl against the test etcd; 0 on success. */
+static int etcdctl(const struct etcd *e, const char *a1, const char *a2, const char *a3)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		setenv("ETCDCTL_API", "3", 1);
+		execl("/usr/bin/etcdctl", "etcdctl", "--endpoints", e->client, "--user",
+		      "root:rootpw", a1, a2, a3, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void authenticate(struct etcd *e, const char *user, const char *pw)
+{
+	Etcdserverpb__AuthenticateRequest q = ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+	q.name = (char *)user;
+	q.password = (char *)pw;
+	Etcdserverpb__AuthenticateResponse *r = NULL;
+	cr_assert_eq(grpc_client_call(e->g, "/etcdserverpb.Auth/Authenticate", &q.base,
+				      &etcdserverpb__authenticate_response__descriptor,
+				      (ProtobufCMessage **)&r),
+		     0, "%s", grpc_client_last_error(e->g));
+	cr_assert_eq(grpc_client_set_header(e->g, "token", r->token), 0);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
+Test(etcd, username_password, .timeout = 60)
+{
+	harness_require_root();
+	if (access("/usr/bin/etcdctl", X_OK) < 0) {
+		const char *ci = getenv("CI");
+		if (ci && strcmp(ci, "true") == 0)
+			cr_assert_fail("etcdctl missing: install etcd-client");
+		cr_skip_test("etcdctl missing");
+	}
+	struct etcd e = {0};
+	etcd_start(&e);
+	cr_assert_eq(etcdctl(&e, "user", "add", "root:rootpw"), 0);
+	cr_assert_eq(etcdctl(&e, "auth", "enable", NULL), 0);
+	authenticate(&e, "root", "rootpw");
+
+	char creds[200], cfg[1024], state[200], extra[300];
+	snprintf(creds, sizeof(creds), "%s/creds", e.dir);
+	FILE *f = fopen(creds, "w");
+	cr_assert_not_null(f);
+	fputs("root:rootpw\n", f);
+	fclose(f);
+	snprintf(state, sizeof(state), "%s/state", e.dir);
+	snprintf(extra, sizeof(extra), "    credentials_file: \"%s\"\n", creds);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &e, state, extra)), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+	int64_t r = put_str(&e, "/registry/pods/kube-system/auth", "{}");
+	wait_kv(&t, "etcd.put", "/registry/pods/kube-system/auth", r, "watch");
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+
+	/* a wrong password: DEGRADED, and the password is in no log line */
+	f = fopen(creds, "w");
+	cr_assert_not_null(f);
+	fputs("root:wrong-pw-7731\n", f);
+	fclose(f);
+	snprintf(extra, sizeof(extra), "    credentials_file: \"%s\"\n    reconnect_ms: 60000\n",
+		 creds);
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &e, state, extra)), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "DEGRADED", 15000));
+	char *log = tapiod_log(&t);
+	cr_assert_not_null(strstr(log, "Authenticate"), "%s", log);
+	cr_assert_null(strstr(log, "wrong-pw-7731"));
+	cr_assert_null(strstr(log, "rootpw"));
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	etcd_stop(&e);
+}
