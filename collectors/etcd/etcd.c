@@ -5,6 +5,8 @@
 // compaction re-lists and emits the differences, deletes included; a lost connection saves
 // the state and ends the worker (tapiod's restart with backoff is the reconnect). Periodic
 // health: Status, Alarm and MemberList, with what changed.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -17,10 +19,13 @@
 #include <unistd.h>
 
 #include "collectors/etcd/etcd_rpc.pb-c.h"
+#include "etcd.h"
+#include "etcd.skel.h"
 #include "etcd_config.h"
 #include "etcd_parse.h"
 #include "exitcodes.h"
 #include "grpc_client.h"
+#include "kevent.h"
 #include "log.h"
 #include "strbuf.h"
 #include "worker.h"
@@ -172,6 +177,12 @@ struct etcd_ctx {
 	uint64_t now_ms, exit_at_ms, next_health_ms, next_state_ms;
 	struct health health;
 	uint64_t puts, deletes, resyncs, undecodable, secrets;
+	/* disk-sync tracer */
+	struct etcd_bpf *skel;
+	struct ring_buffer *rb;
+	int ncpus;
+	uint64_t hist_seen[ETCD_HIST_BUCKETS]; /* totals at the last summary */
+	uint64_t slow_syncs, slow_seen;
 };
 
 static uint64_t mono_ms(void)
@@ -677,6 +688,159 @@ static int drain_watch(struct etcd_ctx *ec)
 	}
 }
 
+/* ---- disk syncs (eBPF) ---------------------------------------------------------------------- */
+
+static const char *sync_call_name(uint32_t c)
+{
+	switch (c) {
+	case ETCD_SYNC_FDATASYNC:
+		return "fdatasync";
+	case ETCD_SYNC_FSYNC:
+		return "fsync";
+	case ETCD_SYNC_FILE_RANGE:
+		return "sync_file_range";
+	}
+	return "unknown";
+}
+
+/* etcd's data dir: member/wal/<seq>-<index>.wal (and the wal directory itself, synced after a
+ * cut), member/snap/db (bbolt), member/snap/<term>-<index>.snap. */
+static const char *path_class(const char *name, const char *dir)
+{
+	size_t n = strlen(name);
+	if ((n > 4 && strcmp(name + n - 4, ".wal") == 0) || strcmp(name, "wal") == 0 ||
+	    strcmp(dir, "wal") == 0)
+		return "wal";
+	if (strcmp(name, "db") == 0)
+		return "db";
+	if ((n > 5 && strcmp(name + n - 5, ".snap") == 0) ||
+	    (n > 8 && strcmp(name + n - 8, ".snap.db") == 0) || strcmp(dir, "snap") == 0)
+		return "snapshot";
+	return "other";
+}
+
+static int handle_sync(void *ctx, void *data, size_t size)
+{
+	struct etcd_ctx *ec = ctx;
+	const struct etcd_sync_rec *r = data;
+	if (size != sizeof(*r) || r->hdr.size != size || r->hdr.version != ETCD_REC_VERSION ||
+	    r->hdr.type != ETCD_REC_SLOW_SYNC) {
+		ec->undecodable++;
+		return 0;
+	}
+	ec->slow_syncs++;
+	static struct kevent k;
+	static Tapio__V1__EtcdEvent x;
+	static Tapio__V1__EtcdSync s;
+	static char name[ETCD_NAME_LEN + 1], dir[ETCD_NAME_LEN + 1], detail[160];
+	kevent_init(&k, worker_timeconv(ec->w), "etcd.slow_fsync", r->task.boot_ns, &r->task);
+	etcd_copy_printable(name, sizeof(name), (const uint8_t *)r->name,
+			    strnlen(r->name, sizeof(r->name)));
+	etcd_copy_printable(dir, sizeof(dir), (const uint8_t *)r->parent,
+			    strnlen(r->parent, sizeof(r->parent)));
+	x = (Tapio__V1__EtcdEvent)TAPIO__V1__ETCD_EVENT__INIT;
+	s = (Tapio__V1__EtcdSync)TAPIO__V1__ETCD_SYNC__INIT;
+	s.call = (char *)sync_call_name(r->call);
+	s.file = name;
+	s.directory = dir;
+	s.path_class = (char *)path_class(name, dir);
+	s.fd = r->fd;
+	s.has_fd = true;
+	s.ret = r->ret;
+	s.has_ret = true;
+	x.sync = &s;
+	x.latency_ns = r->latency_ns;
+	x.has_latency_ns = true;
+	snprintf(detail, sizeof(detail), "%s of %s/%s took %.1f ms", s.call, dir, name,
+		 (double)r->latency_ns / 1e6);
+	x.detail = detail;
+	if (ec->g)
+		x.endpoint = ec->endpoint;
+	k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_ETCD;
+	k.ev.etcd = &x;
+	worker_emit(ec->w, &k.ev);
+	return 0;
+}
+
+/* Totals of the per-CPU histogram. 0 or -errno. */
+static int sync_hist(struct etcd_ctx *ec, uint64_t tot[ETCD_HIST_BUCKETS])
+{
+	uint64_t vals[ec->ncpus];
+	int fd = bpf_map__fd(ec->skel->maps.hist);
+	for (uint32_t i = 0; i < ETCD_HIST_BUCKETS; i++) {
+		tot[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals) < 0)
+			return -errno;
+		for (int c = 0; c < ec->ncpus; c++)
+			tot[i] += vals[c];
+	}
+	return 0;
+}
+
+/* Load and attach the tracer. Failing is not fatal: the API part runs without it. */
+static void sync_setup(struct etcd_ctx *ec)
+{
+	char why[200] = "";
+	if (!ec->cfg->sync_trace)
+		return;
+	ec->ncpus = kevent_setup() == 0 ? libbpf_num_possible_cpus() : -1;
+	if (ec->ncpus <= 0) {
+		snprintf(why, sizeof(why), "no CPU count");
+		goto fail;
+	}
+	ec->skel = etcd_bpf__open();
+	if (!ec->skel) {
+		snprintf(why, sizeof(why), "open: %s", strerror(errno));
+		goto fail;
+	}
+	ec->skel->rodata->cfg_tgid = ec->cfg->sync_pid;
+	memset((char *)ec->skel->rodata->cfg_comm, 0, sizeof(ec->skel->rodata->cfg_comm));
+	memcpy((char *)ec->skel->rodata->cfg_comm, ec->cfg->sync_comm,
+	       strnlen(ec->cfg->sync_comm, sizeof(ec->skel->rodata->cfg_comm) - 1));
+	ec->skel->rodata->cfg_threshold_ns = (uint64_t)ec->cfg->sync_threshold_ms * 1000000;
+	int r = etcd_bpf__load(ec->skel);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "load: %s", strerror(-r));
+		goto fail;
+	}
+	r = etcd_bpf__attach(ec->skel);
+	if (r < 0) {
+		snprintf(why, sizeof(why),
+			 "attach to syscalls/sys_{enter,exit}_{fdatasync,fsync,"
+			 "sync_file_range}: %s",
+			 strerror(-r));
+		goto fail;
+	}
+	ec->rb = ring_buffer__new(bpf_map__fd(ec->skel->maps.events), handle_sync, ec, NULL);
+	if (!ec->rb) {
+		snprintf(why, sizeof(why), "ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	if (kevent_watch_ring(ec->w, ec->rb, ec->skel->obj) < 0) {
+		snprintf(why, sizeof(why), "watching the ring buffer");
+		goto fail;
+	}
+	worker_add_hook(ec->w, "tracepoint/syscalls/sys_{enter,exit}_{fdatasync,fsync,"
+			       "sync_file_range}");
+	if (ec->cfg->sync_pid)
+		log_info("etcd: timing disk syncs of pid %u (threshold %u ms)", ec->cfg->sync_pid,
+			 ec->cfg->sync_threshold_ms);
+	else
+		log_info("etcd: timing disk syncs of '%s' (threshold %u ms)", ec->cfg->sync_comm,
+			 ec->cfg->sync_threshold_ms);
+	return;
+fail:
+	log_warn("etcd: disk-sync tracer unavailable: %s", why);
+	char miss[260];
+	snprintf(miss, sizeof(miss), "eBPF disk-sync latency (%s)", why);
+	worker_add_missing(ec->w, miss);
+	if (ec->rb)
+		ring_buffer__free(ec->rb);
+	ec->rb = NULL;
+	etcd_bpf__destroy(ec->skel);
+	ec->skel = NULL;
+}
+
 /* ---- health ------------------------------------------------------------------------------- */
 
 static const char *alarm_name(Etcdserverpb__AlarmType a)
@@ -801,6 +965,33 @@ static void emit_health(struct etcd_ctx *ec, const struct health *h, char **chan
 	x.n_errors = h->n_errors;
 	x.changes = changes;
 	x.n_changes = n_changes;
+	static Tapio__V1__EtcdSyncBucket b[ETCD_HIST_BUCKETS], *bp[ETCD_HIST_BUCKETS];
+	uint64_t tot[ETCD_HIST_BUCKETS];
+	if (ec->skel && sync_hist(ec, tot) == 0) {
+		uint64_t all = 0;
+		size_t n = 0;
+		for (unsigned i = 0; i < ETCD_HIST_BUCKETS; i++) {
+			uint64_t d = tot[i] - ec->hist_seen[i];
+			ec->hist_seen[i] = tot[i];
+			all += d;
+			if (!d)
+				continue;
+			b[n] = (Tapio__V1__EtcdSyncBucket)TAPIO__V1__ETCD_SYNC_BUCKET__INIT;
+			b[n].le_us = i == ETCD_HIST_BUCKETS - 1 ? 0 : 1ull << i;
+			b[n].has_le_us = true;
+			b[n].count = d;
+			b[n].has_count = true;
+			bp[n] = &b[n];
+			n++;
+		}
+		x.sync_latency = bp;
+		x.n_sync_latency = n;
+		x.syncs = all;
+		x.has_syncs = true;
+		x.slow_syncs = ec->slow_syncs - ec->slow_seen;
+		x.has_slow_syncs = true;
+		ec->slow_seen = ec->slow_syncs;
+	}
 	p.x.health = &x;
 	p.x.revision = ec->rev;
 	p.x.has_revision = true;
@@ -974,6 +1165,7 @@ static int etcd_setup(struct worker *w, void *ctx)
 	if (timerfd_settime(ec->tfd, 0, &its, NULL) < 0 || worker_watch(w, ec->tfd) < 0)
 		return EXIT_TRANSIENT;
 
+	sync_setup(ec);
 	int r = state_open(ec);
 	if (r)
 		return r;
@@ -1049,6 +1241,8 @@ static int etcd_on_readable(struct worker *w, void *ctx, int fd)
 	struct etcd_ctx *ec = ctx;
 	if (fd == ec->tfd)
 		return on_tick(ec);
+	if (ec->rb && fd == ring_buffer__epoll_fd(ec->rb))
+		return kevent_consume(ec->rb);
 	if (ec->g && fd == grpc_client_fd(ec->g)) {
 		if (grpc_client_pump(ec->g) < 0) {
 			int r = drain_watch(ec); /* what came before the end still counts */
@@ -1066,8 +1260,13 @@ static void etcd_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *stats
 {
 	struct etcd_ctx *ec = ctx;
 	struct worker_counters *c = worker_counters(w);
-	c->records_read = ec->puts + ec->deletes;
+	c->records_read = ec->puts + ec->deletes + ec->slow_syncs;
 	c->decode_errors = ec->undecodable;
+	uint64_t sums[TAPIO_CNT_MAX];
+	if (ec->skel && kevent_counters_sum(bpf_map__fd(ec->skel->maps.counters), sums) == 0) {
+		stats->has_kernel_drops = 1;
+		stats->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP];
+	}
 }
 
 static void etcd_teardown(struct worker *w, void *ctx)
@@ -1083,6 +1282,9 @@ static void etcd_teardown(struct worker *w, void *ctx)
 		close(ec->tfd);
 	kmap_free(&ec->keys);
 	free(ec->range_end);
+	if (ec->rb)
+		ring_buffer__free(ec->rb);
+	etcd_bpf__destroy(ec->skel);
 	log_info("etcd: %llu puts, %llu deletes (%llu of Secrets), %llu re-lists, revision %lld",
 		 (unsigned long long)ec->puts, (unsigned long long)ec->deletes,
 		 (unsigned long long)ec->secrets, (unsigned long long)ec->resyncs,

@@ -27,5 +27,9 @@ struct config_etcd {
 	uint32_t health_interval_ms;
 	uint32_t reconnect_ms; /* wait before retrying an unreachable etcd (DEGRADED meanwhile) */
 	uint32_t state_interval_ms;
-	uint32_t page_size; /* keys per Range page when listing */
+	uint32_t page_size;	    /* keys per Range page when listing */
+	bool sync_trace;	    /* eBPF: disk-sync latency of the etcd process */
+	uint32_t sync_threshold_ms; /* etcd.slow_fsync over this (0: every call) */
+	char *sync_comm;	    /* owned; the etcd process by name ... */
+	uint32_t sync_pid;	    /* ... or by pid (0: by name) */
 };

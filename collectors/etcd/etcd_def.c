@@ -41,6 +41,12 @@ static const struct config_key keys[] = {
 		   "an unreachable etcd is retried after this long"),
 	CONFIG_U32(C, "state_interval_ms", state_interval_ms, 5000, 100, 3600000, NULL),
 	CONFIG_U32(C, "page_size", page_size, 500, 1, 100000, "keys per Range when listing"),
+	CONFIG_BOOL(C, "sync_trace", sync_trace, true,
+		    "eBPF: fdatasync/fsync/sync_file_range latency of the etcd process"),
+	CONFIG_U32(C, "sync_threshold_ms", sync_threshold_ms, 10, 0, 60000,
+		   "etcd.slow_fsync for a sync over this (etcd's WAL fsync p99 guidance)"),
+	CONFIG_STRING(C, "sync_comm", sync_comm, "etcd", NULL, "the etcd process by name ..."),
+	CONFIG_U32(C, "sync_pid", sync_pid, 0, 0, 4194304, "... or by pid (0: by name)"),
 };
 #undef C
 
@@ -65,6 +71,11 @@ static int check(const void *section, const char **ret_key, char *msg, size_t si
 		snprintf(msg, size, "set without tls_cert_file");
 		return -EINVAL;
 	}
+	if (!c->sync_comm || strlen(c->sync_comm) > 15) {
+		*ret_key = "sync_comm";
+		snprintf(msg, size, "a process name has at most 15 characters");
+		return -EINVAL;
+	}
 	if (!c->prefix || c->prefix[0] != '/') {
 		*ret_key = "prefix";
 		snprintf(msg, size, "must start with '/'");
@@ -73,15 +84,16 @@ static int check(const void *section, const char **ret_key, char *msg, size_t si
 	return 0;
 }
 
-/* No capability beyond dropping its own: the client connects over TCP during setup (the
- * sandbox forbids connect() after); a lost connection ends the worker (exit 111) and
- * tapiod's restart is the reconnect, resuming from the state file. */
+/* The client connects over TCP during setup (the sandbox forbids connect() after); a lost
+ * connection ends the worker (exit 111) and tapiod's restart is the reconnect, resuming from
+ * the state file. BPF capabilities for the disk-sync tracer (optional: without them the API
+ * part runs and the tracer is reported missing). */
 const struct registry_entry collector_def_etcd = {
 	.name = "etcd",
-	.setup_caps = REGISTRY_CAPS_SANDBOX,
+	.setup_caps = REGISTRY_CAPS_SANDBOX | REGISTRY_CAPS_BPF_TRACING,
 	.read_paths = read_paths,
 	.extra_syscalls = extra_syscalls,
-	.bpf_map_read = 0,
+	.bpf_map_read = 1, /* the latency histogram */
 	.enabled = false,
 	.config_size = sizeof(struct config_etcd),
 	.keys = keys,

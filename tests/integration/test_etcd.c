@@ -5,12 +5,14 @@
 // Secret whose marker must appear nowhere, an encrypted value, a compaction while the worker
 // is stopped, a NOSPACE alarm, and an unreachable endpoint.
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@ struct etcd {
 	char client[96];
 	int port;
 	bool mtls;		  /* serve https with client-certificate auth */
+	bool on_disk;		  /* data dir on a block device (/var/tmp), not tmpfs */
 	struct grpc_tls tls_opts; /* how the test's own client connects, when mtls */
 	const struct grpc_tls *tls;
 	char ca[160], srv_crt[160], srv_key[160], cli_crt[160], cli_key[160], other_ca[160];
@@ -93,7 +96,7 @@ static void etcd_start(struct etcd *e)
 				       ETCD);
 		cr_skip_test("%s missing", ETCD);
 	}
-	snprintf(e->dir, sizeof(e->dir), "/tmp/tapio-etcd-XXXXXX");
+	snprintf(e->dir, sizeof(e->dir), "%s/tapio-etcd-XXXXXX", e->on_disk ? "/var/tmp" : "/tmp");
 	cr_assert_not_null(mkdtemp(e->dir));
 	if (e->mtls)
 		make_certs(e);
@@ -800,4 +803,126 @@ Test(etcd, username_password, .timeout = 60)
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
 	tapiod_cleanup(&t);
 	etcd_stop(&e);
+}
+
+/* ---- slow disk syncs: etcd in a cgroup whose writes to its disk are throttled ---- */
+
+/* "major:minor" of the whole disk holding path (a partition's parent). */
+static void disk_of(const char *path, char *out, size_t cap)
+{
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	char sys[128], link[512];
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+	snprintf(out, cap, "%u:%u", major(st.st_dev), minor(st.st_dev));
+	char part[160];
+	snprintf(part, sizeof(part), "%s/partition", sys);
+	if (access(part, F_OK) < 0)
+		return;
+	ssize_t n = readlink(sys, link, sizeof(link) - 1);
+	cr_assert_gt(n, 0);
+	link[n] = '\0';
+	char *slash = strrchr(link, '/');
+	cr_assert_not_null(slash);
+	*slash = '\0';
+	char devfile[700];
+	snprintf(devfile, sizeof(devfile), "/sys/dev/block/%s/dev", link);
+	FILE *f = fopen(devfile, "r");
+	cr_assert_not_null(f, "%s", devfile);
+	cr_assert(fgets(out, (int)cap, f));
+	fclose(f);
+	out[strcspn(out, "\n")] = '\0';
+}
+
+static bool write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return false;
+	bool ok = fputs(text, f) >= 0;
+	return fclose(f) == 0 && ok;
+}
+
+/* Move pid into a new cgroup allowing `iops` writes per second to the disk of path (cgroup
+ * v1 blkio, else v2 io.max). The cgroup's path goes to cg. */
+static void throttle(pid_t pid, const char *path, int iops, char *cg, size_t cap)
+{
+	char dev[64], rule[96], file[400], p[32];
+	disk_of(path, dev, sizeof(dev));
+	snprintf(p, sizeof(p), "%d", pid);
+	if (access("/sys/fs/cgroup/blkio/cgroup.procs", W_OK) == 0) {
+		snprintf(cg, cap, "/sys/fs/cgroup/blkio/tapio-etcd-%d", getpid());
+		cr_assert(mkdir(cg, 0755) == 0 || errno == EEXIST);
+		snprintf(file, sizeof(file), "%s/blkio.throttle.write_iops_device", cg);
+		snprintf(rule, sizeof(rule), "%s %d", dev, iops);
+	} else {
+		const char *root = access("/sys/fs/cgroup/cgroup.subtree_control", W_OK) == 0
+					   ? "/sys/fs/cgroup"
+					   : "/sys/fs/cgroup/unified";
+		snprintf(file, sizeof(file), "%s/cgroup.subtree_control", root);
+		write_file(file, "+io");
+		snprintf(cg, cap, "%s/tapio-etcd-%d", root, getpid());
+		cr_assert(mkdir(cg, 0755) == 0 || errno == EEXIST);
+		snprintf(file, sizeof(file), "%s/io.max", cg);
+		snprintf(rule, sizeof(rule), "%s wiops=%d", dev, iops);
+	}
+	cr_assert(write_file(file, rule), "cannot throttle %s: %s", file, strerror(errno));
+	snprintf(file, sizeof(file), "%s/cgroup.procs", cg);
+	cr_assert(write_file(file, p), "cannot move etcd into %s", cg);
+}
+
+static bool is_slow_wal_sync(json_object *ev, void *arg)
+{
+	const char *t = jstr(ev, "type");
+	return t && strcmp(t, "etcd.slow_fsync") == 0 &&
+	       jint(ev, "process.pid", 0) == *(pid_t *)arg;
+}
+
+static bool has_slow_summary(json_object *ev, void *arg)
+{
+	const char *t = jstr(ev, "type");
+	return t && strcmp(t, "etcd.health") == 0 && jint(ev, "etcd.health.slowSyncs", 0) > 0;
+}
+
+Test(etcd, slow_disk_syncs, .timeout = 90)
+{
+	harness_require_root();
+	struct etcd e = {.on_disk = true};
+	etcd_start(&e);
+	char cg[300];
+	throttle(e.pid, e.dir, 20, cg, sizeof(cg)); /* 20 writes/s: a sync waits ≥ 50 ms */
+	char cfg[1024], state[200], extra[200];
+	snprintf(state, sizeof(state), "%s/state", e.dir);
+	snprintf(extra, sizeof(extra), "    sync_pid: %d\n", e.pid);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, config(cfg, sizeof(cfg), &e, state, extra)), 0);
+	if (!tapiod_wait_state(&t, "etcd", "READY", 15000)) {
+		char *log = tapiod_log(&t);
+		cr_assert_fail("etcd not READY: %s", log);
+	}
+	for (int i = 0; i < 3; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "/registry/pods/default/slow-%d", i);
+		put_str(&e, key, "{}");
+	}
+	json_object *ev = tapiod_wait(&t, is_slow_wal_sync, &e.pid, 20000);
+	cr_assert_not_null(ev, "no etcd.slow_fsync from etcd pid %d", e.pid);
+	str_is(ev, "collector", "etcd");
+	str_is(ev, "process.comm", "etcd");
+	str_is(ev, "etcd.sync.call", "fdatasync");
+	str_is(ev, "etcd.sync.pathClass", "wal");
+	str_is(ev, "etcd.sync.directory", "wal");
+	const char *file = jstr(ev, "etcd.sync.file");
+	cr_assert(file && strlen(file) > 4 && strcmp(file + strlen(file) - 4, ".wal") == 0, "%s",
+		  file ? file : "(none)");
+	cr_assert_geq(jint(ev, "etcd.latencyNs", 0), 10000000, "over the 10 ms threshold");
+	cr_assert_eq(jint(ev, "etcd.sync.ret", -1), 0);
+	json_object *h = tapiod_wait(&t, has_slow_summary, NULL, 10000);
+	cr_assert_not_null(h, "no etcd.health with the sync summary");
+	cr_assert_geq(jint(h, "etcd.health.syncs", 0), jint(h, "etcd.health.slowSyncs", 0));
+	cr_assert_not_null(jarr(h, "etcd.health.syncLatency", 0, "count"));
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	etcd_stop(&e);
+	rmdir(cg);
 }
