@@ -23,7 +23,6 @@
 #include "etcd.skel.h"
 #include "etcd_config.h"
 #include "etcd_parse.h"
-#include "exitcodes.h"
 #include "grpc_client.h"
 #include "kevent.h"
 #include "log.h"
@@ -179,7 +178,6 @@ struct etcd_ctx {
 	uint64_t puts, deletes, resyncs, undecodable, secrets;
 	/* disk-sync tracer */
 	struct etcd_bpf *skel;
-	struct ring_buffer *rb;
 	int ncpus;
 	uint64_t hist_seen[ETCD_HIST_BUCKETS]; /* totals at the last summary */
 	uint64_t slow_syncs, slow_seen;
@@ -345,7 +343,7 @@ static int state_open(struct etcd_ctx *ec)
 	if (ec->state_fd < 0) {
 		int e = errno;
 		log_error("etcd: state file %s: %s", path, strerror(e));
-		return EXIT_CONFIG;
+		return -e;
 	}
 	state_load(ec);
 	return 0;
@@ -645,7 +643,7 @@ static int drain_watch(struct etcd_ctx *ec)
 		if (r < 0) {
 			set_error(ec, "Watch", r);
 			log_error("etcd: %s: %s", ec->endpoint, ec->error);
-			return EXIT_TRANSIENT;
+			return -EPIPE;
 		}
 		if (wr->canceled) {
 			int64_t cr = wr->compact_revision;
@@ -656,12 +654,12 @@ static int drain_watch(struct etcd_ctx *ec)
 			if (cr > 0) {
 				if (resync(ec, cr) < 0) {
 					log_error("etcd: %s: %s", ec->endpoint, ec->error);
-					return EXIT_TRANSIENT;
+					return -EPIPE;
 				}
 				continue;
 			}
 			log_error("etcd: %s: watch canceled: %s", ec->endpoint, reason);
-			return EXIT_TRANSIENT;
+			return -EPIPE;
 		}
 		for (size_t i = 0; i < wr->n_events; i++) {
 			Etcdserverpb__Event *e = wr->events[i];
@@ -811,13 +809,9 @@ static void sync_setup(struct etcd_ctx *ec)
 			 strerror(-r));
 		goto fail;
 	}
-	ec->rb = ring_buffer__new(bpf_map__fd(ec->skel->maps.events), handle_sync, ec, NULL);
-	if (!ec->rb) {
-		snprintf(why, sizeof(why), "ring buffer: %s", strerror(errno));
-		goto fail;
-	}
-	if (kevent_watch_ring(ec->w, ec->rb, ec->skel->obj) < 0) {
-		snprintf(why, sizeof(why), "watching the ring buffer");
+	r = kevent_add_ring(ec->w, ec->skel->obj, ec->skel->maps.events, handle_sync, ec);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "ring buffer: %s", strerror(-r));
 		goto fail;
 	}
 	worker_add_hook(ec->w, "tracepoint/syscalls/sys_{enter,exit}_{fdatasync,fsync,"
@@ -834,9 +828,6 @@ fail:
 	char miss[260];
 	snprintf(miss, sizeof(miss), "eBPF disk-sync latency (%s)", why);
 	worker_add_missing(ec->w, miss);
-	if (ec->rb)
-		ring_buffer__free(ec->rb);
-	ec->rb = NULL;
 	etcd_bpf__destroy(ec->skel);
 	ec->skel = NULL;
 }
@@ -1003,7 +994,7 @@ static int check_health(struct etcd_ctx *ec)
 	struct health h;
 	if (sample_health(ec, &h) < 0) {
 		log_error("etcd: %s: %s", ec->endpoint, ec->error);
-		return EXIT_TRANSIENT;
+		return -EPIPE;
 	}
 	char *changes[4];
 	size_t n = 0;
@@ -1150,7 +1141,7 @@ static int etcd_setup(struct worker *w, void *ctx)
 	/* range_end of a prefix: the prefix with its last byte + 1 (the prefix starts with '/') */
 	ec->range_end = malloc(ec->prefix_len);
 	if (!ec->range_end)
-		return EXIT_TRANSIENT;
+		return -ENOMEM;
 	memcpy(ec->range_end, ec->cfg->prefix, ec->prefix_len);
 	size_t i = ec->prefix_len;
 	while (i > 0 && ec->range_end[i - 1] == 0xff)
@@ -1159,11 +1150,11 @@ static int etcd_setup(struct worker *w, void *ctx)
 
 	ec->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (ec->tfd < 0)
-		return EXIT_TRANSIENT;
+		return -EPIPE;
 	struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
 				 .it_value = {0, TICK_MS * 1000000L}};
 	if (timerfd_settime(ec->tfd, 0, &its, NULL) < 0 || worker_watch(w, ec->tfd) < 0)
-		return EXIT_TRANSIENT;
+		return -EPIPE;
 
 	sync_setup(ec);
 	int r = state_open(ec);
@@ -1190,7 +1181,7 @@ static int etcd_setup(struct worker *w, void *ctx)
 		int64_t at = list_prefix(ec, baseline_cb, &ec->keys);
 		if (at <= 0) {
 			log_error("etcd: %s: %s", ec->endpoint, at < 0 ? ec->error : "no revision");
-			return EXIT_TRANSIENT;
+			return -EPIPE;
 		}
 		ec->rev = at;
 		ec->state_dirty = true;
@@ -1199,7 +1190,7 @@ static int etcd_setup(struct worker *w, void *ctx)
 	}
 	if (open_watch(ec) < 0 || worker_watch(w, grpc_client_fd(ec->g)) < 0) {
 		log_error("etcd: %s: %s", ec->endpoint, ec->error);
-		return EXIT_TRANSIENT;
+		return -EPIPE;
 	}
 	ec->next_health_ms = ec->now_ms + ec->cfg->health_interval_ms;
 	ec->next_state_ms = ec->now_ms + ec->cfg->state_interval_ms;
@@ -1210,12 +1201,12 @@ static int on_tick(struct etcd_ctx *ec)
 {
 	uint64_t n;
 	if (read(ec->tfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return EXIT_TRANSIENT;
+		return -EPIPE;
 	ec->now_ms = mono_ms();
 	if (!ec->g) {
 		if (ec->now_ms >= ec->exit_at_ms) {
 			log_warn("etcd: still unreachable; restarting to reconnect");
-			return EXIT_TRANSIENT;
+			return -EHOSTUNREACH;
 		}
 		return 0;
 	}
@@ -1241,15 +1232,13 @@ static int etcd_on_readable(struct worker *w, void *ctx, int fd)
 	struct etcd_ctx *ec = ctx;
 	if (fd == ec->tfd)
 		return on_tick(ec);
-	if (ec->rb && fd == ring_buffer__epoll_fd(ec->rb))
-		return kevent_consume(ec->rb);
 	if (ec->g && fd == grpc_client_fd(ec->g)) {
 		if (grpc_client_pump(ec->g) < 0) {
 			int r = drain_watch(ec); /* what came before the end still counts */
 			if (r == 0)
 				log_error("etcd: %s: connection lost: %s", ec->endpoint,
 					  grpc_client_last_error(ec->g));
-			return EXIT_TRANSIENT;
+			return -EPIPE;
 		}
 		return drain_watch(ec);
 	}
@@ -1282,8 +1271,6 @@ static void etcd_teardown(struct worker *w, void *ctx)
 		close(ec->tfd);
 	kmap_free(&ec->keys);
 	free(ec->range_end);
-	if (ec->rb)
-		ring_buffer__free(ec->rb);
 	etcd_bpf__destroy(ec->skel);
 	log_info("etcd: %llu puts, %llu deletes (%llu of Secrets), %llu re-lists, revision %lld",
 		 (unsigned long long)ec->puts, (unsigned long long)ec->deletes,

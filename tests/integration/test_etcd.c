@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -87,21 +90,36 @@ static void make_certs(struct etcd *e)
 	e->tls = &e->tls_opts;
 }
 
-static void etcd_start(struct etcd *e)
+/* Two consecutive free TCP ports on 127.0.0.1 below the ephemeral range. */
+static int free_port_pair(void)
 {
-	if (access(ETCD, X_OK) < 0) {
-		const char *ci = getenv("CI");
-		if (ci && strcmp(ci, "true") == 0)
-			cr_assert_fail("%s missing: install etcd-server (scripts/install-deps.sh)",
-				       ETCD);
-		cr_skip_test("%s missing", ETCD);
+	static unsigned seed;
+	if (!seed)
+		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	for (int i = 0; i < 200; i++) {
+		int p = 20000 + (int)(rand_r(&seed) % 6000) * 2;
+		bool ok = true;
+		for (int k = 0; k < 2 && ok; k++) {
+			int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			struct sockaddr_in sa = {.sin_family = AF_INET,
+						 .sin_port = htons((uint16_t)(p + k)),
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+			ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			if (fd >= 0)
+				close(fd);
+		}
+		if (ok)
+			return p;
 	}
-	snprintf(e->dir, sizeof(e->dir), "%s/tapio-etcd-XXXXXX", e->on_disk ? "/var/tmp" : "/tmp");
-	cr_assert_not_null(mkdtemp(e->dir));
-	if (e->mtls)
-		make_certs(e);
+	cr_assert_fail("no free port pair");
+	return 0;
+}
+
+/* Start etcd on a free port pair; false when it exited at once (a port taken meanwhile). */
+static bool etcd_try(struct etcd *e)
+{
 	const char *scheme = e->mtls ? "https" : "http";
-	e->port = 30000 + (getpid() % 5000) * 2;
+	e->port = free_port_pair();
 	char curl[64], purl[64], data[160], log[160];
 	snprintf(curl, sizeof(curl), "%s://127.0.0.1:%d", scheme, e->port);
 	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", e->port + 1);
@@ -142,15 +160,44 @@ static void etcd_start(struct etcd *e)
 			if (grpc_client_call(e->g, "/etcdserverpb.Maintenance/Status", &q.base,
 					     &etcdserverpb__status_response__descriptor, &m) == 0) {
 				protobuf_c_message_free_unpacked(m, NULL);
-				return;
+				return true;
 			}
 			grpc_client_free(e->g);
 			e->g = NULL;
 		}
 		int st;
-		cr_assert_eq(waitpid(e->pid, &st, WNOHANG), 0, "etcd exited; see %s", log);
+		if (waitpid(e->pid, &st, WNOHANG) == e->pid) {
+			/* a port taken since we looked: try others with a fresh data dir */
+			fprintf(stderr, "etcd on port %d exited; retrying\n", e->port);
+			e->pid = 0;
+			char cmd[300];
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data);
+			if (system(cmd) != 0)
+				fprintf(stderr, "could not remove %s\n", data);
+			return false;
+		}
 		usleep(50000);
 	}
+	cr_assert_fail("etcd did not answer on %s", e->client);
+	return false;
+}
+
+static void etcd_start(struct etcd *e)
+{
+	if (access(ETCD, X_OK) < 0) {
+		const char *ci = getenv("CI");
+		if (ci && strcmp(ci, "true") == 0)
+			cr_assert_fail("%s missing: install etcd-server (scripts/install-deps.sh)",
+				       ETCD);
+		cr_skip_test("%s missing", ETCD);
+	}
+	snprintf(e->dir, sizeof(e->dir), "%s/tapio-etcd-XXXXXX", e->on_disk ? "/var/tmp" : "/tmp");
+	cr_assert_not_null(mkdtemp(e->dir));
+	if (e->mtls)
+		make_certs(e);
+	for (int attempt = 0; attempt < 5; attempt++)
+		if (etcd_try(e))
+			return;
 	cr_assert_fail("etcd did not answer on %s", e->client);
 }
 
