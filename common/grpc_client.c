@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+
 #define SLICE_MS    100u	/* longest single blocking read */
 #define WINDOW	    (16u << 20) /* HTTP/2 flow-control window we grant */
 #define HEADERS_MAX 4
@@ -264,26 +266,24 @@ static struct grpc_client *client_new(uint32_t timeout_ms)
 	return c;
 }
 
+DEFINE_POINTER_CLEANUP(struct grpc_client *, grpc_client_free)
+
 int grpc_client_connect_unix(const char *path, uint32_t timeout_ms, struct grpc_client **ret)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (!path || strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	struct grpc_client *c = client_new(timeout_ms);
+	_cleanup_(grpc_client_freep) struct grpc_client *c = client_new(timeout_ms);
 	if (!c)
 		return -ENOMEM;
-	int r = 0;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		r = -errno;
-	if (r == 0)
-		r = session_start(c);
-	if (r < 0) {
-		grpc_client_free(c);
+		return -errno;
+	int r = session_start(c);
+	if (r < 0)
 		return r;
-	}
-	*ret = c;
+	*ret = TAKE_PTR(c);
 	return 0;
 }
 
@@ -386,7 +386,7 @@ int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout
 	int g = getaddrinfo(host, port, &hints, &ai);
 	if (g != 0)
 		return g == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	struct grpc_client *c = client_new(timeout_ms);
+	_cleanup_(grpc_client_freep) struct grpc_client *c = client_new(timeout_ms);
 	if (!c) {
 		freeaddrinfo(ai);
 		return -ENOMEM;
@@ -426,11 +426,9 @@ int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout
 		if (r == 0)
 			r = session_start(c);
 	}
-	if (r < 0) {
-		grpc_client_free(c);
+	if (r < 0)
 		return r;
-	}
-	*ret = c;
+	*ret = TAKE_PTR(c);
 	return 0;
 }
 
