@@ -226,6 +226,9 @@ $(BUILD)/tests/%: tests/helpers/%.c $(LIBTAPIO) | $(FLAGS_STAMP)
 # Tests that use a collector's own generated protocol code (CRI's runtime.v1).
 CRI_STAMP := $(GEN)/collectors/cri/.proto-stamp
 $(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
+ETCD_STAMP := $(GEN)/collectors/etcd/.proto-stamp
+$(OBJ)/tests/integration/test_etcd.o: $(ETCD_STAMP)
+$(BUILD)/fuzz/fuzz_etcd_parse: collectors/etcd/etcd_parse.c collectors/etcd/etcd_parse.h
 # Fuzz targets that include collector sources rebuild when those change.
 $(BUILD)/fuzz/fuzz_dns_packet $(BUILD)/fuzz/fuzz_dns_parse: $(wildcard collectors/dns/*.[ch])
 $(BUILD)/fuzz/fuzz_kubeapi_stream: $(wildcard collectors/kubeapi/*.[ch])
@@ -234,12 +237,14 @@ $(BUILD)/fuzz/fuzz_kubelet_json: $(wildcard collectors/kubelet/*.[ch])
 $(BUILD)/fuzz/fuzz_kubelet_json: PKG_LIBS += -ljson-c
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
+# (FUZZ_LIBS: what common/ and the fuzzed collector code need beyond PKG_LIBS).
+FUZZ_LIBS := -ljson-c -lnghttp2 -lssl -lcrypto
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(DEF_SRCS) $(DEF_TABLE) $(GEN)/.proto-stamp
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. -I$(GEN) -Icommon -Ibpf $(PKG_CFLAGS) \
-		-o $@ $< $(COMMON_SRCS) $(DEF_SRCS) $(DEF_TABLE) $(PB_C) $(PKG_LIBS)
+		-o $@ $< $(COMMON_SRCS) $(DEF_SRCS) $(DEF_TABLE) $(PB_C) $(PKG_LIBS) $(FUZZ_LIBS)
 
 # ---- benchmarks (not part of make test) -----------------------------------------------------
 $(BUILD)/bench/dns_parse_bench: bench/dns_parse_bench.c collectors/dns/dns_parse.c collectors/dns/dns_parse.h | $(FLAGS_STAMP)

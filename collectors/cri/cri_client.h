@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A CRI v1 client: unary gRPC calls over HTTP/2 (nghttp2) on the runtime's unix socket, one
- * call at a time, each with a deadline. Only read(2)/write(2) touch the socket after connect,
- * so a sandboxed worker (no socket()/connect()/poll()) can keep using a client it opened
- * during setup. Not thread-safe. */
+/* A CRI v1 client: unary gRPC calls on the runtime's unix socket, one call at a time, each
+ * with a deadline, on the shared gRPC client (common/grpc_client.h: nghttp2, read/write only
+ * after connect, so a sandboxed worker keeps using a client it opened during setup).
+ * Not thread-safe. */
 #pragma once
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "collectors/cri/cri_api.pb-c.h"
+#include "grpc_client.h"
 
-#define CRI_MSG_MAX (16u << 20) /* the largest response message we accept (gRPC default 4 MiB) */
+#define CRI_MSG_MAX GRPC_MSG_MAX /* the largest response message we accept */
 #define CRI_ERR_LEN 256
 
 /* gRPC status codes we name in messages (grpc/status.h). */
