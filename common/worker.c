@@ -65,6 +65,10 @@ struct worker {
 
 	Tapio__V1__Ready ready;
 	char *hooks[MAX_STR], *missing[MAX_STR];
+	/* Paths from the collector's config that stay readable after the sandbox (owned), then
+	 * the registry's read_paths: NULL-terminated, built by apply_sandbox. */
+	char *read_extra[WORKER_MAX_READ_PATHS];
+	size_t n_read_extra;
 	char *degraded;
 
 	struct strbuf batch; /* EventBatch body: repeated field 1 */
@@ -452,12 +456,33 @@ static int init_loop(struct worker *w)
 	return 0;
 }
 
+int worker_add_read_path(struct worker *w, const char *path)
+{
+	if (w->n_read_extra >= WORKER_MAX_READ_PATHS)
+		return -E2BIG;
+	char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	w->read_extra[w->n_read_extra++] = copy;
+	return 0;
+}
+
 static int apply_sandbox(struct worker *w, struct sandbox_result *ret)
 {
+	size_t n_reg = 0;
+	while (w->reg->read_paths && w->reg->read_paths[n_reg])
+		n_reg++;
+	const char *paths[n_reg + WORKER_MAX_READ_PATHS + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < n_reg; i++)
+		paths[n++] = w->reg->read_paths[i];
+	for (size_t i = 0; i < w->n_read_extra; i++)
+		paths[n++] = w->read_extra[i];
+	paths[n] = NULL;
 	struct sandbox_spec spec = {
 		.uid = w->cfg->run_as_uid,
 		.gid = w->cfg->run_as_gid,
-		.read_paths = w->reg->read_paths,
+		.read_paths = paths,
 		.extra_syscalls = w->reg->extra_syscalls,
 		.allow_bpf_map_read = w->reg->bpf_map_read,
 		.landlock = true,
@@ -724,6 +749,8 @@ out:
 		free(w->hooks[i]);
 	for (size_t i = 0; i < w->ready.n_features_missing; i++)
 		free(w->missing[i]);
+	for (size_t i = 0; i < w->n_read_extra; i++)
+		free(w->read_extra[i]);
 	free(w->degraded);
 	for (int i = 0; i < w->nrings; i++)
 		munmap(w->rings[i].map, w->rings[i].map_len);

@@ -59,6 +59,11 @@ int worker_watch(struct worker *w, int fd);
  * drains once more. rb and the mapping are the worker's from here on (freed before teardown,
  * also on failure). Collectors call kevent_add_ring (kevent.h) rather than this. 0 or -errno. */
 int worker_watch_ring(struct worker *w, struct ring_buffer *rb, void *consumer_map, size_t map_len);
+/* For setup(): keep `path` (copied) readable after the sandbox, beside the registry entry's
+ * read_paths — for paths that come from the collector's config. At most
+ * WORKER_MAX_READ_PATHS. 0, -E2BIG or -ENOMEM. */
+#define WORKER_MAX_READ_PATHS 8
+int worker_add_read_path(struct worker *w, const char *path);
 void worker_add_hook(struct worker *w, const char *hook);
 void worker_add_missing(struct worker *w, const char *feature);
 void worker_set_degraded(struct worker *w, const char *reason);
