@@ -124,7 +124,7 @@ int worker_watch(struct worker *w, int fd)
 {
 	if (w->nfds >= WORKER_MAX_FDS)
 		return -ENOSPC;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
 	w->fds[w->nfds++] = fd;
@@ -183,8 +183,8 @@ static void arm_out(struct worker *w, bool on)
 {
 	if (w->want_out == on)
 		return;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
-				  .data.fd = w->sock };
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				 .data.fd = w->sock};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->sock, &ev) == 0)
 		w->want_out = on;
 }
@@ -213,8 +213,7 @@ static int send_pending(struct worker *w)
 
 /* Queue one WorkerFrame whose body is field `field` (length-delimited) with `len` bytes.
  * Events respect the queue cap; control frames may use CONTROL_SLACK beyond it. */
-static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len,
-		       bool control)
+static int queue_frame(struct worker *w, unsigned field, const void *body, size_t len, bool control)
 {
 	uint8_t hdr[FRAME_HDR + 1 + 10];
 	size_t h = FRAME_HDR;
@@ -288,7 +287,7 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 		/* the batch waits flush_ms at most: many events per frame under load, bounded
 		 * latency when quiet */
 		long ns = (long)w->common->flush_ms * 1000000L;
-		struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+		struct itimerspec its = {.it_value = {ns / 1000000000L, ns % 1000000000L}};
 		timerfd_settime(w->flushfd, 0, &its, NULL);
 	}
 	if (w->batch_events >= w->common->batch_max_events)
@@ -349,10 +348,10 @@ static void send_stats(struct worker *w)
 static int parse_args(struct worker *w, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "fd", required_argument, NULL, 'f' },
-		{ "config-fd", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
+		{"fd", required_argument, NULL, 'f'},
+		{"config-fd", required_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'l'},
+		{NULL, 0, NULL, 0},
 	};
 	int cfd = -1, opt;
 	w->sock = -1;
@@ -429,15 +428,15 @@ static int init_loop(struct worker *w)
 	w->pollfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (w->epfd < 0 || w->sigfd < 0 || w->timerfd < 0 || w->flushfd < 0 || w->pollfd < 0)
 		return -errno;
-	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
-				  .it_value = { 0, TICK_MS * 1000000L } };
+	struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
+				 .it_value = {0, TICK_MS * 1000000L}};
 	if (timerfd_settime(w->timerfd, 0, &its, NULL) < 0)
 		return -errno;
 	fcntl(w->sock, F_SETFD, FD_CLOEXEC);
 	int fl = fcntl(w->sock, F_GETFL);
 	if (fl < 0 || fcntl(w->sock, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = w->sigfd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->sigfd};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) < 0)
 		return -errno;
 	ev.data.fd = w->timerfd;
@@ -498,7 +497,7 @@ static void set_polling(struct worker *w, bool on)
 		*ring_polling(&w->rings[i]) = on;
 	w->polling = on;
 	long ns = on ? (long)w->common->flush_ms * 1000000L : 0;
-	struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+	struct itimerspec its = {.it_value = {ns / 1000000000L, ns % 1000000000L}};
 	timerfd_settime(w->pollfd, 0, &its, NULL);
 }
 
@@ -682,7 +681,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	if (reg && geteuid() == 0) {
 		int r = sandbox_limit_caps(registry_setup_caps(reg), registry_setup_caps(reg));
 		if (r < 0) {
-			log_error("cannot limit capabilities to the declared set: %s", strerror(-r));
+			log_error("cannot limit capabilities to the declared set: %s",
+				  strerror(-r));
 			free(w);
 			return EXIT_CONFIG;
 		}
