@@ -317,10 +317,10 @@ static int on_exit_rec(struct cni_ctx *cc, const struct cni_exit_rec *r, size_t 
 		have = cni_result_parse(v->out, v->out_len, &res) == 0;
 	if (!have && v->err_len > 0)
 		have = cni_result_parse(v->err, v->err_len, &res) == 0;
-	if (!have && (v->out_len > 0 || v->err_len > 0)) {
+	if (v->out_len > 0 || v->err_len > 0) {
 		e.has_result_invalid = 1;
-		e.result_invalid = true;
-		cc->results_invalid++;
+		e.result_invalid = !have;
+		cc->results_invalid += !have;
 	}
 
 	char *ips[CNI_RES_IPS], *routes[CNI_RES_ROUTES], *ifaces[CNI_RES_IFACES];
