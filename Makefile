@@ -222,6 +222,8 @@ CRI_STAMP := $(GEN)/collectors/cri/.proto-stamp
 $(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
 # Fuzz targets that include collector sources rebuild when those change.
 $(BUILD)/fuzz/fuzz_dns_packet $(BUILD)/fuzz/fuzz_dns_parse: $(wildcard collectors/dns/*.[ch])
+$(BUILD)/fuzz/fuzz_cni_json: $(wildcard collectors/cni/*.[ch])
+$(BUILD)/fuzz/fuzz_cni_json: PKG_LIBS += -ljson-c
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
