@@ -66,19 +66,17 @@ static __always_inline __u64 task_netns(struct task_struct *task)
 	return BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 }
 
-static __always_inline int do_exec(struct task_struct *task, struct linux_binprm *bprm)
+/* The filter: the directory holding the executed file, by device and inode (key, computed by
+ * the caller: direct BTF reads under tp_btf, probe reads under raw_tp). One hash lookup for
+ * every exec on the node; nothing else happens for a non-plugin. */
+static __always_inline int do_exec(struct task_struct *task, struct linux_binprm *bprm,
+				   const struct cni_dir_key *key, __u32 tgid)
 {
-	/* The filter: the directory holding the executed file, by device and inode. One hash
-	 * lookup for every exec on the node; nothing else happens for a non-plugin. */
-	struct dentry *dir = BPF_CORE_READ(bprm, file, f_path.dentry, d_parent);
-	struct cni_dir_key key = {
-		.dev = BPF_CORE_READ(dir, d_sb, s_dev),
-		.ino = BPF_CORE_READ(dir, d_inode, i_ino),
-	};
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-	if (!bpf_map_lookup_elem(&plugin_dirs, &key)) {
-		/* A tracked plugin that execs something else is no longer a plugin. */
-		bpf_map_delete_elem(&plugins, &tgid);
+	if (!bpf_map_lookup_elem(&plugin_dirs, key)) {
+		/* A tracked plugin that execs something else is no longer a plugin. (Look
+		 * first: a delete takes the map's bucket lock, a lookup does not.) */
+		if (bpf_map_lookup_elem(&plugins, &tgid))
+			bpf_map_delete_elem(&plugins, &tgid);
 		return 0;
 	}
 
@@ -143,9 +141,8 @@ static __always_inline int do_exec(struct task_struct *task, struct linux_binprm
 	return 0;
 }
 
-static __always_inline int do_exit(struct task_struct *task)
+static __always_inline int do_exit(struct task_struct *task, __u32 tgid)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct cni_plugin_state *st = bpf_map_lookup_elem(&plugins, &tgid);
 	if (!st)
 		return 0;
@@ -208,13 +205,16 @@ static __always_inline int do_fork(struct task_struct *parent, struct task_struc
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	return do_exec(p, bprm);
+	/* Typed pointers: plain loads, no probe-read helper calls (the exec-storm cost). */
+	struct dentry *dir = bprm->file->f_path.dentry->d_parent;
+	struct cni_dir_key key = {.dev = dir->d_sb->s_dev, .ino = dir->d_inode->i_ino};
+	return do_exec(p, bprm, &key, p->tgid);
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit_btf, struct task_struct *p)
 {
-	return do_exit(p);
+	return do_exit(p, p->tgid);
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -228,13 +228,18 @@ int BPF_PROG(handle_fork_btf, struct task_struct *parent, struct task_struct *ch
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(handle_exec_raw, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	return do_exec(p, bprm);
+	struct dentry *dir = BPF_CORE_READ(bprm, file, f_path.dentry, d_parent);
+	struct cni_dir_key key = {
+		.dev = BPF_CORE_READ(dir, d_sb, s_dev),
+		.ino = BPF_CORE_READ(dir, d_inode, i_ino),
+	};
+	return do_exec(p, bprm, &key, BPF_CORE_READ(p, tgid));
 }
 
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(handle_exit_raw, struct task_struct *p)
 {
-	return do_exit(p);
+	return do_exit(p, BPF_CORE_READ(p, tgid));
 }
 
 SEC("raw_tp/sched_process_fork")

@@ -1066,6 +1066,12 @@ static void set_hookset(struct cni_bpf *s, bool btf)
 	bpf_program__set_autoload(s->progs.handle_fork_raw, !btf);
 }
 
+/* Output capture off: no sys_enter_write program (one lookup per write() on the node). */
+static void set_capture(struct cni_bpf *s, bool on)
+{
+	bpf_program__set_autoload(s->progs.handle_write, on);
+}
+
 static const struct hookset hooksets[] = {
 	{"tp_btf", true, "tp_btf/sched_process_{exec,exit,fork}"},
 	{"raw_tp", false, NULL},
@@ -1110,6 +1116,7 @@ static int try_hookset(void *ctx, const struct hookset *set)
 	if (!s)
 		return -errno ? -errno : -ENOMEM;
 	set_hookset(s, set->btf);
+	set_capture(s, cc->cfg->capture_output);
 	s->rodata->cfg_env_max_bytes = cc->cfg->env_max_bytes;
 	s->rodata->cfg_capture_max = cc->cfg->result_capture_bytes;
 	int r = bpf_map__set_max_entries(s->maps.events, cc->cfg->ring_buffer_kib * 1024u);
@@ -1154,7 +1161,10 @@ static int cni_setup(struct worker *w, void *ctx)
 			  strerror(-r));
 		return r;
 	}
-	worker_add_hook(w, "tracepoint/syscalls/sys_enter_write");
+	if (cc->cfg->capture_output)
+		worker_add_hook(w, "tracepoint/syscalls/sys_enter_write");
+	else
+		worker_add_missing(w, "plugin results (capture_output is off)");
 	worker_add_hook(w, "tracepoint/syscalls/sys_{enter,exit}_unshare");
 	worker_add_hook(w, "tracepoint/syscalls/sys_{enter,exit}_setns");
 	worker_set_step(w, "ring buffer");

@@ -17,6 +17,7 @@ struct config_cni {
 	char *netns_dir;		       /* owned: named namespaces (ip netns) */
 	char *ipam_dir;			       /* owned: host-local state, "" = off */
 	char *config_dir;		       /* owned: network configs, "" = off */
+	bool capture_output;		       /* plugin stdout/stderr from write() */
 	uint32_t result_capture_bytes;	       /* per plugin process, stdout + stderr */
 	uint32_t env_max_bytes;		       /* environment copied in the kernel */
 	uint32_t pending_max;		       /* plugin calls followed at once */

@@ -26,6 +26,8 @@ static const struct config_key keys[] = {
 		      "host-local IPAM state (cni.ipam); \"\" = off"),
 	CONFIG_STRING(C, "config_dir", config_dir, "/etc/cni/net.d", NULL,
 		      "network configurations (cni.config); \"\" = off"),
+	CONFIG_BOOL(C, "capture_output", capture_output, true,
+		    "plugin results from their write()s (a lookup per write on the node)"),
 	CONFIG_U32(C, "result_capture_bytes", result_capture_bytes, 65536, 1024, 1048576,
 		   "plugin stdout/stderr kept per call"),
 	CONFIG_U32(C, "env_max_bytes", env_max_bytes, 4096, 256, CNI_ENV_MAX,
