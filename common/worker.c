@@ -7,6 +7,7 @@
 
 #include <bpf/libbpf.h>
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -23,6 +25,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "exitcodes.h"
 #include "fatal_report.h"
 #include "frame.h"
@@ -666,6 +669,32 @@ static int run_loop(struct worker *w)
 	}
 }
 
+/* The declared setup capabilities this process was not granted (a container or unit without
+ * them), as "CAP_NET_ADMIN, CAP_NET_RAW" into buf; "" when it has them all. A setup step that
+ * needs one only sees EPERM, so a failed setup names them. */
+DEFINE_POINTER_CLEANUP(cap_t, cap_free)
+
+static void missing_caps(uint64_t declared, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	_cleanup_(cap_freep) cap_t caps = cap_get_proc();
+	if (!caps)
+		return;
+	for (cap_value_t v = 0; v < 64 && o + 1 < len; v++) {
+		cap_flag_value_t set = CAP_CLEAR;
+		if (!(declared & (1ull << v)) ||
+		    (cap_get_flag(caps, v, CAP_PERMITTED, &set) == 0 && set == CAP_SET))
+			continue;
+		char *name = cap_to_name(v);
+		o += (size_t)snprintf(buf + o, len - o, "%s", o ? ", " : "");
+		for (char *p = name; p && *p && o + 1 < len; p++)
+			buf[o++] = (char)toupper((unsigned char)*p);
+		buf[o < len ? o : len - 1] = '\0';
+		cap_free(name);
+	}
+}
+
 int worker_main(int argc, char **argv, const struct worker_collector *c, void *ctx)
 {
 	struct worker *w = calloc(1, sizeof(*w));
@@ -708,11 +737,12 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	assert(r <= 0); /* 0 or -errno: an exit code here would read as success */
 	if (r < 0) {
 		code = worker_exit_code(r);
-		if (w->step)
-			log_error("setup failed at '%s': %s (exit %d)", w->step, strerror(-r),
-				  code);
-		else
-			log_error("setup failed: %s (exit %d)", strerror(-r), code);
+		char missing[256] = "";
+		if ((r == -EPERM || r == -EACCES) && reg)
+			missing_caps(registry_setup_caps(reg), missing, sizeof(missing));
+		log_error("setup failed%s%s%s: %s (exit %d)%s%s", w->step ? " at '" : "",
+			  w->step ? w->step : "", w->step ? "'" : "", strerror(-r), code,
+			  *missing ? "; capabilities declared but not granted: " : "", missing);
 		goto out;
 	}
 	/* Loading BPF parses the kernel's BTF (megabytes) and frees it: give that back. */
