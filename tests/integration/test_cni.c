@@ -510,3 +510,111 @@ Test(cni, failing_add_config_dir_and_hostile_output, .timeout = 120)
 	tapiod_cleanup(&t);
 	env_cleanup(&e);
 }
+
+/* A real runtime calling the plugins: a private containerd (tests/helpers/cri-env.sh, its own
+ * state and socket) and `ctr run --cni`, which runs the first network list of /etc/cni/net.d
+ * from /opt/cni/bin — here a bridge + host-local + portmap chain on a test bridge and subnet. */
+Test(cni, containerd_ctr_run_cni_chain, .timeout = 180)
+{
+	require_plugins();
+	setenv("CRI_ENV_DIR", "/var/lib/tapio-test/cni-ctr", 1);
+	setenv("CRI_ENV_RUN", "/run/tapio-test-cni", 1);
+	char cmd[1024], sock[256] = "";
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/cri-env.sh start", harness_source_dir());
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	bool ok = fgets(sock, sizeof(sock), f) != NULL;
+	int st = pclose(f);
+	cr_assert(ok && WIFEXITED(st) && WEXITSTATUS(st) == 0, "cri-env.sh start failed");
+	sock[strcspn(sock, "\n")] = '\0';
+
+	struct env e;
+	env_setup(&e);
+	/* ctr's CNI library reads these fixed paths. */
+	bool made_link = false;
+	if (access("/opt/cni/bin", F_OK) != 0) {
+		sh("mkdir -p /opt/cni && ln -s " PLUGIN_DIR " /opt/cni/bin");
+		made_link = true;
+	}
+	sh("mkdir -p /etc/cni/net.d");
+	char conflist[256];
+	snprintf(conflist, sizeof(conflist), "/etc/cni/net.d/00-tapio-it-%d.conflist",
+		 (int)getpid());
+	f = fopen(conflist, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"{\"cniVersion\":\"1.0.0\",\"name\":\"tapio-ctr\",\"plugins\":["
+		"{\"type\":\"bridge\",\"bridge\":\"%s\",\"isGateway\":true,\"ipMasq\":false,"
+		"\"ipam\":{\"type\":\"host-local\",\"subnet\":\"%s\",\"dataDir\":\"%s/ipam\"}},"
+		"{\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true}}]}\n",
+		e.bridge, e.subnet, e.dir);
+	fclose(f);
+
+	struct tapiod t;
+	start(&t, &e, NULL);
+	char id[64], cid[80];
+	snprintf(id, sizeof(id), "tapio-cni-%d", (int)getpid());
+	snprintf(cid, sizeof(cid), "k8s.io-%s", id);
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 60 ctr -a %s -n k8s.io run --cni --rm docker.io/tapio-test/busybox:1 %s "
+		 "/bin/true",
+		 sock, id);
+	st = system(cmd);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ctr run --cni failed");
+
+	/* ADD of the chain, in order, by the same runtime process. */
+	struct invoke_match bm = {"bridge", "ADD", cid, 0};
+	json_object *br = tapiod_wait(&t, match_invoke, &bm, 15000);
+	cr_assert_not_null(br, "no cni.invoke bridge ADD from containerd; log:\n%s",
+			   tapiod_log(&t));
+	cr_assert_eq(jint(br, "cni.exitCode", -1), 0);
+	cr_assert_str_eq(jstr(br, "cni.ifname"), "eth0");
+	cr_assert(strncmp(jstr(br, "cni.netns"), "/proc/", 6) == 0, "netns %s",
+		  jstr(br, "cni.netns"));
+	cr_assert_not_null(strstr(jstr(br, "cni.cniPath"), "/opt/cni/bin"));
+	const char *ip = json_object_get_string(arr_idx(br, "cni.ips", 0));
+	cr_assert_not_null(ip);
+	cr_assert(strncmp(ip, e.prefix, strlen(e.prefix)) == 0, "ip %s", ip);
+	struct invoke_match hm = {"host-local", "ADD", cid, 0};
+	json_object *hl = tapiod_wait(&t, match_invoke, &hm, 10000);
+	cr_assert_not_null(hl);
+	cr_assert_eq(jint(hl, "cni.parentPluginPid", 0), jint(br, "cni.pid", -1));
+	struct invoke_match pm = {"portmap", "ADD", cid, 0};
+	json_object *pmv = tapiod_wait(&t, match_invoke, &pm, 10000);
+	cr_assert_not_null(pmv, "no cni.invoke portmap ADD");
+	cr_assert_eq(jint(pmv, "cni.exitCode", -1), 0);
+	cr_assert_eq(jint(pmv, "process.ppid", 0), jint(br, "process.ppid", -1));
+	cr_assert_str_eq(json_object_get_string(arr_idx(pmv, "cni.ips", 0)), ip,
+			 "portmap passes the previous result on");
+	cr_assert_gt(jint(pmv, "bootNs", 0), jint(br, "bootNs", 0));
+
+	/* The container exited (--rm): DEL of the chain and the lease's release. */
+	const char *plugins[] = {"portmap", "bridge", "host-local"};
+	for (size_t i = 0; i < 3; i++) {
+		struct invoke_match dm = {plugins[i], "DEL", cid, 0};
+		json_object *d = tapiod_wait(&t, match_invoke, &dm, 15000);
+		cr_assert_not_null(d, "no cni.invoke %s DEL", plugins[i]);
+		cr_assert_eq(jint(d, "cni.exitCode", -1), 0);
+	}
+	char bare_ip[64];
+	snprintf(bare_ip, sizeof(bare_ip), "%.*s", (int)strcspn(ip, "/"), ip);
+	struct kv_match am = {
+		"cni.ipam", "cni.ipam.action", "allocate", "cni.ipam.ip", bare_ip, NULL, 0};
+	json_object *al = tapiod_wait(&t, match_kv, &am, 10000);
+	cr_assert_not_null(al);
+	cr_assert_str_eq(jstr(al, "cni.ipam.containerId"), cid);
+	struct kv_match rm = {
+		"cni.ipam", "cni.ipam.action", "release", "cni.ipam.ip", bare_ip, NULL, 0};
+	json_object *rl = tapiod_wait(&t, match_kv, &rm, 10000);
+	cr_assert_not_null(rl);
+	cr_assert_str_eq(jstr(rl, "cni.ipam.containerId"), cid);
+
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	unlink(conflist);
+	if (made_link)
+		sh("rm -f /opt/cni/bin; rmdir /opt/cni 2>/dev/null");
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/cri-env.sh stop", harness_source_dir());
+	cr_expect_eq(system(cmd), 0);
+	env_cleanup(&e);
+}
