@@ -412,6 +412,11 @@ static int on_netns(struct cni_ctx *cc, const struct cni_netns_rec *r, size_t si
 					  [CNI_NETNS_SETNS] = "setns"};
 	if (r->op < CNI_NETNS_UNSHARE || r->op > CNI_NETNS_SETNS)
 		return -EBADMSG;
+	/* A plugin's first setns goes into the namespace it configures: its inode, when the
+	 * CNI_NETNS path could not be stat'ed (/proc/PID/ns/net of another user's process). */
+	struct inv *v = r->op == CNI_NETNS_SETNS ? inv_find(cc, r->task.pid) : NULL;
+	if (v && r->task.pid && !v->netns_inode && v->netns[0])
+		v->netns_inode = r->inum;
 	struct kevent k;
 	kevent_init(&k, worker_timeconv(cc->w),
 		    r->op == CNI_NETNS_SETNS ? "netns.enter" : "netns.create", r->task.boot_ns,

@@ -572,6 +572,13 @@ Test(cni, containerd_ctr_run_cni_chain, .timeout = 180)
 	cr_assert(strncmp(jstr(br, "cni.netns"), "/proc/", 6) == 0, "netns %s",
 		  jstr(br, "cni.netns"));
 	cr_assert_not_null(strstr(jstr(br, "cni.cniPath"), "/opt/cni/bin"));
+	/* The netns inode, from the plugin's own setns (its /proc path is not ours to stat). */
+	struct kv_match nm = {"netns.enter", "process.comm",	     "bridge", NULL, NULL,
+			      "process.pid", jint(br, "cni.pid", -1)};
+	json_object *ne = tapiod_wait(&t, match_kv, &nm, 10000);
+	cr_assert_not_null(ne, "no netns.enter of bridge");
+	cr_assert_gt(jint(br, "cni.netnsInode", 0), 0);
+	cr_assert_eq(jint(br, "cni.netnsInode", 0), jint(ne, "cni.netnsInode", -1));
 	const char *ip = json_object_get_string(arr_idx(br, "cni.ips", 0));
 	cr_assert_not_null(ip);
 	cr_assert(strncmp(ip, e.prefix, strlen(e.prefix)) == 0, "ip %s", ip);
