@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
 #include <linux/if_link.h>
@@ -98,6 +99,7 @@ struct cni_ctx {
 	struct lease *leases; /* owned: LEASES_MAX */
 	size_t n_leases;
 	uint64_t ipam_overflow;
+	uint64_t logged[5]; /* the counters of the last "lost" log line */
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -1214,11 +1216,17 @@ static void cni_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 		return;
 	st->has_kernel_drops = 1;
 	st->kernel_drops = sums[TAPIO_CNT_RINGBUF_DROP] + cc->nl_drops;
-	struct worker_counters *cnt = worker_counters(w);
-	/* Calls not followed (table full), output of unknown calls, invalid results, rtnetlink
-	 * parse errors and IPAM/inotify overflow count as decode errors of this collector. */
-	cnt->filtered = sums[TAPIO_CNT_FILTERED];
-	(void)cnt;
+	/* What the worker lost on its side: logged when it grows (at most once a stats period). */
+	uint64_t now[5] = {cc->pending_full, cc->output_orphans, cc->nl_errors, cc->ipam_overflow,
+			   cc->results_invalid};
+	if (memcmp(now, cc->logged, sizeof(now)) != 0) {
+		log_warn("lost: %" PRIu64 " plugin calls (pending_max), %" PRIu64
+			 " output records of unknown calls, %" PRIu64
+			 " bad rtnetlink messages, %" PRIu64 " IPAM/inotify overflows; %" PRIu64
+			 " plugin outputs were no CNI result",
+			 now[0], now[1], now[2], now[3], now[4]);
+		memcpy(cc->logged, now, sizeof(now));
+	}
 }
 
 static void cni_teardown(struct worker *w, void *ctx)
