@@ -22,6 +22,7 @@
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -69,9 +70,33 @@ struct link_seen {
 struct lease {
 	char network[64];
 	char ip[48];
-	char container_id[128];
+	char container_id[256];
 	char ifname[32];
+	bool leak_reported;
 };
+
+/* A host-side interface a successful ADD reported for a container (the veth whose peer is in
+ * the pod's namespace): ties the container id to the namespace id for the leak check. */
+struct pod_link {
+	char container_id[256];
+	char ifname[IFNAMSIZ];
+};
+
+/* A host veth and the namespace id of its peer, from rtnetlink. */
+struct veth_peer {
+	char name[IFNAMSIZ];
+	int32_t peer_nsid;
+};
+
+/* Containers whose namespace went away: their leases are checked when due. */
+struct leak_check {
+	uint64_t due_ns; /* monotonic */
+	char container_id[256];
+};
+
+#define POD_LINKS   1024
+#define VETH_PEERS  1024
+#define LEAK_CHECKS 256
 
 struct cni_ctx {
 	struct cni_bpf *skel;
@@ -100,6 +125,14 @@ struct cni_ctx {
 	size_t n_leases;
 	uint64_t ipam_overflow;
 	uint64_t logged[5]; /* the counters of the last "lost" log line */
+
+	struct pod_link pod_links[POD_LINKS];
+	size_t pod_next;
+	struct veth_peer veths[VETH_PEERS];
+	size_t veth_next;
+	struct leak_check checks[LEAK_CHECKS];
+	size_t n_checks;
+	int leak_fd; /* timerfd, -1 when leak detection is off */
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -395,6 +428,18 @@ static int on_exit_rec(struct cni_ctx *cc, const struct cni_exit_rec *r, size_t 
 		e.n_dns_search = res.n_search;
 		e.dns_search = search;
 	}
+	/* For the leak check: the host-side interfaces of a successful ADD. */
+	if (have && !res.is_error && e.exit_code == 0 && v->container_id[0] &&
+	    strcmp(v->command, "ADD") == 0) {
+		for (size_t i = 0; i < res.n_ifaces; i++) {
+			if (res.ifaces[i].sandbox[0] || !res.ifaces[i].name[0])
+				continue;
+			struct pod_link *pl = &cc->pod_links[cc->pod_next];
+			cc->pod_next = (cc->pod_next + 1) % POD_LINKS;
+			snprintf(pl->container_id, sizeof(pl->container_id), "%s", v->container_id);
+			snprintf(pl->ifname, sizeof(pl->ifname), "%s", res.ifaces[i].name);
+		}
+	}
 	k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_CNI;
 	k.ev.cni = &e;
 	int ret = worker_emit(cc->w, &k.ev);
@@ -619,6 +664,19 @@ static void on_link(struct nl_msg_ctx *m, const struct nlmsghdr *nlh)
 	uint32_t vals[] = {mtu, master, link, l.up,
 			   l.has_peer_netnsid ? (uint32_t)l.peer_netnsid : 0};
 	d = fnv(d, vals, sizeof(vals));
+	if (!del && m->nsid == -1 && l.name && l.has_peer_netnsid && l.peer_netnsid >= 0) {
+		struct cni_ctx *cc = m->cc;
+		struct veth_peer *vp = NULL;
+		for (size_t i = 0; i < VETH_PEERS && !vp; i++)
+			if (strcmp(cc->veths[i].name, name) == 0)
+				vp = &cc->veths[i];
+		if (!vp) {
+			vp = &cc->veths[cc->veth_next];
+			cc->veth_next = (cc->veth_next + 1) % VETH_PEERS;
+		}
+		snprintf(vp->name, sizeof(vp->name), "%s", name);
+		vp->peer_nsid = l.peer_netnsid;
+	}
 	if (link_unchanged(m->cc, m->nsid, l.ifindex, d, del))
 		return;
 	Tapio__V1__CniEvent e = TAPIO__V1__CNI_EVENT__INIT;
@@ -677,11 +735,41 @@ static void on_delnsid(struct nl_msg_ctx *m, const struct nlmsghdr *nlh)
 	    mnl_attr_parse(nlh, sizeof(struct rtgenmsg), nsid_attr_cb, tb) < 0 ||
 	    !tb[NETNSA_NSID] || mnl_attr_validate(tb[NETNSA_NSID], MNL_TYPE_U32) < 0)
 		return;
+	struct cni_ctx *cc = m->cc;
+	int32_t nsid = (int32_t)mnl_attr_get_u32(tb[NETNSA_NSID]);
 	Tapio__V1__CniEvent e = TAPIO__V1__CNI_EVENT__INIT;
 	e.has_netnsid = 1;
-	e.netnsid = (int32_t)mnl_attr_get_u32(tb[NETNSA_NSID]);
+	e.netnsid = nsid;
 	e.netns_op = "nsid_removed";
-	emit_net(m->cc, "netns.destroy", &e);
+	/* The containers whose host veth had its peer in this namespace. */
+	char cid[256] = "";
+	for (size_t i = 0; i < VETH_PEERS; i++) {
+		struct veth_peer *vp = &cc->veths[i];
+		if (!vp->name[0] || vp->peer_nsid != nsid)
+			continue;
+		for (size_t j = 0; j < POD_LINKS; j++) {
+			struct pod_link *pl = &cc->pod_links[j];
+			if (!pl->container_id[0] || strcmp(pl->ifname, vp->name) != 0)
+				continue;
+			snprintf(cid, sizeof(cid), "%s", pl->container_id);
+			if (cc->leak_fd >= 0) {
+				if (cc->n_checks < LEAK_CHECKS) {
+					struct leak_check *c = &cc->checks[cc->n_checks++];
+					c->due_ns = timeconv_now_mono_ns() +
+						    (uint64_t)cc->cfg->leak_grace_s * 1000000000ull;
+					snprintf(c->container_id, sizeof(c->container_id), "%s",
+						 cid);
+				} else {
+					cc->ipam_overflow++;
+				}
+			}
+			memset(pl, 0, sizeof(*pl));
+		}
+		memset(vp, 0, sizeof(*vp)); /* the id may be given to another namespace */
+	}
+	if (cid[0])
+		e.container_id = cid;
+	emit_net(cc, "netns.destroy", &e);
 }
 
 static int nl_msg_cb(const struct nlmsghdr *nlh, void *data)
@@ -907,9 +995,14 @@ static struct lease *lease_load(struct cni_ctx *cc, const char *net, const char 
 	return l;
 }
 
-static void emit_ipam(struct cni_ctx *cc, const struct lease *l, const char *action)
+static void emit_ipam_type(struct cni_ctx *cc, const struct lease *l, const char *type,
+			   const char *action, int64_t age_ns)
 {
 	Tapio__V1__CniIpam ip = TAPIO__V1__CNI_IPAM__INIT;
+	if (age_ns >= 0) {
+		ip.has_age_ns = 1;
+		ip.age_ns = (uint64_t)age_ns;
+	}
 	ip.action = (char *)action;
 	ip.network = (char *)l->network;
 	ip.ip = (char *)l->ip;
@@ -921,7 +1014,48 @@ static void emit_ipam(struct cni_ctx *cc, const struct lease *l, const char *act
 	e.ipam = &ip;
 	if (l->container_id[0])
 		e.container_id = (char *)l->container_id;
-	emit_net(cc, "cni.ipam", &e);
+	emit_net(cc, type, &e);
+}
+
+static void emit_ipam(struct cni_ctx *cc, const struct lease *l, const char *action)
+{
+	emit_ipam_type(cc, l, "cni.ipam", action, -1);
+}
+
+/* Due checks: a lease still held by a container whose namespace is gone is a leak (the DEL
+ * never came, or failed), reported once with its age. */
+static int check_leaks(struct cni_ctx *cc)
+{
+	uint64_t n;
+	if (read(cc->leak_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return -errno;
+	uint64_t now = timeconv_now_mono_ns();
+	for (size_t i = 0; i < cc->n_checks;) {
+		struct leak_check *c = &cc->checks[i];
+		if (c->due_ns > now) {
+			i++;
+			continue;
+		}
+		for (size_t j = 0; j < cc->n_leases; j++) {
+			struct lease *l = &cc->leases[j];
+			if (l->leak_reported || strcmp(l->container_id, c->container_id) != 0)
+				continue;
+			char path[4096 + 256];
+			snprintf(path, sizeof(path), "%s/%s/%s", cc->cfg->ipam_dir, l->network,
+				 l->ip);
+			struct stat st;
+			if (stat(path, &st) < 0)
+				continue; /* released meanwhile (its event was lost or is queued) */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t age = ((int64_t)ts.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
+				      (ts.tv_nsec - st.st_mtim.tv_nsec);
+			l->leak_reported = true;
+			emit_ipam_type(cc, l, "cni.ipam_leak", "leak", age < 0 ? 0 : age);
+		}
+		*c = cc->checks[--cc->n_checks];
+	}
+	return 0;
 }
 
 static int watch_net(struct cni_ctx *cc, const char *net, int load_existing)
@@ -1149,7 +1283,7 @@ static int cni_setup(struct worker *w, void *ctx)
 	struct cni_ctx *cc = ctx;
 	cc->w = w;
 	cc->cfg = config_section(worker_config(w), "cni");
-	cc->nl_fd = cc->ino_fd = -1;
+	cc->nl_fd = cc->ino_fd = cc->leak_fd = -1;
 	worker_set_step(w, "libbpf setup");
 	int r = kevent_setup();
 	if (r < 0)
@@ -1189,6 +1323,17 @@ static int cni_setup(struct worker *w, void *ctx)
 	r = setup_inotify(cc);
 	if (r < 0)
 		return r;
+	if (cc->cfg->leak_grace_s && cc->cfg->rtnetlink && cc->ino_fd >= 0 && cc->ipam_wd >= 0) {
+		cc->leak_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (cc->leak_fd < 0)
+			return -errno;
+		struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
+		if (timerfd_settime(cc->leak_fd, 0, &its, NULL) < 0)
+			return -errno;
+		r = worker_watch(w, cc->leak_fd);
+		if (r < 0)
+			return r;
+	}
 	if (cc->cfg->netns_dir[0]) {
 		r = worker_add_read_path(w, cc->cfg->netns_dir);
 		if (r < 0)
@@ -1205,6 +1350,8 @@ static int cni_on_readable(struct worker *w, void *ctx, int fd)
 		return read_netlink(cc);
 	if (fd == cc->ino_fd)
 		return read_inotify(cc);
+	if (fd == cc->leak_fd)
+		return check_leaks(cc);
 	return 0;
 }
 
@@ -1243,6 +1390,8 @@ static void cni_teardown(struct worker *w, void *ctx)
 		mnl_socket_close(cc->nl);
 	if (cc->ino_fd >= 0)
 		close(cc->ino_fd);
+	if (cc->leak_fd >= 0)
+		close(cc->leak_fd);
 }
 
 static const struct worker_collector cni_collector = {

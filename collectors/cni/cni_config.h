@@ -22,4 +22,5 @@ struct config_cni {
 	uint32_t env_max_bytes;		       /* environment copied in the kernel */
 	uint32_t pending_max;		       /* plugin calls followed at once */
 	bool rtnetlink;			       /* net.link / net.addr */
+	uint32_t leak_grace_s;		       /* cni.ipam_leak after this, 0 = off */
 };

@@ -34,6 +34,8 @@ static const struct config_key keys[] = {
 		   "plugin environment copied in the kernel (its tail)"),
 	CONFIG_U32(C, "pending_max", pending_max, 256, 8, 4096, "plugin calls followed at once"),
 	CONFIG_BOOL(C, "rtnetlink", rtnetlink, true, "net.link / net.addr from rtnetlink"),
+	CONFIG_U32(C, "leak_grace_s", leak_grace_s, 30, 0, 3600,
+		   "cni.ipam_leak: a pod netns gone this long, its lease still held; 0 = off"),
 };
 #undef C
 

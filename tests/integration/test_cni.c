@@ -625,3 +625,72 @@ Test(cni, containerd_ctr_run_cni_chain, .timeout = 180)
 	cr_expect_eq(system(cmd), 0);
 	env_cleanup(&e);
 }
+
+/* A DEL that never came: the pod's namespace goes away while host-local still holds its
+ * address. The leak is reported once, after leak_grace_s, with the lease's age; the
+ * namespace's destruction names the container. */
+Test(cni, lease_without_del_is_a_leak, .timeout = 120)
+{
+	require_plugins();
+	struct env e;
+	env_setup(&e);
+	struct tapiod t;
+	start(&t, &e, "    leak_grace_s: 1\n");
+	sh("ip netns add %s", e.netns);
+	char nspath[128], cid[64], out[16384];
+	snprintf(nspath, sizeof(nspath), "/var/run/netns/%s", e.netns);
+	snprintf(cid, sizeof(cid), "tapio-leak-%d", (int)getpid());
+	pid_t pid;
+	int st = run_plugin(PLUGIN_DIR "/bridge", "ADD", cid, nspath, "eth0", e.conf, NULL, out,
+			    sizeof(out), &pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bridge ADD failed: %s", out);
+	struct invoke_match im = {"bridge", "ADD", cid, pid};
+	json_object *ev = tapiod_wait(&t, match_invoke, &im, 10000);
+	cr_assert_not_null(ev, "no cni.invoke for bridge ADD");
+	const char *ip = json_object_get_string(arr_idx(ev, "cni.ips", 0));
+	cr_assert_not_null(ip);
+	char bare_ip[64];
+	snprintf(bare_ip, sizeof(bare_ip), "%.*s", (int)strcspn(ip, "/"), ip);
+	struct kv_match am = {
+		"cni.ipam", "cni.ipam.action", "allocate", "cni.ipam.ip", bare_ip, NULL, 0};
+	cr_assert_not_null(tapiod_wait(&t, match_kv, &am, 10000));
+
+	/* The runtime "forgets" DEL: the namespace is deleted, the lease stays. */
+	sh("ip netns del %s", e.netns);
+	struct kv_match dm = {"netns.destroy", "cni.containerId", cid, NULL, NULL, NULL, 0};
+	json_object *d = tapiod_wait(&t, match_kv, &dm, 15000);
+	cr_assert_not_null(d, "no netns.destroy naming %s; log:\n%s", cid, tapiod_log(&t));
+	cr_assert_geq(jint(d, "cni.netnsid", -1), 0);
+	struct kv_match lm = {
+		"cni.ipam_leak", "cni.ipam.ip", bare_ip, "cni.ipam.containerId", cid, NULL, 0};
+	json_object *leak = tapiod_wait(&t, match_kv, &lm, 15000);
+	cr_assert_not_null(leak, "no cni.ipam_leak for %s", bare_ip);
+	cr_assert_str_eq(jstr(leak, "cni.ipam.action"), "leak");
+	cr_assert_str_eq(jstr(leak, "cni.ipam.ifname"), "eth0");
+	cr_assert_geq(jint(leak, "cni.ipam.ageNs", -1), 1000000000LL, "age covers the grace");
+	cr_assert_lt(jint(leak, "cni.ipam.ageNs", -1), 120000000000LL);
+	/* Once. */
+	tapiod_pump(&t, 2500);
+	cr_assert_eq(tapiod_count(&t, match_kv, &lm), 1);
+
+	/* A lease released by DEL is no leak: the same again with DEL. */
+	char cid2[80];
+	snprintf(cid2, sizeof(cid2), "%s-ok", cid);
+	sh("ip netns add %s", e.netns);
+	st = run_plugin(PLUGIN_DIR "/bridge", "ADD", cid2, nspath, "eth0", e.conf, NULL, out,
+			sizeof(out), &pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "second ADD failed: %s", out);
+	st = run_plugin(PLUGIN_DIR "/bridge", "DEL", cid2, nspath, "eth0", e.conf, NULL, out,
+			sizeof(out), &pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	sh("ip netns del %s", e.netns);
+	struct kv_match dm2 = {"netns.destroy", "cni.containerId", cid2, NULL, NULL, NULL, 0};
+	cr_assert_not_null(tapiod_wait(&t, match_kv, &dm2, 15000));
+	tapiod_pump(&t, 2500);
+	struct kv_match lm2 = {"cni.ipam_leak", "cni.ipam.containerId", cid2, NULL, NULL, NULL, 0};
+	cr_assert_eq(tapiod_count(&t, match_kv, &lm2), 0, "a released lease reported as leak");
+
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	env_cleanup(&e);
+}
