@@ -41,8 +41,39 @@ static void sh(const char *fmt, ...)
 	(void)st;
 }
 
+/* What a test set up on the host, undone by fini_host even when an assertion ends the test
+ * early (criterion runs .fini after a failed assertion). */
+static struct env *cur_env;
+static char cur_conflist[256];
+static bool cur_link, cur_containerd;
+
+static void env_cleanup(struct env *e);
+
+static void fini_host(void)
+{
+	if (cur_env)
+		env_cleanup(cur_env);
+	if (cur_conflist[0])
+		unlink(cur_conflist);
+	if (cur_link) {
+		int r = system("rm -f /opt/cni/bin; rmdir /opt/cni 2>/dev/null");
+		(void)r;
+	}
+	if (cur_containerd) {
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "%s/tests/helpers/cri-env.sh stop",
+			 harness_source_dir());
+		int r = system(cmd);
+		(void)r;
+	}
+	cur_env = NULL;
+	cur_conflist[0] = '\0';
+	cur_link = cur_containerd = false;
+}
+
 static void env_setup(struct env *e)
 {
+	cur_env = e;
 	snprintf(e->dir, sizeof(e->dir), "/tmp/tapio-cni-XXXXXX");
 	cr_assert_not_null(mkdtemp(e->dir));
 	/* The worker reads conf/ and ipam/ as its own unprivileged uid. */
@@ -69,6 +100,7 @@ static void env_setup(struct env *e)
 
 static void env_cleanup(struct env *e)
 {
+	cur_env = NULL;
 	sh("ip netns del %s 2>/dev/null; ip link del %s 2>/dev/null; rm -rf %s", e->netns,
 	   e->bridge, e->dir);
 }
@@ -213,10 +245,10 @@ static void require_plugins(void)
 			"containernetworking-plugins not installed (scripts/install-deps.sh)");
 }
 
-Test(cni, add_check_del_with_real_plugins, .timeout = 120)
+Test(cni, add_check_del_with_real_plugins, .timeout = 120, .fini = fini_host)
 {
 	require_plugins();
-	struct env e;
+	static struct env e; /* static: fini_host may use it after the test returned */
 	env_setup(&e);
 	struct tapiod t;
 	start(&t, &e, NULL);
@@ -408,10 +440,10 @@ Test(cni, add_check_del_with_real_plugins, .timeout = 120)
 	env_cleanup(&e);
 }
 
-Test(cni, failing_add_config_dir_and_hostile_output, .timeout = 120)
+Test(cni, failing_add_config_dir_and_hostile_output, .timeout = 120, .fini = fini_host)
 {
 	require_plugins();
-	struct env e;
+	static struct env e; /* static: fini_host may use it after the test returned */
 	env_setup(&e);
 	/* A "plugin" that writes 10 MB to stdout: dd, copied into a plugin directory. */
 	char big[256];
@@ -514,7 +546,7 @@ Test(cni, failing_add_config_dir_and_hostile_output, .timeout = 120)
 /* A real runtime calling the plugins: a private containerd (tests/helpers/cri-env.sh, its own
  * state and socket) and `ctr run --cni`, which runs the first network list of /etc/cni/net.d
  * from /opt/cni/bin — here a bridge + host-local + portmap chain on a test bridge and subnet. */
-Test(cni, containerd_ctr_run_cni_chain, .timeout = 180)
+Test(cni, containerd_ctr_run_cni_chain, .timeout = 180, .fini = fini_host)
 {
 	require_plugins();
 	setenv("CRI_ENV_DIR", "/var/lib/tapio-test/cni-ctr", 1);
@@ -527,19 +559,22 @@ Test(cni, containerd_ctr_run_cni_chain, .timeout = 180)
 	int st = pclose(f);
 	cr_assert(ok && WIFEXITED(st) && WEXITSTATUS(st) == 0, "cri-env.sh start failed");
 	sock[strcspn(sock, "\n")] = '\0';
+	cur_containerd = true;
 
-	struct env e;
+	static struct env e; /* static: fini_host may use it after the test returned */
 	env_setup(&e);
 	/* ctr's CNI library reads these fixed paths. */
 	bool made_link = false;
 	if (access("/opt/cni/bin", F_OK) != 0) {
 		sh("mkdir -p /opt/cni && ln -s " PLUGIN_DIR " /opt/cni/bin");
 		made_link = true;
+		cur_link = true;
 	}
 	sh("mkdir -p /etc/cni/net.d");
 	char conflist[256];
 	snprintf(conflist, sizeof(conflist), "/etc/cni/net.d/00-tapio-it-%d.conflist",
 		 (int)getpid());
+	snprintf(cur_conflist, sizeof(cur_conflist), "%s", conflist);
 	f = fopen(conflist, "w");
 	cr_assert_not_null(f);
 	fprintf(f,
@@ -619,20 +654,23 @@ Test(cni, containerd_ctr_run_cni_chain, .timeout = 180)
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
 	tapiod_cleanup(&t);
 	unlink(conflist);
+	cur_conflist[0] = '\0';
 	if (made_link)
 		sh("rm -f /opt/cni/bin; rmdir /opt/cni 2>/dev/null");
+	cur_link = false;
 	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/cri-env.sh stop", harness_source_dir());
 	cr_expect_eq(system(cmd), 0);
+	cur_containerd = false;
 	env_cleanup(&e);
 }
 
 /* A DEL that never came: the pod's namespace goes away while host-local still holds its
  * address. The leak is reported once, after leak_grace_s, with the lease's age; the
  * namespace's destruction names the container. */
-Test(cni, lease_without_del_is_a_leak, .timeout = 120)
+Test(cni, lease_without_del_is_a_leak, .timeout = 120, .fini = fini_host)
 {
 	require_plugins();
-	struct env e;
+	static struct env e; /* static: fini_host may use it after the test returned */
 	env_setup(&e);
 	struct tapiod t;
 	start(&t, &e, "    leak_grace_s: 1\n");
