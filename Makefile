@@ -235,6 +235,8 @@ $(BUILD)/fuzz/fuzz_kubeapi_stream: $(wildcard collectors/kubeapi/*.[ch])
 $(BUILD)/fuzz/fuzz_kubeapi_stream: PKG_LIBS += -ljson-c
 $(BUILD)/fuzz/fuzz_kubelet_json: $(wildcard collectors/kubelet/*.[ch])
 $(BUILD)/fuzz/fuzz_kubelet_json: PKG_LIBS += -ljson-c
+$(BUILD)/fuzz/fuzz_cni_json: $(wildcard collectors/cni/*.[ch])
+$(BUILD)/fuzz/fuzz_cni_json: PKG_LIBS += -ljson-c
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
 # (FUZZ_LIBS: what common/ and the fuzzed collector code need beyond PKG_LIBS).
