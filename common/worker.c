@@ -34,6 +34,7 @@
 #define BATCH_BYTES_MAX (FRAME_MAX - 64)
 #define DRAIN_TIMEOUT_MS 1000
 #define MAX_STR 64
+#define SENT_MARKS 64                /* batches in the queue whose last seq is remembered */
 
 struct worker {
 	const struct worker_collector *coll;
@@ -63,8 +64,17 @@ struct worker {
 
 	struct strbuf batch;                    /* EventBatch body: repeated field 1 */
 	uint32_t batch_events;
+	uint64_t batch_last_seq;                /* seq of the batch's last event */
 	struct strbuf out;                      /* framed bytes not yet written */
 	size_t out_max;
+	/* What has left: bytes ever queued and written, and for queued batches the stream
+	 * offset of their end with their last seq (oldest first). */
+	uint64_t out_queued, out_written;
+	struct sent_mark {
+		uint64_t end, seq;
+	} marks[SENT_MARKS];
+	unsigned mark_first, mark_n;
+	uint64_t seq_sent;
 
 	uint64_t seq;
 	uint64_t events_sent, queue_drops;
@@ -86,6 +96,16 @@ const struct timeconv *worker_timeconv(const struct worker *w)
 struct worker_counters *worker_counters(struct worker *w)
 {
 	return &w->counters;
+}
+
+uint64_t worker_sent_seq(const struct worker *w)
+{
+	return w->seq_sent;
+}
+
+bool worker_congested(const struct worker *w)
+{
+	return w->out.len > w->out_max / 2;
 }
 
 int worker_watch(struct worker *w, int fd)
@@ -171,6 +191,12 @@ static int send_pending(struct worker *w)
 			return -errno;
 		}
 		strbuf_consume(&w->out, (size_t)n);
+		w->out_written += (uint64_t)n;
+		while (w->mark_n > 0 && w->marks[w->mark_first].end <= w->out_written) {
+			w->seq_sent = w->marks[w->mark_first].seq;
+			w->mark_first = (w->mark_first + 1) % SENT_MARKS;
+			w->mark_n--;
+		}
 	}
 	arm_out(w, false);
 	sandbox_set_report_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
@@ -195,7 +221,22 @@ static int queue_frame(struct worker *w, unsigned field, const void *body, size_
 		return -ENOBUFS;
 	if (strbuf_append(&w->out, hdr, h) < 0 || strbuf_append(&w->out, body, len) < 0)
 		return -ENOMEM;
+	w->out_queued += h + len;
 	return 0;
+}
+
+/* The batch just queued ends at out_queued; its events are sent once the stream gets there.
+ * With every mark in use the newest one moves forward (the older batch is sent first). */
+static void mark_batch(struct worker *w, uint64_t last_seq)
+{
+	if (w->mark_n == SENT_MARKS) {
+		struct sent_mark *m = &w->marks[(w->mark_first + w->mark_n - 1) % SENT_MARKS];
+		*m = (struct sent_mark){ w->out_queued, last_seq };
+		return;
+	}
+	w->marks[(w->mark_first + w->mark_n) % SENT_MARKS] =
+		(struct sent_mark){ w->out_queued, last_seq };
+	w->mark_n++;
 }
 
 static int queue_message(struct worker *w, unsigned field, const ProtobufCMessage *m)
@@ -217,10 +258,12 @@ static void flush_batch(struct worker *w)
 	if (w->batch_events == 0)
 		return;
 	int r = queue_frame(w, WIRE_FRAME_BATCH, w->batch.data, w->batch.len, false);
-	if (r < 0)
+	if (r < 0) {
 		w->queue_drops += w->batch_events;
-	else
+	} else {
 		w->events_sent += w->batch_events;
+		mark_batch(w, w->batch_last_seq);
+	}
 	strbuf_reset(&w->batch);
 	w->batch_events = 0;
 	send_pending(w);
@@ -250,6 +293,7 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 	memcpy(w->batch.data + w->batch.len, pre, p);
 	protobuf_c_message_pack(&ev->base, (uint8_t *)w->batch.data + w->batch.len + p);
 	w->batch.len += p + len;
+	w->batch_last_seq = ev->seq;
 	if (w->batch_events++ == 0) {
 		/* the batch waits flush_ms at most: many events per frame under load, bounded
 		 * latency when quiet */

@@ -62,3 +62,12 @@ struct worker_counters {
 	uint64_t enrich_misses;
 };
 struct worker_counters *worker_counters(struct worker *w);
+
+/* The seq of the newest event written to the supervisor's socket in full (0 = none yet):
+ * what a collector that must not lose or repeat its input (the systemd journal's cursor)
+ * may consider handed over. Events of a batch dropped by a full queue never count, but a
+ * later batch written moves this past them. */
+uint64_t worker_sent_seq(const struct worker *w);
+/* The queue to the supervisor is more than half full: a producer that can wait (reading a
+ * journal) should, instead of having its events dropped. */
+bool worker_congested(const struct worker *w);
