@@ -55,6 +55,7 @@ struct unit {
 	uint32_t main_pid, nrestarts;
 	int32_t exec_code, exec_status;
 	char invocation[33];
+	char trigger[STATE_MAX]; /* Result when it last entered auto-restart */
 	uint32_t nrestarts_seen; /* NRestarts at the last unit event */
 	bool restarts_seen;
 	uint64_t restart_ns[RESTART_RING];
@@ -337,8 +338,8 @@ static void note_restarts(struct sd_ctx *s, struct unit *u)
 	se.has_restarts_in_window = se.has_window_s = 1;
 	se.restarts_in_window = in_window;
 	se.window_s = s->cfg->restart_loop_window_s;
-	if (u->has_result)
-		se.restart_trigger = u->result;
+	if (u->trigger[0])
+		se.restart_trigger = u->trigger;
 	emit(s, "systemd.unit_restart_loop", &se);
 }
 
@@ -359,18 +360,23 @@ static void unit_state(struct sd_ctx *s, struct unit *u, const char *active, con
 	copy_state(u->active, active);
 	copy_state(u->sub, sub);
 	u->state_known = true;
+	bool restarting = strcmp(sub, "auto-restart") == 0 && u->has_result;
+	if (restarting && changed)
+		copy_state(u->trigger, u->result);
 	if (!u->tracked || !changed)
 		return;
 	if (baseline && strcmp(active, "failed") != 0)
 		return; /* change-only: a listing at start reports only what is failed */
+	if (!had && strcmp(active, "inactive") == 0)
+		return; /* a unit appearing (loaded, not started) is no change yet */
 	Tapio__V1__SystemdEvent se = TAPIO__V1__SYSTEMD_EVENT__INIT;
 	fill_unit(&se, u);
 	if (had) {
 		se.previous_active_state = prev_active;
 		se.previous_sub_state = prev_sub;
 	}
-	if (strcmp(sub, "auto-restart") == 0 && u->has_result)
-		se.restart_trigger = u->result;
+	if (restarting)
+		se.restart_trigger = u->trigger;
 	emit(s, "systemd.unit", &se);
 	note_restarts(s, u);
 }
@@ -1075,9 +1081,9 @@ static int journal_open(struct sd_ctx *s)
 	else
 		r = sd_journal_open(&s->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
 	if (r < 0) {
-		log_error("systemd: cannot open the journal%s%s: %s",
-			  cfg->journal_directory[0] ? " in " : "", cfg->journal_directory,
-			  strerror(-r));
+		log_warn("systemd: cannot open the journal%s%s: %s",
+			 cfg->journal_directory[0] ? " in " : "", cfg->journal_directory,
+			 strerror(-r));
 		return r;
 	}
 	/* bounds what a huge field costs; MESSAGE beyond message_max is cut anyway */
@@ -1140,18 +1146,29 @@ static int systemd_setup(struct worker *w, void *ctx)
 	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, s->bustimerfd, &e) < 0 || worker_watch(w, s->efd) < 0)
 		return EXIT_TRANSIENT;
 
+	char why[320] = "";
 	if (s->cfg->journal) {
 		int r = journal_open(s);
-		if (r < 0)
-			return r == -ENOMEM ? EXIT_TRANSIENT : EXIT_CONFIG;
-		worker_add_hook(w, "sd-journal");
+		if (r == -ENOMEM)
+			return EXIT_TRANSIENT;
+		if (r < 0) {
+			/* units without the journal: DEGRADED, not a crash loop */
+			if (s->j)
+				s->j = (sd_journal_close(s->j), NULL);
+			snprintf(why, sizeof(why), "journal unavailable (%s)", strerror(-r));
+			worker_add_missing(w, "journal");
+		} else {
+			worker_add_hook(w, "sd-journal");
+		}
 	}
 	bus_maybe_connect(s);
 	worker_add_hook(w, "sd-bus:org.freedesktop.systemd1");
 	if (!s->bus) {
-		char why[256];
-		snprintf(why, sizeof(why), "systemd bus unreachable (%s): retrying with backoff",
-			 s->bus_error);
+		size_t n = strlen(why);
+		snprintf(why + n, sizeof(why) - n, "%ssystemd bus unreachable (%s): retrying",
+			 n ? "; " : "", s->bus_error);
+	}
+	if (why[0]) {
 		worker_set_degraded(w, why);
 		log_warn("systemd: %s", why);
 	}

@@ -10,20 +10,19 @@
 #include "systemd_config.h"
 
 /* After the sandbox: the journal directories (files that appear later; see README), the
- * machine id sd-journal reads. The bus socket needs no path rule: Landlock does not govern
- * connecting to a named socket. */
+ * machine id sd-journal reads, /proc/self for the privilege report. The bus socket needs no path
+ * rule: Landlock does not govern connecting to a named socket. */
 static const char *const read_paths[] = {"/run/log/journal", "/var/log/journal", "/etc/machine-id",
-					 NULL};
+					 "/proc/self", NULL};
 
 /* sd-bus reconnects inside the sandbox (socket, connect, the credential exchange) and
  * sd-journal follows its files (inotify); the cursor file, opened during setup, is rewritten
  * in place with pwrite. */
 static const char *const extra_syscalls[] = {
-	"socket",      "connect", "getsockopt", "setsockopt",	     "getsockname",
-	"getpeername", "sendmsg", "recvmsg",	"inotify_add_watch", "inotify_rm_watch",
-	"pwrite64",    "fstatfs", "statfs",	"getrandom",	     "ppoll",
-	"newfstatat",  "statx",	  "mremap",	"madvise",	     "getdents64",
-	"readlinkat",  "prctl",	  NULL,
+	"socket",      "connect", "getsockopt",	       "setsockopt",	   "getsockname",
+	"getpeername", "recvmsg", "recvfrom",	       "geteuid",	   "getuid",
+	"getegid",     "getgid",  "inotify_add_watch", "inotify_rm_watch", "pwrite64",
+	"fstatfs",     NULL,
 };
 
 static const char *const priority_names[] = {
@@ -53,7 +52,7 @@ static const struct config_key keys[] = {
 	CONFIG_U32(C, "restart_loop_count", restart_loop_count, 5, 1, 10000,
 		   "more automatic restarts than this ..."),
 	CONFIG_U32(C, "restart_loop_window_s", restart_loop_window_s, 300, 1, 86400,
-		   "... within this → systemd.unit_restart_loop"),
+		   "... within this -> systemd.unit_restart_loop"),
 	CONFIG_U32(C, "max_units", max_units, 4096, 16, 65536, "units remembered"),
 	CONFIG_BOOL(C, "journal", journal, true, "entries of the watched units"),
 	CONFIG_STRING(C, "journal_directory", journal_directory, "", NULL,
