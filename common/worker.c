@@ -192,11 +192,14 @@ static int send_pending(struct worker *w)
 		}
 		strbuf_consume(&w->out, (size_t)n);
 		w->out_written += (uint64_t)n;
+		uint64_t before = w->seq_sent;
 		while (w->mark_n > 0 && w->marks[w->mark_first].end <= w->out_written) {
 			w->seq_sent = w->marks[w->mark_first].seq;
 			w->mark_first = (w->mark_first + 1) % SENT_MARKS;
 			w->mark_n--;
 		}
+		if (w->seq_sent != before && w->coll->on_sent)
+			w->coll->on_sent(w, w->ctx, w->seq_sent);
 	}
 	arm_out(w, false);
 	sandbox_set_report_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
@@ -267,6 +270,11 @@ static void flush_batch(struct worker *w)
 	strbuf_reset(&w->batch);
 	w->batch_events = 0;
 	send_pending(w);
+}
+
+void worker_flush(struct worker *w)
+{
+	flush_batch(w);
 }
 
 int worker_emit(struct worker *w, Tapio__V1__Event *ev)

@@ -24,6 +24,10 @@ struct worker_collector {
 	int (*on_readable)(struct worker *w, void *ctx, int fd);
 	/* Add collector counters (kernel drops, decode errors, ...) to the stats frame. */
 	void (*fill_stats)(struct worker *w, void *ctx, Tapio__V1__Stats *stats);
+	/* Optional: events up to `seq` have now been written to the supervisor's socket in full
+	 * (see worker_sent_seq()). Called from inside worker_emit() and the loop; it must not
+	 * emit. */
+	void (*on_sent)(struct worker *w, void *ctx, uint64_t seq);
 	/* Release what setup acquired (called on every exit path after setup started). */
 	void (*teardown)(struct worker *w, void *ctx);
 };
@@ -53,6 +57,10 @@ const struct timeconv *worker_timeconv(const struct worker *w);
  * caller may reuse or free it after the call. Events are sent in batches. Returns 0, or
  * -ENOBUFS when the outgoing queue is full (the event is dropped and counted). */
 int worker_emit(struct worker *w, Tapio__V1__Event *ev);
+
+/* Queue the events emitted so far as one batch now and write what the socket takes, instead
+ * of waiting for flush_ms or a full batch (then worker_sent_seq() says what left). */
+void worker_flush(struct worker *w);
 
 /* Counters the collector adds to (filtered by config, decode errors). */
 struct worker_counters {

@@ -30,7 +30,7 @@
 #define RESTART_RING	  64  /* restart times remembered per unit */
 #define CURSOR_FILE_SIZE  1024
 #define CURSOR_MAGIC	  "tapio-journal-cursor 1\n"
-#define CHECKPOINTS	  64
+#define CHECKPOINTS	  1024 /* cursors waiting for their events to be written */
 #define UNIT_PATH_PREFIX  "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_DEST	  "org.freedesktop.systemd1"
 #define MANAGER_PATH	  "/org/freedesktop/systemd1"
@@ -78,6 +78,7 @@ struct sd_ctx {
 	int efd;	/* the collector's own epoll, watched by the worker */
 	int tickfd;	/* TICK_MS: reconnects, cursor saves, congested journal */
 	int bustimerfd; /* sd_bus_get_timeout() */
+	int soonfd;	/* one-shot: the journal's next round (more to read, or congested) */
 
 	/* the bus */
 	sd_bus *bus;
@@ -101,7 +102,7 @@ struct sd_ctx {
 	uint64_t last_emitted_seq;
 	struct checkpoint cps[CHECKPOINTS];
 	unsigned cp_first, cp_n;
-	bool journal_stalled; /* congested: resume on the tick */
+	bool journal_stalled; /* a round is scheduled on soonfd */
 	bool sandboxed;
 	uint64_t journal_read, journal_suppressed, journal_truncated;
 };
@@ -856,20 +857,26 @@ static void cursor_commit(struct sd_ctx *s)
 	free(best);
 }
 
-static void checkpoint(struct sd_ctx *s)
+/* `cursor` (owned, taken) may be saved once events up to `seq` are written. */
+static void checkpoint_add(struct sd_ctx *s, uint64_t seq, char *cursor)
 {
-	char *c = NULL;
-	if (sd_journal_get_cursor(s->j, &c) < 0 || !c)
-		return;
 	if (s->cp_n == CHECKPOINTS) {
 		/* the newest one moves forward: its events are later still */
 		struct checkpoint *last = &s->cps[(s->cp_first + s->cp_n - 1) % CHECKPOINTS];
 		free(last->cursor);
-		*last = (struct checkpoint){s->last_emitted_seq, c};
+		*last = (struct checkpoint){seq, cursor};
 		return;
 	}
-	s->cps[(s->cp_first + s->cp_n) % CHECKPOINTS] = (struct checkpoint){s->last_emitted_seq, c};
+	s->cps[(s->cp_first + s->cp_n) % CHECKPOINTS] = (struct checkpoint){seq, cursor};
 	s->cp_n++;
+}
+
+/* The entry just read: behind every event emitted so far (covers entries filtered out). */
+static void checkpoint(struct sd_ctx *s)
+{
+	char *c = NULL;
+	if (sd_journal_get_cursor(s->j, &c) >= 0 && c)
+		checkpoint_add(s, s->last_emitted_seq, c);
 }
 
 /* A field's value: the bytes after "NAME=", or NULL. */
@@ -1016,10 +1023,27 @@ static void journal_entry(struct sd_ctx *s)
 		ev.process = &pc;
 	ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_SYSTEMD;
 	ev.systemd = &se;
-	if (worker_emit(s->w, &ev) == 0)
+	if (worker_emit(s->w, &ev) == 0) {
 		s->last_emitted_seq = ev.seq;
+		if (cursor) {
+			checkpoint_add(s, ev.seq, cursor);
+			cursor = NULL;
+		}
+		/* a full batch leaves inside worker_emit(), before its last checkpoint */
+		if (worker_sent_seq(s->w) >= ev.seq)
+			cursor_commit(s);
+	}
 	free(cursor);
 	free(text);
+}
+
+/* The next journal round in `ms`: at once when a round stopped at its size, a little later
+ * when tapiod's queue is filling. */
+static void journal_again(struct sd_ctx *s, long ms)
+{
+	struct itimerspec its = {{0, 0}, {ms / 1000, (ms % 1000) * 1000000L + 1}};
+	s->journal_stalled = true;
+	timerfd_settime(s->soonfd, 0, &its, NULL);
 }
 
 /* Read what the journal has, as long as tapiod keeps up. Returns an exit code, or 0. */
@@ -1037,8 +1061,10 @@ static int journal_pump(struct sd_ctx *s)
 	int n = 0;
 	s->journal_stalled = false;
 	while (n < JOURNAL_ROUND_MAX) {
-		if (worker_congested(s->w)) {
-			s->journal_stalled = true;
+		/* tapiod is behind, or so many entries wait for the socket that their cursors
+		 * would have to be merged (a kill would then repeat the merged ones) */
+		if (worker_congested(s->w) || s->cp_n >= CHECKPOINTS - 1) {
+			journal_again(s, 20);
 			break;
 		}
 		r = sd_journal_next(s->j);
@@ -1052,9 +1078,14 @@ static int journal_pump(struct sd_ctx *s)
 		journal_entry(s);
 	}
 	if (n == JOURNAL_ROUND_MAX)
-		s->journal_stalled = true; /* more on the next tick */
-	if (n > 0)
+		journal_again(s, 0); /* more: after the loop has seen to the rest */
+	if (n > 0) {
 		checkpoint(s);
+		/* hand the round over now and save its cursor right behind it: a kill between
+		 * the two is what can repeat entries after a restart, so keep it short */
+		worker_flush(s->w);
+		cursor_commit(s);
+	}
 	return 0;
 }
 
@@ -1109,8 +1140,18 @@ static int journal_open(struct sd_ctx *s)
 		log_info("systemd: journal resumes after the saved cursor");
 	}
 	if (!positioned) {
+		/* the first start: from now on. Saved at once, so a restart before the first
+		 * event resumes here instead of at a later end. */
 		sd_journal_seek_tail(s->j);
-		sd_journal_previous(s->j);
+		char *now = NULL;
+		if (sd_journal_previous(s->j) > 0 && sd_journal_get_cursor(s->j, &now) >= 0 &&
+		    now) {
+			r = cursor_store(s, now);
+			if (r < 0)
+				log_warn("systemd: cannot save the journal cursor: %s",
+					 strerror(-r));
+		}
+		free(now);
 	}
 	s->jfd = sd_journal_get_fd(s->j);
 	if (s->jfd < 0) {
@@ -1134,8 +1175,9 @@ static int systemd_setup(struct worker *w, void *ctx)
 	s->sandboxed = config_collector(worker_config(w), "systemd")->sandbox;
 	s->efd = epoll_create1(EPOLL_CLOEXEC);
 	s->tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	s->soonfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->bustimerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (s->efd < 0 || s->tickfd < 0 || s->bustimerfd < 0)
+	if (s->efd < 0 || s->tickfd < 0 || s->bustimerfd < 0 || s->soonfd < 0)
 		return EXIT_TRANSIENT;
 	struct itimerspec its = {{0, TICK_MS * 1000000L}, {0, TICK_MS * 1000000L}};
 	struct epoll_event e = {.events = EPOLLIN, .data.fd = s->tickfd};
@@ -1143,7 +1185,10 @@ static int systemd_setup(struct worker *w, void *ctx)
 	    epoll_ctl(s->efd, EPOLL_CTL_ADD, s->tickfd, &e) < 0)
 		return EXIT_TRANSIENT;
 	e.data.fd = s->bustimerfd;
-	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, s->bustimerfd, &e) < 0 || worker_watch(w, s->efd) < 0)
+	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, s->bustimerfd, &e) < 0)
+		return EXIT_TRANSIENT;
+	e.data.fd = s->soonfd;
+	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, s->soonfd, &e) < 0 || worker_watch(w, s->efd) < 0)
 		return EXIT_TRANSIENT;
 
 	char why[320] = "";
@@ -1159,6 +1204,7 @@ static int systemd_setup(struct worker *w, void *ctx)
 			worker_add_missing(w, "journal");
 		} else {
 			worker_add_hook(w, "sd-journal");
+			journal_again(s, 0); /* what was written while no one read */
 		}
 	}
 	bus_maybe_connect(s);
@@ -1181,9 +1227,8 @@ static int on_tick(struct sd_ctx *s)
 	while (read(s->tickfd, &exp, sizeof(exp)) > 0)
 		;
 	bus_maybe_connect(s);
-	int r = s->journal_stalled ? journal_pump(s) : 0;
 	cursor_commit(s);
-	return r;
+	return 0;
 }
 
 static int systemd_on_readable(struct worker *w, void *ctx, int fd)
@@ -1203,6 +1248,12 @@ static int systemd_on_readable(struct worker *w, void *ctx, int fd)
 			bus_pump(s);
 		} else if (s->bus && f == s->busfd) {
 			bus_pump(s);
+		} else if (f == s->soonfd) {
+			uint64_t exp;
+			while (read(s->soonfd, &exp, sizeof(exp)) > 0)
+				;
+			s->journal_stalled = false;
+			r = journal_pump(s);
 		} else if (s->j && f == s->jfd) {
 			r = journal_pump(s);
 		}
@@ -1221,6 +1272,15 @@ static void systemd_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 		  s->n_units, (unsigned long long)s->connects, (unsigned long long)s->disconnects,
 		  (unsigned long long)s->journal_read, (unsigned long long)s->journal_suppressed,
 		  (unsigned long long)s->journal_truncated);
+}
+
+/* Events were written to tapiod: save the cursor behind them right away, so that a kill
+ * finds it as close as possible to what tapiod has. */
+static void systemd_on_sent(struct worker *w, void *ctx, uint64_t seq)
+{
+	struct sd_ctx *s = ctx;
+	if (s->j && s->cursor_fd >= 0)
+		cursor_commit(s);
 }
 
 static void systemd_teardown(struct worker *w, void *ctx)
@@ -1248,6 +1308,8 @@ static void systemd_teardown(struct worker *w, void *ctx)
 		close(s->tickfd);
 	if (s->bustimerfd >= 0)
 		close(s->bustimerfd);
+	if (s->soonfd >= 0)
+		close(s->soonfd);
 }
 
 static const struct worker_collector systemd_collector = {
@@ -1255,11 +1317,12 @@ static const struct worker_collector systemd_collector = {
 	.setup = systemd_setup,
 	.on_readable = systemd_on_readable,
 	.fill_stats = systemd_fill_stats,
+	.on_sent = systemd_on_sent,
 	.teardown = systemd_teardown,
 };
 
 int main(int argc, char **argv)
 {
-	static struct sd_ctx ctx = {.efd = -1, .tickfd = -1, .bustimerfd = -1};
+	static struct sd_ctx ctx = {.efd = -1, .tickfd = -1, .bustimerfd = -1, .soonfd = -1};
 	return worker_main(argc, argv, &systemd_collector, &ctx);
 }

@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: Apache-2.0
+// systemd collector end to end against a real systemd booted as PID 1 of a container
+// (tests/helpers/systemd-env.sh: systemd-nspawn over the host's /usr): transient units that
+// fail, restart, get killed and log; the events read from tapiod's stdout, every field checked.
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+struct env {
+	char dir[128];
+	char script[4096];
+};
+
+/* Run the helper with these arguments; its exit status (-1 when it did not exit). */
+static int helper(const struct env *e, const char *const *args)
+{
+	const char *argv[32];
+	size_t n = 0;
+	argv[n++] = e->script;
+	for (size_t i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 1);
+		execv(e->script, (char *const *)argv);
+		_exit(127);
+	}
+	int st;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+/* Run a command inside the container. */
+#define IN(e, ...) helper((e), (const char *const[]){"exec", (e)->dir, __VA_ARGS__, NULL})
+
+static void env_start(struct env *e)
+{
+	harness_require_root();
+	snprintf(e->dir, sizeof(e->dir), "/tmp/tapio-sd-%d", (int)getpid());
+	snprintf(e->script, sizeof(e->script), "%s/tests/helpers/systemd-env.sh",
+		 harness_source_dir());
+	cr_assert_eq(helper(e, (const char *const[]){"start", e->dir, NULL}), 0,
+		     "systemd-env.sh start failed (is systemd-container installed?)");
+}
+
+static void env_stop(struct env *e)
+{
+	helper(e, (const char *const[]){"stop", e->dir, NULL});
+}
+
+static const char *collectors_yaml(const struct env *e, const char *extra, char *buf, size_t size)
+{
+	snprintf(buf, size,
+		 "  process:\n    enabled: false\n"
+		 "  network:\n    enabled: false\n"
+		 "  dns:\n    enabled: false\n"
+		 "  systemd:\n    enabled: true\n"
+		 "    globs: [\"tapio-it-*\"]\n"
+		 "    bus_address: \"unix:path=%s/dbus/system_bus_socket\"\n"
+		 "    journal_directory: %s/journal\n"
+		 "    cursor_file: %s/state/journal.cursor\n"
+		 "%s",
+		 e->dir, e->dir, e->dir, extra);
+	return buf;
+}
+
+/* The worker has listed the units (subscribed): changes from now on are seen. */
+static void wait_connected(struct tapiod *t, int n)
+{
+	for (int i = 0; i < 200; i++) {
+		char *log = tapiod_log(t);
+		int seen = 0;
+		for (const char *p = log; p && (p = strstr(p, "connected to the manager")); p++)
+			seen++;
+		free(log);
+		if (seen >= n)
+			return;
+		tapiod_pump(t, 50);
+	}
+	cr_assert_fail("the systemd worker never connected to the container's manager");
+}
+
+struct want {
+	const char *type, *unit, *active, *sub;
+	long long restarts;	 /* -1 = any */
+	const char *prev_active; /* NULL = any */
+};
+
+static bool match_want(json_object *ev, void *arg)
+{
+	const struct want *w = arg;
+	const char *t = jstr(ev, "type"), *u = jstr(ev, "systemd.unit");
+	if (!t || strcmp(t, w->type) != 0 || !u || strcmp(u, w->unit) != 0)
+		return false;
+	if (w->active && strcmp(jstr(ev, "systemd.activeState") ?: "", w->active) != 0)
+		return false;
+	if (w->sub && strcmp(jstr(ev, "systemd.subState") ?: "", w->sub) != 0)
+		return false;
+	if (w->prev_active &&
+	    strcmp(jstr(ev, "systemd.previousActiveState") ?: "", w->prev_active) != 0)
+		return false;
+	return w->restarts < 0 || jint(ev, "systemd.restarts", -1) == w->restarts;
+}
+
+static json_object *wait_for(struct tapiod *t, const char *type, const char *unit,
+			     const char *active, const char *sub, long long restarts)
+{
+	struct want w = {type, unit, active, sub, restarts, NULL};
+	json_object *ev = tapiod_wait(t, match_want, &w, 20000);
+	cr_assert_not_null(ev, "no %s for %s %s/%s restarts %lld", type, unit, active ?: "*",
+			   sub ?: "*", restarts);
+	return ev;
+}
+
+/* The systemd.unit events of one unit, in order. */
+static size_t unit_events(struct tapiod *t, const char *unit, json_object **out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n_events && n < max; i++) {
+		json_object *ev = t->events[i];
+		if (strcmp(jstr(ev, "type") ?: "", "systemd.unit") == 0 &&
+		    strcmp(jstr(ev, "systemd.unit") ?: "", unit) == 0)
+			out[n++] = ev;
+	}
+	return n;
+}
+
+static bool is_hex(const char *s, size_t len)
+{
+	if (!s || strlen(s) != len)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+static void assert_envelope(json_object *ev)
+{
+	cr_assert_str_eq(jstr(ev, "collector"), "systemd");
+	cr_assert_str_eq(jstr(ev, "node"), "it-node");
+	cr_assert_gt(jint(ev, "seq", 0), 0);
+	double now = (double)time(NULL);
+	double ts = jtime(ev);
+	cr_assert(ts > now - 120 && ts < now + 5, "event time %f is not now (%f)", ts, now);
+}
+
+#define FLAP "tapio-it-flap.service"
+/* Runs 0..2 log at err and debug and exit 3; run 3 (after the third restart) stays up. */
+#define FLAP_SCRIPT                                                                                \
+	"n=$(cat /run/tapio-it-n 2>/dev/null || echo 0); echo $((n + 1)) > /run/tapio-it-n; "      \
+	"if [ \"$n\" -ge 3 ]; then exec sleep 1000; fi; "                                          \
+	"echo \"<3>tapio-it err line $n\"; echo \"<7>tapio-it debug line $n\"; exit 3"
+
+Test(systemd, unit_lifecycle_restarts_kill_job_and_journal, .timeout = 120)
+{
+	struct env e;
+	env_start(&e);
+	char cfg[2048];
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, collectors_yaml(&e,
+						      "    restart_loop_count: 2\n"
+						      "    restart_loop_window_s: 60\n",
+						      cfg, sizeof(cfg))),
+		     0);
+	cr_assert(tapiod_wait_state(&t, "systemd", "READY", 10000), "systemd worker not READY");
+	wait_connected(&t, 1);
+	pid_t kids[8];
+	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
+	assert_worker_sandboxed(kids[0]);
+
+	/* a service that exits 3 and is restarted on failure three times, then stopped */
+	cr_assert_eq(IN(&e, "systemd-run", "--unit=" FLAP, "-p", "Restart=on-failure", "-p",
+			"RestartSec=300ms", "/bin/sh", "-c", FLAP_SCRIPT),
+		     0);
+	wait_for(&t, "systemd.unit", FLAP, "active", "running", 3);
+	cr_assert_eq(IN(&e, "systemctl", "stop", FLAP), 0);
+	struct want stopped = {"systemd.unit", FLAP, "inactive", "dead", 3, "deactivating"};
+	cr_assert_not_null(tapiod_wait(&t, match_want, &stopped, 20000), "no stop of " FLAP);
+
+	json_object *evs[64];
+	size_t n = unit_events(&t, FLAP, evs, 64);
+	/* change-only, in order: each event's previous state is the one before it */
+	for (size_t i = 0; i < n; i++) {
+		assert_envelope(evs[i]);
+		if (i == 0)
+			continue;
+		cr_assert_str_eq(jstr(evs[i], "systemd.previousActiveState"),
+				 jstr(evs[i - 1], "systemd.activeState"), "event %zu", i);
+		cr_assert_str_eq(jstr(evs[i], "systemd.previousSubState"),
+				 jstr(evs[i - 1], "systemd.subState"), "event %zu", i);
+		cr_assert(strcmp(jstr(evs[i], "systemd.activeState"),
+				 jstr(evs[i - 1], "systemd.activeState")) != 0 ||
+				  strcmp(jstr(evs[i], "systemd.subState"),
+					 jstr(evs[i - 1], "systemd.subState")) != 0,
+			  "event %zu repeats the state", i);
+	}
+	/* the runs: running → failed (exit 3) → auto-restart, three times, then running */
+	size_t i = 0;
+	for (long long run = 0; run <= 3; run++) {
+		while (i < n && strcmp(jstr(evs[i], "systemd.subState"), "running") != 0)
+			i++;
+		cr_assert_lt(i, n, "run %lld never ran", run);
+		json_object *up = evs[i];
+		cr_assert_str_eq(jstr(up, "systemd.activeState"), "active");
+		cr_assert_eq(jint(up, "systemd.restarts", -1), run);
+		long long pid = jint(up, "systemd.mainPid", 0);
+		cr_assert_gt(pid, 1);
+		cr_assert(is_hex(jstr(up, "systemd.invocationId"), 32));
+		if (run == 3)
+			break;
+		cr_assert_lt(i + 2, n);
+		json_object *down = evs[i + 1], *again = evs[i + 2];
+		cr_assert_str_eq(jstr(down, "systemd.activeState"), "failed");
+		cr_assert_str_eq(jstr(down, "systemd.subState"), "failed");
+		cr_assert_str_eq(jstr(down, "systemd.result"), "exit-code");
+		cr_assert_str_eq(jstr(down, "systemd.exitCode"), "exited");
+		cr_assert_eq(jint(down, "systemd.exitStatus", -1), 3);
+		cr_assert_eq(jint(down, "systemd.signal", -1), -1);
+		cr_assert_eq(jint(down, "systemd.mainPid", 0), pid);
+		cr_assert_eq(jint(down, "systemd.restarts", -1), run);
+		cr_assert_str_eq(jstr(again, "systemd.activeState"), "activating");
+		cr_assert_str_eq(jstr(again, "systemd.subState"), "auto-restart");
+		cr_assert_str_eq(jstr(again, "systemd.restartTrigger"), "exit-code");
+		i += 3;
+	}
+	/* stopped: the last event is inactive/dead after the fourth run */
+	json_object *last = evs[n - 1];
+	cr_assert_str_eq(jstr(last, "systemd.activeState"), "inactive");
+	cr_assert_str_eq(jstr(last, "systemd.subState"), "dead");
+	cr_assert_eq(jint(last, "systemd.restarts", -1), 3);
+
+	/* more than 2 restarts within 60 s: one restart-loop event, at the third */
+	struct want loop = {"systemd.unit_restart_loop", FLAP, NULL, NULL, -1, NULL};
+	cr_assert_eq(tapiod_count(&t, match_want, &loop), 1);
+	json_object *lp = tapiod_wait(&t, match_want, &loop, 0);
+	cr_assert_eq(jint(lp, "systemd.restartsInWindow", 0), 3);
+	cr_assert_eq(jint(lp, "systemd.windowS", 0), 60);
+	cr_assert_eq(jint(lp, "systemd.restarts", 0), 3);
+	cr_assert_str_eq(jstr(lp, "systemd.restartTrigger"), "exit-code");
+
+	/* the journal: each run's err line, never a debug line */
+	for (int run = 0; run < 3; run++) {
+		char want[64];
+		snprintf(want, sizeof(want), "tapio-it err line %d", run);
+		json_object *j = NULL;
+		for (size_t k = 0; k < t.n_events && !j; k++)
+			if (strcmp(jstr(t.events[k], "type") ?: "", "systemd.journal") == 0 &&
+			    strcmp(jstr(t.events[k], "systemd.message") ?: "", want) == 0)
+				j = t.events[k];
+		cr_assert_not_null(j, "no journal event \"%s\"", want);
+		assert_envelope(j);
+		cr_assert_str_eq(jstr(j, "systemd.unit"), FLAP);
+		cr_assert_eq(jint(j, "systemd.priority", -1), 3);
+		cr_assert_str_eq(jstr(j, "systemd.syslogIdentifier"), "sh");
+		cr_assert_gt(jint(j, "process.pid", 0), 1);
+		cr_assert(is_hex(jstr(j, "systemd.bootId"), 32));
+		cr_assert_gt(jint(j, "systemd.monotonicUs", 0), 0);
+		cr_assert_not_null(strstr(jstr(j, "systemd.cursor") ?: "", ";i="));
+		cr_assert_eq(jint(j, "systemd.messageTruncated", 0), 0);
+	}
+	for (size_t k = 0; k < t.n_events; k++) {
+		const char *m = jstr(t.events[k], "systemd.message");
+		cr_assert(!m || !strstr(m, "debug line"), "a debug line passed the priority");
+	}
+
+	/* a service killed by SIGKILL */
+#define KILLED "tapio-it-kill.service"
+	cr_assert_eq(IN(&e, "systemd-run", "--unit=" KILLED, "/bin/sleep", "1000"), 0);
+	json_object *up = wait_for(&t, "systemd.unit", KILLED, "active", "running", 0);
+	cr_assert_eq(IN(&e, "systemctl", "kill", "-s", "KILL", KILLED), 0);
+	json_object *dead = wait_for(&t, "systemd.unit", KILLED, "failed", "failed", 0);
+	assert_envelope(dead);
+	cr_assert_str_eq(jstr(dead, "systemd.previousActiveState"), "active");
+	cr_assert_str_eq(jstr(dead, "systemd.previousSubState"), "running");
+	cr_assert_str_eq(jstr(dead, "systemd.result"), "signal");
+	cr_assert_str_eq(jstr(dead, "systemd.exitCode"), "killed");
+	cr_assert_eq(jint(dead, "systemd.signal", -1), 9);
+	cr_assert_eq(jint(dead, "systemd.exitStatus", -1), -1);
+	cr_assert_eq(jint(dead, "systemd.mainPid", 0), jint(up, "systemd.mainPid", -1));
+
+	/* a job that ends other than done */
+#define JOB "tapio-it-job.service"
+	IN(&e, "systemd-run", "--unit=" JOB, "-p", "Type=oneshot", "/bin/false");
+	json_object *job = wait_for(&t, "systemd.job", JOB, NULL, NULL, -1);
+	assert_envelope(job);
+	cr_assert_str_eq(jstr(job, "systemd.jobResult"), "failed");
+	cr_assert_gt(jint(job, "systemd.jobId", 0), 0);
+	struct want done = {"systemd.job", FLAP, NULL, NULL, -1, NULL};
+	cr_assert_eq(tapiod_count(&t, match_want, &done), 0, "a job that ended done was reported");
+
+	/* the bus goes away (dbus restarted): the worker reconnects and sees changes again */
+	cr_assert_eq(IN(&e, "systemctl", "restart", "dbus.service"), 0);
+	wait_connected(&t, 2);
+#define AFTER "tapio-it-after.service"
+	cr_assert_eq(IN(&e, "systemd-run", "--unit=" AFTER, "/bin/sleep", "1000"), 0);
+	wait_for(&t, "systemd.unit", AFTER, "active", "running", 0);
+
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	cr_assert_eq(t.bad_lines, 0);
+	tapiod_cleanup(&t);
+	env_stop(&e);
+}
+
+/* Kill the worker in the middle of a burst of journal lines: after tapiod restarts it, the
+ * cursor file says where it was. No line may be missing. The cursor is saved right after each
+ * batch is written to tapiod, so a kill between that write and the save repeats at most the
+ * one batch in flight (batch_max_events lines), the last ones the first worker sent;
+ * anything else repeated is a cursor bug. (Exactly once needs a consumer that drops repeats:
+ * each event carries its journal cursor.) */
+#define BURST 4000
+Test(systemd, journal_cursor_survives_kill_mid_burst, .timeout = 120)
+{
+	struct env e;
+	env_start(&e);
+	char cfg[2048];
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, collectors_yaml(&e,
+						      "    journal_rate_per_s: 100000\n"
+						      "    journal_burst: 100000\n"
+						      "    batch_max_events: 32\n"
+						      "    restart_initial_ms: 200\n",
+						      cfg, sizeof(cfg))),
+		     0);
+	cr_assert(tapiod_wait_state(&t, "systemd", "READY", 10000), "systemd worker not READY");
+	wait_connected(&t, 1);
+	pid_t kids[8];
+	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
+	pid_t first = kids[0];
+
+	char script[256];
+	snprintf(script, sizeof(script),
+		 "i=0; while [ $i -lt %d ]; do echo \"<3>burst $i\"; i=$((i + 1)); done; "
+		 "exec sleep 1000",
+		 BURST);
+	cr_assert_eq(
+		IN(&e, "systemd-run", "--unit=tapio-it-burst.service", "/bin/sh", "-c", script), 0);
+	/* a part of the burst is through: kill the worker */
+	size_t seen = 0;
+	for (int i = 0; i < 400 && seen < BURST / 10; i++) {
+		tapiod_pump(&t, 20);
+		seen = 0;
+		for (size_t k = 0; k < t.n_events; k++)
+			seen += strncmp(jstr(t.events[k], "systemd.message") ?: "", "burst ", 6) ==
+				0;
+	}
+	cr_assert_geq(seen, BURST / 10, "the burst did not start");
+	cr_assert_eq(kill(first, SIGKILL), 0);
+
+	/* the restarted worker resumes at the cursor: wait for the last line */
+	static bool got[BURST];
+	size_t total = 0, dups = 0;
+	for (int round = 0; round < 600; round++) {
+		tapiod_pump(&t, 50);
+		memset(got, 0, sizeof(got));
+		total = dups = 0;
+		for (size_t k = 0; k < t.n_events; k++) {
+			const char *m = jstr(t.events[k], "systemd.message");
+			if (!m || strncmp(m, "burst ", 6) != 0)
+				continue;
+			int v = atoi(m + 6);
+			cr_assert(v >= 0 && v < BURST);
+			if (got[v])
+				dups++;
+			got[v] = true;
+			total++;
+		}
+		if (total - dups == BURST)
+			break;
+	}
+	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
+	cr_assert_neq(kids[0], first, "the worker was not restarted");
+	for (int v = 0; v < BURST; v++)
+		cr_assert(got[v], "line %d is missing", v);
+	cr_assert_eq(total, BURST + dups);
+	/* repeats: one contiguous run, at most one batch, ending where the first worker
+	 * stopped (the lines before the second worker's first line of the run) */
+	cr_assert_leq(dups, 32, "%zu lines were repeated after the restart", dups);
+	if (dups > 0) {
+		static int count[BURST];
+		memset(count, 0, sizeof(count));
+		for (size_t k = 0; k < t.n_events; k++) {
+			const char *m = jstr(t.events[k], "systemd.message");
+			if (m && strncmp(m, "burst ", 6) == 0)
+				count[atoi(m + 6)]++;
+		}
+		int lo = -1, hi = -1;
+		for (int v = 0; v < BURST; v++) {
+			if (count[v] == 2 && lo < 0)
+				lo = v;
+			if (count[v] == 2)
+				hi = v;
+			cr_assert_leq(count[v], 2, "line %d came %d times", v, count[v]);
+		}
+		cr_assert_eq((size_t)(hi - lo + 1), dups, "the repeats are not one run");
+	}
+
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	env_stop(&e);
+}
