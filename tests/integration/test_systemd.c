@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+/* the attribution under test, on real processes in real unit cgroups */
+#include "collectors/systemd/systemd_unit.c"
 
 struct env {
 	char dir[128];
@@ -41,6 +43,52 @@ static int helper(const struct env *e, const char *const *args)
 	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
+}
+
+/* The host pid of pid `inner` of the container whose PID 1 is host pid `leader` (NSpid). */
+static pid_t host_pid(pid_t leader, pid_t inner)
+{
+	char path[64], ns[64], lns[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)leader);
+	ssize_t ln = readlink(path, lns, sizeof(lns) - 1);
+	if (ln <= 0)
+		return -1;
+	lns[ln] = '\0';
+	for (pid_t p = 2; p < 4194304; p++) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)p);
+		ssize_t n = readlink(path, ns, sizeof(ns) - 1);
+		if (n <= 0)
+			continue;
+		ns[n] = '\0';
+		if (strcmp(ns, lns) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)p);
+		FILE *f = fopen(path, "r");
+		char line[256];
+		while (f && fgets(line, sizeof(line), f)) {
+			int a, b;
+			if (sscanf(line, "NSpid: %d %d", &a, &b) == 2 && b == inner) {
+				fclose(f);
+				return p;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	return -1;
+}
+
+static pid_t env_leader(const struct env *e)
+{
+	char path[200];
+	snprintf(path, sizeof(path), "%s/leader", e->dir);
+	FILE *f = fopen(path, "r");
+	int pid = -1;
+	if (f && fscanf(f, "%d", &pid) != 1)
+		pid = -1;
+	if (f)
+		fclose(f);
+	return pid;
 }
 
 /* Run a command inside the container. */
@@ -292,6 +340,22 @@ Test(systemd, unit_lifecycle_restarts_kill_job_and_journal, .timeout = 120)
 	cr_assert_eq(jint(dead, "systemd.exitStatus", -1), -1);
 	cr_assert_eq(jint(dead, "systemd.mainPid", 0), jint(up, "systemd.mainPid", -1));
 
+	/* unit attribution of a real process from its real cgroup (as tapiod will join it) */
+#define ATTR "tapio-it-attr.service"
+	cr_assert_eq(IN(&e, "systemd-run", "--unit=" ATTR, "/bin/sleep", "1000"), 0);
+	json_object *attr = wait_for(&t, "systemd.unit", ATTR, "active", "running", 0);
+	pid_t hp = host_pid(env_leader(&e), (pid_t)jint(attr, "systemd.mainPid", 0));
+	cr_assert_gt(hp, 0, "the unit's main process is not visible from the host");
+	char cgpath[64], cgtext[4096], unit[SYSTEMD_UNIT_NAME_MAX + 1];
+	snprintf(cgpath, sizeof(cgpath), "/proc/%d/cgroup", (int)hp);
+	FILE *cg = fopen(cgpath, "r");
+	cr_assert_not_null(cg);
+	size_t cglen = fread(cgtext, 1, sizeof(cgtext) - 1, cg);
+	fclose(cg);
+	cr_assert_eq(systemd_unit_from_proc_cgroup(cgtext, cglen, unit, sizeof(unit)),
+		     (int)strlen(ATTR), "%.*s", (int)cglen, cgtext);
+	cr_assert_str_eq(unit, ATTR);
+
 	/* a job that ends other than done */
 #define JOB "tapio-it-job.service"
 	IN(&e, "systemd-run", "--unit=" JOB, "-p", "Type=oneshot", "/bin/false");
@@ -408,6 +472,73 @@ Test(systemd, journal_cursor_survives_kill_mid_burst, .timeout = 120)
 		cr_assert_eq((size_t)(hi - lo + 1), dups, "the repeats are not one run");
 	}
 
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	env_stop(&e);
+}
+
+/* A journal file cut off in the middle of an entry: the worker reads up to the cut, keeps
+ * running (no crash, no restart) and stops cleanly. */
+Test(systemd, truncated_journal_does_not_crash_the_worker, .timeout = 60)
+{
+	struct env e;
+	env_start(&e);
+	/* lines to read, then the journal file copied and cut */
+	for (int i = 0; i < 3; i++)
+		IN(&e, "systemd-run", "--unit=tapio-it-trunc.service", "-p", "Type=oneshot",
+		   "/bin/sh", "-c",
+		   "for i in 1 2 3 4 5 6 7 8; do echo \"<3>tapio-it trunc $i\"; done");
+	char cmd[2048];
+	/* Cut 5 bytes into the file's last object, and shrink the header's arena_size (le64 at
+	 * 96; header_size at 88, tail_object_offset at 136) to match: sd-journal refuses a file
+	 * smaller than its arena outright, and the point is to make it read up to the cut. */
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd %s; f=$(ls journal/*/system.journal); m=$(basename $(dirname $f)); "
+		 "mkdir -p cut/$m state; cp --sparse=always $f cut/$m/system.journal; "
+		 "c=$(journalctl -D cut -o export -n 2000 -r PRIORITY=3 | sed -n 's/^__CURSOR=//p' "
+		 "| tail -1); "
+		 "printf 'tapio-journal-cursor 1\\n%%s\\n' \"$c\" > state/journal.cursor; "
+		 "perl -e 'open(my $F, \"+<\", $ARGV[0]) or die; binmode $F; "
+		 "seek($F, 136, 0); read($F, my $b, 8); my $t = unpack(\"Q<\", $b); "
+		 "seek($F, 88, 0); read($F, $b, 8); my $h = unpack(\"Q<\", $b); "
+		 "seek($F, 96, 0); print $F pack(\"Q<\", $t + 5 - $h); close $F; "
+		 "truncate($ARGV[0], $t + 5) or die' cut/$m/system.journal",
+		 e.dir);
+	cr_assert_eq(system(cmd), 0, "cannot prepare the truncated journal");
+
+	char cfg[2048], extra[600];
+	snprintf(extra, sizeof(extra),
+		 "    globs: [\"*\"]\n    unit_types: [service, scope]\n"
+		 "    journal_directory: %s/cut\n",
+		 e.dir);
+	/* the later journal_directory key overrides the one of collectors_yaml(): not allowed
+	 * twice in YAML, so build the section here */
+	snprintf(cfg, sizeof(cfg),
+		 "  process:\n    enabled: false\n"
+		 "  network:\n    enabled: false\n"
+		 "  dns:\n    enabled: false\n"
+		 "  systemd:\n    enabled: true\n"
+		 "    bus_address: \"unix:path=%s/dbus/system_bus_socket\"\n"
+		 "    cursor_file: %s/state/journal.cursor\n%s",
+		 e.dir, e.dir, extra);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, cfg), 0);
+	cr_assert(tapiod_wait_state(&t, "systemd", "READY", 10000), "systemd worker not READY");
+	pid_t kids[8];
+	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
+	pid_t first = kids[0];
+	/* it reads what is before the cut, then waits */
+	struct want any = {"systemd.journal", "tapio-it-trunc.service", NULL, NULL, -1, NULL};
+	json_object *ev = tapiod_wait(&t, match_want, &any, 10000);
+	cr_assert_not_null(ev, "nothing read from the truncated journal");
+	cr_assert_eq(jint(ev, "systemd.priority", -1), 3);
+	tapiod_pump(&t, 500);
+	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
+	cr_assert_eq(kids[0], first, "the worker died on the truncated file");
+	char *log = tapiod_log(&t);
+	cr_assert_null(strstr(log, "systemd: exit"), "%s", log);
+	cr_assert_null(strstr(log, "killed with signal"), "%s", log);
+	free(log);
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
 	tapiod_cleanup(&t);
 	env_stop(&e);
