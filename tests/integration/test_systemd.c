@@ -229,6 +229,11 @@ Test(systemd, unit_lifecycle_restarts_kill_job_and_journal, .timeout = 120)
 	pid_t kids[8];
 	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
 	assert_worker_sandboxed(kids[0]);
+	int st;
+	char *audit = tapioctl_run(&t, &st, (const char *const[]){"audit", NULL});
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "audit:\n%s", audit ?: "");
+	cr_assert_not_null(strstr(audit, "systemd"), "%s", audit);
+	free(audit);
 
 	/* a service that exits 3 and is restarted on failure three times, then stopped */
 	cr_assert_eq(IN(&e, "systemd-run", "--unit=" FLAP, "-p", "Restart=on-failure", "-p",
