@@ -102,7 +102,6 @@ struct sd_ctx {
 	uint64_t last_emitted_seq;
 	struct checkpoint cps[CHECKPOINTS];
 	unsigned cp_first, cp_n;
-	bool journal_stalled; /* a round is scheduled on soonfd */
 	bool sandboxed;
 	uint64_t journal_read, journal_suppressed, journal_truncated;
 };
@@ -516,8 +515,7 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *err)
 			note_restarts(s, u);
 		}
 	}
-	free(q);
-	return 0;
+	return 0; /* q is freed with the slot */
 }
 
 static void request_service_props(struct sd_ctx *s, struct unit *u)
@@ -538,7 +536,9 @@ static void request_service_props(struct sd_ctx *s, struct unit *u)
 		free(q);
 		return;
 	}
-	/* the slot lives as long as the bus (floating); the request frees itself */
+	/* the slot lives until the reply or the bus is gone (floating), and frees q with
+	 * itself: a bus closed with the call pending must not leak it */
+	sd_bus_slot_set_destroy_callback(slot, free);
 	sd_bus_slot_set_floating(slot, 1);
 	sd_bus_slot_unref(slot);
 }
@@ -622,8 +622,6 @@ static int on_unit_removed(sd_bus_message *m, void *userdata, sd_bus_error *err)
 		unit_remove(s, u);
 	return 0;
 }
-
-static int on_reloading(sd_bus_message *m, void *userdata, sd_bus_error *err);
 
 static void list_units(struct sd_ctx *s)
 {
@@ -953,6 +951,7 @@ static void journal_entry(struct sd_ctx *s)
 	if (!rate_ok(s, u)) {
 		u->suppressed++;
 		s->journal_suppressed++;
+		worker_counters(s->w)->filtered++;
 		return;
 	}
 	size_t mlen = 0;
@@ -1042,7 +1041,6 @@ static void journal_entry(struct sd_ctx *s)
 static void journal_again(struct sd_ctx *s, long ms)
 {
 	struct itimerspec its = {{0, 0}, {ms / 1000, (ms % 1000) * 1000000L + 1}};
-	s->journal_stalled = true;
 	timerfd_settime(s->soonfd, 0, &its, NULL);
 }
 
@@ -1059,7 +1057,6 @@ static int journal_pump(struct sd_ctx *s)
 		return EXIT_TRANSIENT;
 	}
 	int n = 0;
-	s->journal_stalled = false;
 	while (n < JOURNAL_ROUND_MAX) {
 		/* tapiod is behind, or so many entries wait for the socket that their cursors
 		 * would have to be merged (a kill would then repeat the merged ones) */
@@ -1075,6 +1072,7 @@ static int journal_pump(struct sd_ctx *s)
 		}
 		n++;
 		s->journal_read++;
+		worker_counters(s->w)->records_read++;
 		journal_entry(s);
 	}
 	if (n == JOURNAL_ROUND_MAX)
@@ -1252,7 +1250,6 @@ static int systemd_on_readable(struct worker *w, void *ctx, int fd)
 			uint64_t exp;
 			while (read(s->soonfd, &exp, sizeof(exp)) > 0)
 				;
-			s->journal_stalled = false;
 			r = journal_pump(s);
 		} else if (s->j && f == s->jfd) {
 			r = journal_pump(s);
