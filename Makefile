@@ -5,6 +5,9 @@
 #   make test       install what is missing, build, run every test (root tests need root)
 #   make deps       install the Debian packages the build and the tests need
 #   make bpf-arm64  compile the BPF objects for arm64 as well (also part of `make check`)
+#   make image      the container image (build/image/: OCI layout + docker-archive), no daemon;
+#                   IMAGE=name:tag names it (default tapio:dev, as deploy/kubernetes/ uses)
+#   make image-check  build the image twice and compare the digests (reproducibility)
 #   make V=1        show the commands;  make SANITIZE=address,undefined  sanitizer build
 
 BUILD    ?= build
@@ -35,6 +38,9 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wno-unused-p
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -D_GNU_SOURCE
 CPPFLAGS += -I. -I$(GEN) -Icommon -Ibpf $(PKG_CFLAGS) -MMD -MP
+# Generated sources' __FILE__ names the build directory: name it build/ whatever BUILD is, so
+# two builds of the same tree give the same binaries (make image-check rebuilds elsewhere).
+CFLAGS   += -ffile-prefix-map=$(BUILD)/=build/
 ifeq ($(CI),true)
 CFLAGS   += -Werror
 endif
@@ -201,7 +207,9 @@ HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 
-$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(LIBTAPIO)
+# The unit tests link tapiod's own objects (all but main.o, which holds only main()).
+SUP_LIB_OBJS := $(filter-out $(OBJ)/supervisor/main.o,$(SUP_OBJS))
+$(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(SUP_LIB_OBJS) $(LIBTAPIO)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS)
@@ -218,6 +226,8 @@ $(BUILD)/tests/%: tests/helpers/%.c $(LIBTAPIO) | $(FLAGS_STAMP)
 # Tests that use a collector's own generated protocol code (CRI's runtime.v1).
 CRI_STAMP := $(GEN)/collectors/cri/.proto-stamp
 $(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
+# Fuzz targets that include collector sources rebuild when those change.
+$(BUILD)/fuzz/fuzz_dns_packet $(BUILD)/fuzz/fuzz_dns_parse: $(wildcard collectors/dns/*.[ch])
 
 # Fuzz targets: libFuzzer with clang (ASan+UBSan), one binary per tests/fuzz/<name>.c
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
@@ -241,10 +251,23 @@ bench: $(BUILD)/bench/dns_parse_bench
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
-.PHONY: all deps run test test-unit test-integration fuzz check clean format bench
+.PHONY: all deps run test test-unit test-integration fuzz check clean format bench image image-build image-check
 all: $(ALL_BINS)
 
-tests: $(ALL_BINS) bpf-arm64 $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(HELPER_BINS)
+# The image test (tests/integration/test_image.c) runs build/image; a sanitizer build's
+# tests use the plain build's image (scripts/build-image.sh).
+IMAGE ?= tapio:dev
+TEST_IMAGE := $(if $(SANITIZE),,image-build)
+tests: $(ALL_BINS) bpf-arm64 $(BUILD)/tests/unit-tests $(BUILD)/tests/integration-tests $(HELPER_BINS) $(TEST_IMAGE)
+
+# Quick (under a second): rebuilt every time, so the labels follow the checked-out commit.
+image: deps
+	$(Q)$(MAKE) --no-print-directory image-build
+image-build: $(ALL_BINS)
+	$(call msg,IMAGE,$(BUILD)/image $(IMAGE))
+	$(Q)BUILD=$(BUILD) IMAGE=$(IMAGE) ./scripts/build-image.sh
+image-check: $(ALL_BINS)
+	$(Q)BUILD=$(BUILD) IMAGE=$(IMAGE) MAKE="$(MAKE)" ./scripts/build-image.sh --check
 
 deps:
 	$(Q)./scripts/install-deps.sh
@@ -268,6 +291,7 @@ test-integration: tests
 fuzz: $(FUZZ_BINS)
 
 check: all bpf-arm64
+	$(Q)./scripts/check-layers.sh
 	$(Q)clang-format --dry-run -Werror $(COMMON_SRCS) $(SUP_SRCS) $(wildcard collectors/*/*.c collectors/*/*.h common/*.h supervisor/*.h)
 
 format:

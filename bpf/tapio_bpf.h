@@ -17,7 +17,7 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Adaptive ring-buffer wakeups (user space: kevent_watch_ring). While `polling` is set, the
+/* Adaptive ring-buffer wakeups (user space: worker_watch_ring). While `polling` is set, the
  * worker drains the ring every flush_ms on its own and a record wakes it only when the ring is
  * over a quarter full (a burst must not fill it unseen); otherwise (the worker sleeps, or never
  * set the flag) a record wakes a consumer that has caught up, as by default. Waking the worker

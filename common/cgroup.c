@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -27,13 +28,6 @@
 #define LINE_MAX_LEN 32768                  /* longer /proc lines are skipped */
 
 /* ---- small helpers -------------------------------------------------------------------- */
-
-static void freep(void *p)
-{
-	free(*(void **)p);
-}
-
-#define CLEANUP_FREE __attribute__((cleanup(freep)))
 
 static uint64_t now_ns(void)
 {
@@ -345,8 +339,11 @@ static void lr_close(struct line_reader *lr)
 	if (lr->fd >= 0)
 		close(lr->fd);
 	free(lr->buf);
-	*lr = (struct line_reader){ .fd = -1 };
+	*lr = (struct line_reader){.fd = -1};
 }
+
+/* For _cleanup_(): a line_reader declared before lr_open() must start as LINE_READER_NONE. */
+#define LINE_READER_NONE ((struct line_reader){.fd = -1})
 
 /* 1 and a NUL-terminated line without '\n' (valid until the next call), 0 at the end,
  * -errno on a read error. */
@@ -441,9 +438,9 @@ static bool mountinfo_cgroup2(char *line, char **ret_root, char **ret_mnt)
 
 int cgroup2_find_mount_from(const char *mountinfo_path, char *buf, size_t len)
 {
-	struct line_reader lr;
+	_cleanup_(lr_close) struct line_reader lr = LINE_READER_NONE;
 	char *line, *root, *mnt;
-	char *found CLEANUP_FREE = NULL;
+	_cleanup_free_ char *found = NULL;
 	int r;
 
 	if (!mountinfo_path || !buf)
@@ -469,7 +466,6 @@ int cgroup2_find_mount_from(const char *mountinfo_path, char *buf, size_t len)
 		if (whole)
 			break;
 	}
-	lr_close(&lr);
 	if (r < 0)
 		return r;
 	if (!found)
@@ -671,7 +667,7 @@ static bool path_is_canonical(const char *p)
 static int resolve_by_pid(const struct cgroup_cache *c, pid_t pid, uint64_t id, char **ret_path)
 {
 	char file[64], *line;
-	struct line_reader lr;
+	_cleanup_(lr_close) struct line_reader lr = LINE_READER_NONE;
 	int r, k;
 
 	snprintf(file, sizeof(file), "/proc/%d/cgroup", (int)pid);
@@ -691,7 +687,6 @@ static int resolve_by_pid(const struct cgroup_cache *c, pid_t pid, uint64_t id, 
 		}
 		break;
 	}
-	lr_close(&lr);
 	return r;
 }
 
@@ -758,26 +753,22 @@ static int walk_record(struct walk *w, uint64_t id)
 /* Record the directory open at dfd (owned: closed here) and everything below it. Directories
  * that vanish or turn out not to be directories (or symlinks) are skipped; so are other
  * mounts. Returns < 0 only when the walk must stop (a cap was hit, out of memory). */
-static int walk_dir(struct walk *w, int dfd, unsigned depth)
+static int walk_dir(struct walk *w, int dir_fd, unsigned depth)
 {
+	_cleanup_close_ int dfd = dir_fd;
 	struct stat st;
 	struct dirent *de;
 	int r;
 
-	if (fstat(dfd, &st) < 0 || st.st_dev != w->cache->root_dev) {
-		close(dfd);
+	if (fstat(dfd, &st) < 0 || st.st_dev != w->cache->root_dev)
 		return 0;
-	}
 	r = walk_record(w, (uint64_t)st.st_ino);
-	if (r < 0 || depth >= SCAN_MAX_DEPTH) {
-		close(dfd);
+	if (r < 0 || depth >= SCAN_MAX_DEPTH)
 		return r;
-	}
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	if (!d)
 		return 0;
-	}
+	TAKE_FD(dfd); /* d owns it now */
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
@@ -802,7 +793,6 @@ static int walk_dir(struct walk *w, int dfd, unsigned depth)
 		if (r < 0)
 			break;
 	}
-	closedir(d);
 	return r < 0 ? r : 0;
 }
 
@@ -835,6 +825,8 @@ static void cache_rescan(struct cgroup_cache *c, uint64_t now)
 	free(w);
 }
 
+DEFINE_POINTER_CLEANUP(struct cgroup_cache *, cgroup_cache_free)
+
 int cgroup_cache_new(const char *root, size_t max_entries, struct cgroup_cache **ret_cache)
 {
 	char found[PATH_MAX];
@@ -852,19 +844,14 @@ int cgroup_cache_new(const char *root, size_t max_entries, struct cgroup_cache *
 	if (root[0] == '\0')
 		return -EINVAL;
 
-	struct cgroup_cache *c = calloc(1, sizeof(*c));
+	_cleanup_(cgroup_cache_freep) struct cgroup_cache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (c->root_fd < 0) {
-		r = -errno;
-		free(c);
-		return r;
-	}
-	if (fstat(c->root_fd, &st) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	if (c->root_fd < 0)
+		return -errno;
+	if (fstat(c->root_fd, &st) < 0)
+		return -errno;
 	c->root_dev = st.st_dev;
 	c->max_entries = max_entries;
 	c->max_buckets = 16;
@@ -874,15 +861,10 @@ int cgroup_cache_new(const char *root, size_t max_entries, struct cgroup_cache *
 	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
 	c->root = strdup(root);
 	strbuf_init(&c->listing_paths, SCAN_MAX_BYTES);
-	if (!c->buckets || !c->root) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	*ret_cache = c;
+	if (!c->buckets || !c->root)
+		return -ENOMEM;
+	*ret_cache = TAKE_PTR(c);
 	return 0;
-fail:
-	cgroup_cache_free(c);
-	return r;
 }
 
 void cgroup_cache_free(struct cgroup_cache *cache)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Loading and validating the tapio YAML configuration (see config.h). Every key is one row of
-// a declarative table; the YAML is read as a libyaml event stream, so anchors and aliases are
-// refused before anything could expand, and the first problem found is reported.
+// Loading and validating the tapio YAML configuration (see config.h), and printing its default.
+// Every key is one row of a declarative table: the top-level rows and the common collector
+// block here, each collector's own rows in collectors/<name>/ (the generated table). The YAML
+// is read as a libyaml event stream, so anchors and aliases are refused before anything could
+// expand, and the first problem found is reported.
 #include "config.h"
 
 #include <assert.h>
@@ -12,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "registry.h"

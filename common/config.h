@@ -111,10 +111,12 @@ struct config_key {
 		.name = (n), .type = CONFIG_KEY_STRING, .offset = CONFIG_FIELD(T, m, char *),      \
 		.def_str = (d), .names = (allowed), .comment = (c)                                 \
 	}
-/* `et` is the enum type of the field; enums are stored as unsigned int. */
+/* `et` is the enum type of the field, stored as an unsigned int (checked). */
 #define CONFIG_ENUM(T, n, m, et, d, allowed, c)                                                    \
 	{                                                                                          \
-		.name = (n), .type = CONFIG_KEY_ENUM, .offset = CONFIG_FIELD(T, m, et),            \
+		.name = (n), .type = CONFIG_KEY_ENUM,                                              \
+		.offset = CONFIG_FIELD(T, m, et) +                                                 \
+			  0 * sizeof(char[sizeof(et) == sizeof(unsigned int) ? 1 : -1]),           \
 		.def = (d), .names = (allowed), .comment = (c)                                     \
 	}
 /* Each item is lo..hi characters long. */
@@ -195,7 +197,7 @@ int config_load_file(const char *path, struct config **ret_cfg, char **ret_err);
 int config_load_fd(int fd, const char *display, struct config **ret_cfg, char **ret_err);
 void config_free(struct config *cfg);
 
-/* True when every key whose dotted path starts with `prefix` (e.g. "collectors.process.",
+/* True when every key whose dotted path starts with `prefix` (e.g. "collectors.NAME.",
  * "run_as_") has the same value in a and b. */
 bool config_equal_under(const struct config *a, const struct config *b, const char *prefix);
 

@@ -11,22 +11,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "exitcodes.h"
 #include "log.h"
 
-void kevent_init(struct kevent *k, const struct timeconv *tc, const char *type, uint64_t boot_ns,
-		 const struct tapio_task *t)
+void kevent_init_wall(struct kevent *k, const char *type, int64_t wall_ns)
 {
 	k->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
 	k->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	k->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
 	k->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
-
-	int64_t wall = timeconv_wall_ns(tc, boot_ns);
-	k->ts.seconds = wall / 1000000000;
-	k->ts.nanos = (int32_t)(wall % 1000000000);
+	k->ts.seconds = wall_ns / 1000000000;
+	k->ts.nanos = (int32_t)(wall_ns % 1000000000);
 	k->ev.type = (char *)type;
 	k->ev.time = &k->ts;
+}
+
+void kevent_init(struct kevent *k, const struct timeconv *tc, const char *type, uint64_t boot_ns,
+		 const struct tapio_task *t)
+{
+	kevent_init_wall(k, type, timeconv_wall_ns(tc, boot_ns));
 	k->ev.has_boot_ns = 1;
 	k->ev.boot_ns = boot_ns;
 	if (!t)
@@ -96,7 +98,11 @@ int kevent_setup(void)
 {
 	libbpf_set_print(libbpf_log);
 	int n = libbpf_num_possible_cpus();
-	return n > 0 ? 0 : (n < 0 ? n : -EINVAL);
+	if (n > 0)
+		return 0;
+	/* /sys/devices/system/cpu/possible unreadable or malformed: not the config's fault */
+	log_debug("possible CPUs: %s", strerror(n < 0 ? -n : EINVAL));
+	return -EIO;
 }
 
 int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX])
@@ -115,32 +121,32 @@ int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX])
 	return 0;
 }
 
-int kevent_watch_ring(struct worker *w, struct ring_buffer *rb, struct bpf_object *obj)
+int kevent_add_ring(struct worker *w, struct bpf_object *obj, struct bpf_map *events,
+		    kevent_record_fn fn, void *ctx)
 {
 	struct bpf_map *m = bpf_object__find_map_by_name(obj, "ring_consumer");
 	if (!m || bpf_map__value_size(m) < sizeof(uint32_t)) {
-		log_error("BPF object has no ring_consumer map (bpf/tapio_bpf.h)");
+		log_debug("BPF object has no ring_consumer map (bpf/tapio_bpf.h)");
 		return -ENOENT;
 	}
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(events), fn, ctx, NULL);
+	if (!rb)
+		return errno ? -errno : -ENOMEM;
 	size_t len = (size_t)sysconf(_SC_PAGESIZE);
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
 	if (p == MAP_FAILED) {
-		int e = errno;
-		log_error("mapping ring_consumer: %s", strerror(e));
-		return -e;
+		int r = -errno;
+		ring_buffer__free(rb);
+		return r;
 	}
-	int r = worker_watch_ring(w, ring_buffer__epoll_fd(rb), p, len);
-	if (r < 0)
-		log_error("watching the ring buffer: %s", strerror(-r));
-	return r;
+	return worker_watch_ring(w, rb, p, len);
 }
 
-int kevent_consume(struct ring_buffer *rb)
+void kevent_cgroup_cache(struct worker *w, size_t max_entries, struct cgroup_cache **ret_cache)
 {
-	int r = ring_buffer__consume(rb);
-	if (r < 0 && r != -EINTR) {
-		log_error("ring buffer consume: %s", strerror(-r));
-		return EXIT_TRANSIENT;
+	*ret_cache = NULL;
+	if (cgroup_cache_new(NULL, max_entries, ret_cache) < 0) {
+		*ret_cache = NULL;
+		worker_add_missing(w, "cgroup2 mount (container attribution)");
 	}
-	return 0;
 }

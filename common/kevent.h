@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared user-space pieces of the eBPF collectors: the envelope of an event from a kernel
- * record (time, ProcessContext), its container context from the cgroup id, the per-CPU
- * counters map, and draining a ring buffer. */
+/* Shared user-space pieces of the eBPF collectors: the envelope of an event (time, and from a
+ * kernel record the ProcessContext), its container context from the cgroup id, the per-CPU
+ * counters map, and handing a ring buffer with its record handler to the worker. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,8 +13,8 @@
 #include "timeconv.h"
 #include "worker.h"
 
+struct bpf_map;
 struct bpf_object;
-struct ring_buffer;
 
 /* One event's envelope, on the caller's stack: no allocation per event. */
 struct kevent {
@@ -25,30 +25,43 @@ struct kevent {
 	char comm[TAPIO_COMM_LEN + 1];
 };
 
-/* Initialise the envelope: type, wall-clock time from boot_ns, and, when t is not NULL, the
- * ProcessContext from the task fields. */
+/* Initialise the envelope: type, wall-clock time and boot_ns from boot_ns, and, when t is not
+ * NULL, the ProcessContext from the task fields. */
 void kevent_init(struct kevent *k, const struct timeconv *tc, const char *type, uint64_t boot_ns,
 		 const struct tapio_task *t);
+/* The same for an event known by its wall-clock time only (no boot_ns, no process): one seen
+ * by polling rather than by a kernel hook. */
+void kevent_init_wall(struct kevent *k, const char *type, int64_t wall_ns);
 
 /* Container context from the cgroup id into *k8s, linked from ev when the cgroup resolves
  * (pid: a hint for the lookup). Counts a failed lookup
  * as an enrich miss. Returns false when containers_only is set and the cgroup is no
  * container's: the caller drops the event and counts it as filtered. cache may be NULL. */
 bool kevent_attach_k8s(Tapio__V1__Event *ev, Tapio__V1__KubernetesContext *k8s,
-		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid, bool containers_only,
-		       struct worker_counters *cnt);
+		       struct cgroup_cache *cache, uint64_t cgroup_id, pid_t pid,
+		       bool containers_only, struct worker_counters *cnt);
 
 /* Call first in setup (before the sandbox): routes libbpf's messages to our log (debug) and
- * learns the number of possible CPUs, which libbpf reads from /sys once. 0 or -errno. */
+ * learns the number of possible CPUs, which libbpf reads from /sys once. 0, or -EIO when the
+ * possible-CPU list cannot be read. */
 int kevent_setup(void);
 
 /* Sum the per-CPU `counters` map (bpf/tapio_bpf.h) into sums. 0 or -errno. */
 int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX]);
 
-/* Watch the collector's ring buffer (the only one in rb) with adaptive wakeups: maps the
- * object's `ring_consumer` map (bpf/tapio_bpf.h) and hands both to worker_watch_ring. obj:
- * the loaded skeleton's object. Call in setup, before the sandbox. 0 or -errno. */
-int kevent_watch_ring(struct worker *w, struct ring_buffer *rb, struct bpf_object *obj);
+/* A ring-buffer record handler (libbpf's ring_buffer_sample_fn): returns 0 (a bad record is
+ * counted, not fatal). */
+typedef int (*kevent_record_fn)(void *ctx, void *data, size_t size);
 
-/* Drain a ring buffer: 0, or EXIT_TRANSIENT after logging a consume error. */
-int kevent_consume(struct ring_buffer *rb);
+/* Hand the ring buffer map `events` of the loaded object obj to the worker, which drains it
+ * with adaptive wakeups (worker_watch_ring) and calls fn(ctx, record, size) for each record.
+ * Maps the object's `ring_consumer` map (bpf/tapio_bpf.h). Call in setup, before the sandbox;
+ * the worker owns the ring from here on. 0 or -errno. */
+int kevent_add_ring(struct worker *w, struct bpf_object *obj, struct bpf_map *events,
+		    kevent_record_fn fn, void *ctx);
+
+/* The cgroup-id → container cache for kevent_attach_k8s, on the host's cgroup2 mount, holding
+ * at most max_entries cgroups. When the
+ * host has none, *ret_cache is NULL and "cgroup2 mount (container attribution)" is reported
+ * missing: events then go without container context. */
+void kevent_cgroup_cache(struct worker *w, size_t max_entries, struct cgroup_cache **ret_cache);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Privilege drop for workers (DESIGN.md, worker lifecycle step 4): securebits and bounding set,
 // unprivileged ids, empty capability sets, no_new_privs, Landlock, seccomp allow-list — in that
-// order — and the /proc/<pid>/status reader that reports the result.
+// order. The SIGSYS report is fatal_report.c, the /proc/<pid>/status reader privilege.c.
 #include "sandbox.h"
 
 #include <dirent.h>
@@ -24,13 +24,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+#include "fatal_report.h"
 #include "log.h"
-#include "pbwire.h"
-#include "tapio/v1/worker.pb-c.h"
-#include "wire.h"
-
-#define FRAME_HDR_BYTES 4 /* frame.h: 4-byte big-endian length */
-#include "strbuf.h"
 
 /* ---- Landlock uapi the build host's headers may lack ----------------------------------------
  * Debian 12's linux-libc-dev (6.1) stops at ABI 2/3. The values below are the kernel's stable
@@ -198,6 +194,9 @@ static bool sanitizer_runtime(void)
 #include <sanitizer/lsan_interface.h>
 #endif
 
+DEFINE_POINTER_CLEANUP(cap_t, cap_free)
+DEFINE_POINTER_CLEANUP(scmp_filter_ctx, seccomp_release)
+
 static int errno_or(int fallback)
 {
 	return errno > 0 ? -errno : fallback;
@@ -208,7 +207,7 @@ static int errno_or(int fallback)
 /* Returns the number of threads, or 0 when /proc is not mounted (nothing to check then). */
 static int count_threads(void)
 {
-	DIR *d = opendir("/proc/self/task");
+	_cleanup_closedir_ DIR *d = opendir("/proc/self/task");
 	if (!d)
 		return 0;
 	int n = 0;
@@ -216,7 +215,6 @@ static int count_threads(void)
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.')
 			n++;
-	closedir(d);
 	return n;
 }
 
@@ -301,7 +299,7 @@ static int build_filter(const struct sandbox_spec *spec, scmp_filter_ctx *ret_ct
 {
 	/* TRAP, not KILL: the SIGSYS handler reports the syscall number, then dies by SIGSYS.
 	 * The refused syscall never runs either way. */
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	_cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	if (!ctx)
 		return -ENOMEM;
 	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -317,63 +315,13 @@ static int build_filter(const struct sandbox_spec *spec, scmp_filter_ctx *ret_ct
 				     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, BPF_MAP_LOOKUP_ELEM));
 		if (r >= 0)
 			r = seccomp_rule_add(
-			    ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
-			    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, BPF_MAP_GET_NEXT_KEY));
+				ctx, SCMP_ACT_ALLOW, SCMP_SYS(bpf), 1,
+				SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, BPF_MAP_GET_NEXT_KEY));
 	}
-	if (r < 0) {
-		seccomp_release(ctx);
+	if (r < 0)
 		return r;
-	}
-	*ret_ctx = ctx;
+	*ret_ctx = TAKE_PTR(ctx);
 	return 0;
-}
-
-/* ---- seccomp violations: report, then die by SIGSYS ----------------------------------------- */
-
-static volatile sig_atomic_t report_fd = -1;
-
-void sandbox_set_report_fd(int fd)
-{
-	report_fd = fd;
-}
-
-/* Async-signal-safe: builds WorkerFrame{fatal: Fatal{syscall: N}} by hand. */
-static void on_sigsys(int sig, siginfo_t *si, void *uc)
-{
-	int nr = si->si_syscall;
-	int fd = report_fd;
-	if (fd >= 0 && nr >= 0) {
-		uint8_t fatal[8], frame[FRAME_HDR_BYTES + 16];
-		size_t f = 0;
-		fatal[f++] = WIRE_FATAL_SYSCALL << 3 | 0; /* varint */
-		f += pbwire_put_varint(fatal + f, (uint32_t)nr);
-		size_t n = FRAME_HDR_BYTES;
-		frame[n++] = WIRE_FRAME_FATAL << 3 | 2; /* length-delimited */
-		frame[n++] = (uint8_t)f;
-		memcpy(frame + n, fatal, f);
-		n += f;
-		uint32_t len = (uint32_t)(n - FRAME_HDR_BYTES);
-		frame[0] = (uint8_t)(len >> 24);
-		frame[1] = (uint8_t)(len >> 16);
-		frame[2] = (uint8_t)(len >> 8);
-		frame[3] = (uint8_t)len;
-		ssize_t w = write(fd, frame, n);
-		(void)w;
-	}
-	static const char msg[] = "sandbox violation: a syscall outside the allow-list\n";
-	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-	(void)w;
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigaction(SIGSYS, &dfl, NULL);
-	raise(SIGSYS); /* SA_NODEFER: delivered now, default action: die */
-	_exit(128 + SIGSYS);
-}
-
-static int install_sigsys_handler(void)
-{
-	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO | SA_NODEFER };
-	sigemptyset(&sa.sa_mask);
-	return sigaction(SIGSYS, &sa, NULL) < 0 ? -errno : 0;
 }
 
 /* ---- step 1: securebits and bounding set --------------------------------------------------- */
@@ -418,7 +366,7 @@ int sandbox_limit_caps(uint64_t keep, uint64_t keep_sets)
 		if (in > 0 && cap_drop_bound(c) < 0)
 			return errno_or(-EPERM);
 	}
-	cap_t caps = cap_get_proc();
+	_cleanup_(cap_freep) cap_t caps = cap_get_proc();
 	if (!caps)
 		return errno_or(-ENOMEM);
 	for (cap_value_t c = 0; c < max && c < 64; c++) {
@@ -430,7 +378,6 @@ int sandbox_limit_caps(uint64_t keep, uint64_t keep_sets)
 		cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_CLEAR);
 	}
 	int r = cap_set_proc(caps) < 0 ? errno_or(-EPERM) : 0;
-	cap_free(caps);
 	for (cap_value_t c = 0; r == 0 && c < 64; c++)
 		if (!(keep & (1ull << c)) && cap_get_bound(c) > 0)
 			r = -EPERM;
@@ -466,35 +413,30 @@ static int switch_ids(uid_t uid, gid_t gid)
 
 static int clear_capabilities(void)
 {
-	cap_t empty = cap_init();
+	_cleanup_(cap_freep) cap_t empty = cap_init();
 	if (!empty)
 		return -ENOMEM;
-	int r = 0;
 	if (cap_set_proc(empty) < 0)
-		r = errno_or(-EPERM);
-	if (r == 0 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+		return errno_or(-EPERM);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
 	    !(errno == EINVAL && !CAP_AMBIENT_SUPPORTED())) /* Linux < 4.3: no ambient set */
-		r = errno_or(-EPERM);
-	if (r == 0) {
-		cap_t now = cap_get_proc();
-		if (!now)
-			r = errno_or(-ENOMEM);
-		else if (cap_compare(now, empty) != 0)
-			r = -EPERM;
-		cap_free(now);
-	}
-	for (cap_value_t c = 0; r == 0 && c < 64; c++)
+		return errno_or(-EPERM);
+	_cleanup_(cap_freep) cap_t now = cap_get_proc();
+	if (!now)
+		return errno_or(-ENOMEM);
+	if (cap_compare(now, empty) != 0)
+		return -EPERM;
+	for (cap_value_t c = 0; c < 64; c++)
 		if (cap_get_ambient(c) > 0)
-			r = -EPERM;
-	cap_free(empty);
-	return r;
+			return -EPERM;
+	return 0;
 }
 
 /* ---- step 5: Landlock ---------------------------------------------------------------------- */
 
 static int landlock_add_path(int ruleset_fd, const char *path)
 {
-	int fd = open(path, O_PATH | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR) {
 			log_debug("sandbox: landlock: %s does not exist, no rule added", path);
@@ -505,25 +447,21 @@ static int landlock_add_path(int ruleset_fd, const char *path)
 		return r;
 	}
 	struct stat st;
-	int r = 0;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-	} else {
-		/* A rule on a non-directory may only carry file rights. */
-		struct landlock_path_beneath_attr rule = {
-			.allowed_access = S_ISDIR(st.st_mode) ? LANDLOCK_ACCESS_FS_READ_FILE |
-								    LANDLOCK_ACCESS_FS_READ_DIR
-							      : LANDLOCK_ACCESS_FS_READ_FILE,
-			.parent_fd = fd,
-		};
-		if (syscall(__NR_landlock_add_rule, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, &rule,
-			    0) < 0) {
-			r = -errno;
-			log_debug("sandbox: landlock: rule for %s: %s", path, strerror(errno));
-		}
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* A rule on a non-directory may only carry file rights. */
+	struct landlock_path_beneath_attr rule = {
+		.allowed_access = S_ISDIR(st.st_mode) ? LANDLOCK_ACCESS_FS_READ_FILE |
+								LANDLOCK_ACCESS_FS_READ_DIR
+						      : LANDLOCK_ACCESS_FS_READ_FILE,
+		.parent_fd = fd,
+	};
+	if (syscall(__NR_landlock_add_rule, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) < 0) {
+		int r = -errno;
+		log_debug("sandbox: landlock: rule for %s: %s", path, strerror(-r));
+		return r;
 	}
-	close(fd);
-	return r;
+	return 0;
 }
 
 static int apply_landlock(const char *const *paths, struct sandbox_result *res)
@@ -560,17 +498,16 @@ static int apply_landlock(const char *const *paths, struct sandbox_result *res)
 		size = sizeof(attr);
 	}
 
-	int ruleset_fd = (int)syscall(__NR_landlock_create_ruleset, &attr, size, 0);
+	_cleanup_close_ int ruleset_fd = (int)syscall(__NR_landlock_create_ruleset, &attr, size, 0);
 	if (ruleset_fd < 0)
 		return -errno;
-	int r = 0;
-	for (size_t i = 0; paths && paths[i] && r == 0; i++)
-		r = landlock_add_path(ruleset_fd, paths[i]);
-	if (r == 0 && syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0)
-		r = -errno;
-	close(ruleset_fd);
-	if (r < 0)
-		return r;
+	for (size_t i = 0; paths && paths[i]; i++) {
+		int r = landlock_add_path(ruleset_fd, paths[i]);
+		if (r < 0)
+			return r;
+	}
+	if (syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0)
+		return -errno;
 
 	res->landlock_abi = use;
 	if (use == abi)
@@ -584,8 +521,8 @@ static int apply_landlock(const char *const *paths, struct sandbox_result *res)
 
 int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_result)
 {
-	struct sandbox_result res = { .landlock_abi = 0, .landlock = "disabled" };
-	scmp_filter_ctx filter = NULL;
+	struct sandbox_result res = {.landlock_abi = 0, .landlock = "disabled"};
+	_cleanup_(seccomp_releasep) scmp_filter_ctx filter = NULL;
 
 	int r = check_spec(spec);
 	if (r < 0)
@@ -602,270 +539,42 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
 	r = drop_bounding_and_lock_securebits();
 	if (r < 0) {
 		log_debug("sandbox: securebits/bounding set: %s", strerror(-r));
-		goto out;
+		return r;
 	}
 	r = switch_ids(spec->uid, spec->gid);
 	if (r < 0) {
 		log_debug("sandbox: switch to %u:%u: %s", (unsigned)spec->uid, (unsigned)spec->gid,
 			  strerror(-r));
-		goto out;
+		return r;
 	}
 	r = clear_capabilities();
 	if (r < 0) {
 		log_debug("sandbox: clearing capabilities: %s", strerror(-r));
-		goto out;
+		return r;
 	}
 	errno = 0;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
 		r = errno_or(-EPERM);
 		log_debug("sandbox: no_new_privs: %s", strerror(-r));
-		goto out;
+		return r;
 	}
 	if (spec->landlock) {
 		r = apply_landlock(spec->read_paths, &res);
 		if (r < 0) {
 			log_debug("sandbox: landlock: %s", strerror(-r));
-			goto out;
+			return r;
 		}
 	}
-	/* Last: from here on only the allow-list runs (seccomp_release() below frees memory). */
-	r = install_sigsys_handler();
+	/* Last: from here on only the allow-list runs (the filter's cleanup frees memory). */
+	r = fatal_report_install();
 	if (r == 0)
 		r = seccomp_load(filter);
 	if (r < 0) {
 		log_debug("sandbox: seccomp load: %s", strerror(-r));
-		goto out;
-	}
-out:
-	seccomp_release(filter);
-	if (r < 0)
 		return r;
+	}
 	if (ret_result)
 		*ret_result = res;
 	return 0;
-}
-
-/* ---- /proc/<pid>/status -------------------------------------------------------------------- */
-
-enum {
-	SEEN_UID = 1u << 0,
-	SEEN_GID = 1u << 1,
-	SEEN_CAP_INH = 1u << 2,
-	SEEN_CAP_PRM = 1u << 3,
-	SEEN_CAP_EFF = 1u << 4,
-	SEEN_CAP_BND = 1u << 5,
-	SEEN_CAP_AMB = 1u << 6,
-	SEEN_NNP = 1u << 7,
-	SEEN_SECCOMP = 1u << 8,
-	SEEN_SECCOMP_FILTERS = 1u << 9,
-	/* Lines every kernel that can run tapio prints. CapAmb (4.3), NoNewPrivs (4.10), Seccomp
-	 * (CONFIG_SECCOMP) and Seccomp_filters (5.9) may be absent: they then read as 0. */
-	SEEN_REQUIRED =
-	    SEEN_UID | SEEN_GID | SEEN_CAP_INH | SEEN_CAP_PRM | SEEN_CAP_EFF | SEEN_CAP_BND,
-};
-
-/* Parse one unsigned number in `base` from [*p, end), skipping leading tabs/spaces. */
-static int parse_number(const char **p, const char *end, int base, uint64_t max, uint64_t *ret)
-{
-	const char *s = *p;
-	while (s < end && (*s == '\t' || *s == ' '))
-		s++;
-	uint64_t v = 0;
-	const char *start = s;
-	for (; s < end; s++) {
-		unsigned d;
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			break;
-		if (v > (max - d) / (uint64_t)base)
-			return -EINVAL;
-		v = v * (uint64_t)base + d;
-	}
-	if (s == start)
-		return -EINVAL;
-	*p = s;
-	*ret = v;
-	return 0;
-}
-
-/* The value part of a line must be exactly `n` numbers and nothing else but blanks. */
-static int parse_numbers(const char *s, const char *end, int base, uint64_t max, uint64_t *out,
-			 size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int r = parse_number(&s, end, base, max, &out[i]);
-		if (r < 0)
-			return r;
-	}
-	while (s < end && (*s == '\t' || *s == ' '))
-		s++;
-	return s == end ? 0 : -EINVAL;
-}
-
-static int parse_ids(const char *s, const char *end, uint32_t *ret_real, uint32_t *ret_eff)
-{
-	uint64_t v[4]; /* real, effective, saved, filesystem */
-	int r = parse_numbers(s, end, 10, UINT32_MAX, v, 4);
-	if (r < 0)
-		return r;
-	*ret_real = (uint32_t)v[0];
-	*ret_eff = (uint32_t)v[1];
-	return 0;
-}
-
-int privilege_status_parse(const char *text, struct privilege_status *ret_status)
-{
-	static const struct {
-		const char *key; /* including the colon */
-		unsigned seen;
-		int base;
-	} keys[] = {
-		{ "Uid:", SEEN_UID, 10 },	  { "Gid:", SEEN_GID, 10 },
-		{ "CapInh:", SEEN_CAP_INH, 16 },  { "CapPrm:", SEEN_CAP_PRM, 16 },
-		{ "CapEff:", SEEN_CAP_EFF, 16 },  { "CapBnd:", SEEN_CAP_BND, 16 },
-		{ "CapAmb:", SEEN_CAP_AMB, 16 },  { "NoNewPrivs:", SEEN_NNP, 10 },
-		{ "Seccomp:", SEEN_SECCOMP, 10 }, { "Seccomp_filters:", SEEN_SECCOMP_FILTERS, 10 },
-	};
-	struct privilege_status st = { 0 };
-	unsigned seen = 0;
-
-	if (!text || !ret_status)
-		return -EINVAL;
-	for (const char *line = text; *line;) {
-		const char *nl = strchr(line, '\n');
-		const char *end = nl ? nl : line + strlen(line);
-		const char *next = nl ? nl + 1 : end;
-		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-			size_t klen = strlen(keys[k].key);
-			if ((size_t)(end - line) < klen || memcmp(line, keys[k].key, klen) != 0)
-				continue;
-			if (seen & keys[k].seen)
-				return -EINVAL; /* a repeated line: not a status file */
-			const char *v = line + klen;
-			uint64_t x = 0;
-			int r;
-			switch (keys[k].seen) {
-			case SEEN_UID:
-				r = parse_ids(v, end, &st.uid, &st.euid);
-				break;
-			case SEEN_GID:
-				r = parse_ids(v, end, &st.gid, &st.egid);
-				break;
-			default:
-				r = parse_numbers(v, end, keys[k].base,
-						  keys[k].base == 16 ? UINT64_MAX : UINT32_MAX, &x,
-						  1);
-				break;
-			}
-			if (r < 0)
-				return r;
-			switch (keys[k].seen) {
-			case SEEN_CAP_INH:
-				st.cap_inh = x;
-				break;
-			case SEEN_CAP_PRM:
-				st.cap_prm = x;
-				break;
-			case SEEN_CAP_EFF:
-				st.cap_eff = x;
-				break;
-			case SEEN_CAP_BND:
-				st.cap_bnd = x;
-				break;
-			case SEEN_CAP_AMB:
-				st.cap_amb = x;
-				break;
-			case SEEN_NNP:
-				st.no_new_privs = (uint32_t)x;
-				break;
-			case SEEN_SECCOMP:
-				st.seccomp = (uint32_t)x;
-				break;
-			case SEEN_SECCOMP_FILTERS:
-				st.seccomp_filters = (uint32_t)x;
-				break;
-			default:
-				break;
-			}
-			seen |= keys[k].seen;
-			break;
-		}
-		line = next;
-	}
-	if ((seen & SEEN_REQUIRED) != SEEN_REQUIRED)
-		return -EINVAL;
-	if (st.no_new_privs > 1 || st.seccomp > 2)
-		return -EINVAL;
-	*ret_status = st;
-	return 0;
-}
-
-int privilege_status_read(pid_t pid, struct privilege_status *ret_status)
-{
-	char path[64];
-	if (pid < 0 || !ret_status)
-		return -EINVAL;
-	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/self/status");
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-
-	/* Uses only openat, read, close and malloc: callable inside the sandbox when /proc is one
-	 * of its read paths. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct strbuf sb;
-	strbuf_init(&sb, (size_t)1 << 20); /* a status file is ~1.5 KiB; Groups: can be long */
-	int r = 0;
-	for (;;) {
-		r = strbuf_reserve(&sb, 4096);
-		if (r < 0)
-			break;
-		ssize_t n = read(fd, sb.data + sb.len, 4096);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		sb.len += (size_t)n;
-	}
-	close(fd);
-	if (r == 0) {
-		if (!sb.data || memchr(sb.data, '\0', sb.len))
-			r = -EINVAL;
-		else {
-			sb.data[sb.len] = '\0';
-			r = privilege_status_parse(sb.data, ret_status);
-		}
-	}
-	strbuf_release(&sb);
-	return r;
-}
-
-void privilege_report_fill(Tapio__V1__PrivilegeReport *pr, const struct privilege_status *st)
-{
-	*pr = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
-	pr->has_uid = pr->has_gid = pr->has_cap_inh = pr->has_cap_prm = pr->has_cap_eff = 1;
-	pr->has_cap_bnd = pr->has_cap_amb = pr->has_no_new_privs = pr->has_seccomp = 1;
-	pr->has_seccomp_filters = 1;
-	pr->uid = st->uid;
-	pr->gid = st->gid;
-	pr->cap_inh = st->cap_inh;
-	pr->cap_prm = st->cap_prm;
-	pr->cap_eff = st->cap_eff;
-	pr->cap_bnd = st->cap_bnd;
-	pr->cap_amb = st->cap_amb;
-	pr->no_new_privs = st->no_new_privs;
-	pr->seccomp = st->seccomp;
-	pr->seccomp_filters = st->seccomp_filters;
 }

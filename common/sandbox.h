@@ -3,8 +3,8 @@
  * bounding set and securebits → unprivileged uid/gid → empty capability sets → no_new_privs →
  * Landlock (read-only access to the declared paths) → seccomp allow-list (last). After
  * sandbox_apply() returns 0 the process holds no capability at all. A syscall outside the
- * allow-list never runs: it raises SIGSYS, whose handler reports it (sandbox_set_report_fd)
- * and lets the process die by SIGSYS. */
+ * allow-list never runs: it raises SIGSYS, whose handler (fatal_report.h) reports it and lets
+ * the process die by SIGSYS. What the process holds afterwards is read with privilege.h. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -48,33 +48,7 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
  * with its own declared needs. 0 or -errno. */
 int sandbox_limit_caps(uint64_t keep, uint64_t keep_sets);
 
-/* Where the SIGSYS handler reports a refused syscall as a Fatal frame (-1 = nowhere). The
- * worker sets its socket here whenever no frame is half-written, -1 otherwise. */
-void sandbox_set_report_fd(int fd);
-
 /* The worker base syscall set (NULL-terminated), for documentation and audit. Some carry an
  * argument filter: mmap/mprotect without PROT_EXEC, openat read-only (no O_WRONLY, O_RDWR,
  * O_CREAT, O_TRUNC), fcntl F_GETFD/F_SETFD/F_GETFL/F_SETFL only, tgkill to this process only. */
 extern const char *const sandbox_base_syscalls[];
-
-/* Privilege-related lines of /proc/<pid>/status (pid 0 = self). */
-struct privilege_status {
-	uint32_t uid, euid, gid, egid;       /* real and effective ids */
-	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
-	uint32_t no_new_privs;
-	uint32_t seccomp;                    /* 0 disabled, 1 strict, 2 filter */
-	uint32_t seccomp_filters;
-};
-int privilege_status_read(pid_t pid, struct privilege_status *ret_status);
-/* Parse the text of a status file (for tests and for the reader above). -EINVAL unless the
- * Uid, Gid (four numbers each), CapInh, CapPrm, CapEff and CapBnd lines are present and well
- * formed; CapAmb (Linux 4.3), NoNewPrivs (4.10), Seccomp (CONFIG_SECCOMP) and Seccomp_filters
- * (5.9) may be absent and then read as 0. A repeated or malformed line is -EINVAL. Inside the
- * sandbox privilege_status_read() works when /proc is one of the read paths. */
-int privilege_status_parse(const char *text, struct privilege_status *ret_status);
-
-/* The wire form of a status (tapio.v1.PrivilegeReport; landlock left unset): what a worker
- * says in READY and what tapiod observes for the audit. */
-struct Tapio__V1__PrivilegeReport;
-void privilege_report_fill(struct Tapio__V1__PrivilegeReport *pr,
-			   const struct privilege_status *st);

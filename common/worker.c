@@ -5,6 +5,9 @@
 // batches, counts them, and leaves a gap in the sequence numbers the supervisor sees).
 #include "worker.h"
 
+#include <bpf/libbpf.h>
+#include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -21,51 +25,56 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "exitcodes.h"
+#include "fatal_report.h"
 #include "frame.h"
 #include "log.h"
 #include "pbwire.h"
+#include "privilege.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "strbuf.h"
 
-#define TICK_MS 100
-#define CONTROL_SLACK (64u << 10)    /* heartbeats and stats may exceed the queue cap by this */
-#define BATCH_BYTES_MAX (FRAME_MAX - 64)
+#define TICK_MS		 100
+#define CONTROL_SLACK	 (64u << 10) /* heartbeats and stats may exceed the queue cap by this */
+#define BATCH_BYTES_MAX	 (FRAME_MAX - 64)
 #define DRAIN_TIMEOUT_MS 1000
-#define MAX_STR 64
-#define SENT_MARKS 64                /* batches in the queue whose last seq is remembered */
+#define MAX_STR		 64
+#define SENT_MARKS	 64 /* batches in the queue whose last seq is remembered */
 
 struct worker {
 	const struct worker_collector *coll;
 	void *ctx;
-	struct config *cfg;                     /* owned */
+	struct config *cfg; /* owned */
 	const struct config_collector_common *common;
 	const struct registry_entry *reg;
 
-	int sock;                               /* to the supervisor, non-blocking */
+	int sock; /* to the supervisor, non-blocking */
 	int epfd, sigfd, timerfd;
-	int flushfd;                            /* one-shot: armed by the first event of a batch */
+	int flushfd; /* one-shot: armed by the first event of a batch */
 	int fds[WORKER_MAX_FDS];
 	int nfds;
 	struct ring_watch {
-		int fd;
-		void *map;                   /* owned: ring_consumer, read by the BPF programs */
+		struct ring_buffer *rb; /* owned */
+		int fd;			/* its epoll fd */
+		void *map;		/* owned: ring_consumer, read by the BPF programs */
 		size_t map_len;
 	} rings[WORKER_MAX_FDS];
 	int nrings;
-	int pollfd;                             /* one-shot: the next ring poll while polling */
+	int pollfd; /* one-shot: the next ring poll while polling */
 	bool polling;
-	bool want_out;                          /* EPOLLOUT armed on sock */
+	bool want_out;	  /* EPOLLOUT armed on sock */
+	const char *step; /* the collector's setup step, for the log */
 
 	Tapio__V1__Ready ready;
 	char *hooks[MAX_STR], *missing[MAX_STR];
 	char *degraded;
 
-	struct strbuf batch;                    /* EventBatch body: repeated field 1 */
+	struct strbuf batch; /* EventBatch body: repeated field 1 */
 	uint32_t batch_events;
-	uint64_t batch_last_seq;                /* seq of the batch's last event */
-	struct strbuf out;                      /* framed bytes not yet written */
+	uint64_t batch_last_seq; /* seq of the batch's last event */
+	struct strbuf out;	 /* framed bytes not yet written */
 	size_t out_max;
 	/* What has left: bytes ever queued and written, and for queued batches the stream
 	 * offset of their end with their last seq (oldest first). */
@@ -108,6 +117,28 @@ bool worker_congested(const struct worker *w)
 	return w->out.len > w->out_max / 2;
 }
 
+void worker_set_step(struct worker *w, const char *step)
+{
+	w->step = step;
+}
+
+int worker_exit_code(int err)
+{
+	switch (err) {
+	case 0:
+		return EXIT_CLEAN;
+	case -EINVAL:
+	case -EPERM:
+	case -EACCES:
+		return EXIT_CONFIG;
+	case -EOPNOTSUPP:
+	case -ENOSYS:
+		return EXIT_NO_FEATURE;
+	default:
+		return EXIT_TRANSIENT;
+	}
+}
+
 int worker_watch(struct worker *w, int fd)
 {
 	if (w->nfds >= WORKER_MAX_FDS)
@@ -125,15 +156,17 @@ static volatile uint32_t *ring_polling(const struct ring_watch *rw)
 	return rw->map;
 }
 
-int worker_watch_ring(struct worker *w, int fd, void *consumer_map, size_t map_len)
+int worker_watch_ring(struct worker *w, struct ring_buffer *rb, void *consumer_map, size_t map_len)
 {
+	int fd = ring_buffer__epoll_fd(rb);
 	int r = worker_watch(w, fd);
 	if (r < 0) {
+		ring_buffer__free(rb);
 		munmap(consumer_map, map_len);
 		return r;
 	}
 	struct ring_watch *rw = &w->rings[w->nrings++];
-	*rw = (struct ring_watch){ fd, consumer_map, map_len };
+	*rw = (struct ring_watch){rb, fd, consumer_map, map_len};
 	*ring_polling(rw) = 0;
 	return 0;
 }
@@ -184,7 +217,7 @@ static int send_pending(struct worker *w)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				sandbox_set_report_fd(-1);
+				fatal_report_set_fd(-1);
 				arm_out(w, true);
 				return 0;
 			}
@@ -202,7 +235,7 @@ static int send_pending(struct worker *w)
 			w->coll->on_sent(w, w->ctx, w->seq_sent);
 	}
 	arm_out(w, false);
-	sandbox_set_report_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
+	fatal_report_set_fd(w->sock); /* nothing half-sent: a Fatal frame may go out */
 	return 0;
 }
 
@@ -507,21 +540,30 @@ static bool is_ring(const struct worker *w, int fd)
 	return false;
 }
 
-/* Drain every ring; the number of records read, or a collector's exit code as -code. */
+/* The exit code for a collector's error while running, logged once. */
+static int fail_running(struct worker *w, const char *what, int err)
+{
+	int code = worker_exit_code(err);
+	log_error("%s failed: %s (exit %d)", what, strerror(-err), code);
+	return code;
+}
+
+/* Drain every ring (the sample callbacks emit and count records_read); the number of records
+ * read, or -errno when libbpf reports a failure. */
 static int64_t drain_rings(struct worker *w)
 {
 	uint64_t before = w->counters.records_read;
 	for (int i = 0; i < w->nrings; i++) {
-		int r = w->coll->on_readable(w, w->ctx, w->rings[i].fd);
-		if (r)
-			return -r;
+		int r = ring_buffer__consume(w->rings[i].rb);
+		if (r < 0 && r != -EINTR)
+			return r;
 	}
 	return (int64_t)(w->counters.records_read - before);
 }
 
 /* Drain the rings and choose: records came → poll (timer re-armed); none while polling →
  * sleep, after one more drain for records committed without a wakeup while the kernel still
- * saw the flag set. Returns a collector's exit code, or -1 to go on. */
+ * saw the flag set. Returns an exit code, or -1 to go on. */
 static int ring_round(struct worker *w)
 {
 	int64_t n = drain_rings(w);
@@ -529,9 +571,11 @@ static int ring_round(struct worker *w)
 		set_polling(w, false);
 		n = drain_rings(w);
 	}
+	if (n < 0)
+		return fail_running(w, "draining the ring buffer", (int)n);
 	if (n > 0)
 		set_polling(w, true);
-	return n < 0 ? (int)-n : -1;
+	return -1;
 }
 
 static int poll_round(struct worker *w)
@@ -602,11 +646,19 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 		}
 		return -1;
 	}
-	int r = w->coll->on_readable(w, w->ctx, fd);
-	if (r)
-		return r;
-	if (!w->polling && is_ring(w, fd))
-		set_polling(w, true); /* woken by a record: poll from now on, while they come */
+	if (is_ring(w, fd)) {
+		/* woken by a record: drain, and poll from now on, while they come */
+		int64_t n = drain_rings(w);
+		if (n < 0)
+			return fail_running(w, "draining the ring buffer", (int)n);
+		if (!w->polling)
+			set_polling(w, true);
+		return -1;
+	}
+	int r = w->coll->on_readable ? w->coll->on_readable(w, w->ctx, fd) : 0;
+	assert(r <= 0);
+	if (r < 0)
+		return fail_running(w, "reading events", r);
 	return -1; /* the batch goes out when full, when flushfd fires or after a poll round */
 }
 
@@ -642,6 +694,32 @@ static int run_loop(struct worker *w)
 			if (r >= 0)
 				return r;
 		}
+	}
+}
+
+/* The declared setup capabilities this process was not granted (a container or unit without
+ * them), as "CAP_NET_ADMIN, CAP_NET_RAW" into buf; "" when it has them all. A setup step that
+ * needs one only sees EPERM, so a failed setup names them. */
+DEFINE_POINTER_CLEANUP(cap_t, cap_free)
+
+static void missing_caps(uint64_t declared, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	_cleanup_(cap_freep) cap_t caps = cap_get_proc();
+	if (!caps)
+		return;
+	for (cap_value_t v = 0; v < 64 && o + 1 < len; v++) {
+		cap_flag_value_t set = CAP_CLEAR;
+		if (!(declared & (1ull << v)) ||
+		    (cap_get_flag(caps, v, CAP_PERMITTED, &set) == 0 && set == CAP_SET))
+			continue;
+		char *name = cap_to_name(v);
+		o += (size_t)snprintf(buf + o, len - o, "%s", o ? ", " : "");
+		for (char *p = name; p && *p && o + 1 < len; p++)
+			buf[o++] = (char)toupper((unsigned char)*p);
+		buf[o < len ? o : len - 1] = '\0';
+		cap_free(name);
 	}
 }
 
@@ -682,19 +760,29 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 		goto out;
 	}
 	setup_done = true;
-	code = c->setup(w, ctx);
-	if (code != 0)
+	int r = c->setup(w, ctx);
+	assert(r <= 0); /* 0 or -errno: an exit code here would read as success */
+	if (r < 0) {
+		code = worker_exit_code(r);
+		char missing[256] = "";
+		if ((r == -EPERM || r == -EACCES) && reg)
+			missing_caps(registry_setup_caps(reg), missing, sizeof(missing));
+		log_error("setup failed%s%s%s: %s (exit %d)%s%s", w->step ? " at '" : "",
+			  w->step ? w->step : "", w->step ? "'" : "", strerror(-r), code,
+			  *missing ? "; capabilities declared but not granted: " : "", missing);
 		goto out;
+	}
 	/* Loading BPF parses the kernel's BTF (megabytes) and frees it: give that back. */
 	malloc_trim(0);
 
-	struct sandbox_result sb = { 0 };
+	struct sandbox_result sb = {0};
 	bool sandboxed = w->common->sandbox;
 	if (sandboxed) {
-		int r = apply_sandbox(w, &sb);
+		r = apply_sandbox(w, &sb);
 		if (r < 0) {
-			log_error("sandbox: %s (set collectors.%s.sandbox: false to run without it)",
-				  strerror(-r), c->name);
+			log_error(
+				"sandbox: %s (set collectors.%s.sandbox: false to run without it)",
+				strerror(-r), c->name);
 			code = EXIT_CONFIG;
 			goto out;
 		}
@@ -710,6 +798,8 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	if (code == EXIT_CLEAN)
 		drain(w);
 out:
+	for (int i = 0; i < w->nrings; i++)
+		ring_buffer__free(w->rings[i].rb); /* before teardown destroys the maps */
 	if (setup_done && c->teardown)
 		c->teardown(w, ctx);
 	for (size_t i = 0; i < w->ready.n_hooks_attached; i++)

@@ -14,13 +14,19 @@
 #define WORKER_MAX_FDS 16
 
 struct worker;
+struct ring_buffer;
 
+/* The callbacks return 0 or -errno. worker_main alone turns an error into the exit code of
+ * exitcodes.h (worker_exit_code), and logs it once, with the setup step that failed. A collector
+ * logs only what the errno cannot say (which hook, what the kernel needs). */
 struct worker_collector {
 	const char *name;
-	/* Probe, load and attach; open everything needed later; register fds with worker_watch.
-	 * Runs with the setup capabilities. Returns 0, or an exit code of exitcodes.h. */
+	/* Probe, load and attach; open everything needed later; register fds with worker_watch and
+	 * rings with worker_watch_ring. Runs with the setup capabilities. Name each step with
+	 * worker_set_step. 0 or -errno. */
 	int (*setup)(struct worker *w, void *ctx);
-	/* A watched fd is readable: consume and worker_emit(). 0, or an exit code to stop. */
+	/* A watched fd (not a ring: the worker drains those) is readable: consume and
+	 * worker_emit(). 0, or -errno to stop. May be NULL when the collector has only rings. */
 	int (*on_readable)(struct worker *w, void *ctx, int fd);
 	/* Add collector counters (kernel drops, decode errors, ...) to the stats frame. */
 	void (*fill_stats)(struct worker *w, void *ctx, Tapio__V1__Stats *stats);
@@ -36,16 +42,27 @@ struct worker_collector {
  * supervisor), --config-fd N (sealed memfd with the YAML text), optional --log-level L. */
 int worker_main(int argc, char **argv, const struct worker_collector *c, void *ctx);
 
+/* The exit-code contract for a callback's error: -EINVAL, -EPERM, -EACCES → EXIT_CONFIG
+ * (restarting will not help); -EOPNOTSUPP, -ENOSYS → EXIT_NO_FEATURE; any other → EXIT_TRANSIENT.
+ * A collector picks its errno accordingly (e.g. -EOPNOTSUPP when no hook set loads). */
+int worker_exit_code(int err);
+
 /* For setup(): */
 const struct config *worker_config(const struct worker *w);
+/* Name the setup step now running ("load BPF", "attach hooks"), for the log line when setup
+ * fails: "setup failed at 'attach hooks': Operation not permitted (exit 100)". step: a
+ * string that lives as long as the process (a literal). */
+void worker_set_step(struct worker *w, const char *step);
 int worker_watch(struct worker *w, int fd);
-/* Watch a BPF ring buffer's fd with adaptive wakeups. consumer_map: the mmapped `ring_consumer`
- * map of bpf/tapio_bpf.h, whose first word, `polling`, is the kernel's view of the consumer.
- * While records keep coming the worker sets it and drains the ring every flush_ms without
- * being woken; after a round that found nothing it clears it and sleeps until a record wakes
- * it. A record that raced the switch to sleep waits at most one 100 ms tick. The mapping is
- * the worker's from here on (unmapped at exit, also on failure). 0 or -errno. */
-int worker_watch_ring(struct worker *w, int fd, void *consumer_map, size_t map_len);
+/* Drain a libbpf ring buffer (its sample callbacks emit), with adaptive wakeups: the worker
+ * owns the draining policy. consumer_map: the mmapped `ring_consumer` map of bpf/tapio_bpf.h,
+ * whose first word, `polling`, is the kernel's view of the consumer. While records keep coming
+ * the worker sets it and drains the ring every flush_ms without being woken; after a round
+ * that found nothing it clears it and sleeps until a record wakes it. A record that raced the
+ * switch to sleep waits at most one 100 ms tick. Before teardown and on SIGTERM the worker
+ * drains once more. rb and the mapping are the worker's from here on (freed before teardown,
+ * also on failure). Collectors call kevent_add_ring (kevent.h) rather than this. 0 or -errno. */
+int worker_watch_ring(struct worker *w, struct ring_buffer *rb, void *consumer_map, size_t map_len);
 void worker_add_hook(struct worker *w, const char *hook);
 void worker_add_missing(struct worker *w, const char *feature);
 void worker_set_degraded(struct worker *w, const char *reason);

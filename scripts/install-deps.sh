@@ -6,8 +6,8 @@ set -eu
 
 BUILD_PKGS="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev libnghttp2-dev \
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libyaml-dev \
-libseccomp-dev libcap-dev libsystemd-dev"
-TEST_PKGS="libcriterion-dev libjson-c-dev locales dnsmasq dnsutils containerd runc umoci skopeo busybox-static gcc-aarch64-linux-gnu libclang-rt-14-dev procps iproute2 \
+libseccomp-dev libcap-dev ca-certificates jq libsystemd-dev"
+TEST_PKGS="libcriterion-dev libjson-c-dev locales dnsmasq dnsutils containerd runc umoci skopeo docker-registry busybox-static gcc-aarch64-linux-gnu libclang-rt-14-dev procps iproute2 \
 util-linux systemd-container"
 
 missing=""

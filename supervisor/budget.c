@@ -16,7 +16,7 @@
 
 #include "cgroup.h"
 #include "log.h"
-#include "supervisor.h"
+#include "budget.h"
 
 static int write_file(const char *dir, const char *name, const char *value)
 {
@@ -70,7 +70,8 @@ static int own_cgroup(const char *match, char *buf, size_t len)
 			hit = false;
 			char tmp[256];
 			snprintf(tmp, sizeof(tmp), "%s", ctrls);
-			for (char *save, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			for (char *save, *t = strtok_r(tmp, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save))
 				if (strcmp(t, match) == 0)
 					hit = true;
 		}
@@ -121,33 +122,34 @@ void budget_init(struct budgets *b)
 	if (b->v2[0])
 		log_info("budgets: cgroup v2 below %s", b->v2);
 	else if (b->v1_memory[0])
-		log_info("budgets: cgroup v1 below %s%s%s", b->v1_memory, b->v1_cpu[0] ? " and " : "",
-			 b->v1_cpu);
+		log_info("budgets: cgroup v1 below %s%s%s", b->v1_memory,
+			 b->v1_cpu[0] ? " and " : "", b->v1_cpu);
 	else
 		log_info("budgets: no usable cgroup; memory budgets by RSS watchdog only, no CPU "
 			 "budgets");
 }
 
 /* tapio-<tapiod pid>-<collector>: two tapiods in one cgroup (tests) never share a budget. */
-static void child_dir(const char *base, const struct child *c, char *buf, size_t len)
+static void child_dir(const char *base, const char *name, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/tapio-%d-%s", base, (int)getpid(), c->reg->name);
+	snprintf(buf, len, "%s/tapio-%d-%s", base, (int)getpid(), name);
 }
 
-void budget_apply(struct budgets *b, struct child *c)
+void budget_apply(struct budgets *b, const char *name, const struct config_collector_common *cc,
+		  pid_t worker, struct budget_slot *slot)
 {
-	const struct config_collector_common *cc = c->cc;
-	c->budget_cgroup = false;
+	slot->cgroup = false;
 	if (!cc->memory_max_mib && !cc->cpu_max_percent)
 		return;
 	char pid[24], dir[PATH_MAX], val[64];
-	snprintf(pid, sizeof(pid), "%d", (int)c->pid);
+	snprintf(pid, sizeof(pid), "%d", (int)worker);
 	if (b->v2[0]) {
-		child_dir(b->v2, c, dir, sizeof(dir));
+		child_dir(b->v2, name, dir, sizeof(dir));
 		mkdir(dir, 0755);
 		int r = 0;
 		if (cc->memory_max_mib) {
-			snprintf(val, sizeof(val), "%llu", (unsigned long long)cc->memory_max_mib << 20);
+			snprintf(val, sizeof(val), "%llu",
+				 (unsigned long long)cc->memory_max_mib << 20);
 			r = write_file(dir, "memory.max", val);
 		}
 		if (r == 0 && cc->cpu_max_percent) {
@@ -157,31 +159,30 @@ void budget_apply(struct budgets *b, struct child *c)
 		if (r == 0)
 			r = write_file(dir, "cgroup.procs", pid);
 		if (r == 0) {
-			c->budget_cgroup = true;
-			c->oom_kills_seen = budget_oom_kills(b, c);
+			slot->cgroup = true;
+			slot->oom_kills_seen = budget_oom_kills(b, name);
 		} else {
-			log_warn("%s: cgroup v2 budget: %s; RSS watchdog only", c->reg->name,
-				 strerror(-r));
+			log_warn("%s: cgroup v2 budget: %s; RSS watchdog only", name, strerror(-r));
 		}
 		return;
 	}
 	if (cc->memory_max_mib && b->v1_memory[0]) {
-		child_dir(b->v1_memory, c, dir, sizeof(dir));
+		child_dir(b->v1_memory, name, dir, sizeof(dir));
 		mkdir(dir, 0755);
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)cc->memory_max_mib << 20);
 		int r = write_file(dir, "memory.limit_in_bytes", val);
 		if (r == 0)
 			r = write_file(dir, "cgroup.procs", pid);
 		if (r == 0) {
-			c->budget_cgroup = true;
-			c->oom_kills_seen = budget_oom_kills(b, c);
+			slot->cgroup = true;
+			slot->oom_kills_seen = budget_oom_kills(b, name);
 		} else {
-			log_warn("%s: cgroup v1 memory budget: %s; RSS watchdog only", c->reg->name,
+			log_warn("%s: cgroup v1 memory budget: %s; RSS watchdog only", name,
 				 strerror(-r));
 		}
 	}
 	if (cc->cpu_max_percent && b->v1_cpu[0]) {
-		child_dir(b->v1_cpu, c, dir, sizeof(dir));
+		child_dir(b->v1_cpu, name, dir, sizeof(dir));
 		mkdir(dir, 0755);
 		snprintf(val, sizeof(val), "%u", cc->cpu_max_percent * 1000);
 		int r = write_file(dir, "cpu.cfs_period_us", "100000");
@@ -190,19 +191,19 @@ void budget_apply(struct budgets *b, struct child *c)
 		if (r == 0)
 			r = write_file(dir, "cgroup.procs", pid);
 		if (r < 0)
-			log_warn("%s: cgroup v1 cpu budget: %s", c->reg->name, strerror(-r));
+			log_warn("%s: cgroup v1 cpu budget: %s", name, strerror(-r));
 	}
 }
 
-uint64_t budget_oom_kills(struct budgets *b, const struct child *c)
+uint64_t budget_oom_kills(struct budgets *b, const char *name)
 {
 	char dir[PATH_MAX], buf[1024];
 	const char *file;
 	if (b->v2[0]) {
-		child_dir(b->v2, c, dir, sizeof(dir));
+		child_dir(b->v2, name, dir, sizeof(dir));
 		file = "memory.events";
 	} else if (b->v1_memory[0]) {
-		child_dir(b->v1_memory, c, dir, sizeof(dir));
+		child_dir(b->v1_memory, name, dir, sizeof(dir));
 		file = "memory.oom_control";
 	} else {
 		return 0;
@@ -226,12 +227,11 @@ uint64_t budget_rss_kib(pid_t pid)
 	return n == 2 ? (uint64_t)resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024) : 0;
 }
 
-bool budget_over(struct budgets *b, struct child *c, char *why, size_t len)
+bool budget_over(const struct config_collector_common *cc, pid_t pid, char *why, size_t len)
 {
-	const struct config_collector_common *cc = c->cc;
-	if (!cc->memory_max_mib || c->pid <= 0 || c->kill_pending)
+	if (!cc->memory_max_mib || pid <= 0)
 		return false;
-	uint64_t rss = budget_rss_kib(c->pid);
+	uint64_t rss = budget_rss_kib(pid);
 	if (rss > (uint64_t)cc->memory_max_mib << 10) {
 		snprintf(why, len, "over memory budget: RSS %llu KiB > %u MiB",
 			 (unsigned long long)rss, cc->memory_max_mib);
@@ -241,26 +241,26 @@ bool budget_over(struct budgets *b, struct child *c, char *why, size_t len)
 }
 
 /* After a worker died: was it the cgroup's OOM killer? */
-bool budget_was_oom_killed(struct budgets *b, struct child *c)
+bool budget_was_oom_killed(struct budgets *b, const char *name, struct budget_slot *slot)
 {
-	if (!c->budget_cgroup)
+	if (!slot->cgroup)
 		return false;
-	uint64_t now = budget_oom_kills(b, c);
-	bool killed = now > c->oom_kills_seen;
-	c->oom_kills_seen = now;
+	uint64_t now = budget_oom_kills(b, name);
+	bool killed = now > slot->oom_kills_seen;
+	slot->oom_kills_seen = now;
 	return killed;
 }
 
 /* At shutdown: remove the (empty) budget cgroups tapiod created. */
-void budget_cleanup(struct budgets *b, const struct child *c)
+void budget_cleanup(struct budgets *b, const char *name)
 {
 	char dir[PATH_MAX];
-	const char *bases[] = { b->v2, b->v1_memory, b->v1_cpu };
+	const char *bases[] = {b->v2, b->v1_memory, b->v1_cpu};
 	for (size_t i = 0; i < 3; i++) {
 		if (!bases[i][0])
 			continue;
-		child_dir(bases[i], c, dir, sizeof(dir));
+		child_dir(bases[i], name, dir, sizeof(dir));
 		if (rmdir(dir) < 0 && errno != ENOENT)
-			log_debug("%s: rmdir %s: %s", c->reg->name, dir, strerror(errno));
+			log_debug("%s: rmdir %s: %s", name, dir, strerror(errno));
 	}
 }

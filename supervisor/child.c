@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// One child per enabled collector: spawn it with its socket and config, carry out the actions
-// the policy table decides, restart with exponential backoff and jitter, detect crash loops.
+// One child per enabled collector: spawn it with its socket and config, turn what happens to it
+// into the policy table's events and carry out the actions the table decides, restart with
+// exponential backoff and jitter, detect crash loops.
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,21 +14,21 @@
 
 #include "exitcodes.h"
 #include "log.h"
-#include "supervisor.h"
+#include "child.h"
 #include "timeconv.h"
 
-#define NS_PER_S 1000000000ull
+#define NS_PER_S       1000000000ull
 #define ABORT_GRACE_MS 2000
 #define WORKER_SOCKBUF (4 << 20)
 
 static void on_timer(uv_timer_t *t);
 
-int child_init(struct child *c, struct sup *sup, const struct registry_entry *reg)
+int child_init(struct child *c, struct child_env *env, const struct registry_entry *reg)
 {
 	memset(c, 0, sizeof(*c));
-	c->sup = sup;
+	c->env = env;
 	c->reg = reg;
-	c->cc = config_collector(sup->cfg, reg->name);
+	c->cc = config_collector(env->cfg, reg->name);
 	c->fd = -1;
 	c->violation_syscall = -1;
 	c->backoff_ms = c->cc->restart_initial_ms;
@@ -35,7 +36,7 @@ int child_init(struct child *c, struct sup *sup, const struct registry_entry *re
 	int r = frame_reader_init(&c->reader);
 	if (r < 0)
 		return r;
-	uv_timer_init(sup->loop, &c->timer);
+	uv_timer_init(env->loop, &c->timer);
 	c->timer.data = c;
 	return 0;
 }
@@ -59,8 +60,9 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 	enum child_event ev;
 	char why[128];
 
-	link_drain(c);
-	if (term_signal == SIGKILL && budget_was_oom_killed(&c->sup->budgets, c)) {
+	c->env->hooks->link_drain(c);
+	if (term_signal == SIGKILL &&
+	    budget_was_oom_killed(c->env->budgets, c->reg->name, &c->budget)) {
 		ev = CEV_KILLED;
 		c->cnt.over_budget++;
 		snprintf(why, sizeof(why), "over memory budget: OOM-killed in its cgroup (%u MiB)",
@@ -102,7 +104,7 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 			break;
 		}
 		snprintf(why, sizeof(why), "exit code %d%s", (int)status,
-			 status == EXIT_CONFIG	    ? " (config/usage error)"
+			 status == EXIT_CONFIG	     ? " (config/usage error)"
 			 : status == EXIT_NO_FEATURE ? " (kernel lacks a feature)"
 			 : status == EXIT_TRANSIENT  ? " (transient failure)"
 						     : "");
@@ -112,18 +114,13 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 	c->killed_by_us = false;
 	c->pid = 0;
 	uv_close((uv_handle_t *)&c->proc, on_proc_closed);
-	link_close(c);
+	c->env->hooks->link_close(c);
 	child_handle(c, ev, why);
-}
-
-static int make_config_fd(struct child *c)
-{
-	return c->sup->config_memfd;
 }
 
 static int spawn(struct child *c)
 {
-	struct sup *sup = c->sup;
+	struct child_env *env = c->env;
 	if (c->proc_open || c->fd >= 0)
 		return -EBUSY; /* the previous worker's handles are still closing */
 	int sv[2];
@@ -138,15 +135,15 @@ static int spawn(struct child *c)
 		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/" REGISTRY_BINARY_PREFIX "%s", sup->collector_dir,
+	snprintf(path, sizeof(path), "%s/" REGISTRY_BINARY_PREFIX "%s", env->collector_dir,
 		 c->reg->name);
-	char *args[] = { path, "--fd", "3", "--config-fd", "4", NULL };
+	char *args[] = {path, "--fd", "3", "--config-fd", "4", NULL};
 	uv_stdio_container_t stdio[5] = {
-		{ .flags = UV_IGNORE },
-		{ .flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO }, /* stdout is the sink's */
-		{ .flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO },
-		{ .flags = UV_INHERIT_FD, .data.fd = sv[1] },
-		{ .flags = UV_INHERIT_FD, .data.fd = make_config_fd(c) },
+		{.flags = UV_IGNORE},
+		{.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO}, /* stdout is the sink's */
+		{.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
+		{.flags = UV_INHERIT_FD, .data.fd = sv[1]},
+		{.flags = UV_INHERIT_FD, .data.fd = env->config_memfd},
 	};
 	uv_process_options_t opts = {
 		.exit_cb = on_proc_exit,
@@ -156,7 +153,7 @@ static int spawn(struct child *c)
 		.stdio = stdio,
 	};
 	c->proc.data = c;
-	int r = uv_spawn(sup->loop, &c->proc, &opts);
+	int r = uv_spawn(env->loop, &c->proc, &opts);
 	close(sv[1]);
 	if (r < 0) {
 		close(sv[0]);
@@ -168,13 +165,13 @@ static int spawn(struct child *c)
 	}
 	c->proc_open = true;
 	c->pid = c->proc.pid;
-	r = link_open(c, sv[0]);
+	r = env->hooks->link_open(c, sv[0]);
 	if (r < 0) {
 		close(sv[0]);
 		kill(c->pid, SIGKILL);
 		return r;
 	}
-	budget_apply(&sup->budgets, c);
+	budget_apply(env->budgets, c->reg->name, c->cc, c->pid, &c->budget);
 	uint64_t now = timeconv_now_mono_ns();
 	c->start_mono_ns = now;
 	c->last_heartbeat_ns = now;
@@ -215,10 +212,7 @@ static void schedule_restart(struct child *c)
 	if (c->start_mono_ns && now - c->start_mono_ns > c->cc->healthy_after_s * NS_PER_S)
 		c->backoff_ms = c->cc->restart_initial_ms;
 	if (crash_looping(c, now)) {
-		c->state = CHILD_FAILED;
-		log_error("%s: FAILED: %u deaths within %u s (last: %s); the rest keeps running",
-			  c->reg->name, c->cc->crash_loop_deaths, c->cc->crash_loop_window_s,
-			  c->last_exit);
+		child_handle(c, CEV_CRASH_LOOP, NULL);
 		return;
 	}
 	uint32_t rnd = 0;
@@ -253,64 +247,55 @@ static bool is_exit_event(enum child_event ev)
 	       ev == CEV_EXIT_NO_FEATURE || ev == CEV_KILLED || ev == CEV_SPAWN_FAILED;
 }
 
-void child_handle(struct child *c, enum child_event ev, const char *why)
+/* The facts the table's events are made of beyond the worker's own: a restart by hand that
+ * waits for the worker to be gone, and shutdown (or a reload that disabled the collector). */
+static enum child_event derive_event(const struct child *c, enum child_event ev)
 {
-	struct sup *sup = c->sup;
-	enum child_state old = c->state;
+	if (!is_exit_event(ev))
+		return ev;
+	if (c->restart_pending && !c->env->stopping)
+		return CEV_EXIT_FOR_RESTART;
+	if (c->env->stopping || !c->cc->enabled)
+		return CEV_EXIT_STOPPING;
+	return ev;
+}
 
-	if (why && (is_exit_event(ev) || ev == CEV_PROTOCOL_ERROR || ev == CEV_HEARTBEAT_MISSED ||
-		    ev == CEV_OVER_BUDGET))
-		snprintf(c->last_exit, sizeof(c->last_exit), "%s", why);
+static void reset_restarts(struct child *c)
+{
+	memset(c->deaths, 0, sizeof(c->deaths));
+	c->backoff_ms = c->cc->restart_initial_ms;
+}
 
-	/* Restart by hand of a running worker: once it is gone, start it again at once. */
-	if (c->restart_pending && is_exit_event(ev) && !sup->stopping) {
-		c->restart_pending = false;
-		memset(c->deaths, 0, sizeof(c->deaths));
-		c->backoff_ms = c->cc->restart_initial_ms;
-		c->restarts++;
-		log_info("%s: restarting by request (%s)", c->reg->name, why ? why : "");
-		/* Through BACKOFF with no delay: the timer fires on the next loop iteration, after
-		 * the handles of the old worker have finished closing. */
-		c->state = CHILD_BACKOFF;
-		uv_timer_start(&c->timer, on_timer, 0, 0);
-		return;
+static void do_spawn(struct child *c)
+{
+	int r = spawn(c);
+	if (r == -EBUSY) {
+		child_handle(c, CEV_SPAWN_BUSY, NULL);
+	} else if (r < 0) {
+		log_error("%s: %s", c->reg->name, c->last_exit);
+		child_handle(c, CEV_SPAWN_FAILED, c->last_exit);
 	}
+}
 
-	/* During shutdown, or once disabled by a reload, a worker that is gone stays gone,
-	 * whatever its exit code. */
-	if ((sup->stopping || !c->cc->enabled) && is_exit_event(ev)) {
-		c->state = old == CHILD_FAILED ? CHILD_FAILED : CHILD_STOPPED;
-		log_info("%s: stopped (%s)", c->reg->name, why ? why : "");
-		sup_child_stopped(sup);
-		return;
-	}
-
-	struct policy_step step = policy_lookup(old, ev);
-	if (step.action == CACT_NONE && step.next == old) {
-		log_debug("%s: %s ignored in %s", c->reg->name, policy_event_name(ev),
-			  policy_state_name(old));
-		return;
-	}
-	c->state = step.next;
-	log_debug("%s: %s --%s--> %s", c->reg->name, policy_state_name(old),
-		  policy_event_name(ev), policy_state_name(step.next));
-
-	switch (step.action) {
+static void act(struct child *c, enum child_action action, const char *why)
+{
+	const struct config *cfg = c->env->cfg;
+	switch (action) {
 	case CACT_NONE:
+	case CACT_MAX:
 		break;
-	case CACT_SPAWN: {
-		int r = spawn(c);
-		if (r == -EBUSY) {
-			c->state = CHILD_BACKOFF;
-			uv_timer_start(&c->timer, on_timer, 10, 0);
-			break;
-		}
-		if (r < 0) {
-			log_error("%s: %s", c->reg->name, c->last_exit);
-			child_handle(c, CEV_SPAWN_FAILED, c->last_exit);
-		}
+	case CACT_SPAWN:
+		do_spawn(c);
 		break;
-	}
+	case CACT_RESET_SPAWN:
+		uv_timer_stop(&c->timer);
+		reset_restarts(c);
+		do_spawn(c);
+		break;
+	case CACT_SPAWN_RETRY:
+		/* the previous worker's handles are still closing */
+		uv_timer_start(&c->timer, on_timer, 10, 0);
+		break;
 	case CACT_MARK_READY:
 		c->last_heartbeat_ns = timeconv_now_mono_ns();
 		if (c->state == CHILD_DEGRADED)
@@ -318,6 +303,7 @@ void child_handle(struct child *c, enum child_event ev, const char *why)
 				 c->degraded_reason ? c->degraded_reason : "?");
 		else
 			log_info("%s: READY (pid %d)", c->reg->name, (int)c->pid);
+		c->env->hooks->ready(c);
 		break;
 	case CACT_KILL:
 		c->killed_by_us = true;
@@ -327,23 +313,66 @@ void child_handle(struct child *c, enum child_event ev, const char *why)
 	case CACT_ABORT:
 		c->killed_by_us = true;
 		log_error("%s: no heartbeat for %u ms: SIGABRT to pid %d", c->reg->name,
-			  sup->cfg->supervisor.heartbeat_timeout_ms, (int)c->pid);
+			  cfg->supervisor.heartbeat_timeout_ms, (int)c->pid);
 		send_signal(c, SIGABRT, ABORT_GRACE_MS);
 		break;
 	case CACT_TERM:
-		send_signal(c, SIGTERM, sup->cfg->supervisor.stop_timeout_ms);
+		send_signal(c, SIGTERM, cfg->supervisor.stop_timeout_ms);
+		break;
+	case CACT_TERM_RESTART:
+		c->restart_pending = true;
+		send_signal(c, SIGTERM, cfg->supervisor.stop_timeout_ms);
 		break;
 	case CACT_BACKOFF:
 		schedule_restart(c);
+		break;
+	case CACT_RESTART_NOW:
+		c->restart_pending = false;
+		reset_restarts(c);
+		c->restarts++;
+		log_info("%s: restarting by request (%s)", c->reg->name, why ? why : "");
+		/* No delay: the timer fires on the next loop iteration, after the handles of the
+		 * old worker have finished closing. */
+		uv_timer_start(&c->timer, on_timer, 0, 0);
 		break;
 	case CACT_FAIL:
 		log_error("%s: FAILED: %s; not restarting, the rest keeps running", c->reg->name,
 			  c->last_exit);
 		break;
+	case CACT_FAIL_LOOPING:
+		log_error("%s: FAILED: %u deaths within %u s (last: %s); the rest keeps running",
+			  c->reg->name, c->cc->crash_loop_deaths, c->cc->crash_loop_window_s,
+			  c->last_exit);
+		break;
+	case CACT_GONE:
+		log_info("%s: stopped (%s)", c->reg->name, why ? why : "");
+		c->env->hooks->stopped(c);
+		break;
 	case CACT_STOPPED:
 		uv_timer_stop(&c->timer);
 		break;
 	}
+}
+
+void child_handle(struct child *c, enum child_event ev, const char *why)
+{
+	enum child_state old = c->state;
+
+	if (why && (is_exit_event(ev) || ev == CEV_PROTOCOL_ERROR || ev == CEV_HEARTBEAT_MISSED ||
+		    ev == CEV_OVER_BUDGET))
+		snprintf(c->last_exit, sizeof(c->last_exit), "%s", why);
+
+	ev = derive_event(c, ev);
+	struct policy_step step = policy_lookup(old, ev);
+	if (step.action == CACT_NONE) {
+		log_debug("%s: %s ignored in %s", c->reg->name, policy_event_name(ev),
+			  policy_state_name(old));
+		return;
+	}
+	c->state = step.next;
+	log_debug("%s: %s --%s--> %s", c->reg->name, policy_state_name(old), policy_event_name(ev),
+		  policy_state_name(step.next));
+	act(c, step.action, why);
 }
 
 void child_check_watchdog(struct child *c, uint64_t now_ns)
@@ -352,13 +381,13 @@ void child_check_watchdog(struct child *c, uint64_t now_ns)
 		return;
 	if (c->kill_pending || c->pid <= 0)
 		return;
-	uint64_t limit = (uint64_t)c->sup->cfg->supervisor.heartbeat_timeout_ms * 1000000ull;
+	uint64_t limit = (uint64_t)c->env->cfg->supervisor.heartbeat_timeout_ms * 1000000ull;
 	if (now_ns - c->last_heartbeat_ns > limit) {
 		child_handle(c, CEV_HEARTBEAT_MISSED, "watchdog: heartbeat missed");
 		return;
 	}
 	char why[160];
-	if (budget_over(&c->sup->budgets, c, why, sizeof(why))) {
+	if (budget_over(c->cc, c->pid, why, sizeof(why))) {
 		c->cnt.over_budget++;
 		child_handle(c, CEV_OVER_BUDGET, why);
 	}
@@ -366,14 +395,5 @@ void child_check_watchdog(struct child *c, uint64_t now_ns)
 
 void child_restart(struct child *c)
 {
-	if (c->pid > 0) {
-		c->restart_pending = true;
-		send_signal(c, SIGTERM, c->sup->cfg->supervisor.stop_timeout_ms);
-		return;
-	}
-	uv_timer_stop(&c->timer);
-	memset(c->deaths, 0, sizeof(c->deaths));
-	c->backoff_ms = c->cc->restart_initial_ms;
-	c->state = CHILD_STOPPED;
-	child_handle(c, CEV_START, NULL);
+	child_handle(c, c->pid > 0 ? CEV_RESTART_LIVE : CEV_RESTART_IDLE, NULL);
 }

@@ -14,23 +14,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "control.h"
 #include "log.h"
+#include "privilege.h"
 #include "sandbox.h"
-#include "supervisor.h"
 #include "tapio/v1/control.pb-c.h"
 #include "timeconv.h"
 
 #define REQUEST_MAX 4096
-#define CLIENT_QUEUE_MAX (4u << 20)
 #define CLIENTS_MAX 64
 
 struct control_client {
 	struct control *ctl;
-	uv_pipe_t pipe;                 /* embedded; the client is freed in its close callback */
+	uv_pipe_t pipe; /* embedded; the client is freed in its close callback */
 	uint8_t buf[FRAME_HDR + REQUEST_MAX];
 	size_t len;
 	bool subscribed, closing;
 	char *want_collector, *want_type; /* owned filters of `events` */
+	struct subscriber sub;		  /* in the subscribers sink while subscribed */
 	struct control_client *next;
 };
 
@@ -90,6 +92,38 @@ static void send_error(struct control_client *cl, const char *fmt, ...)
 
 /* ---- requests ------------------------------------------------------------------------------ */
 
+/* Every sink of the table; stdout's and the subscribers' counters also have fields of their
+ * own from before the table (tapioctl's first status line). */
+static void fill_sinks(Tapio__V1__StatusResponse *sr, const struct sinks *t,
+		       Tapio__V1__SinkStatus *ss, Tapio__V1__SinkStatus **ptrs)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct sink *s = t->v[i];
+		struct sink_stats st;
+		s->ops->stats(s, &st);
+		ss[i] = (Tapio__V1__SinkStatus)TAPIO__V1__SINK_STATUS__INIT;
+		ss[i].name = (char *)s->name;
+		ss[i].has_written = ss[i].has_dropped = ss[i].has_write_errors = 1;
+		ss[i].has_rotations = 1;
+		ss[i].written = st.written;
+		ss[i].dropped = st.dropped;
+		ss[i].write_errors = st.write_errors;
+		ss[i].rotations = st.rotations;
+		ptrs[i] = &ss[i];
+		if (strcmp(s->name, "stdout") == 0) {
+			sr->has_sink_written = sr->has_sink_drops = sr->has_sink_write_errors = 1;
+			sr->sink_written = st.written;
+			sr->sink_drops = st.dropped;
+			sr->sink_write_errors = st.write_errors;
+		} else if (strcmp(s->name, "subscribers") == 0) {
+			sr->has_subscriber_drops = 1;
+			sr->subscriber_drops = st.dropped;
+		}
+	}
+	sr->n_sinks = t->n;
+	sr->sinks = ptrs;
+}
+
 static void do_status(struct control_client *cl)
 {
 	struct sup *sup = cl->ctl->sup;
@@ -138,13 +172,10 @@ static void do_status(struct control_client *cl)
 	Tapio__V1__StatusResponse sr = TAPIO__V1__STATUS_RESPONSE__INIT;
 	sr.node = sup->cfg->node_name;
 	sr.run_id = sup->run_id;
-	sr.has_uptime_ms = sr.has_sink_written = sr.has_sink_drops = sr.has_subscriber_drops = 1;
+	sr.has_uptime_ms = 1;
 	sr.uptime_ms = (now - sup->start_mono_ns) / 1000000;
-	sr.sink_written = sup->sink.written;
-	sr.sink_drops = sup->sink.dropped;
-	sr.subscriber_drops = cl->ctl->subscriber_drops;
-	sr.has_sink_write_errors = 1;
-	sr.sink_write_errors = sup->sink.write_errors;
+	Tapio__V1__SinkStatus sink_st[SINKS_MAX], *sink_ptrs[SINKS_MAX];
+	fill_sinks(&sr, &sup->sinks, sink_st, sink_ptrs);
 	sr.n_collectors = n;
 	sr.collectors = ptrs;
 	Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
@@ -173,103 +204,6 @@ static void do_restart(struct control_client *cl, const Tapio__V1__RestartReques
 	send_error(cl, "no enabled collector named '%.64s'", name);
 }
 
-#define AUDIT_PROBLEMS 12
-
-struct audit_slot {
-	Tapio__V1__AuditEntry e;
-	Tapio__V1__PrivilegeReport reported, observed;
-	char *problems[AUDIT_PROBLEMS];
-	char text[AUDIT_PROBLEMS][96];
-};
-
-static void problem(struct audit_slot *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void problem(struct audit_slot *a, const char *fmt, ...)
-{
-	if (a->e.n_problems >= AUDIT_PROBLEMS)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(a->text[a->e.n_problems], sizeof(a->text[0]), fmt, ap);
-	va_end(ap);
-	a->problems[a->e.n_problems] = a->text[a->e.n_problems];
-	a->e.n_problems++;
-}
-
-/* Compare what /proc says with what a sandboxed worker must look like, and with its READY. */
-static void audit_child(struct sup *sup, struct child *c, struct audit_slot *a)
-{
-	a->e = (Tapio__V1__AuditEntry)TAPIO__V1__AUDIT_ENTRY__INIT;
-	a->e.collector = (char *)c->reg->name;
-	a->e.has_declared_setup_caps = 1;
-	a->e.declared_setup_caps = registry_setup_caps(c->reg);
-	a->e.problems = a->problems;
-	struct privilege_status st;
-	if (c->pid <= 0 || (c->state != CHILD_READY && c->state != CHILD_DEGRADED) ||
-	    privilege_status_read(c->pid, &st) < 0) {
-		a->e.verdict = "not running";
-		return;
-	}
-	a->e.has_pid = 1;
-	a->e.pid = (uint32_t)c->pid;
-	privilege_report_fill(&a->observed, &st);
-	a->e.observed = &a->observed;
-	if (c->reported.valid) {
-		a->reported = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
-		a->reported.has_uid = a->reported.has_cap_eff = a->reported.has_cap_prm = 1;
-		a->reported.has_cap_bnd = a->reported.has_no_new_privs = a->reported.has_seccomp = 1;
-		a->reported.uid = c->reported.uid;
-		a->reported.cap_eff = c->reported.cap_eff;
-		a->reported.cap_prm = c->reported.cap_prm;
-		a->reported.cap_bnd = c->reported.cap_bnd;
-		a->reported.no_new_privs = c->reported.no_new_privs;
-		a->reported.seccomp = c->reported.seccomp;
-		a->reported.landlock = c->reported.landlock;
-		a->e.reported = &a->reported;
-	} else {
-		problem(a, "READY carried no privilege report");
-	}
-	a->observed.landlock = c->reported.valid ? c->reported.landlock : "unknown";
-
-	if (!c->cc->sandbox) {
-		problem(a, "sandbox disabled in the config");
-	} else {
-		if (st.cap_eff || st.cap_prm || st.cap_inh || st.cap_amb)
-			problem(a, "capabilities held: eff %llx prm %llx inh %llx amb %llx",
-				(unsigned long long)st.cap_eff, (unsigned long long)st.cap_prm,
-				(unsigned long long)st.cap_inh, (unsigned long long)st.cap_amb);
-		if (st.cap_bnd)
-			problem(a, "bounding set not empty: %llx", (unsigned long long)st.cap_bnd);
-		if (st.uid == 0 || st.euid == 0 || st.uid != sup->cfg->run_as_uid)
-			problem(a, "uid %u, expected %u", st.uid, sup->cfg->run_as_uid);
-		if (st.gid != sup->cfg->run_as_gid)
-			problem(a, "gid %u, expected %u", st.gid, sup->cfg->run_as_gid);
-		if (st.no_new_privs != 1)
-			problem(a, "no_new_privs not set");
-		if (st.seccomp != 2)
-			problem(a, "seccomp mode %u, expected 2 (filter)", st.seccomp);
-	}
-	if (c->reported.valid &&
-	    (c->reported.uid != st.uid || c->reported.cap_eff != st.cap_eff ||
-	     c->reported.cap_prm != st.cap_prm || c->reported.cap_bnd != st.cap_bnd ||
-	     c->reported.no_new_privs != st.no_new_privs || c->reported.seccomp != st.seccomp))
-		problem(a, "READY report differs from /proc/%d/status", (int)c->pid);
-	a->e.verdict = a->e.n_problems ? "mismatch" : "ok";
-}
-
-void control_audit_on_ready(struct sup *sup, struct child *c)
-{
-	struct audit_slot *a = calloc(1, sizeof(*a));
-	if (!a)
-		return;
-	audit_child(sup, c, a);
-	for (size_t i = 0; i < a->e.n_problems; i++)
-		log_warn("audit %s (pid %d): %s", c->reg->name, (int)c->pid, a->problems[i]);
-	if (a->e.n_problems == 0)
-		log_debug("audit %s (pid %d): ok", c->reg->name, (int)c->pid);
-	free(a);
-}
-
 static void do_audit(struct control_client *cl)
 {
 	struct sup *sup = cl->ctl->sup;
@@ -283,11 +217,11 @@ static void do_audit(struct control_client *cl)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		audit_child(sup, &sup->children[i], &slots[i]);
+		audit_child(&sup->children[i], &slots[i]);
 		ptrs[i] = &slots[i].e;
 		if (slots[i].e.n_problems)
-			log_warn("audit %s: %s (%s)", sup->children[i].reg->name, slots[i].e.verdict,
-				 slots[i].problems[0]);
+			log_warn("audit %s: %s (%s)", sup->children[i].reg->name,
+				 slots[i].e.verdict, slots[i].problems[0]);
 	}
 	Tapio__V1__AuditResponse ar = TAPIO__V1__AUDIT_RESPONSE__INIT;
 	ar.n_entries = n;
@@ -312,8 +246,16 @@ static void do_events(struct control_client *cl, const Tapio__V1__EventsRequest 
 		cl->want_collector = strndup(rq->collector, 64);
 	if (rq && rq->type && rq->type[0])
 		cl->want_type = strndup(rq->type, 64);
+	struct sink *s = sinks_find(&cl->ctl->sup->sinks, "subscribers");
+	if (!s) {
+		send_error(cl, "no event subscriptions in this tapiod");
+		return;
+	}
+	cl->sub = (struct subscriber){.stream = (uv_stream_t *)&cl->pipe,
+				      .want_collector = cl->want_collector,
+				      .want_type = cl->want_type};
+	sink_subscribe(s, &cl->sub);
 	cl->subscribed = true;
-	cl->ctl->subscribers++;
 }
 
 static void handle_request(struct control_client *cl, const uint8_t *data, size_t len)
@@ -343,47 +285,6 @@ static void handle_request(struct control_client *cl, const uint8_t *data, size_
 	tapio__v1__control_request__free_unpacked(rq, NULL);
 }
 
-/* ---- events fan-out ------------------------------------------------------------------------ */
-
-static bool wants(const struct control_client *cl, const char *collector, const char *type)
-{
-	if (cl->want_collector && strcmp(cl->want_collector, collector) != 0)
-		return false;
-	if (cl->want_type) {
-		size_t n = strlen(cl->want_type);
-		if (n && cl->want_type[n - 1] == '.')
-			return strncmp(type, cl->want_type, n) == 0;
-		return strcmp(type, cl->want_type) == 0;
-	}
-	return true;
-}
-
-void control_publish(struct control *ctl, const char *collector, const char *type,
-		     const char *json, size_t len)
-{
-	if (!ctl || ctl->subscribers == 0)
-		return;
-	for (struct control_client *cl = ctl->clients; cl; cl = cl->next) {
-		if (!cl->subscribed || cl->closing || !wants(cl, collector, type))
-			continue;
-		if (uv_stream_get_write_queue_size((uv_stream_t *)&cl->pipe) > CLIENT_QUEUE_MAX) {
-			ctl->subscriber_drops++;
-			continue;
-		}
-		Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
-		resp.response_case = TAPIO__V1__CONTROL_RESPONSE__RESPONSE_EVENT_JSON;
-		char *line = strndup(json, len);
-		if (!line) {
-			ctl->subscriber_drops++;
-			continue;
-		}
-		resp.event_json = line;
-		if (send_response(cl, &resp) < 0)
-			ctl->subscriber_drops++;
-		free(line);
-	}
-}
-
 /* ---- connections --------------------------------------------------------------------------- */
 
 static void on_client_closed(uv_handle_t *h)
@@ -396,8 +297,6 @@ static void on_client_closed(uv_handle_t *h)
 			break;
 		}
 	}
-	if (cl->subscribed)
-		ctl->subscribers--;
 	ctl->n_clients--;
 	free(cl->want_collector);
 	free(cl->want_type);
@@ -409,6 +308,11 @@ static void client_close(struct control_client *cl)
 	if (cl->closing)
 		return;
 	cl->closing = true;
+	if (cl->subscribed) {
+		struct sink *s = sinks_find(&cl->ctl->sup->sinks, "subscribers");
+		if (s)
+			sink_unsubscribe(s, &cl->sub);
+	}
 	uv_close((uv_handle_t *)&cl->pipe, on_client_closed);
 }
 
@@ -521,8 +425,10 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	uv_os_fd_t fd;
 	char who[96] = "unknown peer";
-	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) < 0 || !peer_allowed(ctl, fd, who, sizeof(who))) {
-		log_warn("control: refused %s (not root, not tapiod's uid, not in the control group)",
+	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) < 0 ||
+	    !peer_allowed(ctl, fd, who, sizeof(who))) {
+		log_warn("control: refused %s (not root, not tapiod's uid, not in the control "
+			 "group)",
 			 who);
 		ctl->refused++;
 		client_close(cl);

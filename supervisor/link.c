@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The framed link from one worker: read, split into frames, decode with a memory budget,
-// enforce the protocol (READY first, sequence numbers only go up), stamp and forward events.
-// Nothing a worker sends is trusted: any violation kills that worker and is counted.
+// enforce the protocol (READY first, sequence numbers only go up, the decode budget) and hand
+// events to the routing step. Nothing a worker sends is trusted: any violation kills that worker
+// and is counted.
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +11,15 @@
 
 #include "log.h"
 #include "pbarena.h"
-#include "pbjson.h"
+#include "link.h"
 #include "pbwire.h"
-#include "supervisor.h"
+#include "tapio/v1/worker.pb-c.h"
 #include "timeconv.h"
 #include "wire.h"
 
-#define READS_PER_WAKEUP 8                 /* fairness between workers */
-#define TYPE_MAX 64
-#define REASON_MAX 1024
+#define READS_PER_WAKEUP 8 /* fairness between workers */
+#define TYPE_MAX	 64
+#define REASON_MAX	 1024
 
 static void protocol_error(struct child *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -93,9 +94,8 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 		c->degraded_reason = strdup(reason);
 		child_handle(c, CEV_DEGRADED, NULL);
 	} else {
-		child_handle(c, CEV_READY, NULL);
+		child_handle(c, CEV_READY, NULL); /* its action runs the audit */
 	}
-	control_audit_on_ready(c->sup, c);
 	for (size_t i = 0; i < r->n_features_missing && i < 16; i++) {
 		char what[256];
 		printable(what, sizeof(what), r->features_missing[i]);
@@ -104,57 +104,13 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	return 0;
 }
 
-#define EVENT_ID_MAX (sizeof(((struct sup *)0)->run_id) + 1 + 20) /* "-", u64, NUL in run_id */
-
-/* The id of the next event: "<run id>-<n>", written without printf (this runs per event).
- * dst holds EVENT_ID_MAX bytes. Returns the length. */
-static size_t next_event_id(struct sup *sup, char dst[EVENT_ID_MAX])
-{
-	char digits[20];
-	size_t nd = 0;
-	uint64_t v = ++sup->next_event_id;
-	do {
-		digits[nd++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	size_t rl = strnlen(sup->run_id, sizeof(sup->run_id) - 1);
-	memcpy(dst, sup->run_id, rl);
-	dst[rl] = '-';
-	for (size_t i = 0; i < nd; i++)
-		dst[rl + 1 + i] = digits[nd - 1 - i];
-	dst[rl + 1 + nd] = '\0';
-	return rl + 1 + nd;
-}
-
-/* The binary sink's record: the worker's own bytes (validated by the decode) without what
- * only tapiod may say — id, collector, node and, when tapiod filled it in, the k8s context —
- * followed by tapiod's values. No re-encoding of the rest. */
-static int binary_record(struct sup *sup, const uint8_t *bytes, size_t len,
-			 const Tapio__V1__Event *ev, size_t id_len, bool enriched)
-{
-	struct strbuf *out = &sup->scratch;
-	uint64_t drop =
-		PBWIRE_BIT(WIRE_EVENT_ID) | PBWIRE_BIT(WIRE_EVENT_COLLECTOR) |
-			PBWIRE_BIT(WIRE_EVENT_NODE) | (enriched ? PBWIRE_BIT(WIRE_EVENT_K8S) : 0);
-	int r = pbwire_copy_without(out, bytes, len, drop);
-	if (r == 0)
-		r = pbwire_append_len(out, WIRE_EVENT_ID, ev->id, id_len);
-	if (r == 0)
-		r = pbwire_append_len(out, WIRE_EVENT_COLLECTOR, ev->collector, strlen(ev->collector));
-	if (r == 0)
-		r = pbwire_append_len(out, WIRE_EVENT_NODE, ev->node, strlen(ev->node));
-	if (r == 0 && enriched)
-		r = pbwire_append_message(out, WIRE_EVENT_K8S, &ev->k8s->base);
-	return r;
-}
-
-/* One event of a batch: decode (into the arena, under the decode budget), check, stamp,
- * enrich and hand to the sinks. Returns -EPROTO when the worker was killed for it. */
+/* One event of a batch: decode (into the arena, under the decode budget), check, hand to the
+ * routing step. Returns -EPROTO when the worker was killed for it. */
 static int on_event(struct child *c, const uint8_t *bytes, size_t len)
 {
-	struct sup *sup = c->sup;
-	pbarena_reset(&sup->arena);
-	Tapio__V1__Event *ev = tapio__v1__event__unpack(&sup->arena.alloc, len, bytes);
+	struct link_env *le = c->link;
+	pbarena_reset(&le->arena);
+	Tapio__V1__Event *ev = tapio__v1__event__unpack(&le->arena.alloc, len, bytes);
 	if (!ev) {
 		protocol_error(c, "undecodable event of %zu bytes", len);
 		return -EPROTO;
@@ -171,41 +127,11 @@ static int on_event(struct child *c, const uint8_t *bytes, size_t len)
 	if (ev->seq > c->last_seq + 1)
 		c->cnt.seq_gaps += ev->seq - c->last_seq - 1;
 	c->last_seq = ev->seq;
-	/* Stamp what only the supervisor may say. The decoded event lives in the arena until
-	 * the next reset, so pointing its fields at our strings needs no undoing. */
-	char id[EVENT_ID_MAX];
-	size_t id_len = next_event_id(sup, id);
-	ev->id = id;
-	ev->collector = (char *)c->reg->name;
-	ev->node = sup->cfg->node_name;
 	c->cnt.events++;
-	if (c->reg->pod_metadata)
-		meta_learn(&sup->meta, ev);
-	bool enriched = meta_enrich(&sup->meta, ev);
-
-	if (sup->file.open && sup->file.binary) {
-		strbuf_reset(&sup->scratch);
-		if (binary_record(sup, bytes, len, ev, id_len, enriched) < 0)
-			c->cnt.encode_errors++;
-		else if (sink_file_event(&sup->file, sup->scratch.data, sup->scratch.len) < 0)
-			c->cnt.sink_queue_drops++;
-	}
-	bool need_json = sup->cfg->sink_stdout.enabled || sup->ctl.subscribers ||
-			 (sup->file.open && !sup->file.binary);
-	if (!need_json)
-		return 0;
-	strbuf_reset(&sup->scratch);
-	if (pbjson_encode(&ev->base, &sup->scratch) < 0) {
-		c->cnt.encode_errors++;
-		return 0;
-	}
-	if (sup->file.open && !sup->file.binary &&
-	    sink_file_event(&sup->file, sup->scratch.data, sup->scratch.len) < 0)
-		c->cnt.sink_queue_drops++;
-	if (sup->cfg->sink_stdout.enabled &&
-	    sink_line(&sup->sink, sup->scratch.data, sup->scratch.len) < 0)
-		c->cnt.sink_queue_drops++;
-	control_publish(&sup->ctl, c->reg->name, ev->type, sup->scratch.data, sup->scratch.len);
+	struct route_tally t =
+		route_event(le->route, c->reg->name, c->reg->pod_metadata, bytes, len, ev);
+	c->cnt.encode_errors += t.encode_errors;
+	c->cnt.sink_queue_drops += t.sink_drops;
 	return 0;
 }
 
@@ -230,7 +156,7 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 		if (on_event(c, f.value, f.value_len) < 0)
 			return -EPROTO;
 	}
-	pbarena_reset(&c->sup->arena); /* an outsized event's memory goes now, not later */
+	pbarena_reset(&c->link->arena); /* an outsized event's memory goes now, not later */
 	if (r < 0) {
 		protocol_error(c, "undecodable batch of %zu bytes", len);
 		return -EPROTO;
@@ -269,7 +195,7 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 		c->cnt.frames++;
 		return on_batch(c, body.value, body.value_len);
 	}
-	struct pbarena *a = &c->sup->arena;
+	struct pbarena *a = &c->link->arena;
 	pbarena_reset(a);
 	Tapio__V1__WorkerFrame *f = tapio__v1__worker_frame__unpack(&a->alloc, len, data);
 	if (!f) {
@@ -324,7 +250,8 @@ static void read_frames(struct child *c, int max_reads)
 			if (on_frame(c, payload, len) < 0)
 				return;
 		if (r < 0) {
-			protocol_error(c, "frame length out of range (0 or over %u bytes)", FRAME_MAX);
+			protocol_error(c, "frame length out of range (0 or over %u bytes)",
+				       FRAME_MAX);
 			return;
 		}
 	}
@@ -334,24 +261,37 @@ static void on_readable(uv_poll_t *h, int status, int events)
 {
 	struct child *c = h->data;
 	read_frames(c, READS_PER_WAKEUP);
-	sink_flush(&c->sup->sink);
-	sink_file_flush(&c->sup->file);
+	route_flush(c->link->route);
 }
 
 void link_drain(struct child *c)
 {
 	/* The worker is dead: what it wrote before dying is all that will come. */
+	if (!c->link)
+		return;
 	read_frames(c, 64);
-	sink_flush(&c->sup->sink);
-	sink_file_flush(&c->sup->file);
+	route_flush(c->link->route);
 }
 
-int link_open(struct child *c, int fd)
+int link_env_init(struct link_env *le, uv_loop_t *loop, struct route *route)
 {
+	le->loop = loop;
+	le->route = route;
+	return pbarena_init(&le->arena, DECODE_BLOCK, DECODE_BUDGET);
+}
+
+void link_env_release(struct link_env *le)
+{
+	pbarena_release(&le->arena);
+}
+
+int link_open(struct link_env *le, struct child *c, int fd)
+{
+	c->link = le;
 	c->fd = fd;
 	c->reader.start = c->reader.len = 0;
 	c->reader.error = 0;
-	int r = uv_poll_init(c->sup->loop, &c->poll, fd);
+	int r = uv_poll_init(le->loop, &c->poll, fd);
 	if (r < 0)
 		return r;
 	c->poll.data = c;

@@ -1,27 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// tapiod: the supervisor. Loads the config, spawns one sandboxed worker per enabled collector,
-// forwards their events to the sinks, logs per-hop loss periodically, stops cleanly.
+// tapiod: the supervisor's command line. Loads the config, sets up the supervisor (sup.c) and
+// its control socket (control.c), runs the loop.
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/random.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "exitcodes.h"
 #include "log.h"
-#include "sandbox.h"
-#include <linux/capability.h>
-#include "supervisor.h"
-#include "timeconv.h"
-
-#define TICK_MS 1000
-#define SINK_DRAIN_MS 2000
+#include "sup.h"
 
 static void usage(FILE *f)
 {
@@ -33,229 +23,9 @@ static void usage(FILE *f)
 		   "  --log-level L     debug, info, warn, error (overrides the config)\n");
 }
 
-static int make_memfd(const struct config *cfg)
+static void control_close_cb(void *ctx)
 {
-	int fd = memfd_create("tapio-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	if (frame_write_all(fd, cfg->text, cfg->text_len) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
-static int find_collector_dir(struct sup *sup)
-{
-	if (sup->cfg->collector_dir && sup->cfg->collector_dir[0]) {
-		snprintf(sup->collector_dir, sizeof(sup->collector_dir), "%s",
-			 sup->cfg->collector_dir);
-		return 0;
-	}
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -errno;
-	exe[n] = '\0';
-	snprintf(sup->collector_dir, sizeof(sup->collector_dir), "%s", dirname(exe));
-	return 0;
-}
-
-static void log_stats(struct sup *sup, uint64_t now);
-
-static void close_all(struct sup *sup)
-{
-	uv_close((uv_handle_t *)&sup->sig_term, NULL);
-	uv_close((uv_handle_t *)&sup->sig_int, NULL);
-	uv_close((uv_handle_t *)&sup->sig_hup, NULL);
-	uv_close((uv_handle_t *)&sup->sig_pipe, NULL);
-	uv_close((uv_handle_t *)&sup->tick, NULL);
-	control_close(&sup->ctl);
-	for (size_t i = 0; i < sup->n_children; i++) {
-		struct child *c = &sup->children[i];
-		link_close(c);
-		uv_close((uv_handle_t *)&c->timer, NULL);
-	}
-	sink_close(&sup->sink);
-}
-
-void sup_child_stopped(struct sup *sup)
-{
-	if (!sup->stopping)
-		return;
-	for (size_t i = 0; i < sup->n_children; i++)
-		if (sup->children[i].pid > 0)
-			return;
-	sink_flush(&sup->sink);
-	sink_drain(&sup->sink, SINK_DRAIN_MS);
-	sink_file_close(&sup->file);
-	log_stats(sup, timeconv_now_mono_ns()); /* the final counters, whatever the interval */
-	for (size_t i = 0; i < sup->n_children; i++)
-		budget_cleanup(&sup->budgets, &sup->children[i]);
-	log_info("all workers stopped; stdout: %llu events written, %llu dropped; file: %llu "
-		 "written, %llu dropped, %llu rotations",
-		 (unsigned long long)sup->sink.written, (unsigned long long)sup->sink.dropped,
-		 (unsigned long long)sup->file.written, (unsigned long long)sup->file.dropped,
-		 (unsigned long long)sup->file.rotations);
-	close_all(sup);
-}
-
-static void stop_all(struct sup *sup)
-{
-	if (sup->stopping)
-		return;
-	sup->stopping = true;
-	log_info("stopping workers");
-	bool any = false;
-	for (size_t i = sup->n_children; i-- > 0;) {
-		struct child *c = &sup->children[i];
-		if (c->pid > 0)
-			any = true;
-		child_handle(c, CEV_STOP_REQUESTED, NULL);
-	}
-	if (!any) {
-		sup->stopping = true;
-		sup_child_stopped(sup);
-	}
-}
-
-/* Does collector `name` need a restart because its configuration changed? */
-static bool worker_config_changed(const struct config *a, const struct config *b,
-				  const char *name)
-{
-	char prefix[96];
-	snprintf(prefix, sizeof(prefix), "collectors.%s.", name);
-	/* keys every worker reads at start */
-	return !config_equal_under(a, b, prefix) || !config_equal_under(a, b, "run_as_") ||
-	       !config_equal_under(a, b, "collector_dir") || !config_equal_under(a, b, "log_level");
-}
-
-/* SIGHUP: re-read the file; an invalid file changes nothing; only workers whose section
- * changed are restarted; collectors enabled or disabled start or stop. */
-static void reload(struct sup *sup)
-{
-	if (!sup->config_path) {
-		log_warn("SIGHUP: running on the embedded default configuration: nothing to reload");
-		return;
-	}
-	struct config *next = NULL;
-	char *err = NULL;
-	if (config_load_file(sup->config_path, &next, &err) < 0) {
-		log_error("reload rejected, keeping the running configuration: %s",
-			  err ? err : "invalid configuration");
-		free(err);
-		return;
-	}
-	int memfd = make_memfd(next);
-	if (memfd < 0) {
-		log_error("reload: %s; keeping the running configuration", strerror(-memfd));
-		config_free(next);
-		return;
-	}
-	struct privilege_status self;
-	uint64_t bnd = privilege_status_read(0, &self) == 0 ? self.cap_bnd : ~0ull;
-	/* what tapiod could have kept at start but dropped: a collector needing it cannot run */
-	uint64_t dropped = sup->bounding_at_start & ~bnd;
-	if (!config_equal_under(sup->cfg, next, "control."))
-		log_warn("reload: control socket settings change only when tapiod restarts");
-
-	struct config *old = sup->cfg;
-	sup->cfg = next;
-	close(sup->config_memfd);
-	sup->config_memfd = memfd;
-	sup->sink.max = (size_t)next->sink_stdout.queue_max_kib << 10;
-	unsigned restarted = 0, started = 0, stopped = 0;
-	for (size_t i = 0; i < registry_count; i++) {
-		const struct registry_entry *reg = registry_entries[i];
-		const struct config_collector_common *cc = config_collector(next, reg->name);
-		struct child *c = NULL;
-		for (size_t k = 0; k < sup->n_children; k++)
-			if (sup->children[k].reg == reg)
-				c = &sup->children[k];
-		bool was = c && config_collector(old, reg->name)->enabled;
-		if (c)
-			c->cc = cc; /* the old config is freed below */
-		if (!cc || (!was && !cc->enabled))
-			continue;
-		if (!was && cc->enabled && (registry_setup_caps(reg) & dropped)) {
-			log_error("reload: %s needs capabilities tapiod dropped at start "
-				  "(%016llx); restart tapiod to enable it",
-				  reg->name, (unsigned long long)(registry_setup_caps(reg) & dropped));
-			continue;
-		}
-		if (!c) {
-			c = &sup->children[sup->n_children];
-			if (child_init(c, sup, reg) < 0)
-				continue;
-			sup->n_children++;
-		}
-		if (was && !cc->enabled) {
-			child_handle(c, CEV_STOP_REQUESTED, NULL);
-			stopped++;
-		} else if (!was && cc->enabled) {
-			child_restart(c);
-			started++;
-		} else if (worker_config_changed(old, next, reg->name)) {
-			child_restart(c);
-			restarted++;
-		}
-	}
-	config_free(old);
-	log_info("reloaded %s: %u restarted, %u started, %u stopped, the rest untouched",
-		 sup->config_path, restarted, started, stopped);
-}
-
-static void on_signal(uv_signal_t *h, int signum)
-{
-	struct sup *sup = h->data;
-	if (signum == SIGHUP) {
-		reload(sup);
-		return;
-	}
-	if (signum == SIGPIPE)
-		return;
-	log_info("signal %d (%s)", signum, strsignal(signum));
-	stop_all(sup);
-}
-
-static void log_stats(struct sup *sup, uint64_t now)
-{
-	double secs = sup->last_log_ns ? (double)(now - sup->last_log_ns) / 1e9 : 0;
-	for (size_t i = 0; i < sup->n_children; i++) {
-		struct child *c = &sup->children[i];
-		struct child_counters *k = &c->cnt;
-		double rate = secs > 0 ? (double)(k->events - c->events_at_last_log) / secs : 0;
-		c->events_at_last_log = k->events;
-		log_info("stats %s: state=%s pid=%d restarts=%u events=%llu (%.0f/s) "
-			 "drops: kernel=%llu worker_queue=%llu seq_gaps=%llu sink=%llu "
-			 "decode_errors=%llu filtered=%llu protocol_errors=%llu",
-			 c->reg->name, policy_state_name(c->state), (int)c->pid, c->restarts,
-			 (unsigned long long)k->events, rate, (unsigned long long)k->kernel_drops,
-			 (unsigned long long)k->queue_drops, (unsigned long long)k->seq_gaps,
-			 (unsigned long long)k->sink_queue_drops,
-			 (unsigned long long)k->decode_errors, (unsigned long long)k->filtered,
-			 (unsigned long long)k->protocol_errors);
-	}
-	sup->last_log_ns = now;
-}
-
-static void on_tick(uv_timer_t *t)
-{
-	struct sup *sup = t->data;
-	uint64_t now = timeconv_now_mono_ns();
-	for (size_t i = 0; i < sup->n_children; i++) {
-		struct child *c = &sup->children[i];
-		child_check_watchdog(c, now);
-		c->events_per_s = (double)(c->cnt.events - c->events_at_last_tick) * 1000.0 / TICK_MS;
-		c->events_at_last_tick = c->cnt.events;
-	}
-	uint32_t every = sup->cfg->supervisor.stats_log_interval_s;
-	if (every && (!sup->last_log_ns || now - sup->last_log_ns >= every * 1000000000ull))
-		log_stats(sup, now);
-	sink_flush(&sup->sink);
-	sink_file_flush(&sup->file);
+	control_close(ctx);
 }
 
 static int load_config(const char *path, struct config **ret)
@@ -271,109 +41,6 @@ static int load_config(const char *path, struct config **ret)
 		free(err);
 	}
 	return r;
-}
-
-/* tapiod's bounding set keeps no capability that no enabled collector declared; workers
- * inherit at most that. */
-static int limit_caps(struct sup *sup)
-{
-	if (geteuid() != 0)
-		return 0;
-	uint64_t keep = 0;
-	for (size_t i = 0; i < registry_count; i++) {
-		const struct config_collector_common *cc =
-			config_collector(sup->cfg, registry_entries[i]->name);
-		if (cc && cc->enabled)
-			keep |= registry_setup_caps(registry_entries[i]);
-	}
-	/* tapiod's own needs stay out of the bounding set, so no worker can ever get them:
-	 * CAP_KILL to signal workers that switched to another uid, CAP_CHOWN to hand the control
-	 * socket to its group. */
-	uint64_t own = 1ull << CAP_KILL;
-	if (sup->cfg->control.enabled && sup->cfg->control.socket_group[0])
-		own |= 1ull << CAP_CHOWN;
-	struct privilege_status st;
-	sup->bounding_at_start = privilege_status_read(0, &st) == 0 ? st.cap_bnd : 0;
-	int r = sandbox_limit_caps(keep, own);
-	if (r < 0)
-		log_error("cannot drop the capabilities no collector needs: %s", strerror(-r));
-	else
-		log_debug("capabilities kept for the enabled collectors: %016llx",
-			  (unsigned long long)keep);
-	return r;
-}
-
-static int setup(struct sup *sup)
-{
-	enum log_level lv;
-	if (log_level_parse(sup->cfg->log_level, &lv) == 0 && log_get_level() == LOG_LEVEL_INFO)
-		log_set_level(lv);
-	uint64_t rid = 0;
-	if (getrandom(&rid, sizeof(rid), 0) != sizeof(rid))
-		rid = timeconv_now_mono_ns() ^ (uint64_t)getpid();
-	snprintf(sup->run_id, sizeof(sup->run_id), "%016llx", (unsigned long long)rid);
-
-	int r = limit_caps(sup);
-	if (r < 0)
-		return r;
-	r = find_collector_dir(sup);
-	if (r < 0)
-		return r;
-	budget_init(&sup->budgets);
-	sup->config_memfd = make_memfd(sup->cfg);
-	if (sup->config_memfd < 0)
-		return sup->config_memfd;
-	r = sink_init(&sup->sink, sup->loop, STDOUT_FILENO,
-		      (size_t)sup->cfg->sink_stdout.queue_max_kib << 10);
-	if (r < 0)
-		return r;
-	if (sup->cfg->sink_file.enabled) {
-		r = sink_file_open(&sup->file, sup->cfg);
-		if (r < 0)
-			return r;
-	}
-
-	strbuf_init(&sup->scratch, FRAME_MAX);
-	if (pbarena_init(&sup->arena, DECODE_BLOCK, DECODE_BUDGET) < 0) {
-		log_error("out of memory");
-		return -ENOMEM;
-	}
-	sup->start_mono_ns = timeconv_now_mono_ns();
-	if (sup->cfg->control.enabled && control_open(&sup->ctl, sup) < 0)
-		log_warn("running without a control socket (tapioctl will not reach this tapiod)");
-
-	sup->children = calloc(registry_count, sizeof(*sup->children));
-	if (!sup->children)
-		return -ENOMEM;
-	for (size_t i = 0; i < registry_count; i++) {
-		const struct config_collector_common *cc =
-			config_collector(sup->cfg, registry_entries[i]->name);
-		if (!cc || !cc->enabled)
-			continue;
-		r = child_init(&sup->children[sup->n_children], sup, registry_entries[i]);
-		if (r < 0)
-			return r;
-		sup->n_children++;
-	}
-	if (sup->n_children == 0)
-		log_warn("no collector is enabled: nothing to do but wait for a signal");
-
-	struct {
-		uv_signal_t *h;
-		int sig;
-	} sigs[] = { { &sup->sig_term, SIGTERM },
-		     { &sup->sig_int, SIGINT },
-		     { &sup->sig_hup, SIGHUP },
-		     { &sup->sig_pipe, SIGPIPE } };
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		uv_signal_init(sup->loop, sigs[i].h);
-		sigs[i].h->data = sup;
-		uv_signal_start(sigs[i].h, on_signal, sigs[i].sig);
-	}
-	uv_timer_init(sup->loop, &sup->tick);
-	sup->tick.data = sup;
-	uv_timer_start(&sup->tick, on_tick, TICK_MS, TICK_MS);
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -439,27 +106,26 @@ int main(int argc, char **argv)
 		return EXIT_CLEAN;
 	}
 	sup.loop = uv_default_loop();
-	int r = setup(&sup);
+	int r = sup_setup(&sup);
 	if (r < 0) {
 		log_error("startup: %s", strerror(-r));
 		return EXIT_TRANSIENT;
 	}
+	struct control ctl;
+	if (sup.cfg->control.enabled) {
+		if (control_open(&ctl, &sup) < 0)
+			log_warn("running without a control socket (tapioctl will not reach this "
+				 "tapiod)");
+		sup.on_close = control_close_cb;
+		sup.on_close_ctx = &ctl;
+	}
 	log_info("tapiod starting on node %s: %zu collector(s), run id %s", sup.cfg->node_name,
 		 sup.n_children, sup.run_id);
-	for (size_t i = 0; i < sup.n_children; i++)
-		child_handle(&sup.children[i], CEV_START, NULL);
+	sup_start(&sup);
 
 	uv_run(sup.loop, UV_RUN_DEFAULT);
 
-	for (size_t i = 0; i < sup.n_children; i++)
-		child_release(&sup.children[i]);
-	free(sup.children);
-	strbuf_release(&sup.scratch);
-	pbarena_release(&sup.arena);
-	meta_free(&sup.meta);
-	close(sup.config_memfd);
-	config_free(sup.cfg);
-	uv_loop_close(sup.loop);
+	sup_release(&sup);
 	log_info("exit");
 	return EXIT_CLEAN;
 }

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "log.h"
-#include "supervisor.h"
+#include "meta.h"
 
-#define META_MAX 16384
-#define FIELD_MAX 253   /* DNS-1123 names; longer values from a worker are refused */
+#define META_MAX  16384
+#define FIELD_MAX 253 /* DNS-1123 names; longer values from a worker are refused */
 
 static uint64_t hash_id(const char *s)
 {

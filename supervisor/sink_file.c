@@ -14,7 +14,22 @@
 
 #include "frame.h"
 #include "log.h"
-#include "supervisor.h"
+#include "sink.h"
+#include "strbuf.h"
+
+struct sink_file {
+	struct sink base; /* first */
+	int fd;
+	bool binary;
+	char path[1024];
+	uint64_t size, max_size;
+	unsigned keep;
+	struct strbuf buf; /* bytes not yet written */
+	size_t max, write_at;
+	uint64_t written, dropped, write_errors, rotations;
+};
+
+static const struct sink_ops file_ops;
 
 static int open_file(struct sink_file *f)
 {
@@ -26,11 +41,18 @@ static int open_file(struct sink_file *f)
 	return 0;
 }
 
-int sink_file_open(struct sink_file *f, const struct config *cfg)
+int sink_file_open(const struct sink_env *env, struct sink **ret)
 {
-	memset(f, 0, sizeof(*f));
+	const struct config *cfg = env->cfg;
+	if (!cfg->sink_file.enabled)
+		return 0;
+	struct sink_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->base.ops = &file_ops;
 	f->fd = -1;
 	f->binary = cfg->sink_file.format == CONFIG_SINK_BINARY;
+	f->base.formats = f->binary ? SINK_RECORD : SINK_JSON;
 	f->max_size = (uint64_t)cfg->sink_file.max_mib << 20;
 	f->keep = cfg->sink_file.keep;
 	f->max = (size_t)cfg->sink_file.queue_max_kib << 10;
@@ -43,9 +65,11 @@ int sink_file_open(struct sink_file *f, const struct config *cfg)
 	int r = open_file(f);
 	if (r < 0) {
 		log_error("file sink %s: %s", f->path, strerror(-r));
+		strbuf_release(&f->buf);
+		free(f);
 		return r;
 	}
-	f->open = true;
+	*ret = &f->base;
 	log_info("file sink %s (%s, rotate at %u MiB, keep %u)", f->path,
 		 f->binary ? "binary" : "json", cfg->sink_file.max_mib, f->keep);
 	return 0;
@@ -85,10 +109,15 @@ static void rotate_before(struct sink_file *f, size_t add)
 		rotate(f);
 }
 
-int sink_file_event(struct sink_file *f, const void *data, size_t len)
+/* Queue one stamped event: its encoded tapio.v1.Event (binary; the sink adds the length) or
+ * its JSON line without the newline. */
+static int file_event(struct sink *base, const struct sink_event *e)
 {
+	struct sink_file *f = (struct sink_file *)base;
+	const void *data = f->binary ? (const void *)e->record : (const void *)e->json;
+	size_t len = f->binary ? e->record_len : e->json_len;
 	size_t rec = f->binary ? FRAME_HDR + len : len + 1;
-	if (!f->open || f->buf.len >= f->max || (f->binary && len > FRAME_MAX)) {
+	if (f->buf.len >= f->max || (f->binary && len > FRAME_MAX)) {
 		f->dropped++;
 		return -ENOBUFS;
 	}
@@ -112,11 +141,18 @@ int sink_file_event(struct sink_file *f, const void *data, size_t len)
 	return 0;
 }
 
-void sink_file_flush(struct sink_file *f)
+static void file_flush(struct sink *base)
 {
-	if (!f->open || f->buf.len == 0)
+	struct sink_file *f = (struct sink_file *)base;
+	if (f->buf.len == 0)
 		return;
 	write_queue(f);
+}
+
+/* The file is written blocking anyway: draining is flushing. */
+static void file_drain(struct sink *base, unsigned timeout_ms)
+{
+	file_flush(base);
 }
 
 static void write_queue(struct sink_file *f)
@@ -145,14 +181,29 @@ static void write_queue(struct sink_file *f)
 	}
 }
 
-void sink_file_close(struct sink_file *f)
+static void file_close(struct sink *base)
 {
-	if (!f->open)
-		return;
-	sink_file_flush(f);
+	struct sink_file *f = (struct sink_file *)base;
+	file_flush(base);
 	if (f->fd >= 0)
 		close(f->fd);
-	f->fd = -1;
-	f->open = false;
 	strbuf_release(&f->buf);
+	free(f);
 }
+
+static void file_stats(const struct sink *base, struct sink_stats *ret)
+{
+	const struct sink_file *f = (const struct sink_file *)base;
+	*ret = (struct sink_stats){.written = f->written,
+				   .dropped = f->dropped,
+				   .write_errors = f->write_errors,
+				   .rotations = f->rotations};
+}
+
+static const struct sink_ops file_ops = {
+	.event = file_event,
+	.flush = file_flush,
+	.drain = file_drain,
+	.close = file_close,
+	.stats = file_stats,
+};

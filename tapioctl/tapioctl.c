@@ -176,6 +176,14 @@ static int cmd_status(void)
 	       s->node ? s->node : "?", s->run_id ? s->run_id : "?", up,
 	       (unsigned long long)s->sink_written, (unsigned long long)s->sink_drops,
 	       (unsigned long long)s->sink_write_errors, (unsigned long long)s->subscriber_drops);
+	for (size_t i = 0; i < s->n_sinks; i++) {
+		const Tapio__V1__SinkStatus *k = s->sinks[i];
+		printf("  sink %-12s %llu written, %llu dropped, %llu write failures, %llu "
+		       "rotations\n",
+		       k->name ? k->name : "?", (unsigned long long)k->written,
+		       (unsigned long long)k->dropped, (unsigned long long)k->write_errors,
+		       (unsigned long long)k->rotations);
+	}
 	printf("drops per hop: KERNEL = ring buffer full, W-QUEUE = worker socket queue full, "
 	       "SEQ-GAP = missing by sequence number, S-QUEUE = tapiod's sink queue full\n");
 	printf("%-10s %-9s %7s %8s %8s %9s %10s %8s %8s %8s %8s %8s %8s  %s\n", "COLLECTOR",

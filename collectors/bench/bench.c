@@ -12,13 +12,11 @@
 #include "bench.h"
 #include "bench_config.h"
 #include "bench.skel.h"
-#include "exitcodes.h"
 #include "log.h"
 #include "worker.h"
 
 struct bench_ctx {
 	struct bench_bpf *skel;
-	struct ring_buffer *rb;
 	const struct config_bench *cfg;
 	struct worker *w;
 };
@@ -30,36 +28,37 @@ static int bench_setup(struct worker *w, void *ctx)
 	struct bench_ctx *bc = ctx;
 	bc->w = w;
 	bc->cfg = config_section(worker_config(w), "bench");
+	worker_set_step(w, "check config");
 	if (bc->cfg->pid == 0) {
 		log_error("collectors.bench.pid is 0: set it to the generator's pid");
-		return EXIT_CONFIG;
+		return -EINVAL;
 	}
-	if (kevent_setup() < 0)
-		return EXIT_TRANSIENT;
+	worker_set_step(w, "libbpf setup");
+	int r = kevent_setup();
+	if (r < 0)
+		return r;
 
+	worker_set_step(w, "load and attach hooks");
 	struct bench_bpf *s = bench_bpf__open();
 	if (!s)
-		return EXIT_TRANSIENT;
+		return -EIO; /* the embedded object does not open: transient, as before */
 	bc->skel = s;
 	s->rodata->cfg_pid = bc->cfg->pid;
-	int r = bpf_map__set_max_entries(s->maps.events, bc->cfg->ring_buffer_kib * 1024u);
+	r = bpf_map__set_max_entries(s->maps.events, bc->cfg->ring_buffer_kib * 1024u);
 	if (r == 0)
 		r = bench_bpf__load(s);
 	if (r == 0)
 		r = bench_bpf__attach(s);
 	if (r < 0) {
 		log_error("tp/syscalls/sys_enter_getppid: %s (is tracefs mounted?)", strerror(-r));
-		return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
+		return r == -EPERM || r == -EACCES ? r : -EOPNOTSUPP;
 	}
 	worker_add_hook(w, "tp/syscalls/sys_enter_getppid");
 
-	bc->rb = ring_buffer__new(bpf_map__fd(s->maps.events), handle_record, bc, NULL);
-	if (!bc->rb) {
-		log_error("ring buffer: %s", strerror(errno));
-		return EXIT_TRANSIENT;
-	}
-	if (kevent_watch_ring(w, bc->rb, bc->skel->obj) < 0)
-		return EXIT_TRANSIENT;
+	worker_set_step(w, "ring buffer");
+	r = kevent_add_ring(w, s->obj, s->maps.events, handle_record, bc);
+	if (r < 0)
+		return r;
 	log_info("attached tp/syscalls/sys_enter_getppid for pid %u; ring buffer %u KiB",
 		 bc->cfg->pid, bc->cfg->ring_buffer_kib);
 	return 0;
@@ -68,18 +67,11 @@ static int bench_setup(struct worker *w, void *ctx)
 static void bench_teardown(struct worker *w, void *ctx)
 {
 	struct bench_ctx *bc = ctx;
-	ring_buffer__free(bc->rb);
 	/* A tp/ link is a perf event: libbpf's detach issues ioctl(PERF_EVENT_IOC_DISABLE),
 	 * which the sandbox forbids. Disconnect it instead; exit closes the fd, which detaches. */
 	if (bc->skel && bc->skel->links.handle_getppid)
 		bpf_link__disconnect(bc->skel->links.handle_getppid);
 	bench_bpf__destroy(bc->skel);
-}
-
-static int bench_on_readable(struct worker *w, void *ctx, int fd)
-{
-	struct bench_ctx *bc = ctx;
-	return kevent_consume(bc->rb);
 }
 
 static void bench_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
@@ -125,7 +117,6 @@ static int handle_record(void *ctx, void *data, size_t size)
 static const struct worker_collector bench_collector = {
 	.name = "bench",
 	.setup = bench_setup,
-	.on_readable = bench_on_readable,
 	.fill_stats = bench_fill_stats,
 	.teardown = bench_teardown,
 };

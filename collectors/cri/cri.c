@@ -51,8 +51,7 @@ struct cri_ctx {
 	struct worker *w;
 	const struct config_cri *cfg;
 	struct cri_client *cli;
-	struct cri_bpf *skel; /* NULL in degraded mode */
-	struct ring_buffer *rb;
+	struct cri_bpf *skel;	      /* NULL in degraded mode */
 	struct cgroup_cache *cgroups; /* NULL without a cgroup2 mount */
 	int timerfd;
 	char runtime_name[64], runtime_version[64], api_version[16];
@@ -63,9 +62,7 @@ struct cri_ctx {
 	size_t n_ct, cap_ct;
 
 	bool inventory_sent;
-	bool poll_now;	/* a kernel record asked for a poll */
 	unsigned burst; /* fast polls left */
-	int fatal;	/* exit code a record handler asked for */
 	uint64_t polls, status_calls, rpc_errors, tracked_drops;
 };
 
@@ -188,10 +185,7 @@ static void read_memory(struct cri_ctx *cc, const char *rel, uint64_t *limit, ui
 /* ---- events ------------------------------------------------------------------------------- */
 
 struct event_parts {
-	Tapio__V1__Event ev;
-	Google__Protobuf__Timestamp ts;
-	Tapio__V1__KubernetesContext k8s;
-	Tapio__V1__ProcessContext proc;
+	struct kevent k; /* envelope; k8s from the CRI records, not from the cgroup */
 	Tapio__V1__ContainerEvent x;
 };
 
@@ -199,24 +193,17 @@ struct event_parts {
 static void init_event(struct cri_ctx *cc, struct event_parts *p, const char *type, int64_t wall_ns,
 		       const struct container *c, const struct sandbox *s)
 {
-	p->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
-	p->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	p->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
-	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
+	kevent_init_wall(&p->k, type, wall_ns);
 	p->x = (Tapio__V1__ContainerEvent)TAPIO__V1__CONTAINER_EVENT__INIT;
-	p->ts.seconds = wall_ns / 1000000000;
-	p->ts.nanos = (int32_t)(wall_ns % 1000000000);
-	p->ev.type = (char *)type;
-	p->ev.time = &p->ts;
-	p->ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_CONTAINER;
-	p->ev.container = &p->x;
-	p->ev.k8s = &p->k8s;
+	p->k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_CONTAINER;
+	p->k.ev.container = &p->x;
+	p->k.ev.k8s = &p->k.k8s;
 
-	p->x.runtime = p->k8s.runtime = cc->runtime_name;
+	p->x.runtime = p->k.k8s.runtime = cc->runtime_name;
 	p->x.source = "cri";
 	if (c) {
-		p->x.container_id = p->k8s.container_id = c->id;
-		p->x.container_name = p->k8s.container_name = c->name;
+		p->x.container_id = p->k.k8s.container_id = c->id;
+		p->x.container_name = p->k.k8s.container_name = c->name;
 		p->x.image = c->image;
 		p->x.sandbox_id = c->sandbox_id;
 		p->x.has_attempt = 1;
@@ -226,9 +213,9 @@ static void init_event(struct cri_ctx *cc, struct event_parts *p, const char *ty
 			s = find_sandbox(cc, c->sandbox_id);
 	}
 	if (s) {
-		p->x.pod_name = p->k8s.pod_name = s->name;
-		p->x.namespace_ = p->k8s.namespace_ = s->ns;
-		p->x.pod_uid = p->k8s.pod_uid = s->uid;
+		p->x.pod_name = p->k.k8s.pod_name = s->name;
+		p->x.namespace_ = p->k.k8s.namespace_ = s->ns;
+		p->x.pod_uid = p->k.k8s.pod_uid = s->uid;
 		if (!c) {
 			p->x.sandbox_id = s->id;
 			p->x.state = (char *)sandbox_state_name(s->state);
@@ -238,7 +225,7 @@ static void init_event(struct cri_ctx *cc, struct event_parts *p, const char *ty
 
 static void emit(struct cri_ctx *cc, struct event_parts *p)
 {
-	worker_emit(cc->w, &p->ev);
+	worker_emit(cc->w, &p->k.ev);
 }
 
 static void emit_simple(struct cri_ctx *cc, const char *type, const struct container *c,
@@ -329,6 +316,13 @@ static int report_exit(struct cri_ctx *cc, struct container *c)
 
 /* ---- polling ------------------------------------------------------------------------------ */
 
+/* The runtime may come back: its failures end as EXIT_TRANSIENT (a restart reconnects)
+ * whatever errno they carry. */
+static int transient(int r)
+{
+	return worker_exit_code(r) == EXIT_TRANSIENT ? r : -EAGAIN;
+}
+
 static int rpc_failed(struct cri_ctx *cc, int r)
 {
 	cc->rpc_errors++;
@@ -338,26 +332,93 @@ static int rpc_failed(struct cri_ctx *cc, int r)
 	}
 	log_error("CRI runtime at %s: %s; exiting for a restart (reconnect)",
 		  cri_client_path(cc->cli), cri_client_last_error(cc->cli));
-	return EXIT_TRANSIENT;
+	return transient(r);
 }
 
-/* One poll: ListPodSandbox + ListContainers, diffed against what we know. With `quiet` (the
- * start-up snapshot) nothing is emitted. Returns 0 or an exit code. */
-static int poll_runtime(struct cri_ctx *cc, bool quiet)
+/* The two list RPCs of a poll, in this order. 0 with both responses (owned by the caller), or
+ * the -errno of the failed call with neither. */
+static int list_runtime(struct cri_ctx *cc, Runtime__V1__ListPodSandboxResponse **ret_ls,
+			Runtime__V1__ListContainersResponse **ret_lc)
 {
 	Runtime__V1__ListPodSandboxResponse *ls = NULL;
 	Runtime__V1__ListContainersResponse *lc = NULL;
 	int r = cri_list_sandboxes(cc->cli, &ls);
 	if (r < 0)
-		return rpc_failed(cc, r);
+		return r;
 	r = cri_list_containers(cc->cli, &lc);
 	if (r < 0) {
 		protobuf_c_message_free_unpacked(&ls->base, NULL);
-		return rpc_failed(cc, r);
+		return r;
 	}
-	cc->polls++;
+	*ret_ls = ls;
+	*ret_lc = lc;
+	return 0;
+}
 
-	/* Sandboxes first: container events need their pod. */
+/* Start tracking a sandbox first seen in a list. NULL when the table is at MAX_TRACKED (counted)
+ * or out of memory: the sandbox is tried again at the next poll. */
+static struct sandbox *track_sandbox(struct cri_ctx *cc, const Runtime__V1__PodSandbox *it)
+{
+	if (cc->n_sb + cc->n_ct >= MAX_TRACKED) {
+		cc->tracked_drops++;
+		return NULL;
+	}
+	if (cc->n_sb == cc->cap_sb) {
+		size_t cap = cc->cap_sb ? cc->cap_sb * 2 : 32;
+		struct sandbox *n = realloc(cc->sb, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		cc->sb = n;
+		cc->cap_sb = cap;
+	}
+	struct sandbox *s = &cc->sb[cc->n_sb++];
+	const Runtime__V1__PodSandboxMetadata *md = it->metadata;
+	*s = (struct sandbox){
+		.id = strdup(it->id),
+		.name = dup_or_empty(md ? md->name : NULL),
+		.ns = dup_or_empty(md ? md->namespace_ : NULL),
+		.uid = dup_or_empty(md ? md->uid : NULL),
+		.state = it->state,
+	};
+	return s;
+}
+
+/* Start tracking a container first seen in a list, in the state the list gives. NULL as for
+ * track_sandbox. */
+static struct container *track_container(struct cri_ctx *cc, const Runtime__V1__Container *it)
+{
+	if (cc->n_sb + cc->n_ct >= MAX_TRACKED) {
+		cc->tracked_drops++;
+		return NULL;
+	}
+	if (cc->n_ct == cc->cap_ct) {
+		size_t cap = cc->cap_ct ? cc->cap_ct * 2 : 64;
+		struct container *n = realloc(cc->ct, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		cc->ct = n;
+		cc->cap_ct = cap;
+	}
+	struct container *c = &cc->ct[cc->n_ct++];
+	*c = (struct container){
+		.id = strdup(it->id),
+		.sandbox_id = dup_or_empty(it->pod_sandbox_id),
+		.name = dup_or_empty(it->metadata ? it->metadata->name : NULL),
+		.image = dup_or_empty(it->image && it->image->image && it->image->image[0]
+					      ? it->image->image
+					      : it->image_ref),
+		.attempt = it->metadata ? it->metadata->attempt : 0,
+		.state = it->state,
+	};
+	return c;
+}
+
+/* Diff the sandbox list against the table: new ones are tracked and announced, state changes
+ * emitted, every listed one marked seen. Sandboxes go before containers: container events
+ * need their pod. */
+static void sync_sandboxes(struct cri_ctx *cc, const Runtime__V1__ListPodSandboxResponse *ls,
+			   bool quiet)
+{
 	for (size_t i = 0; i < cc->n_sb; i++)
 		cc->sb[i].seen = false;
 	for (size_t i = 0; i < ls->n_items; i++) {
@@ -366,27 +427,9 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 			continue;
 		struct sandbox *s = find_sandbox(cc, it->id);
 		if (!s) {
-			if (cc->n_sb + cc->n_ct >= MAX_TRACKED) {
-				cc->tracked_drops++;
+			s = track_sandbox(cc, it);
+			if (!s)
 				continue;
-			}
-			if (cc->n_sb == cc->cap_sb) {
-				size_t cap = cc->cap_sb ? cc->cap_sb * 2 : 32;
-				struct sandbox *n = realloc(cc->sb, cap * sizeof(*n));
-				if (!n)
-					continue;
-				cc->sb = n;
-				cc->cap_sb = cap;
-			}
-			s = &cc->sb[cc->n_sb++];
-			const Runtime__V1__PodSandboxMetadata *md = it->metadata;
-			*s = (struct sandbox){
-				.id = strdup(it->id),
-				.name = dup_or_empty(md ? md->name : NULL),
-				.ns = dup_or_empty(md ? md->namespace_ : NULL),
-				.uid = dup_or_empty(md ? md->uid : NULL),
-				.state = it->state,
-			};
 			if (!quiet) {
 				emit_simple(cc, "pod.sandbox_ready", NULL, s);
 				if (it->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
@@ -404,8 +447,29 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 		}
 		s->seen = true;
 	}
+}
 
-	/* Containers. */
+/* A container moved from state `old` to `now`: container.started, and on EXITED the one
+ * ContainerStatus call of report_exit. 0, or the -errno of that call that ends the poll. */
+static int container_changed(struct cri_ctx *cc, struct container *c, int old, int now)
+{
+	c->state = now;
+	if (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING ||
+	    (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
+	     old == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED))
+		emit_simple(cc, "container.started", c, NULL);
+	if (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
+		return report_exit(cc, c);
+	return 0;
+}
+
+/* Diff the container list against the table: new ones are tracked (container.created unless
+ * quiet), changed ones reported by container_changed, every listed one marked seen. Stops at
+ * the first failed status call and returns its -errno; else 0. */
+static int sync_containers(struct cri_ctx *cc, const Runtime__V1__ListContainersResponse *lc,
+			   bool quiet)
+{
+	int r = 0;
 	for (size_t i = 0; i < cc->n_ct; i++)
 		cc->ct[i].seen = false;
 	for (size_t i = 0; i < lc->n_containers && r == 0; i++) {
@@ -415,30 +479,9 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 		struct container *c = find_container(cc, it->id);
 		int old = -1;
 		if (!c) {
-			if (cc->n_sb + cc->n_ct >= MAX_TRACKED) {
-				cc->tracked_drops++;
+			c = track_container(cc, it);
+			if (!c)
 				continue;
-			}
-			if (cc->n_ct == cc->cap_ct) {
-				size_t cap = cc->cap_ct ? cc->cap_ct * 2 : 64;
-				struct container *n = realloc(cc->ct, cap * sizeof(*n));
-				if (!n)
-					continue;
-				cc->ct = n;
-				cc->cap_ct = cap;
-			}
-			c = &cc->ct[cc->n_ct++];
-			*c = (struct container){
-				.id = strdup(it->id),
-				.sandbox_id = dup_or_empty(it->pod_sandbox_id),
-				.name = dup_or_empty(it->metadata ? it->metadata->name : NULL),
-				.image = dup_or_empty(it->image && it->image->image &&
-								      it->image->image[0]
-							      ? it->image->image
-							      : it->image_ref),
-				.attempt = it->metadata ? it->metadata->attempt : 0,
-				.state = it->state,
-			};
 			if (quiet) {
 				c->seen = true;
 				continue;
@@ -455,19 +498,15 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 			c->state = now;
 			continue;
 		}
-		c->state = now;
-		if (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING ||
-		    (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED &&
-		     old == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED))
-			emit_simple(cc, "container.started", c, NULL);
-		if (now == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED)
-			r = report_exit(cc, c);
+		r = container_changed(cc, c, old, now);
 	}
-	if (r < 0) {
-		r = rpc_failed(cc, r);
-		goto out;
-	}
-	/* Gone from the lists: removed. */
+	return r;
+}
+
+/* Forget what the lists no longer hold: container.removed for each container, then
+ * pod.sandbox_stopped for each sandbox that was still ready (nothing when quiet). */
+static void remove_unseen(struct cri_ctx *cc, bool quiet)
+{
 	for (size_t i = 0; i < cc->n_ct;) {
 		if (cc->ct[i].seen) {
 			i++;
@@ -488,7 +527,25 @@ static int poll_runtime(struct cri_ctx *cc, bool quiet)
 		free_sandbox(&cc->sb[i]);
 		cc->sb[i] = cc->sb[--cc->n_sb];
 	}
-out:
+}
+
+/* One poll: ListPodSandbox + ListContainers (and ContainerStatus only for containers that
+ * reached EXITED), diffed against what we know. With `quiet` (the start-up snapshot) nothing is
+ * emitted. Returns 0 or an exit code. */
+static int poll_runtime(struct cri_ctx *cc, bool quiet)
+{
+	Runtime__V1__ListPodSandboxResponse *ls;
+	Runtime__V1__ListContainersResponse *lc;
+	int r = list_runtime(cc, &ls, &lc);
+	if (r < 0)
+		return rpc_failed(cc, r);
+	cc->polls++;
+	sync_sandboxes(cc, ls, quiet);
+	r = sync_containers(cc, lc, quiet);
+	if (r < 0)
+		r = rpc_failed(cc, r); /* removals wait for a complete poll */
+	else
+		remove_unseen(cc, quiet);
 	protobuf_c_message_free_unpacked(&ls->base, NULL);
 	protobuf_c_message_free_unpacked(&lc->base, NULL);
 	return r;
@@ -498,7 +555,7 @@ static void emit_inventory(struct cri_ctx *cc)
 {
 	struct event_parts p;
 	init_event(cc, &p, "cri.inventory", wall_now_ns(), NULL, NULL);
-	p.ev.k8s = NULL;
+	p.k.ev.k8s = NULL;
 	uint32_t running = 0;
 	for (size_t i = 0; i < cc->n_ct; i++)
 		running += cc->ct[i].state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
@@ -531,7 +588,7 @@ static int on_timer(struct cri_ctx *cc)
 {
 	uint64_t n;
 	if (read(cc->timerfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return EXIT_TRANSIENT;
+		return -errno;
 	if (!cc->inventory_sent) {
 		cc->inventory_sent = true;
 		if (cc->cfg->inventory)
@@ -570,10 +627,11 @@ static const char *resolve(struct cri_ctx *cc, uint64_t cgid, uint32_t pid, cons
 	return e->info.container_id;
 }
 
+/* Poll now (the timer fires once the worker has drained the ring), then BURST_POLLS more. */
 static void schedule_poll(struct cri_ctx *cc)
 {
-	cc->poll_now = true;
 	cc->burst = BURST_POLLS;
+	arm_timer(cc, 0);
 }
 
 static int on_oom(struct cri_ctx *cc, const struct cri_oom_rec *r)
@@ -599,19 +657,19 @@ static int on_oom(struct cri_ctx *cc, const struct cri_oom_rec *r)
 	init_event(cc, &p, "container.oom_killed",
 		   timeconv_wall_ns(worker_timeconv(cc->w), r->boot_ns), c, NULL);
 	if (!c)
-		p.x.container_id = p.k8s.container_id = id;
+		p.x.container_id = p.k.k8s.container_id = id;
 	p.x.source = "ebpf";
 	p.x.reason = "OOMKilled";
 	p.x.has_victim_pid = 1;
 	p.x.victim_pid = r->victim_pid;
-	p.proc.has_pid = 1;
-	p.proc.pid = r->victim_pid;
-	p.proc.has_cgroup_id = 1;
-	p.proc.cgroup_id = r->cgroup_id;
-	p.ev.process = &p.proc;
-	p.ev.has_boot_ns = 1;
-	p.ev.boot_ns = r->boot_ns;
-	p.k8s.cgroup_path = pathbuf[0] ? pathbuf : NULL;
+	p.k.proc.has_pid = 1;
+	p.k.proc.pid = r->victim_pid;
+	p.k.proc.has_cgroup_id = 1;
+	p.k.proc.cgroup_id = r->cgroup_id;
+	p.k.ev.process = &p.k.proc;
+	p.k.ev.has_boot_ns = 1;
+	p.k.ev.boot_ns = r->boot_ns;
+	p.k.k8s.cgroup_path = pathbuf[0] ? pathbuf : NULL;
 	uint64_t limit, usage;
 	read_memory(cc, pathbuf[0] ? pathbuf : NULL, &limit, &usage);
 	if (limit) {
@@ -689,11 +747,7 @@ static int handle_record(void *ctx, void *data, size_t size)
 		cnt->decode_errors++;
 		return 0;
 	}
-	if (r > 0) {
-		cc->fatal = r;
-		return -1; /* stop consuming: the worker exits */
-	}
-	return 0;
+	return r; /* < 0: an RPC failed; consuming stops and the worker exits */
 }
 
 /* ---- setup -------------------------------------------------------------------------------- */
@@ -742,7 +796,7 @@ static int connect_runtime(struct cri_ctx *cc)
 		if (r < 0) {
 			log_error("CRI socket %s: %s%s", want, strerror(-r),
 				  r == -ENOENT ? " (is the runtime running?)" : "");
-			return EXIT_TRANSIENT;
+			return transient(r);
 		}
 	} else {
 		for (size_t i = 0; cri_default_sockets[i]; i++) {
@@ -757,7 +811,7 @@ static int connect_runtime(struct cri_ctx *cc)
 				  "/run/containerd/containerd.sock, "
 				  "/run/crio/crio.sock, /run/k3s/containerd/containerd.sock); set "
 				  "collectors.cri.socket_path");
-			return EXIT_TRANSIENT;
+			return -ENOENT;
 		}
 	}
 
@@ -768,12 +822,12 @@ static int connect_runtime(struct cri_ctx *cc)
 			  "unimplemented: an older API such as v1alpha2 only); tapio needs CRI v1 "
 			  "(containerd >= 1.6, CRI-O >= 1.23)",
 			  cri_client_path(cc->cli));
-		return EXIT_CONFIG;
+		return -EINVAL; /* EXIT_CONFIG: a restart will not change the runtime */
 	}
 	if (r < 0) {
 		log_error("CRI Version at %s: %s", cri_client_path(cc->cli),
 			  cri_client_last_error(cc->cli));
-		return EXIT_TRANSIENT;
+		return transient(r);
 	}
 	snprintf(cc->runtime_name, sizeof(cc->runtime_name), "%s", v->runtime_name);
 	snprintf(cc->runtime_version, sizeof(cc->runtime_version), "%s", v->runtime_version);
@@ -782,7 +836,7 @@ static int connect_runtime(struct cri_ctx *cc)
 	if (strcmp(cc->api_version, "v1") != 0) {
 		log_error("the runtime at %s speaks CRI %s; tapio needs runtime_api_version v1",
 			  cri_client_path(cc->cli), cc->api_version);
-		return EXIT_CONFIG;
+		return -EINVAL; /* EXIT_CONFIG, as above */
 	}
 	log_info("CRI runtime %s %s (API %s) at %s", cc->runtime_name, cc->runtime_version,
 		 cc->api_version, cri_client_path(cc->cli));
@@ -796,10 +850,12 @@ static int cri_setup(struct worker *w, void *ctx)
 	cc->cfg = config_section(worker_config(w), "cri");
 	cc->timerfd = -1;
 
+	worker_set_step(w, "connect to the CRI runtime");
 	int r = connect_runtime(cc);
-	if (r)
+	if (r < 0)
 		return r;
 
+	worker_set_step(w, "load eBPF");
 	char reason[160];
 	if (cc->cfg->force_degraded) {
 		worker_set_degraded(w, "force_degraded: CRI polling only, no eBPF");
@@ -813,10 +869,10 @@ static int cri_setup(struct worker *w, void *ctx)
 		}
 	}
 	if (cc->skel) {
-		cc->rb = ring_buffer__new(bpf_map__fd(cc->skel->maps.events), handle_record, cc,
-					  NULL);
-		if (!cc->rb || kevent_watch_ring(w, cc->rb, cc->skel->obj) < 0)
-			return EXIT_TRANSIENT;
+		worker_set_step(w, "ring buffer");
+		r = kevent_add_ring(w, cc->skel->obj, cc->skel->maps.events, handle_record, cc);
+		if (r < 0)
+			return transient(r);
 	}
 	if (cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &cc->cgroups) < 0) {
 		cc->cgroups = NULL;
@@ -824,14 +880,20 @@ static int cri_setup(struct worker *w, void *ctx)
 	}
 
 	/* The start-up snapshot: what exists now is inventory, not news. */
+	worker_set_step(w, "first poll");
 	r = poll_runtime(cc, true);
-	if (r)
+	if (r < 0)
 		return r;
 
+	worker_set_step(w, "poll timer");
 	cc->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (cc->timerfd < 0 || worker_watch(w, cc->timerfd) < 0 ||
-	    worker_watch(w, cri_client_fd(cc->cli)) < 0)
-		return EXIT_TRANSIENT;
+	if (cc->timerfd < 0)
+		return -errno;
+	r = worker_watch(w, cc->timerfd);
+	if (r == 0)
+		r = worker_watch(w, cri_client_fd(cc->cli));
+	if (r < 0)
+		return r;
 	arm_timer(cc, 0); /* the first tick sends the inventory and polls */
 	worker_add_hook(w, "cri/runtime.v1.RuntimeService");
 	return 0;
@@ -840,7 +902,6 @@ static int cri_setup(struct worker *w, void *ctx)
 static void cri_teardown(struct worker *w, void *ctx)
 {
 	struct cri_ctx *cc = ctx;
-	ring_buffer__free(cc->rb);
 	cri_bpf__destroy(cc->skel);
 	cgroup_cache_free(cc->cgroups);
 	cri_client_free(cc->cli);
@@ -860,23 +921,13 @@ static int cri_on_readable(struct worker *w, void *ctx, int fd)
 	if (fd == cc->timerfd)
 		return on_timer(cc);
 	if (cc->cli && fd == cri_client_fd(cc->cli)) {
-		if (cri_client_pump(cc->cli) < 0) {
+		int r = cri_client_pump(cc->cli);
+		if (r < 0) {
 			log_error("connection to the CRI runtime at %s lost (%s); exiting for a "
 				  "restart (reconnect)",
 				  cri_client_path(cc->cli), cri_client_last_error(cc->cli));
-			return EXIT_TRANSIENT;
+			return transient(r);
 		}
-		return 0;
-	}
-	cc->fatal = 0;
-	int r = kevent_consume(cc->rb);
-	if (cc->fatal)
-		return cc->fatal;
-	if (r)
-		return r;
-	if (cc->poll_now) {
-		cc->poll_now = false;
-		arm_timer(cc, 0);
 	}
 	return 0;
 }

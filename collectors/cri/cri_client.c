@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+
 #define SLICE_MS 100u	     /* longest single blocking read inside a call */
 #define WINDOW	 (16u << 20) /* HTTP/2 flow-control window we grant */
 
@@ -170,47 +172,41 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
 
 /* ---- connection --------------------------------------------------------------------------- */
 
+DEFINE_POINTER_CLEANUP(struct cri_client *, cri_client_free)
+
 int cri_client_connect(const char *path, uint32_t timeout_ms, struct cri_client **ret_client)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (!path || strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	struct cri_client *c = calloc(1, sizeof(*c));
+	_cleanup_(cri_client_freep) struct cri_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->timeout_ms = timeout_ms ? timeout_ms : 5000;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int r = 0;
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
 	uint32_t slice = c->timeout_ms < SLICE_MS ? c->timeout_ms : SLICE_MS;
 	struct timeval tv = {.tv_sec = slice / 1000, .tv_usec = (slice % 1000) * 1000};
 	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
 
 	nghttp2_session_callbacks *cb;
-	if (nghttp2_session_callbacks_new(&cb) != 0) {
-		r = -ENOMEM;
-		goto fail;
-	}
+	if (nghttp2_session_callbacks_new(&cb) != 0)
+		return -ENOMEM;
 	nghttp2_session_callbacks_set_send_callback(cb, on_send);
 	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
-	r = nghttp2_session_client_new(&c->h2, cb, c);
+	int r = nghttp2_session_client_new(&c->h2, cb, c);
 	nghttp2_session_callbacks_del(cb);
 	if (r != 0) {
-		r = -ENOMEM;
 		c->h2 = NULL;
-		goto fail;
+		return -ENOMEM;
 	}
 	nghttp2_settings_entry iv[] = {
 		{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
@@ -219,15 +215,10 @@ int cri_client_connect(const char *path, uint32_t timeout_ms, struct cri_client 
 	};
 	if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
 	    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, WINDOW) != 0 ||
-	    nghttp2_session_send(c->h2) != 0) {
-		r = -EPIPE;
-		goto fail;
-	}
-	*ret_client = c;
+	    nghttp2_session_send(c->h2) != 0)
+		return -EPIPE;
+	*ret_client = TAKE_PTR(c);
 	return 0;
-fail:
-	cri_client_free(c);
-	return r;
 }
 
 void cri_client_free(struct cri_client *c)

@@ -21,12 +21,13 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cleanup.h"
 #include "kevent.h"
 #include "dns.h"
 #include "dns_config.h"
+#include "dns_packet.h"
 #include "dns.skel.h"
 #include "dns_parse.h"
-#include "exitcodes.h"
 #include "log.h"
 #include "worker.h"
 
@@ -39,14 +40,12 @@ struct dns_ctx {
 	const struct config_dns *cfg;
 	struct dns_bpf *skel; /* NULL in fallback mode */
 	struct bpf_link *links[2];
-	struct ring_buffer *rb;
 	int pkt_fd; /* AF_PACKET socket (fallback), else -1 */
 	int timer_fd;
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	struct dns_table *table;
-	struct dns_msg *msg;	    /* scratch (large), owned */
-	uint8_t *pkt_buf;	    /* fallback read buffer, owned */
-	struct dns_pkt_rec *fb_rec; /* fallback record scratch, owned */
+	struct dns_msg *msg; /* scratch (large), owned */
+	uint8_t *pkt_buf;    /* fallback read buffer, owned */
 	uint64_t parse_errors[DNS_ERR_MAX];
 	uint64_t user_filtered;
 	uint64_t not_dns; /* TCP continuation segments and other non-messages */
@@ -69,8 +68,6 @@ static void bpf_cleanup(struct dns_ctx *dc)
 		bpf_link__destroy(dc->links[i]);
 		dc->links[i] = NULL;
 	}
-	ring_buffer__free(dc->rb);
-	dc->rb = NULL;
 	dns_bpf__destroy(dc->skel);
 	dc->skel = NULL;
 }
@@ -99,6 +96,45 @@ static int load(struct dns_ctx *dc, bool with_pid)
 
 static int handle_record(void *ctx, void *data, size_t size);
 
+/* Attach the loaded programs to the cgroup2 root and hand their ring to the worker. 0, or
+ * -errno with *why saying which step failed (the caller releases what was attached). */
+static int attach(struct dns_ctx *dc, const char **why)
+{
+	char root[256];
+	int r = cgroup2_find_mount(root, sizeof(root));
+	if (r < 0) {
+		*why = "no cgroup2 mount";
+		return r;
+	}
+	_cleanup_close_ int cg = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		*why = "cannot open the cgroup2 root";
+		return -errno;
+	}
+	struct bpf_program *progs[2] = {dc->skel->progs.handle_egress,
+					dc->skel->progs.handle_ingress};
+	for (int i = 0; i < 2; i++) {
+		dc->links[i] = bpf_program__attach_cgroup(progs[i], cg);
+		if (!dc->links[i]) {
+			*why = "cgroup_skb attach to the cgroup2 root failed";
+			return errno ? -errno : -EINVAL;
+		}
+	}
+	r = kevent_add_ring(dc->w, dc->skel->obj, dc->skel->maps.events, handle_record, dc);
+	if (r < 0) {
+		*why = "ring buffer";
+		return r;
+	}
+	char hook[300];
+	snprintf(hook, sizeof(hook), "cgroup_skb/egress@%s", root);
+	worker_add_hook(dc->w, hook);
+	snprintf(hook, sizeof(hook), "cgroup_skb/ingress@%s", root);
+	worker_add_hook(dc->w, hook);
+	log_info("attached cgroup_skb ingress+egress at %s; ring buffer %u KiB", root,
+		 dc->cfg->ring_buffer_kib);
+	return 0;
+}
+
 /* Load and attach the cgroup_skb programs. 0, or -errno with everything released; *why says
  * which step failed. */
 static int try_bpf(struct dns_ctx *dc, const char **why)
@@ -116,46 +152,9 @@ static int try_bpf(struct dns_ctx *dc, const char **why)
 		*why = "cgroup_skb programs did not load";
 		return r;
 	}
-	char root[256];
-	r = cgroup2_find_mount(root, sizeof(root));
-	if (r < 0) {
-		*why = "no cgroup2 mount";
-		goto fail;
-	}
-	int cg = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg < 0) {
-		r = -errno;
-		*why = "cannot open the cgroup2 root";
-		goto fail;
-	}
-	struct bpf_program *progs[2] = {dc->skel->progs.handle_egress,
-					dc->skel->progs.handle_ingress};
-	for (int i = 0; i < 2; i++) {
-		dc->links[i] = bpf_program__attach_cgroup(progs[i], cg);
-		if (!dc->links[i]) {
-			r = errno ? -errno : -EINVAL;
-			*why = "cgroup_skb attach to the cgroup2 root failed";
-			close(cg);
-			goto fail;
-		}
-	}
-	close(cg);
-	dc->rb = ring_buffer__new(bpf_map__fd(dc->skel->maps.events), handle_record, dc, NULL);
-	if (!dc->rb) {
-		r = errno ? -errno : -ENOMEM;
-		*why = "ring buffer";
-		goto fail;
-	}
-	char hook[300];
-	snprintf(hook, sizeof(hook), "cgroup_skb/egress@%s", root);
-	worker_add_hook(dc->w, hook);
-	snprintf(hook, sizeof(hook), "cgroup_skb/ingress@%s", root);
-	worker_add_hook(dc->w, hook);
-	log_info("attached cgroup_skb ingress+egress at %s; ring buffer %u KiB", root,
-		 dc->cfg->ring_buffer_kib);
-	return 0;
-fail:
-	bpf_cleanup(dc);
+	r = attach(dc, why);
+	if (r < 0)
+		bpf_cleanup(dc);
 	return r;
 }
 
@@ -237,21 +236,19 @@ static int open_fallback(struct dns_ctx *dc)
 	if (r < 0)
 		return r;
 	struct sock_fprog prog = {.len = (unsigned short)n, .filter = code};
-	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	_cleanup_close_ int fd =
+		socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	if (fd < 0)
 		return -errno;
 	int rcv = FALLBACK_RCVBUF;
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	/* Packets queued before the filter was attached may be anything: drain them. */
 	uint8_t tmp[64];
 	while (read(fd, tmp, sizeof(tmp)) >= 0) {
 	}
-	dc->pkt_fd = fd;
+	dc->pkt_fd = TAKE_FD(fd);
 	return 0;
 }
 
@@ -261,19 +258,25 @@ static int dns_setup(struct worker *w, void *ctx)
 	dc->w = w;
 	dc->cfg = config_section(worker_config(w), "dns");
 	dc->pkt_fd = dc->timer_fd = -1;
+	worker_set_step(w, "libbpf setup");
 	dc->msg = malloc(sizeof(*dc->msg));
-	if (!dc->msg || kevent_setup() < 0)
-		return EXIT_TRANSIENT;
-	int r = dns_table_new(dc->cfg->table_max, (uint64_t)dc->cfg->timeout_ms * 1000000ull,
-			      &dc->table);
+	if (!dc->msg)
+		return -ENOMEM;
+	int r = kevent_setup();
 	if (r < 0)
-		return EXIT_TRANSIENT;
+		return r;
+	r = dns_table_new(dc->cfg->table_max, (uint64_t)dc->cfg->timeout_ms * 1000000ull,
+			  &dc->table);
+	if (r < 0)
+		return r;
 
+	worker_set_step(w, "attach cgroup_skb");
 	const char *why = "force_fallback is set";
 	r = -1;
 	if (!dc->cfg->force_fallback)
 		r = try_bpf(dc, &why);
 	if (r < 0) {
+		worker_set_step(w, "AF_PACKET fallback");
 		char reason[256];
 		if (dc->cfg->force_fallback)
 			snprintf(reason, sizeof(reason), "AF_PACKET fallback: %s", why);
@@ -285,39 +288,36 @@ static int dns_setup(struct worker *w, void *ctx)
 			worker_add_missing(w, "cgroup_skb");
 		}
 		dc->pkt_buf = malloc(65536);
-		dc->fb_rec = malloc(sizeof(*dc->fb_rec));
-		if (!dc->pkt_buf || !dc->fb_rec)
-			return EXIT_TRANSIENT;
+		if (!dc->pkt_buf)
+			return -ENOMEM;
 		r = open_fallback(dc);
 		if (r < 0) {
 			log_error("AF_PACKET socket: %s", strerror(-r));
-			return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
+			return r == -EPERM || r == -EACCES ? r : -EOPNOTSUPP;
 		}
 		worker_set_degraded(w, reason);
 		worker_add_missing(w, "process attribution (AF_PACKET sees packets, not senders)");
 		worker_add_hook(w, "af_packet+cbpf");
-		if (worker_watch(w, dc->pkt_fd) < 0)
-			return EXIT_TRANSIENT;
+		r = worker_watch(w, dc->pkt_fd);
+		if (r < 0)
+			return r;
 		log_info("%s", reason);
-	} else if (kevent_watch_ring(w, dc->rb, dc->skel->obj) < 0) {
-		return EXIT_TRANSIENT;
 	}
 
 	/* Expiry tick: a quarter of the timeout, between 20 and 250 ms. */
+	worker_set_step(w, "expiry timer");
 	uint64_t tick_ms = dc->cfg->timeout_ms / 4;
 	tick_ms = tick_ms < 20 ? 20 : tick_ms > 250 ? 250 : tick_ms;
 	dc->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct itimerspec its = {.it_interval = {0, (long)tick_ms * 1000000},
 				 .it_value = {0, (long)tick_ms * 1000000}};
-	if (dc->timer_fd < 0 || timerfd_settime(dc->timer_fd, 0, &its, NULL) < 0 ||
-	    worker_watch(w, dc->timer_fd) < 0)
-		return EXIT_TRANSIENT;
+	if (dc->timer_fd < 0 || timerfd_settime(dc->timer_fd, 0, &its, NULL) < 0)
+		return -errno;
+	r = worker_watch(w, dc->timer_fd);
+	if (r < 0)
+		return r;
 
-	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &dc->cgroups);
-	if (r < 0) {
-		worker_add_missing(w, "cgroup2 mount (container attribution)");
-		dc->cgroups = NULL;
-	}
+	kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &dc->cgroups);
 	return 0;
 }
 
@@ -361,7 +361,6 @@ static void dns_teardown(struct worker *w, void *ctx)
 	cgroup_cache_free(dc->cgroups);
 	free(dc->msg);
 	free(dc->pkt_buf);
-	free(dc->fb_rec);
 }
 
 static void dns_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
@@ -381,14 +380,10 @@ static void dns_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
 /* ---- events ------------------------------------------------------------------------------ */
 
 struct event_parts {
-	Tapio__V1__Event ev;
-	Google__Protobuf__Timestamp ts;
-	Tapio__V1__ProcessContext proc;
-	Tapio__V1__KubernetesContext k8s;
+	struct kevent k; /* envelope, process and container context */
 	Tapio__V1__DnsEvent dns;
 	Tapio__V1__Endpoint client, server;
 	char client_addr[INET6_ADDRSTRLEN], server_addr[INET6_ADDRSTRLEN];
-	char comm[DNS_COMM_LEN + 1];
 	char qtype[16], qclass[16], rcode[16];
 	Tapio__V1__DnsAnswer answers[DNS_MAX_RRS];
 	Tapio__V1__DnsAnswer *answer_ptrs[DNS_MAX_RRS];
@@ -399,23 +394,12 @@ static void init_parts(struct dns_ctx *dc, struct event_parts *p, const char *ty
 		       uint64_t boot_ns, const struct dns_flow *f, uint16_t id, const char *qname,
 		       uint16_t qtype, uint16_t qclass)
 {
-	p->ev = (Tapio__V1__Event)TAPIO__V1__EVENT__INIT;
-	p->ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	p->proc = (Tapio__V1__ProcessContext)TAPIO__V1__PROCESS_CONTEXT__INIT;
-	p->k8s = (Tapio__V1__KubernetesContext)TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+	kevent_init(&p->k, worker_timeconv(dc->w), type, boot_ns, NULL);
 	p->dns = (Tapio__V1__DnsEvent)TAPIO__V1__DNS_EVENT__INIT;
 	p->client = (Tapio__V1__Endpoint)TAPIO__V1__ENDPOINT__INIT;
 	p->server = (Tapio__V1__Endpoint)TAPIO__V1__ENDPOINT__INIT;
-
-	int64_t wall = timeconv_wall_ns(worker_timeconv(dc->w), boot_ns);
-	p->ts.seconds = wall / 1000000000;
-	p->ts.nanos = (int32_t)(wall % 1000000000);
-	p->ev.type = (char *)type;
-	p->ev.time = &p->ts;
-	p->ev.has_boot_ns = 1;
-	p->ev.boot_ns = boot_ns;
-	p->ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_DNS;
-	p->ev.dns = &p->dns;
+	p->k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_DNS;
+	p->k.ev.dns = &p->dns;
 
 	inet_ntop(f->family, f->client, p->client_addr, sizeof(p->client_addr));
 	inet_ntop(f->family, f->server, p->server_addr, sizeof(p->server_addr));
@@ -438,22 +422,24 @@ static void init_parts(struct dns_ctx *dc, struct event_parts *p, const char *ty
 /* Process and container of the querying client. false: filtered (containers_only). */
 static bool attach_client(struct dns_ctx *dc, struct event_parts *p, const struct dns_client *c)
 {
+	struct kevent *k = &p->k;
+	_Static_assert(DNS_COMM_LEN == TAPIO_COMM_LEN, "kevent.comm holds a DNS comm");
 	if (c->pid) {
-		p->proc.has_pid = p->proc.has_tid = 1;
-		p->proc.pid = c->pid;
-		p->proc.tid = c->tid;
-		memcpy(p->comm, c->comm, DNS_COMM_LEN);
-		p->comm[DNS_COMM_LEN] = '\0';
-		p->proc.comm = p->comm;
+		k->proc.has_pid = k->proc.has_tid = 1;
+		k->proc.pid = c->pid;
+		k->proc.tid = c->tid;
+		memcpy(k->comm, c->comm, DNS_COMM_LEN);
+		k->comm[DNS_COMM_LEN] = '\0';
+		k->proc.comm = k->comm;
 	}
 	if (c->cgroup_id) {
-		p->proc.has_cgroup_id = 1;
-		p->proc.cgroup_id = c->cgroup_id;
+		k->proc.has_cgroup_id = 1;
+		k->proc.cgroup_id = c->cgroup_id;
 	}
 	if (c->pid || c->cgroup_id)
-		p->ev.process = &p->proc;
+		k->ev.process = &k->proc;
 	/* no cgroup id (AF_PACKET fallback): no lookup, but containers_only still filters */
-	if (kevent_attach_k8s(&p->ev, &p->k8s, c->cgroup_id ? dc->cgroups : NULL, c->cgroup_id,
+	if (kevent_attach_k8s(&k->ev, &k->k8s, c->cgroup_id ? dc->cgroups : NULL, c->cgroup_id,
 			      (pid_t)c->pid, dc->cfg->containers_only, worker_counters(dc->w)))
 		return true;
 	dc->user_filtered++;
@@ -522,15 +508,15 @@ static void on_timeout(const struct dns_entry *e, void *arg)
 	p.dns.matched = false;
 	if (!attach_client(dc, &p, &e->client))
 		return;
-	worker_emit(dc->w, &p.ev);
+	worker_emit(dc->w, &p.k.ev);
 }
 
-/* One captured DNS packet (eBPF record, or built from an AF_PACKET frame). */
-static int handle_pkt(struct dns_ctx *dc, const struct dns_pkt_rec *r)
+/* One captured DNS packet (eBPF record, or AF_PACKET frame). */
+static int handle_pkt(struct dns_ctx *dc, const struct dns_packet *r)
 {
 	struct dns_msg *m = dc->msg;
 	bool cut = r->flags & DNS_PKT_PAYLOAD_CUT;
-	int err = dns_parse(r->data, r->payload_len, m);
+	int err = dns_parse(r->payload, r->payload_len, m);
 	if (err < 0 && !(cut && m->has_question)) {
 		/* A TCP segment that continues a message has no length prefix of its own. */
 		if (r->flags & DNS_PKT_TCP)
@@ -539,24 +525,15 @@ static int handle_pkt(struct dns_ctx *dc, const struct dns_pkt_rec *r)
 		log_debug("dns parse: %s (%u bytes)", dns_err_name(err), r->payload_len);
 		return -EBADMSG;
 	}
-	struct dns_flow f = {.family = r->family == 10 ? AF_INET6 : AF_INET,
-			     .transport = r->flags & DNS_PKT_TCP ? DNS_TRANSPORT_TCP
-								 : DNS_TRANSPORT_UDP};
-	const uint8_t *caddr = m->qr ? r->daddr : r->saddr, *saddr = m->qr ? r->saddr : r->daddr;
-	memcpy(f.client, caddr, 16);
-	memcpy(f.server, saddr, 16);
-	f.client_port = m->qr ? r->dport : r->sport;
-	f.server_port = m->qr ? r->sport : r->dport;
+	struct dns_flow f;
+	dns_packet_flow(r, m->qr, &f);
 	if (!port_configured(dc->cfg, f.server_port)) {
 		dc->user_filtered++;
 		return 0;
 	}
 	const char *qname = m->has_question ? m->qname : "";
-	/* The socket is the client's on a query's egress and a response's ingress. */
-	bool client_side =
-		(!m->qr && r->dir == DNS_DIR_EGRESS) || (m->qr && r->dir == DNS_DIR_INGRESS);
 	struct dns_client cl = {0};
-	if (client_side) {
+	if (dns_packet_at_client(r, m->qr)) {
 		cl.cgroup_id = r->cgroup_id;
 		if (r->flags & DNS_PKT_HAS_PID) {
 			cl.pid = r->pid;
@@ -575,7 +552,7 @@ static int handle_pkt(struct dns_ctx *dc, const struct dns_pkt_rec *r)
 		fill_msg(&p, m, err < 0, r->msg_len);
 		if (!attach_client(dc, &p, &cl))
 			return 0;
-		return worker_emit(dc->w, &p.ev);
+		return worker_emit(dc->w, &p.k.ev);
 	}
 
 	struct dns_entry *e = NULL;
@@ -597,107 +574,21 @@ static int handle_pkt(struct dns_ctx *dc, const struct dns_pkt_rec *r)
 	}
 	if (!attach_client(dc, &p, &cl))
 		return 0;
-	return worker_emit(dc->w, &p.ev);
+	return worker_emit(dc->w, &p.k.ev);
 }
 
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct dns_ctx *dc = ctx;
 	struct worker_counters *cnt = worker_counters(dc->w);
-	const struct dns_pkt_rec *r = data;
+	struct dns_packet pkt;
 	cnt->records_read++;
-	if (size < DNS_PKT_FIXED || r->hdr.size != size || r->hdr.type != DNS_REC_PKT ||
-	    r->hdr.version != DNS_REC_VERSION || r->payload_len > DNS_PAYLOAD_MAX ||
-	    DNS_PKT_FIXED + r->payload_len != size ||
-	    (r->dir != DNS_DIR_EGRESS && r->dir != DNS_DIR_INGRESS) ||
-	    (r->family != 2 && r->family != 10)) {
+	if (dns_packet_from_record(data, size, &pkt) < 0) {
 		cnt->decode_errors++;
 		return 0;
 	}
-	if (handle_pkt(dc, r) == -EBADMSG)
+	if (handle_pkt(dc, &pkt) == -EBADMSG)
 		cnt->decode_errors++;
-	return 0;
-}
-
-/* An AF_PACKET frame (network header first) → a record like the kernel's. */
-static int decode_frame(struct dns_ctx *dc, const uint8_t *b, size_t len)
-{
-	struct dns_pkt_rec *r = dc->fb_rec;
-	memset(r, 0, DNS_PKT_FIXED);
-	size_t l4;
-	uint8_t proto;
-	if (len < 1)
-		return -EBADMSG;
-	if ((b[0] >> 4) == 4) {
-		size_t ihl = (size_t)(b[0] & 0xf) * 4;
-		if (len < 20 || ihl < 20 || len < ihl)
-			return -EBADMSG;
-		size_t tot = (size_t)b[2] << 8 | b[3];
-		if (tot >= ihl && tot < len)
-			len = tot; /* link padding */
-		proto = b[9];
-		memcpy(r->saddr, b + 12, 4);
-		memcpy(r->daddr, b + 16, 4);
-		r->family = 2;
-		l4 = ihl;
-	} else if ((b[0] >> 4) == 6) {
-		if (len < 40)
-			return -EBADMSG;
-		size_t pl = (size_t)b[4] << 8 | b[5];
-		if (40 + pl < len)
-			len = 40 + pl;
-		proto = b[6];
-		memcpy(r->saddr, b + 8, 16);
-		memcpy(r->daddr, b + 24, 16);
-		r->family = 10;
-		l4 = 40;
-	} else {
-		return -EBADMSG;
-	}
-	size_t off;
-	if (proto == 17) {
-		if (len < l4 + 8)
-			return -EBADMSG;
-		off = l4 + 8;
-	} else if (proto == 6) {
-		if (len < l4 + 20)
-			return -EBADMSG;
-		off = l4 + (size_t)(b[l4 + 12] >> 4) * 4;
-		r->flags |= DNS_PKT_TCP;
-	} else {
-		return -EBADMSG;
-	}
-	r->sport = (uint16_t)(b[l4] << 8 | b[l4 + 1]);
-	r->dport = (uint16_t)(b[l4 + 2] << 8 | b[l4 + 3]);
-	if (len <= off)
-		return 1; /* no payload */
-	size_t avail = len - off;
-	r->msg_len = (uint32_t)avail;
-	if (r->flags & DNS_PKT_TCP) {
-		if (avail < 2)
-			return 1;
-		r->msg_len = (uint32_t)(b[off] << 8 | b[off + 1]);
-		r->flags |= DNS_PKT_TCP_PREFIX;
-		off += 2;
-		avail -= 2;
-	}
-	size_t n = avail < r->msg_len ? avail : r->msg_len;
-	if (n < r->msg_len)
-		r->flags |= DNS_PKT_PAYLOAD_CUT;
-	if (n > dc->cfg->payload_max_bytes) {
-		n = dc->cfg->payload_max_bytes;
-		r->flags |= DNS_PKT_PAYLOAD_CUT;
-	}
-	if (n == 0)
-		return 1;
-	memcpy(r->data, b + off, n);
-	r->payload_len = (uint16_t)n;
-	r->boot_ns = timeconv_now_boot_ns();
-	/* Direction is unknown here: neither side's socket is known, so no client attribution. */
-	r->dir = 0;
-	r->hdr.type = DNS_REC_PKT;
-	r->hdr.version = DNS_REC_VERSION;
-	r->hdr.size = (uint32_t)(DNS_PKT_FIXED + n);
 	return 0;
 }
 
@@ -709,15 +600,21 @@ static int read_fallback(struct dns_ctx *dc)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
-			log_error("AF_PACKET read: %s", strerror(errno));
-			return EXIT_TRANSIENT;
+			return -errno; /* the worker logs it and exits */
 		}
 		cnt->records_read++;
-		int r = decode_frame(dc, dc->pkt_buf, (size_t)n);
-		if (r < 0)
+		struct dns_packet pkt;
+		int r = dns_packet_from_frame(dc->pkt_buf, (size_t)n, dc->cfg->payload_max_bytes,
+					      &pkt);
+		if (r < 0) {
 			cnt->decode_errors++;
-		else if (r == 0 && handle_pkt(dc, dc->fb_rec) == -EBADMSG)
-			cnt->decode_errors++;
+		} else if (r == 0) {
+			/* Direction unknown (dir 0): neither side's socket is known, so no
+			 * client attribution. */
+			pkt.boot_ns = timeconv_now_boot_ns();
+			if (handle_pkt(dc, &pkt) == -EBADMSG)
+				cnt->decode_errors++;
+		}
 	}
 	return 0;
 }
@@ -728,13 +625,11 @@ static int dns_on_readable(struct worker *w, void *ctx, int fd)
 	if (fd == dc->timer_fd) {
 		uint64_t ticks;
 		if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-			return EXIT_TRANSIENT;
+			return -errno;
 		dns_table_expire(dc->table, timeconv_now_boot_ns(), on_timeout, dc);
 		return 0;
 	}
-	if (fd == dc->pkt_fd)
-		return read_fallback(dc);
-	return kevent_consume(dc->rb);
+	return fd == dc->pkt_fd ? read_fallback(dc) : 0;
 }
 
 static const struct worker_collector dns_collector = {

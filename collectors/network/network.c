@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kevent.h"
 #include "cgroup.h"
-#include "exitcodes.h"
+#include "hookset.h"
+#include "kevent.h"
 #include "log.h"
 #include "network.h"
 #include "network_config.h"
@@ -24,12 +24,11 @@
 
 struct network_ctx {
 	struct network_bpf *skel;
-	struct ring_buffer *rb;
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	const struct config_network *cfg;
 	struct worker *w;
 	uint64_t user_filtered; /* dropped by user-space filters (containers_only) */
-	char hookset[16];
+	const char *hookset;	/* the set that loaded */
 };
 
 /* ---- setup ------------------------------------------------------------------------------- */
@@ -58,10 +57,21 @@ static int fill_port_filter(struct network_ctx *nc)
 	return 0;
 }
 
+/* Candidate hook sets, best first (hookset.h). */
+static const struct hookset hooksets[] = {
+	{"tp_btf", true,
+	 "tp_btf/{inet_sock_set_state,tcp_retransmit_skb,tcp_send_reset,tcp_receive_reset}"},
+	{"raw_tp", false, NULL},
+};
+static const char *const hook_names[] = {"inet_sock_set_state", "tcp_retransmit_skb",
+					 "tcp_send_reset", "tcp_receive_reset"};
+
 /* Open, configure, load and attach one hook set. 0 or -errno (skeleton destroyed). */
-static int try_hookset(struct network_ctx *nc, bool btf)
+static int try_hookset(void *ctx, const struct hookset *set)
 {
+	struct network_ctx *nc = ctx;
 	const struct config_network *cfg = nc->cfg;
+	bool btf = set->btf;
 	struct network_bpf *s = network_bpf__open();
 	if (!s)
 		return errno ? -errno : -ENOMEM;
@@ -83,12 +93,11 @@ static int try_hookset(struct network_ctx *nc, bool btf)
 	if (r == 0)
 		r = network_bpf__attach(s);
 	if (r < 0) {
-		log_info("%s hooks unavailable: %s", btf ? "tp_btf" : "raw_tp", strerror(-r));
 		network_bpf__destroy(s);
 		nc->skel = NULL;
 		return r;
 	}
-	snprintf(nc->hookset, sizeof(nc->hookset), "%s", btf ? "tp_btf" : "raw_tp");
+	nc->hookset = set->name;
 	return 0;
 }
 
@@ -99,48 +108,29 @@ static int network_setup(struct worker *w, void *ctx)
 	struct network_ctx *nc = ctx;
 	nc->w = w;
 	nc->cfg = config_section(worker_config(w), "network");
-	if (kevent_setup() < 0)
-		return EXIT_TRANSIENT;
+	worker_set_step(w, "libbpf setup");
+	int r = kevent_setup();
+	if (r < 0)
+		return r;
 
-	int r = -EOPNOTSUPP;
-	enum config_hooks want = nc->cfg->hooks;
-	if (want != CONFIG_HOOKS_TRACEPOINT)
-		r = try_hookset(nc, true);
-	if (r < 0 && want == CONFIG_HOOKS_AUTO)
-		worker_add_missing(w, "tp_btf/{inet_sock_set_state,tcp_retransmit_skb,"
-				      "tcp_send_reset,tcp_receive_reset}");
-	if (r < 0 && want != CONFIG_HOOKS_TP_BTF)
-		r = try_hookset(nc, false);
+	worker_set_step(w, "load and attach hooks");
+	r = hookset_select(w, nc->cfg->hooks, hooksets, sizeof(hooksets) / sizeof(hooksets[0]),
+			   hook_names, sizeof(hook_names) / sizeof(hook_names[0]), try_hookset, nc);
 	if (r < 0) {
 		log_error("no hook set could be loaded and attached (last error: %s); the kernel "
 			  "needs BTF (/sys/kernel/btf/vmlinux) and tp_btf or raw tracepoints on "
 			  "sock/inet_sock_set_state and tcp/tcp_{retransmit_skb,send_reset,"
 			  "receive_reset}",
 			  strerror(-r));
-		return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
-	}
-	static const char *const hooks[] = {"inet_sock_set_state", "tcp_retransmit_skb",
-					    "tcp_send_reset", "tcp_receive_reset"};
-	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "%s/%s", nc->hookset, hooks[i]);
-		worker_add_hook(w, name);
+		return r == -EPERM || r == -EACCES ? r : -EOPNOTSUPP;
 	}
 
-	nc->rb = ring_buffer__new(bpf_map__fd(nc->skel->maps.events), handle_record, nc, NULL);
-	if (!nc->rb) {
-		log_error("ring buffer: %s", strerror(errno));
-		return EXIT_TRANSIENT;
-	}
-	r = kevent_watch_ring(w, nc->rb, nc->skel->obj);
+	worker_set_step(w, "ring buffer");
+	r = kevent_add_ring(w, nc->skel->obj, nc->skel->maps.events, handle_record, nc);
 	if (r < 0)
-		return EXIT_TRANSIENT;
+		return r;
 
-	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &nc->cgroups);
-	if (r < 0) {
-		worker_add_missing(w, "cgroup2 mount (container attribution)");
-		nc->cgroups = NULL;
-	}
+	kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &nc->cgroups);
 	log_info("attached %s hooks; ring buffer %u KiB", nc->hookset, nc->cfg->ring_buffer_kib);
 	return 0;
 }
@@ -149,15 +139,8 @@ static void network_teardown(struct worker *w, void *ctx)
 {
 	struct network_ctx *nc = ctx;
 	(void)w;
-	ring_buffer__free(nc->rb);
 	network_bpf__destroy(nc->skel);
 	cgroup_cache_free(nc->cgroups);
-}
-
-static int network_on_readable(struct worker *w, void *ctx, int fd)
-{
-	struct network_ctx *nc = ctx;
-	return kevent_consume(nc->rb);
 }
 
 static void network_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
@@ -313,7 +296,6 @@ static int handle_record(void *ctx, void *data, size_t size)
 static const struct worker_collector network_collector = {
 	.name = "network",
 	.setup = network_setup,
-	.on_readable = network_on_readable,
 	.fill_stats = network_fill_stats,
 	.teardown = network_teardown,
 };

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "hookset.h"
 #include "kevent.h"
-#include "exitcodes.h"
 #include "log.h"
 #include "process.h"
 #include "process_config.h"
@@ -24,14 +24,13 @@
 
 struct process_ctx {
 	struct process_bpf *skel;
-	struct ring_buffer *rb;
-	struct cgroup_cache *cgroups;   /* NULL when the host has no cgroup2 mount */
+	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	const struct config_process *cfg;
 	struct worker *w;
-	uint64_t user_filtered;     /* dropped by user-space filters (containers_only) */
-	struct procfs_poll *poll;   /* the /proc fallback, NULL when eBPF runs */
-	int poll_fd;                /* its timerfd */
-	char hookset[16];
+	uint64_t user_filtered;	  /* dropped by user-space filters (containers_only) */
+	struct procfs_poll *poll; /* the /proc fallback, NULL when eBPF runs */
+	int poll_fd;		  /* its timerfd */
+	const char *hookset;	  /* the set that loaded */
 };
 
 /* ---- setup ------------------------------------------------------------------------------- */
@@ -62,10 +61,20 @@ static int fill_comm_filter(struct process_ctx *pc)
 	return 0;
 }
 
+/* Candidate hook sets, best first (hookset.h). */
+static const struct hookset hooksets[] = {
+	{"tp_btf", true, "tp_btf/sched_process_{exec,exit,fork}"},
+	{"raw_tp", false, NULL},
+};
+static const char *const hook_names[] = {"sched_process_exec", "sched_process_exit",
+					 "sched_process_fork"};
+
 /* Open, configure, load and attach one hook set. 0 or -errno (skeleton destroyed). */
-static int try_hookset(struct process_ctx *pc, bool btf)
+static int try_hookset(void *ctx, const struct hookset *set)
 {
+	struct process_ctx *pc = ctx;
 	const struct config_process *cfg = pc->cfg;
+	bool btf = set->btf;
 	struct process_bpf *s = process_bpf__open();
 	if (!s)
 		return -errno ? -errno : -ENOMEM;
@@ -84,12 +93,11 @@ static int try_hookset(struct process_ctx *pc, bool btf)
 	if (r == 0)
 		r = process_bpf__attach(s);
 	if (r < 0) {
-		log_info("%s hooks unavailable: %s", btf ? "tp_btf" : "raw_tp", strerror(-r));
 		process_bpf__destroy(s);
 		pc->skel = NULL;
 		return r;
 	}
-	snprintf(pc->hookset, sizeof(pc->hookset), "%s", btf ? "tp_btf" : "raw_tp");
+	pc->hookset = set->name;
 	return 0;
 }
 
@@ -188,7 +196,7 @@ static int poll_proc(struct process_ctx *pc)
 {
 	uint64_t n;
 	if (read(pc->poll_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return EXIT_TRANSIENT;
+		return -errno;
 	int r = procfs_poll_scan(pc->poll, on_proc_new, on_proc_gone, pc);
 	if (r < 0)
 		log_warn("/proc scan: %s", strerror(-r));
@@ -202,16 +210,21 @@ static int setup_fallback(struct process_ctx *pc, const char *why)
 		 "%s: polling /proc every %u ms (exec and exit only; no exit codes, no forks, "
 		 "processes shorter than a poll are missed)",
 		 why, pc->cfg->poll_interval_ms);
-	if (procfs_poll_new(&pc->poll) < 0)
-		return EXIT_TRANSIENT;
+	worker_set_step(pc->w, "/proc polling fallback");
+	int r = procfs_poll_new(&pc->poll);
+	if (r < 0)
+		return r;
 	pc->poll_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (pc->poll_fd < 0)
-		return EXIT_TRANSIENT;
+		return -errno;
 	long ns = (long)pc->cfg->poll_interval_ms * 1000000L;
-	struct itimerspec its = { .it_interval = { ns / 1000000000L, ns % 1000000000L },
-				  .it_value = { 0, 1 } };
-	if (timerfd_settime(pc->poll_fd, 0, &its, NULL) < 0 || worker_watch(pc->w, pc->poll_fd) < 0)
-		return EXIT_TRANSIENT;
+	struct itimerspec its = {.it_interval = {ns / 1000000000L, ns % 1000000000L},
+				 .it_value = {0, 1}};
+	if (timerfd_settime(pc->poll_fd, 0, &its, NULL) < 0)
+		return -errno;
+	r = worker_watch(pc->w, pc->poll_fd);
+	if (r < 0)
+		return r;
 	worker_set_degraded(pc->w, reason);
 	worker_add_hook(pc->w, "procfs polling");
 	log_warn("DEGRADED: %s", reason);
@@ -223,49 +236,31 @@ static int process_setup(struct worker *w, void *ctx)
 	struct process_ctx *pc = ctx;
 	pc->w = w;
 	pc->cfg = config_section(worker_config(w), "process");
-	if (kevent_setup() < 0)
-		return EXIT_TRANSIENT;
-
 	pc->poll_fd = -1;
-	int r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &pc->cgroups);
-	if (r < 0) {
-		worker_add_missing(w, "cgroup2 mount (container attribution)");
-		pc->cgroups = NULL;
-	}
+	worker_set_step(w, "libbpf setup");
+	int r = kevent_setup();
+	if (r < 0)
+		return r;
+
+	kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &pc->cgroups);
 	if (pc->cfg->force_fallback)
 		return setup_fallback(pc, "force_fallback is set");
 
-	r = -EOPNOTSUPP;
-	enum config_hooks want = pc->cfg->hooks;
-	if (want != CONFIG_HOOKS_TRACEPOINT)
-		r = try_hookset(pc, true);
-	if (r < 0 && want == CONFIG_HOOKS_AUTO)
-		worker_add_missing(w, "tp_btf/sched_process_{exec,exit,fork}");
-	if (r < 0 && want != CONFIG_HOOKS_TP_BTF)
-		r = try_hookset(pc, false);
+	worker_set_step(w, "load and attach hooks");
+	r = hookset_select(w, pc->cfg->hooks, hooksets, sizeof(hooksets) / sizeof(hooksets[0]),
+			   hook_names, sizeof(hook_names) / sizeof(hook_names[0]), try_hookset, pc);
 	if (r < 0) {
 		char why[160];
 		snprintf(why, sizeof(why), "no eBPF hook set loads (%s)", strerror(-r));
 		log_warn("%s; the kernel needs BTF and tp_btf or raw tracepoints", why);
 		return setup_fallback(pc, why);
 	}
-	static const char *const hooks[] = { "sched_process_exec", "sched_process_exit",
-					     "sched_process_fork" };
-	for (size_t i = 0; i < 3; i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "%s/%s", pc->hookset, hooks[i]);
-		worker_add_hook(w, name);
-	}
 	worker_add_missing(w, "clone_flags (no stable hook exposes them at sched_process_fork)");
 
-	pc->rb = ring_buffer__new(bpf_map__fd(pc->skel->maps.events), handle_record, pc, NULL);
-	if (!pc->rb) {
-		log_error("ring buffer: %s", strerror(errno));
-		return EXIT_TRANSIENT;
-	}
-	r = kevent_watch_ring(w, pc->rb, pc->skel->obj);
+	worker_set_step(w, "ring buffer");
+	r = kevent_add_ring(w, pc->skel->obj, pc->skel->maps.events, handle_record, pc);
 	if (r < 0)
-		return EXIT_TRANSIENT;
+		return r;
 
 	log_info("attached %s hooks; ring buffer %u KiB", pc->hookset, pc->cfg->ring_buffer_kib);
 	return 0;
@@ -274,7 +269,6 @@ static int process_setup(struct worker *w, void *ctx)
 static void process_teardown(struct worker *w, void *ctx)
 {
 	struct process_ctx *pc = ctx;
-	ring_buffer__free(pc->rb);
 	process_bpf__destroy(pc->skel);
 	cgroup_cache_free(pc->cgroups);
 	procfs_poll_free(pc->poll);
@@ -282,14 +276,10 @@ static void process_teardown(struct worker *w, void *ctx)
 		close(pc->poll_fd);
 }
 
-static int poll_proc(struct process_ctx *pc);
-
 static int process_on_readable(struct worker *w, void *ctx, int fd)
 {
 	struct process_ctx *pc = ctx;
-	if (fd == pc->poll_fd)
-		return poll_proc(pc);
-	return kevent_consume(pc->rb);
+	return fd == pc->poll_fd ? poll_proc(pc) : 0;
 }
 
 static void process_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)

@@ -14,11 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+
 struct procfs_poll {
-	struct procfs_proc *known;   /* owned, sorted by pid */
+	struct procfs_proc *known; /* owned, sorted by pid */
 	size_t n_known, cap_known;
 	bool scanned;
-	long ticks;                  /* sysconf(_SC_CLK_TCK), read before the sandbox */
+	long ticks; /* sysconf(_SC_CLK_TCK), read before the sandbox */
 	uint64_t scans, unreadable;
 };
 
@@ -44,14 +46,12 @@ void procfs_poll_free(struct procfs_poll *p)
 
 static ssize_t read_file_at(int dirfd, const char *name, char *buf, size_t len)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	ssize_t n = read(fd, buf, len - 1);
-	int e = errno;
-	close(fd);
 	if (n < 0)
-		return -e;
+		return -errno;
 	buf[n] = '\0';
 	return n;
 }
@@ -86,21 +86,18 @@ static int read_proc(int procfd, pid_t pid, long ticks, struct procfs_proc *ret)
 {
 	char name[24], buf[1024];
 	snprintf(name, sizeof(name), "%d", (int)pid);
-	int dfd = openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int dfd = openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
 	memset(ret, 0, sizeof(*ret));
 	ret->pid = (uint32_t)pid;
 	struct stat st;
-	int r = fstat(dfd, &st) < 0 ? -errno : 0; /* the dir is owned by the process's euid */
-	if (r == 0) {
-		ret->uid = st.st_uid;
-		ret->gid = st.st_gid;
-		ssize_t n = read_file_at(dfd, "stat", buf, sizeof(buf));
-		r = n < 0 ? (int)n : parse_stat(buf, ret, ticks);
-	}
-	close(dfd);
-	return r;
+	if (fstat(dfd, &st) < 0) /* the dir is owned by the process's euid */
+		return -errno;
+	ret->uid = st.st_uid;
+	ret->gid = st.st_gid;
+	ssize_t n = read_file_at(dfd, "stat", buf, sizeof(buf));
+	return n < 0 ? (int)n : parse_stat(buf, ret, ticks);
 }
 
 static int cmp_pid(const void *a, const void *b)
@@ -141,14 +138,16 @@ int procfs_poll_details(pid_t pid, char *argv_buf, size_t argv_cap, size_t *ret_
 	return -ENOENT;
 }
 
-int procfs_poll_scan(struct procfs_poll *p, procfs_cb on_new, procfs_cb on_gone, void *arg)
+/* Every readable process of /proc, sorted by pid, into a new array (*ret_procs, owned). */
+static int read_all(struct procfs_poll *p, struct procfs_proc **ret_procs, size_t *ret_n,
+		    size_t *ret_cap)
 {
 	/* one fd for both readdir and openat: dup(2) is not in the sandbox's allow-list */
-	DIR *d = opendir("/proc");
+	_cleanup_closedir_ DIR *d = opendir("/proc");
 	if (!d)
 		return -errno;
 	int procfd = dirfd(d);
-	struct procfs_proc *now = NULL;
+	_cleanup_free_ struct procfs_proc *now = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
@@ -159,11 +158,8 @@ int procfs_poll_scan(struct procfs_poll *p, procfs_cb on_new, procfs_cb on_gone,
 		if (n == cap) {
 			cap = cap ? cap * 2 : 512;
 			struct procfs_proc *q = realloc(now, cap * sizeof(*now));
-			if (!q) {
-				free(now);
-				closedir(d);
+			if (!q)
 				return -ENOMEM;
-			}
 			now = q;
 		}
 		if (read_proc(procfd, (pid_t)pid, p->ticks, &now[n]) == 0)
@@ -171,8 +167,20 @@ int procfs_poll_scan(struct procfs_poll *p, procfs_cb on_new, procfs_cb on_gone,
 		else
 			p->unreadable++; /* exited meanwhile, or hidden */
 	}
-	closedir(d);
 	qsort(now, n, sizeof(*now), cmp_pid);
+	*ret_procs = TAKE_PTR(now);
+	*ret_n = n;
+	*ret_cap = cap;
+	return 0;
+}
+
+int procfs_poll_scan(struct procfs_poll *p, procfs_cb on_new, procfs_cb on_gone, void *arg)
+{
+	struct procfs_proc *now = NULL;
+	size_t n = 0, cap = 0;
+	int r = read_all(p, &now, &n, &cap);
+	if (r < 0)
+		return r;
 
 	if (p->scanned) {
 		/* merge: in the new scan only → new; in the old only (or restarted) → gone */

@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cleanup.h"
+#include "hookset.h"
 #include "kevent.h"
-#include "exitcodes.h"
 #include "log.h"
 #include "security.h"
 #include "security_config.h"
@@ -76,7 +77,6 @@ static const struct syscall_def syscalls[] = {
 
 struct security_ctx {
 	struct security_bpf *skel;
-	struct ring_buffer *rb;
 	struct cgroup_cache *cgroups; /* NULL when the host has no cgroup2 mount */
 	const struct config_security *cfg;
 	struct worker *w;
@@ -101,17 +101,20 @@ static bool tp_exists(const char *category, const char *name)
 	return false;
 }
 
+static void btf_freep(struct btf **p)
+{
+	btf__free(*p); /* accepts NULL */
+}
+
 /* Does the kernel's BTF describe this tracepoint for tp_btf? */
 static bool btf_tp_exists(const char *name)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
+	_cleanup_(btf_freep) struct btf *btf = btf__load_vmlinux_btf();
 	if (!btf)
 		return false;
 	char tn[128];
 	snprintf(tn, sizeof(tn), "btf_trace_%s", name);
-	bool ok = btf__find_by_name_kind(btf, tn, BTF_KIND_TYPEDEF) > 0;
-	btf__free(btf);
-	return ok;
+	return btf__find_by_name_kind(btf, tn, BTF_KIND_TYPEDEF) > 0;
 }
 
 /* The names were checked when the configuration was loaded (security_def.c). */
@@ -132,7 +135,7 @@ static uint64_t cap_mask(const struct config_security *cfg)
  * Returns how many were found with a real (non-zero) address. */
 static int kallsyms_ranges(const char *const *names, size_t n, uint64_t *lo, uint64_t *hi)
 {
-	FILE *f = fopen("/proc/kallsyms", "re");
+	_cleanup_fclose_ FILE *f = fopen("/proc/kallsyms", "re");
 	if (!f)
 		return 0;
 	for (size_t i = 0; i < n; i++)
@@ -159,7 +162,6 @@ static int kallsyms_ranges(const char *const *names, size_t n, uint64_t *lo, uin
 			if (lo[i] && a > lo[i] && (hi[i] == 0 || a < hi[i]))
 				hi[i] = a;
 	}
-	fclose(f);
 	int found = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (lo[i] && hi[i] && hi[i] - lo[i] < 65536)
@@ -269,6 +271,30 @@ static size_t attach_syscalls(struct security_ctx *sc, const struct plan *pl, ch
 	return n;
 }
 
+/* The exec hook's candidate sets, best first (hookset.h); the other hooks have one kind. */
+static const struct hookset exec_hooksets[] = {
+	{"tp_btf", true, "tp_btf/sched_process_exec (classic tracepoint used)"},
+	{"tracepoint", false, NULL},
+};
+
+struct load_try {
+	struct security_ctx *sc;
+	struct plan *pl;
+	bool tp_exec_ok; /* the classic sched_process_exec tracepoint exists */
+};
+
+/* Load the programs with exec through one set: tp_btf when BTF describes it. */
+static int try_exec_set(void *ctx, const struct hookset *set)
+{
+	struct load_try *t = ctx;
+	t->pl->exec_btf = set->btf;
+	t->pl->exec_tp = !set->btf && t->tp_exec_ok;
+	int r = set->btf && !btf_tp_exists("sched_process_exec") ? -EOPNOTSUPP : load(t->sc, t->pl);
+	if (r < 0)
+		t->pl->exec_btf = t->pl->exec_tp = false;
+	return r;
+}
+
 static int handle_record(void *ctx, void *data, size_t size);
 
 static int security_setup(struct worker *w, void *ctx)
@@ -276,14 +302,17 @@ static int security_setup(struct worker *w, void *ctx)
 	struct security_ctx *sc = ctx;
 	sc->w = w;
 	sc->cfg = config_section(worker_config(w), "security");
-	if (kevent_setup() < 0)
-		return EXIT_TRANSIENT;
+	worker_set_step(w, "libbpf setup");
+	int r = kevent_setup();
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < N_SYSCALLS; i++)
 		sc->by_action[syscalls[i].action] = &syscalls[i];
 
 	struct plan pl = {0};
 	pl.cap_mask = cap_mask(sc->cfg);
 
+	worker_set_step(w, "probe hooks");
 	/* Probe: which tracepoints does this kernel have? */
 	char missing[512] = "";
 	for (size_t i = 0; i < N_SYSCALLS; i++) {
@@ -300,7 +329,6 @@ static int security_setup(struct worker *w, void *ctx)
 		}
 	}
 	enum config_hooks want = sc->cfg->hooks;
-	bool btf_ok = want != CONFIG_HOOKS_TRACEPOINT && btf_tp_exists("sched_process_exec");
 	bool tp_exec_ok = tp_exists("sched", "sched_process_exec");
 	pl.capable = sc->cfg->capability_rate_per_s > 0 && tp_exists("capability", "cap_capable");
 	pl.modload = tp_exists("module", "module_load");
@@ -327,37 +355,26 @@ static int security_setup(struct worker *w, void *ctx)
 		}
 	}
 
-	int r = -EOPNOTSUPP;
-	if (btf_ok) {
-		pl.exec_btf = true;
-		r = load(sc, &pl);
-		if (r < 0)
-			log_info("tp_btf/sched_process_exec unavailable: %s", strerror(-r));
-		pl.exec_btf = r == 0;
-	}
+	worker_set_step(w, "load programs");
+	struct load_try lt = {sc, &pl, tp_exec_ok};
+	r = hookset_select(w, want, exec_hooksets, sizeof(exec_hooksets) / sizeof(exec_hooksets[0]),
+			   NULL, 0, try_exec_set, &lt);
 	if (r < 0 && want == CONFIG_HOOKS_TP_BTF) {
 		log_error("hooks: tp_btf requested but tp_btf/sched_process_exec cannot load");
-		return EXIT_NO_FEATURE;
-	}
-	if (r < 0) {
-		if (want == CONFIG_HOOKS_AUTO)
-			worker_add_missing(w,
-					   "tp_btf/sched_process_exec (classic tracepoint used)");
-		pl.exec_tp = tp_exec_ok;
-		r = load(sc, &pl);
+		return -EOPNOTSUPP;
 	}
 	if (r < 0) {
 		log_error("the security programs could not be loaded (%s); the kernel needs BTF "
 			  "and tracepoint programs",
 			  strerror(-r));
-		return r == -EPERM || r == -EACCES ? EXIT_CONFIG : EXIT_NO_FEATURE;
+		return r == -EPERM || r == -EACCES ? r : -EOPNOTSUPP;
 	}
+	worker_set_step(w, "fill maps");
 	r = fill_maps(sc, &pl);
-	if (r < 0) {
-		log_error("filling maps: %s", strerror(-r));
-		return EXIT_TRANSIENT;
-	}
+	if (r < 0)
+		return r;
 
+	worker_set_step(w, "attach hooks");
 	size_t hooks = attach_syscalls(sc, &pl, missing, sizeof(missing));
 	if (missing[0]) {
 		char m[600];
@@ -406,22 +423,14 @@ static int security_setup(struct worker *w, void *ctx)
 				      "kernel without loadable modules)");
 	if (hooks == 0) {
 		log_error("no security hook could be attached");
-		return EXIT_NO_FEATURE;
+		return -EOPNOTSUPP;
 	}
 
-	sc->rb = ring_buffer__new(bpf_map__fd(sc->skel->maps.events), handle_record, sc, NULL);
-	if (!sc->rb) {
-		log_error("ring buffer: %s", strerror(errno));
-		return EXIT_TRANSIENT;
-	}
-	r = kevent_watch_ring(w, sc->rb, sc->skel->obj);
+	worker_set_step(w, "ring buffer");
+	r = kevent_add_ring(w, sc->skel->obj, sc->skel->maps.events, handle_record, sc);
 	if (r < 0)
-		return EXIT_TRANSIENT;
-	r = cgroup_cache_new(NULL, CGROUP_CACHE_ENTRIES, &sc->cgroups);
-	if (r < 0) {
-		worker_add_missing(w, "cgroup2 mount (container attribution)");
-		sc->cgroups = NULL;
-	}
+		return r;
+	kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &sc->cgroups);
 	log_info("attached %zu security hooks (exec via %s); ring buffer %u KiB", hooks,
 		 pl.exec_btf ? "tp_btf" : "tracepoint", sc->cfg->ring_buffer_kib);
 	return 0;
@@ -430,7 +439,6 @@ static int security_setup(struct worker *w, void *ctx)
 static void security_teardown(struct worker *w, void *ctx)
 {
 	struct security_ctx *sc = ctx;
-	ring_buffer__free(sc->rb);
 	/* Detaching a perf-event link needs ioctl(PERF_EVENT_IOC_DISABLE), which the sandbox
 	 * forbids: disconnect, and let the exit close the fds (the kernel detaches then). */
 	for (size_t i = 0; i < sc->n_links; i++) {
@@ -448,12 +456,6 @@ static void security_teardown(struct worker *w, void *ctx)
 	}
 	security_bpf__destroy(sc->skel);
 	cgroup_cache_free(sc->cgroups);
-}
-
-static int security_on_readable(struct worker *w, void *ctx, int fd)
-{
-	struct security_ctx *sc = ctx;
-	return kevent_consume(sc->rb);
 }
 
 static void security_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st)
@@ -746,7 +748,6 @@ static int handle_record(void *ctx, void *data, size_t size)
 static const struct worker_collector security_collector = {
 	.name = "security",
 	.setup = security_setup,
-	.on_readable = security_on_readable,
 	.fill_stats = security_fill_stats,
 	.teardown = security_teardown,
 };

@@ -17,7 +17,6 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
-#include "exitcodes.h"
 #include "log.h"
 #include "systemd_config.h"
 #include "timeconv.h"
@@ -1054,7 +1053,7 @@ static int journal_pump(struct sd_ctx *s)
 		/* Files were added or removed (rotation). New files are root's and the sandbox
 		 * cannot open them: exit, and tapiod's restart reopens at the saved cursor. */
 		log_info("systemd: journal files changed: restarting to reopen them at the cursor");
-		return EXIT_TRANSIENT;
+		return -ESTALE; /* transient: tapiod restarts the worker */
 	}
 	int n = 0;
 	while (n < JOURNAL_ROUND_MAX) {
@@ -1171,29 +1170,34 @@ static int systemd_setup(struct worker *w, void *ctx)
 	s->cfg = config_section(worker_config(w), "systemd");
 	s->busfd = s->jfd = s->cursor_fd = -1;
 	s->sandboxed = config_collector(worker_config(w), "systemd")->sandbox;
+	worker_set_step(w, "timers");
 	s->efd = epoll_create1(EPOLL_CLOEXEC);
 	s->tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->soonfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->bustimerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (s->efd < 0 || s->tickfd < 0 || s->bustimerfd < 0 || s->soonfd < 0)
-		return EXIT_TRANSIENT;
+		return -errno;
 	struct itimerspec its = {{0, TICK_MS * 1000000L}, {0, TICK_MS * 1000000L}};
 	struct epoll_event e = {.events = EPOLLIN, .data.fd = s->tickfd};
 	if (timerfd_settime(s->tickfd, 0, &its, NULL) < 0 ||
 	    epoll_ctl(s->efd, EPOLL_CTL_ADD, s->tickfd, &e) < 0)
-		return EXIT_TRANSIENT;
+		return -errno;
 	e.data.fd = s->bustimerfd;
 	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, s->bustimerfd, &e) < 0)
-		return EXIT_TRANSIENT;
+		return -errno;
 	e.data.fd = s->soonfd;
-	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, s->soonfd, &e) < 0 || worker_watch(w, s->efd) < 0)
-		return EXIT_TRANSIENT;
+	if (epoll_ctl(s->efd, EPOLL_CTL_ADD, s->soonfd, &e) < 0)
+		return -errno;
+	int r = worker_watch(w, s->efd);
+	if (r < 0)
+		return r;
 
 	char why[320] = "";
 	if (s->cfg->journal) {
-		int r = journal_open(s);
+		worker_set_step(w, "open the journal");
+		r = journal_open(s);
 		if (r == -ENOMEM)
-			return EXIT_TRANSIENT;
+			return r;
 		if (r < 0) {
 			/* units without the journal: DEGRADED, not a crash loop */
 			if (s->j)
@@ -1205,6 +1209,7 @@ static int systemd_setup(struct worker *w, void *ctx)
 			journal_again(s, 0); /* what was written while no one read */
 		}
 	}
+	worker_set_step(w, "connect to the bus");
 	bus_maybe_connect(s);
 	worker_add_hook(w, "sd-bus:org.freedesktop.systemd1");
 	if (!s->bus) {

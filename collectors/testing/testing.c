@@ -35,14 +35,18 @@ static int testing_setup(struct worker *w, void *ctx)
 {
 	struct testing_ctx *t = ctx;
 	t->cfg = config_section(worker_config(w), "testing");
+	worker_set_step(w, "tick timer");
 	t->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (t->timerfd < 0)
-		return EXIT_TRANSIENT;
+		return -errno;
 	long ns = (long)t->cfg->tick_ms * 1000000L;
 	struct itimerspec its = { .it_interval = { ns / 1000000000L, ns % 1000000000L },
 				  .it_value = { ns / 1000000000L, ns % 1000000000L } };
-	if (timerfd_settime(t->timerfd, 0, &its, NULL) < 0 || worker_watch(w, t->timerfd) < 0)
-		return EXIT_TRANSIENT;
+	if (timerfd_settime(t->timerfd, 0, &its, NULL) < 0)
+		return -errno;
+	int r = worker_watch(w, t->timerfd);
+	if (r < 0)
+		return r;
 	worker_add_hook(w, "timerfd");
 	if (t->cfg->mode == CONFIG_TESTING_DEGRADED)
 		worker_set_degraded(w, "testing: degraded on purpose");
@@ -103,7 +107,7 @@ static int act(struct worker *w, struct testing_ctx *t)
 		log_info("testing: calling socket(AF_INET) inside the sandbox");
 		socket(AF_INET, SOCK_STREAM, 0);
 		log_error("testing: socket() returned: the seccomp filter did not kill us");
-		return EXIT_TRANSIENT;
+		return -ENOTRECOVERABLE; /* any errno of the EXIT_TRANSIENT class */
 	case CONFIG_TESTING_FORBIDDEN_PATH: {
 		const char *path = "/etc/hostname";
 		int fd = open(path, O_RDONLY | O_CLOEXEC);

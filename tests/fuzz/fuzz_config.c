@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -16,8 +17,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *err = NULL;
 	int r = config_load_text((const char *)data, size, "fuzz.yaml", &cfg, &err);
 
-	if (r == 0 && (!cfg || err || !config_collector(cfg, "process")))
+	if (r == 0 && (!cfg || err))
 		abort();
+	for (size_t i = 0; r == 0 && i < registry_count; i++)
+		if (!config_section(cfg, registry_entries[i]->name))
+			abort(); /* every collector of the table has its section */
 	if (r < 0 && (cfg || (r == -EINVAL && !err)))
 		abort();
 	config_free(cfg);

@@ -70,7 +70,10 @@ start() {
 	rm -f "$cfg.tmp"
 	grep -q "restrict_oom_score_adj = true" "$cfg" || die "could not set restrict_oom_score_adj"
 	grep -q "address = \"$SOCK\"" "$cfg" || die "could not set the grpc address"
-	containerd --config "$cfg" >"$BASE/containerd.log" 2>&1 9>&- &
+	# containerd outlives this script (and the test that started it): it must not keep an
+	# inherited fd open, such as the one `flock /work/integ.lock ...` holds its lock on.
+	containerd --config "$cfg" >"$BASE/containerd.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- \
+		7>&- 8>&- 9>&- &
 	echo $! > "$BASE/containerd.pid"
 	i=0
 	until ctr -a "$SOCK" version >/dev/null 2>&1; do

@@ -3,7 +3,7 @@
 #include "harness.h"
 
 #include "cgroup.h"
-#include "sandbox.h"
+#include "privilege.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>

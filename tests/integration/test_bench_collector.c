@@ -174,6 +174,8 @@ Test(bench_collector, refuses_pid_zero, .timeout = 30)
 				   "  bench:\n    enabled: true\n") == 0);
 	cr_assert(wait_log(&t, "collectors.bench.pid is 0", 10000), "no config error");
 	cr_expect(wait_log(&t, "exit code 100", 5000));
+	cr_expect(wait_log(&t, "setup failed at 'check config': Invalid argument (exit 100)", 5000),
+		  "the worker names the step that failed");
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }

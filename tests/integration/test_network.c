@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "sandbox.h"
 
 #define NETWORK_ON                                                                                 \
 	"  process:\n"                                                                             \
@@ -670,6 +669,12 @@ Test(network, no_hook_set_exits_125, .timeout = 60)
 	cr_assert(strstr(log, "exit code 125 (kernel lacks a feature)"), "log:\n%s", log);
 	cr_assert(strstr(log, "no hook set could be loaded and attached"), "log:\n%s", log);
 	cr_assert(strstr(log, "/sys/kernel/btf/vmlinux"), "the message names what is missing");
+	/* hooks: auto tried tp_btf, reported it missing, then tried raw_tp */
+	cr_assert(strstr(log, "tp_btf hooks unavailable"), "log:\n%s", log);
+	cr_assert(strstr(log, "raw_tp hooks unavailable"), "log:\n%s", log);
+	cr_assert(strstr(log, "setup failed at 'load and attach hooks': Operation not supported "
+			      "(exit 125)"),
+		  "the worker names the step that failed:\n%s", log);
 	free(log);
 	usleep(1500000);
 	log = tapiod_log(&t);

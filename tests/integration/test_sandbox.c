@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "privilege.h"
 #include "sandbox.h"
 
 #define NOBODY 65534

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "sandbox.h"
+#include "privilege.h"
 
 static double now_s(void)
 {
