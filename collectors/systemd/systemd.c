@@ -19,16 +19,15 @@
 
 #include "log.h"
 #include "systemd_config.h"
+#include "systemd_cursor.h"
 #include "timeconv.h"
 #include "worker.h"
 
 #define TICK_MS		  200
-#define BUS_ROUND_MAX	  256 /* sd_bus_process() calls per wakeup */
-#define JOURNAL_ROUND_MAX 512 /* entries read per wakeup */
-#define STATE_MAX	  32  /* ActiveState, SubState, Result: short words */
-#define RESTART_RING	  64  /* restart times remembered per unit */
-#define CURSOR_FILE_SIZE  1024
-#define CURSOR_MAGIC	  "tapio-journal-cursor 1\n"
+#define BUS_ROUND_MAX	  256  /* sd_bus_process() calls per wakeup */
+#define JOURNAL_ROUND_MAX 512  /* entries read per wakeup */
+#define STATE_MAX	  32   /* ActiveState, SubState, Result: short words */
+#define RESTART_RING	  64   /* restart times remembered per unit */
 #define CHECKPOINTS	  1024 /* cursors waiting for their events to be written */
 #define UNIT_PATH_PREFIX  "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_DEST	  "org.freedesktop.systemd1"
@@ -792,39 +791,28 @@ static void bus_maybe_connect(struct sd_ctx *s)
 
 /* ---- the journal ------------------------------------------------------------------------- */
 
-/* The file holds CURSOR_MAGIC, the cursor, '\n', then NULs up to CURSOR_FILE_SIZE; rewritten
- * whole in place (one pwrite: a kill cannot leave half of it). */
+/* The cursor file (systemd_cursor.h), rewritten whole in place: one pwrite of one 1 KiB
+ * block, so a kill cannot leave half of it. */
 static char *cursor_load(int fd)
 {
-	char buf[CURSOR_FILE_SIZE + 1];
-	ssize_t n = pread(fd, buf, CURSOR_FILE_SIZE, 0);
+	char data[SYSTEMD_CURSOR_FILE_SIZE], c[SYSTEMD_CURSOR_FILE_SIZE];
+	ssize_t n = pread(fd, data, sizeof(data), 0);
 	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	size_t m = strlen(CURSOR_MAGIC);
-	if ((size_t)n < m || memcmp(buf, CURSOR_MAGIC, m) != 0) {
-		log_warn("systemd: cursor file: not a cursor, starting at the journal's end");
-		return NULL;
-	}
-	char *c = buf + m, *nl = strchr(c, '\n');
-	if (!nl || nl == c) {
-		log_warn("systemd: cursor file: damaged, starting at the journal's end");
+		return NULL; /* a new file */
+	if (systemd_cursor_parse(data, (size_t)n, c, sizeof(c)) <= 0) {
+		log_warn("systemd: cursor file: not a cursor or damaged, starting at the journal's "
+			 "end");
 		return NULL;
 	}
-	*nl = '\0';
 	return strdup(c);
 }
 
 static int cursor_store(struct sd_ctx *s, const char *cursor)
 {
-	char buf[CURSOR_FILE_SIZE];
-	size_t m = strlen(CURSOR_MAGIC), n = strlen(cursor);
-	if (m + n + 1 > sizeof(buf))
-		return -ENAMETOOLONG;
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, CURSOR_MAGIC, m);
-	memcpy(buf + m, cursor, n);
-	buf[m + n] = '\n';
+	char buf[SYSTEMD_CURSOR_FILE_SIZE];
+	int r = systemd_cursor_format(cursor, buf, sizeof(buf));
+	if (r < 0)
+		return r;
 	if (pwrite(s->cursor_fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf))
 		return -errno;
 	char *copy = strdup(cursor);
