@@ -27,7 +27,7 @@
 #define BUS_ROUND_MAX	  256  /* sd_bus_process() calls per wakeup */
 #define JOURNAL_ROUND_MAX 512  /* entries read per wakeup */
 #define STATE_MAX	  32   /* ActiveState, SubState, Result: short words */
-#define RESTART_RING	  64   /* restart times remembered per unit */
+#define RESTART_RING	  64   /* restart times per unit (restart_loop_count < 64) */
 #define CHECKPOINTS	  1024 /* cursors waiting for their events to be written */
 #define UNIT_PATH_PREFIX  "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_DEST	  "org.freedesktop.systemd1"

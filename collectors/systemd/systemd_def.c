@@ -49,7 +49,7 @@ static const struct config_key keys[] = {
 	CONFIG_U32(C, "reconnect_initial_ms", reconnect_initial_ms, 500, 10, 600000,
 		   "bus lost: first retry, doubling"),
 	CONFIG_U32(C, "reconnect_max_ms", reconnect_max_ms, 30000, 10, 600000, "retry cap"),
-	CONFIG_U32(C, "restart_loop_count", restart_loop_count, 5, 1, 10000,
+	CONFIG_U32(C, "restart_loop_count", restart_loop_count, 5, 1, 63,
 		   "more automatic restarts than this ..."),
 	CONFIG_U32(C, "restart_loop_window_s", restart_loop_window_s, 300, 1, 86400,
 		   "... within this -> systemd.unit_restart_loop"),
