@@ -24,12 +24,17 @@ leader() { cat "$DIR/leader"; }
 start() {
 	command -v systemd-nspawn >/dev/null 2>&1 || die "missing systemd-nspawn (systemd-container)"
 	mkdir -p "$DIR/dbus" "$DIR/journal"
+	# The journal stays in /run/log/journal (the bind mount): with the container's /var a
+	# tmpfs holding /var/log/journal, journald would move to it at a rotation.
+	printf '[Journal]\nStorage=volatile\n' >"$DIR/journald.conf"
 	name="tapio-sd-$$"
 	# Units of the host that would start inside and only cost time.
 	setsid systemd-nspawn -D / --volatile=yes --register=no --keep-unit -M "$name" -b \
 		--console=pipe --bind="$DIR/dbus:/run/dbus" --bind="$DIR/journal:/run/log/journal" \
+		--bind-ro="$DIR/journald.conf:/etc/systemd/journald.conf.d/tapio-test.conf" \
 		-- systemd.mask=containerd.service systemd.mask=dnsmasq.service \
-		systemd.mask=cron.service systemd.mask=ssh.service \
+		systemd.mask=cron.service systemd.mask=ssh.service systemd.mask=etcd.service \
+		systemd.mask=docker-registry.service \
 		>"$DIR/nspawn.log" 2>&1 </dev/null &
 	echo $! >"$DIR/nspawn.pid"
 	pid=$!

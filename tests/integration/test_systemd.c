@@ -554,3 +554,48 @@ Test(systemd, truncated_journal_does_not_crash_the_worker, .timeout = 60)
 	tapiod_cleanup(&t);
 	env_stop(&e);
 }
+
+/* Rotation: journald starts a new file the sandboxed worker cannot open; it exits, and the
+ * restarted worker reopens the journal at its cursor: the lines before and after the rotation
+ * arrive, each once. */
+Test(systemd, journal_rotation_reopens_at_the_cursor, .timeout = 90)
+{
+	struct env e;
+	env_start(&e);
+	char cfg[2048];
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, collectors_yaml(&e, "    restart_initial_ms: 100\n", cfg,
+						      sizeof(cfg))),
+		     0);
+	cr_assert(tapiod_wait_state(&t, "systemd", "READY", 10000), "systemd worker not READY");
+	wait_connected(&t, 1);
+	pid_t kids[8];
+	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
+	pid_t first = kids[0];
+
+	IN(&e, "systemd-run", "--unit=tapio-it-rot1.service", "-p", "Type=oneshot", "/bin/sh", "-c",
+	   "for i in 0 1 2 3 4; do echo \"<3>rot $i\"; done");
+	struct want before = {"systemd.journal", "tapio-it-rot1.service", NULL, NULL, -1, NULL};
+	for (int i = 0; i < 200 && tapiod_count(&t, match_want, &before) < 5; i++)
+		tapiod_pump(&t, 50);
+	cr_assert_eq(tapiod_count(&t, match_want, &before), 5);
+
+	cr_assert_eq(IN(&e, "journalctl", "--rotate"), 0);
+	IN(&e, "systemd-run", "--unit=tapio-it-rot2.service", "-p", "Type=oneshot", "/bin/sh", "-c",
+	   "for i in 5 6 7 8 9; do echo \"<3>rot $i\"; done");
+	struct want after = {"systemd.journal", "tapio-it-rot2.service", NULL, NULL, -1, NULL};
+	for (int i = 0; i < 400 && tapiod_count(&t, match_want, &after) < 5; i++)
+		tapiod_pump(&t, 50);
+	cr_assert_eq(tapiod_count(&t, match_want, &after), 5, "lines after the rotation");
+	tapiod_pump(&t, 300);
+	cr_assert_eq(tapiod_count(&t, match_want, &before), 5, "lines before it, repeated");
+	cr_assert_eq(tapiod_count(&t, match_want, &after), 5);
+	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
+	cr_assert_neq(kids[0], first, "the worker did not restart to reopen the journal");
+	char *log = tapiod_log(&t);
+	cr_assert_not_null(strstr(log, "journal files changed"), "%s", log);
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	env_stop(&e);
+}
