@@ -599,3 +599,40 @@ Test(systemd, journal_rotation_reopens_at_the_cursor, .timeout = 90)
 	tapiod_cleanup(&t);
 	env_stop(&e);
 }
+
+/* No systemd yet: the worker goes READY as DEGRADED and retries with backoff; once the
+ * manager is there it connects and reports units (the journal, absent at start, stays off). */
+Test(systemd, degraded_until_the_bus_appears, .timeout = 60)
+{
+	struct env e;
+	harness_require_root();
+	snprintf(e.dir, sizeof(e.dir), "/tmp/tapio-sd-%d", (int)getpid());
+	snprintf(e.script, sizeof(e.script), "%s/tests/helpers/systemd-env.sh",
+		 harness_source_dir());
+	char cfg[2048];
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, collectors_yaml(&e,
+						      "    reconnect_initial_ms: 100\n"
+						      "    reconnect_max_ms: 400\n",
+						      cfg, sizeof(cfg))),
+		     0);
+	cr_assert(tapiod_wait_state(&t, "systemd", "DEGRADED", 10000), "not DEGRADED");
+	int st;
+	char *status = tapioctl_run(&t, &st, (const char *const[]){"status", NULL});
+	cr_assert_not_null(strstr(status ?: "", "systemd bus unreachable"), "%s", status ?: "");
+	cr_assert_not_null(strstr(status, "journal unavailable"), "%s", status);
+	free(status);
+
+	cr_assert_eq(helper(&e, (const char *const[]){"start", e.dir, NULL}), 0);
+	wait_connected(&t, 1);
+#define LATE "tapio-it-late.service"
+	cr_assert_eq(IN(&e, "systemd-run", "--unit=" LATE, "/bin/sleep", "1000"), 0);
+	json_object *ev = wait_for(&t, "systemd.unit", LATE, "active", "running", 0);
+	assert_envelope(ev);
+	pid_t kids[8];
+	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
+	assert_worker_sandboxed(kids[0]);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	env_stop(&e);
+}
