@@ -69,7 +69,8 @@ static const struct config_key keys[] = {
 };
 #undef C
 
-static int check(const void *section, const char **ret_key, char *msg, size_t size)
+static int check(const struct config *all, const void *section, const char **ret_key, char *msg,
+		 size_t size)
 {
 	const struct config_systemd *cfg = section;
 
