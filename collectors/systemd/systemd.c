@@ -101,6 +101,8 @@ struct sd_ctx {
 	struct checkpoint cps[CHECKPOINTS];
 	unsigned cp_first, cp_n;
 	bool sandboxed;
+	bool in_loop; /* past setup: sandboxed when `sandboxed` */
+	int exit_err; /* set: end the worker with this -errno at the next callback */
 	uint64_t journal_read, journal_suppressed, journal_truncated;
 };
 
@@ -662,6 +664,17 @@ static void bus_drop(struct sd_ctx *s, const char *why)
 	else
 		log_debug("systemd: bus not reachable (%s): retrying in %u ms", why, s->backoff_ms);
 	snprintf(s->bus_error, sizeof(s->bus_error), "%s", why);
+	if (!s->bus_ready && s->in_loop && s->sandboxed) {
+		/* The socket took the connection and the bus then closed it before answering:
+		 * dbus-daemon refuses a uid it cannot look up (a worker's own uid has no passwd
+		 * entry). Only a new worker, connecting as root during setup, gets in: exit, and
+		 * tapiod's restart is the reconnect. While the socket refuses connections (the bus
+		 * is down) the worker keeps retrying here instead, without dying. */
+		log_warn("systemd: the bus refuses this sandboxed worker (%s): restarting to "
+			 "reconnect",
+			 why);
+		s->exit_err = -ECONNREFUSED;
+	}
 	s->bus_ready = false;
 }
 
@@ -1226,6 +1239,7 @@ static int systemd_on_readable(struct worker *w, void *ctx, int fd)
 {
 	struct sd_ctx *s = ctx;
 	struct epoll_event evs[8];
+	s->in_loop = true;
 	int n = epoll_wait(s->efd, evs, 8, 0);
 	for (int i = 0; i < n; i++) {
 		int f = evs[i].data.fd;
@@ -1249,6 +1263,8 @@ static int systemd_on_readable(struct worker *w, void *ctx, int fd)
 		}
 		if (r)
 			return r;
+		if (s->exit_err)
+			return s->exit_err;
 	}
 	return 0;
 }
