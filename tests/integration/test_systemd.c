@@ -94,12 +94,24 @@ static pid_t env_leader(const struct env *e)
 /* Run a command inside the container. */
 #define IN(e, ...) helper((e), (const char *const[]){"exec", (e)->dir, __VA_ARGS__, NULL})
 
-static void env_start(struct env *e)
+/* The container of the running test (a copy: a failed assertion leaves the test's frame),
+ * stopped by env_fini even then. */
+static struct env live_env;
+static bool env_live;
+
+static void env_init(struct env *e)
 {
 	harness_require_root();
 	snprintf(e->dir, sizeof(e->dir), "/tmp/tapio-sd-%d", (int)getpid());
 	snprintf(e->script, sizeof(e->script), "%s/tests/helpers/systemd-env.sh",
 		 harness_source_dir());
+	live_env = *e;
+	env_live = true;
+}
+
+static void env_start(struct env *e)
+{
+	env_init(e);
 	cr_assert_eq(helper(e, (const char *const[]){"start", e->dir, NULL}), 0,
 		     "systemd-env.sh start failed (is systemd-container installed?)");
 }
@@ -107,6 +119,13 @@ static void env_start(struct env *e)
 static void env_stop(struct env *e)
 {
 	helper(e, (const char *const[]){"stop", e->dir, NULL});
+	env_live = false;
+}
+
+static void env_fini(void)
+{
+	if (env_live)
+		env_stop(&live_env);
 }
 
 static const char *collectors_yaml(const struct env *e, const char *extra, char *buf, size_t size)
@@ -213,7 +232,7 @@ static void assert_envelope(json_object *ev)
 	"if [ \"$n\" -ge 3 ]; then exec sleep 1000; fi; "                                          \
 	"echo \"<3>tapio-it err line $n\"; echo \"<7>tapio-it debug line $n\"; exit 3"
 
-Test(systemd, unit_lifecycle_restarts_kill_job_and_journal, .timeout = 120)
+Test(systemd, unit_lifecycle_restarts_kill_job_and_journal, .timeout = 120, .fini = env_fini)
 {
 	struct env e;
 	env_start(&e);
@@ -391,7 +410,7 @@ Test(systemd, unit_lifecycle_restarts_kill_job_and_journal, .timeout = 120)
  * anything else repeated is a cursor bug. (Exactly once needs a consumer that drops repeats:
  * each event carries its journal cursor.) */
 #define BURST 9000 /* journald keeps 10000 lines per 30 s of one service */
-Test(systemd, journal_cursor_survives_kill_mid_burst, .timeout = 120)
+Test(systemd, journal_cursor_survives_kill_mid_burst, .timeout = 120, .fini = env_fini)
 {
 	struct env e;
 	env_start(&e);
@@ -490,7 +509,7 @@ Test(systemd, journal_cursor_survives_kill_mid_burst, .timeout = 120)
 
 /* A journal file cut off in the middle of an entry: the worker reads up to the cut, keeps
  * running (no crash, no restart) and stops cleanly. */
-Test(systemd, truncated_journal_does_not_crash_the_worker, .timeout = 60)
+Test(systemd, truncated_journal_does_not_crash_the_worker, .timeout = 60, .fini = env_fini)
 {
 	struct env e;
 	env_start(&e);
@@ -558,7 +577,7 @@ Test(systemd, truncated_journal_does_not_crash_the_worker, .timeout = 60)
 /* Rotation: journald starts a new file the sandboxed worker cannot open; it exits, and the
  * restarted worker reopens the journal at its cursor: the lines before and after the rotation
  * arrive, each once. */
-Test(systemd, journal_rotation_reopens_at_the_cursor, .timeout = 90)
+Test(systemd, journal_rotation_reopens_at_the_cursor, .timeout = 90, .fini = env_fini)
 {
 	struct env e;
 	env_start(&e);
@@ -602,13 +621,10 @@ Test(systemd, journal_rotation_reopens_at_the_cursor, .timeout = 90)
 
 /* No systemd yet: the worker goes READY as DEGRADED and retries with backoff; once the
  * manager is there it connects and reports units (the journal, absent at start, stays off). */
-Test(systemd, degraded_until_the_bus_appears, .timeout = 60)
+Test(systemd, degraded_until_the_bus_appears, .timeout = 60, .fini = env_fini)
 {
 	struct env e;
-	harness_require_root();
-	snprintf(e.dir, sizeof(e.dir), "/tmp/tapio-sd-%d", (int)getpid());
-	snprintf(e.script, sizeof(e.script), "%s/tests/helpers/systemd-env.sh",
-		 harness_source_dir());
+	env_init(&e);
 	char cfg[2048];
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, collectors_yaml(&e,
