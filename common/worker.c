@@ -70,10 +70,12 @@ struct worker {
 	 * socket, so a worker killed in between leaves them for its successor. */
 	struct commit_mark {
 		uint64_t end;
+		uint64_t seq; /* the newest event queued before `end` */
 		uint64_t pos[WORKER_MAX_FDS];
 	} marks[MAX_MARKS];
 	unsigned mark_head, mark_n;
 	uint64_t out_queued, out_sent; /* bytes ever queued / written */
+	uint64_t seq_sent;	       /* worker_sent_seq */
 	bool flush_before_current;     /* the record in the callback has no event in this batch */
 	bool in_rings;		       /* drain_rings is handing records to the collector */
 	bool release_on_read;	       /* worker_release_on_read */
@@ -404,7 +406,8 @@ static void arm_out(struct worker *w, bool on)
 		w->want_out = on;
 }
 
-/* Release to the kernel the ring records whose events are all in the socket. */
+/* Release to the kernel the ring records whose events are all in the socket, and tell the
+ * collector how far its events went (on_sent). */
 static void commit_sent(struct worker *w)
 {
 	const struct commit_mark *last = NULL;
@@ -415,6 +418,11 @@ static void commit_sent(struct worker *w)
 	}
 	if (!last)
 		return;
+	if (last->seq > w->seq_sent) {
+		w->seq_sent = last->seq;
+		if (w->coll->on_sent)
+			w->coll->on_sent(w, w->ctx, w->seq_sent);
+	}
 	for (int i = 0; i < w->nrings; i++) {
 		struct ringread *rr = &w->rings[i].rr;
 		uint64_t cur = __atomic_load_n((uint64_t *)rr->cons, __ATOMIC_RELAXED);
@@ -435,7 +443,7 @@ static uint64_t batch_pos(const struct worker *w, int i)
  * the queue has been written up to here. */
 static void mark_rings(struct worker *w)
 {
-	if (w->nrings == 0)
+	if (w->nrings == 0 && !w->coll->on_sent)
 		return;
 	struct commit_mark *m;
 	if (w->mark_n > 0 &&
@@ -448,6 +456,7 @@ static void mark_rings(struct worker *w)
 		w->mark_n++;
 	}
 	m->end = w->out_queued;
+	m->seq = w->seq;
 	for (int i = 0; i < w->nrings; i++)
 		m->pos[i] = batch_pos(w, i);
 }
@@ -544,6 +553,21 @@ static void flush_batch(struct worker *w)
 	w->batch_events = 0;
 	mark_rings(w);
 	send_pending(w);
+}
+
+void worker_flush(struct worker *w)
+{
+	flush_batch(w);
+}
+
+uint64_t worker_sent_seq(const struct worker *w)
+{
+	return w->seq_sent;
+}
+
+bool worker_congested(const struct worker *w)
+{
+	return w->out.len > w->out_max / 2;
 }
 
 int worker_emit(struct worker *w, Tapio__V1__Event *ev)

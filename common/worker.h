@@ -33,6 +33,10 @@ struct worker_collector {
 	void (*fill_stats)(struct worker *w, void *ctx, Tapio__V1__Stats *stats);
 	/* Release what setup acquired (called on every exit path after setup started). */
 	void (*teardown)(struct worker *w, void *ctx);
+	/* Optional: events up to `seq` have now been written to the supervisor's socket in full
+	 * (see worker_sent_seq()). Called from inside worker_emit() and the loop; it must not
+	 * emit. */
+	void (*on_sent)(struct worker *w, void *ctx, uint64_t seq);
 };
 
 /* Run the whole lifecycle; returns the process exit code. argv: --fd N (socket to the
@@ -130,6 +134,19 @@ const struct timeconv *worker_timeconv(const struct worker *w);
  * caller may reuse or free it after the call. Events are sent in batches. Returns 0, or
  * -ENOBUFS when the outgoing queue is full (the event is dropped and counted). */
 int worker_emit(struct worker *w, Tapio__V1__Event *ev);
+
+/* Queue the events emitted so far as one batch now and write what the socket takes, instead
+ * of waiting for flush_ms or a full batch (then worker_sent_seq() says what left). */
+void worker_flush(struct worker *w);
+
+/* The seq of the newest event written to the supervisor's socket in full (0 = none yet):
+ * what a collector that must not lose or repeat its input (the systemd journal's cursor)
+ * may consider handed over. The same marks that release ring records (worker_watch_ring)
+ * move it. */
+uint64_t worker_sent_seq(const struct worker *w);
+/* The queue to the supervisor is more than half full: a producer that can wait (reading a
+ * journal) should, instead of having its events dropped. */
+bool worker_congested(const struct worker *w);
 
 /* A counter of the collector's own (cumulative since the worker started) for the stats frame:
  * call from fill_stats. name: [a-z0-9_]{1,32}, a literal; at most WORKER_MAX_COUNTERS. tapiod
