@@ -216,7 +216,8 @@ $(BUILD)/tests/unit-tests: $(UNIT_OBJS) $(SUP_LIB_OBJS) $(LIBTAPIO)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) $(NATS_LIBS) -lpthread
 # Integration tests may drive a collector's own client (the CRI test does: nghttp2).
-$(BUILD)/tests/integration-tests: $(INTEG_OBJS) $(LIBTAPIO)
+# The NATS test reads a spool tapiod left behind with tapiod's own spool code.
+$(BUILD)/tests/integration-tests: $(INTEG_OBJS) $(OBJ)/supervisor/spool.o $(LIBTAPIO)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) $(cri_LIBS) $(NATS_LIBS)

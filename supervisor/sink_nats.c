@@ -436,6 +436,8 @@ static void on_handle_closed(uv_handle_t *h)
 		free_nats(n);
 }
 
+static void nats_stats(const struct sink *base, struct sink_stats *ret);
+
 static void nats_close(struct sink *base)
 {
 	struct sink_nats *n = (struct sink_nats *)base;
@@ -457,6 +459,11 @@ static void nats_close(struct sink *base)
 		natsMsg_Destroy(n->answers[i].msg);
 	n->n_answers = 0;
 	spool_flush(n->spool);
+	struct sink_stats st;
+	nats_stats(&n->base, &st);
+	log_info("nats sink: %llu acknowledged, %llu dropped, %llu bytes left in the spool",
+		 (unsigned long long)st.acked, (unsigned long long)st.dropped,
+		 (unsigned long long)st.spool_bytes);
 	uv_close((uv_handle_t *)&n->wake, on_handle_closed);
 	uv_close((uv_handle_t *)&n->tick, on_handle_closed);
 }
