@@ -46,6 +46,7 @@ struct sink_stats {
 	uint64_t spool_bytes;
 	int64_t spool_oldest_ns;
 	uint64_t acked;
+	bool spooled; /* the three above apply */
 	bool failing; /* cannot deliver now (e.g. not connected) */
 };
 

@@ -480,6 +480,7 @@ static void nats_stats(const struct sink *base, struct sink_stats *ret)
 		.spool_bytes = st.bytes,
 		.spool_oldest_ns = st.oldest_ns,
 		.acked = n->acked,
+		.spooled = true,
 		.failing = !n->is_connected,
 	};
 }

@@ -47,6 +47,8 @@ struct spool {
 	uint64_t appended, dropped, refused, torn;
 };
 
+static void settle(struct spool *sp);
+
 /* ---- records ------------------------------------------------------------------------------- */
 
 static void put32(uint8_t *p, uint32_t v)
@@ -456,6 +458,7 @@ int spool_open(const struct spool_options *opts, struct spool **ret)
 	}
 	if (sp->nsegs == 1)
 		sp->ack = sp->rd = sp->saved_ack = (struct spool_pos){wseg(sp)->seq, 0, 0};
+	settle(sp);
 	*ret = sp;
 	return 0;
 }
@@ -660,15 +663,21 @@ int spool_next(struct spool *sp, struct spool_record *ret)
 	}
 }
 
+/* Delete the segments acknowledged through (never the write segment). */
+static void settle(struct spool *sp)
+{
+	while (sp->nsegs > 1 &&
+	       (sp->segs[0].seq < sp->ack.seg ||
+		(sp->segs[0].seq == sp->ack.seg && sp->ack.off >= sp->segs[0].size)))
+		drop_head(sp, false);
+}
+
 void spool_ack(struct spool *sp, struct spool_pos pos)
 {
 	if (pos_cmp(pos, sp->ack) <= 0 || !find_seg(sp, pos.seg))
 		return;
 	sp->ack = pos;
-	while (sp->nsegs > 1 &&
-	       (sp->segs[0].seq < sp->ack.seg ||
-		(sp->segs[0].seq == sp->ack.seg && sp->ack.off >= sp->segs[0].size)))
-		drop_head(sp, false);
+	settle(sp);
 }
 
 void spool_rewind(struct spool *sp, struct spool_pos pos)

@@ -306,3 +306,26 @@ Test(spool, message_codec_round_trips)
 	cr_assert_eq(spool_msg_decode(buf, 10, &d), -EBADMSG);
 	cr_assert_eq(spool_msg_encode(&m, buf, 10), -ENOSPC);
 }
+
+Test(spool, the_oldest_age_skips_a_segment_acknowledged_through)
+{
+	struct spool *sp = open_spool(1 << 20, 4096, SPOOL_DROP_OLDEST);
+	append_n(sp, 0, 10);
+	struct spool_pos end;
+	cr_assert_eq(read_all(sp, 0, &end), 10);
+	spool_ack(sp, end);
+	spool_close(sp);
+	/* The cursor now points at the end of the old segment; a new one gets the next events. */
+	sp = open_spool(1 << 20, 4096, SPOOL_DROP_OLDEST);
+	struct spool_stats st;
+	spool_stats(sp, &st);
+	cr_assert_eq(st.bytes, 0);
+	cr_assert_eq(st.segments, 1);
+	append_n(sp, 10, 3);
+	spool_flush(sp);
+	spool_stats(sp, &st);
+	cr_assert_gt(st.oldest_ns, 0);
+	cr_assert_eq(st.bytes, 3 * (SPOOL_HDR + 13));
+	cr_assert_eq(read_all(sp, 10, NULL), 3);
+	spool_close(sp);
+}
