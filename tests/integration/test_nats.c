@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "supervisor/spool.h"
+#include "tapio/v1/event.pb-c.h"
 
 #define STREAM "TAPIO"
 
@@ -390,6 +391,57 @@ Test(nats_sink, a_killed_tapiod_delivers_its_spool_after_restart, .timeout = 90)
 	}
 	free(ids);
 	stream_free(&c);
+	tapiod_cleanup(&t);
+	server_cleanup(&s);
+}
+
+Test(nats_sink, binary_payloads_decode_as_events_with_the_message_id, .timeout = 60)
+{
+	struct nats_server s;
+	server_init(&s);
+	server_start(&s);
+	char spool[128], sinks[1024];
+	snprintf(spool, sizeof(spool), "%s/spool", s.dir);
+	sinks_yaml(sinks, sizeof(sinks), &s, spool, "");
+	/* format belongs to sinks.nats: insert it before the spool block */
+	char *sp = strstr(sinks, "    spool:");
+	cr_assert_not_null(sp);
+	char tail[512];
+	snprintf(tail, sizeof(tail), "%s", sp);
+	snprintf(sp, sizeof(sinks) - (size_t)(sp - sinks), "    format: binary\n%s", tail);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start_full(&t, NO_HTTP, sinks, TESTING("20")), 0);
+	cr_assert(tapiod_wait_state(&t, "testing", "READY", 15000));
+	sleep_ms(1000);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	struct sink_totals tot = sink_totals(&t);
+	cr_assert_gt(tot.written, 10);
+	cr_assert_eq(tot.acked, tot.written);
+
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	cr_assert_eq(natsConnection_ConnectTo(&nc, s.url), NATS_OK);
+	cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+	for (uint64_t q = 1; q <= (uint64_t)tot.written; q++) {
+		natsMsg *m = NULL;
+		jsErrCode jerr;
+		cr_assert_eq(js_GetMsg(&m, js, STREAM, q, NULL, &jerr), NATS_OK);
+		const char *id = NULL;
+		cr_assert_eq(natsMsgHeader_Get(m, "Nats-Msg-Id", &id), NATS_OK);
+		Tapio__V1__Event *ev =
+			tapio__v1__event__unpack(NULL, (size_t)natsMsg_GetDataLength(m),
+						 (const uint8_t *)natsMsg_GetData(m));
+		cr_assert_not_null(ev, "message %llu is not a tapio.v1.Event",
+				   (unsigned long long)q);
+		cr_assert_str_eq(ev->id, id);
+		cr_assert_str_eq(ev->collector, "testing");
+		cr_assert_str_eq(ev->node, "it-node");
+		cr_assert_str_eq(ev->type, "testing.tick");
+		tapio__v1__event__free_unpacked(ev, NULL);
+		natsMsg_Destroy(m);
+	}
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
 	tapiod_cleanup(&t);
 	server_cleanup(&s);
 }
