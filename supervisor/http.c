@@ -415,7 +415,7 @@ int http_open(struct http_server *h, struct sup *sup)
 		r = uv_listen((uv_stream_t *)&h->listener, 32, on_connection);
 	if (r < 0) {
 		log_warn("http: cannot listen on %s port %u: %s; no /metrics, /healthz, /readyz",
-			  addr, port, uv_strerror(r));
+			 addr, port, uv_strerror(r));
 		http_close(h);
 		return r;
 	}
