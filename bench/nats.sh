@@ -27,7 +27,10 @@ T=$(mktemp -d /tmp/tapio-nats-bench-XXXXXX)
 declare -a SPID
 URLS="nats://127.0.0.1:14231,nats://127.0.0.1:14232,nats://127.0.0.1:14233"
 
+MAIN=$BASHPID
 cleanup() {
+	# Only the script itself cleans up, never a subshell that inherited the trap.
+	[ "$BASHPID" = "$MAIN" ] || return 0
 	for p in "${SPID[@]:-}" ${TAPIOD:-} ${GEN:-} ${RSSLOOP:-}; do
 		[ -n "$p" ] && kill "$p" 2>/dev/null || true
 	done

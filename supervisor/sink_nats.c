@@ -35,6 +35,7 @@
 struct inflight {
 	natsMsg *msg;
 	struct spool_pos start, end;
+	uint64_t sent_ms; /* uv_now() */
 	bool answered, acked;
 };
 
@@ -51,9 +52,10 @@ struct sink_nats {
 	uv_timer_t tick; /* retries and spool writes when no event comes */
 	unsigned open_handles;
 
-	pthread_mutex_t mu; /* guards the fields down to `closing` */
-	struct answer *answers;
-	size_t n_answers, cap_answers;
+	pthread_mutex_t mu;		/* guards the fields down to `closing` */
+	struct answer *answers, *spare; /* window entries each: one answer per publish */
+	size_t n_answers;
+	bool answers_lost;
 	bool connected, closing;
 	uint64_t disconnects;
 
@@ -92,17 +94,14 @@ static void hand_over(struct sink_nats *n, natsMsg *msg, bool ok)
 		natsMsg_Destroy(msg);
 		return;
 	}
-	if (n->n_answers == n->cap_answers) {
-		size_t cap = n->cap_answers ? n->cap_answers * 2 : 256;
-		struct answer *a = realloc(n->answers, cap * sizeof(*a));
-		if (!a) {
-			/* Never answered: the ack timeout of the ring sends it again. */
-			pthread_mutex_unlock(&n->mu);
-			natsMsg_Destroy(msg);
-			return;
-		}
-		n->answers = a;
-		n->cap_answers = cap;
+	/* At most window publishes await their answer, so this never fills; if it did, the
+	 * loop sends the whole window again. */
+	if (n->n_answers == n->window) {
+		n->answers_lost = true;
+		uv_async_send(&n->wake);
+		pthread_mutex_unlock(&n->mu);
+		natsMsg_Destroy(msg);
+		return;
 	}
 	n->answers[n->n_answers++] = (struct answer){msg, ok};
 	uv_async_send(&n->wake);
@@ -163,7 +162,11 @@ static void on_connected(natsConnection *nc, void *closure)
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	struct sink_nats *n = closure;
-	log_warn("nats sink: disconnected; events wait in the spool");
+	pthread_mutex_lock(&n->mu);
+	bool closing = n->closing;
+	pthread_mutex_unlock(&n->mu);
+	if (!closing)
+		log_warn("nats sink: disconnected; events wait in the spool");
 	set_connected(n, false);
 }
 
@@ -288,8 +291,8 @@ static void pump(struct sink_nats *n)
 					 natsStatus_GetText(s));
 			return;
 		}
-		*ring_at(n, n->count++) =
-			(struct inflight){.msg = key, .start = rec.start, .end = rec.end};
+		*ring_at(n, n->count++) = (struct inflight){
+			.msg = key, .start = rec.start, .end = rec.end, .sent_ms = uv_now(n->loop)};
 		n->unanswered++;
 	}
 }
@@ -322,16 +325,26 @@ static void maybe_rewind(struct sink_nats *n)
 	n->retry_at = uv_now(n->loop) + RETRY_MS;
 }
 
+/* Answers that will not come (lost, or overdue): treat every unanswered publish of the window
+ * as failed; late answers then match no entry and are only destroyed. */
+static void give_up_window(struct sink_nats *n)
+{
+	for (size_t i = 0; i < n->count; i++)
+		ring_at(n, i)->answered = true;
+	n->unanswered = 0;
+	n->rewind = true;
+}
+
 static void take_answers(struct sink_nats *n)
 {
-	struct answer *v;
-	size_t cnt;
 	pthread_mutex_lock(&n->mu);
-	v = n->answers;
-	cnt = n->n_answers;
-	n->answers = NULL;
-	n->n_answers = n->cap_answers = 0;
-	bool up = n->connected;
+	struct answer *v = n->answers;
+	size_t cnt = n->n_answers;
+	n->answers = n->spare;
+	n->spare = v;
+	n->n_answers = 0;
+	bool lost = n->answers_lost, up = n->connected;
+	n->answers_lost = false;
 	pthread_mutex_unlock(&n->mu);
 
 	if (up != n->is_connected) {
@@ -361,7 +374,8 @@ static void take_answers(struct sink_nats *n)
 			n->rewind = true;
 		}
 	}
-	free(v);
+	if (lost)
+		give_up_window(n);
 	/* Acknowledged from the oldest on: the spool may delete them. */
 	while (n->count && ring_at(n, 0)->acked) {
 		spool_ack(n->spool, ring_at(n, 0)->end);
@@ -383,6 +397,19 @@ static void on_tick(uv_timer_t *h)
 	struct sink_nats *n = h->data;
 	spool_flush(n->spool);
 	take_answers(n);
+	/* libnats answers every publish within ack_timeout_ms; should one never come, the
+	 * window would stay full forever. */
+	for (size_t i = 0; i < n->count; i++) {
+		struct inflight *f = ring_at(n, i);
+		if (!f->answered &&
+		    uv_now(n->loop) > f->sent_ms + 3 * (uint64_t)n->ack_timeout_ms + 1000) {
+			log_warn("nats sink: no answer to a publish in %llu ms; sending again",
+				 (unsigned long long)(uv_now(n->loop) - f->sent_ms));
+			give_up_window(n);
+			maybe_rewind(n);
+			break;
+		}
+	}
 	pump(n);
 }
 
@@ -424,6 +451,7 @@ static void free_nats(struct sink_nats *n)
 	free(n->ring);
 	free(n->enc);
 	free(n->answers);
+	free(n->spare);
 	free(n->token);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
@@ -633,6 +661,8 @@ int sink_nats_open(const struct sink_env *env, struct sink **ret)
 	node[nl] = '\0';
 	snprintf(n->node, sizeof(n->node), "%s", nl ? node : "_");
 	n->ring = calloc(n->window, sizeof(*n->ring));
+	n->answers = calloc(n->window, sizeof(*n->answers));
+	n->spare = calloc(n->window, sizeof(*n->spare));
 
 	struct spool_options so = {
 		.dir = c->spool_dir,
@@ -644,7 +674,7 @@ int sink_nats_open(const struct sink_env *env, struct sink **ret)
 		.when_full = c->spool_when_full == CONFIG_SPOOL_REFUSE_NEW ? SPOOL_REFUSE_NEW
 									   : SPOOL_DROP_OLDEST,
 	};
-	int r = n->ring ? spool_open(&so, &n->spool) : -ENOMEM;
+	int r = n->ring && n->answers && n->spare ? spool_open(&so, &n->spool) : -ENOMEM;
 	if (r < 0) {
 		log_error("nats sink: spool %s: %s", c->spool_dir, strerror(-r));
 		free_nats(n);
