@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -52,9 +53,10 @@ static const struct config_key top_keys[] = {
 	CONFIG_STRING(C, "log_level", log_level, "info", level_names, NULL),
 	CONFIG_STRING(C, "collector_dir", collector_dir, "", NULL,
 		      "\"\" = the directory of the tapiod executable"),
-	CONFIG_U32(C, "run_as_uid", run_as_uid, 65534, 0, UINT32_MAX - 1,
-		   "workers switch to this user after setup"),
-	CONFIG_U32(C, "run_as_gid", run_as_gid, 65534, 0, UINT32_MAX - 1, NULL),
+	CONFIG_U32(C, "run_as_uid", run_as_uid, CONFIG_WORKER_ID_FIRST, 1, CONFIG_WORKER_ID_MAX,
+		   "worker of the N-th collector (name order): uid run_as_uid+N"),
+	CONFIG_U32(C, "run_as_gid", run_as_gid, CONFIG_WORKER_ID_FIRST, 1, CONFIG_WORKER_ID_MAX,
+		   "... and gid run_as_gid+N; ids no other process may use"),
 
 	CONFIG_U32(C, "supervisor.heartbeat_timeout_ms", supervisor.heartbeat_timeout_ms, 5000, 500,
 		   600000, "a silent worker is restarted after this"),
@@ -908,6 +910,59 @@ static int check_heartbeats(struct parser *p)
 	return 0;
 }
 
+/* The workers' uid and gid ranges: [first, first + registry_count). Never root (the key's
+ * range starts at 1), never the
+ * overflow ids (65534 `nobody`, 65535) that other processes share, never (uid_t)-1. */
+static int check_worker_ids(struct parser *p)
+{
+	static const char *const names[] = {"run_as_uid", "run_as_gid"};
+	const uint32_t first[] = {p->cfg->run_as_uid, p->cfg->run_as_gid};
+
+	for (int i = 0; i < 2; i++) {
+		int k = find_key(names[i]);
+		assert(k >= 0);
+		uint64_t last = (uint64_t)first[i] + registry_count - 1;
+		if (last >= UINT32_MAX)
+			return fail_at(p, p->key_line[k], names[i],
+				       "%u..%llu (one id per collector) does not fit below %u",
+				       first[i], (unsigned long long)last, UINT32_MAX);
+		if (first[i] <= 65535 && last >= 65534)
+			return fail_at(p, p->key_line[k], names[i],
+				       "%u starts a range (one id per collector) that includes "
+				       "65534/65535, the ids `nobody` and others share",
+				       first[i]);
+	}
+	return 0;
+}
+
+/* A Unix socket path must fit sun_path with its NUL; libuv would silently cut it. */
+static int check_socket_path(struct parser *p)
+{
+	struct sockaddr_un sa;
+	size_t n = strlen(p->cfg->control.socket_path);
+
+	if (!p->cfg->control.enabled || n < sizeof(sa.sun_path))
+		return 0;
+	int k = find_key("control.socket_path");
+	assert(k >= 0);
+	return fail_at(p, p->key_line[k], keys[k].path,
+		       "%zu bytes long; a Unix socket path has at most %zu", n,
+		       sizeof(sa.sun_path) - 1);
+}
+
+int config_worker_ids(const struct config *cfg, const char *name, uint32_t *ret_uid,
+		      uint32_t *ret_gid)
+{
+	for (size_t i = 0; i < registry_count; i++) {
+		if (strcmp(registry_entries[i]->name, name) != 0)
+			continue;
+		*ret_uid = cfg->run_as_uid + (uint32_t)i;
+		*ret_gid = cfg->run_as_gid + (uint32_t)i;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 /* Each collector's own checks of its section, in table order; the first problem is reported
  * at the line of the key it names. */
 static int check_sections(struct parser *p)
@@ -921,7 +976,7 @@ static int check_sections(struct parser *p)
 		if (!e->check)
 			continue;
 		msg[0] = '\0';
-		int r = e->check(p->cfg->sections[s], &key, msg, sizeof(msg));
+		int r = e->check(p->cfg, p->cfg->sections[s], &key, msg, sizeof(msg));
 		if (r >= 0)
 			continue;
 		if (r != -EINVAL)
@@ -952,6 +1007,10 @@ static int parse(struct config *cfg, char **ret_err)
 	int r = parse_stream(p);
 	if (r >= 0)
 		r = check_heartbeats(p);
+	if (r >= 0)
+		r = check_worker_ids(p);
+	if (r >= 0)
+		r = check_socket_path(p);
 	if (r >= 0)
 		r = check_sections(p);
 	if (p->have_ev)

@@ -10,6 +10,13 @@
 
 #define CONFIG_MAX_BYTES (1u << 20) /* a config file larger than this is rejected */
 #define CONFIG_MAX_LIST	 64	    /* entries in any list */
+/* The default first uid and gid of the workers' range, one id per collector: below systemd's
+ * DynamicUser range (61184..65519), above systemd-homed's (60001..60513) and the ids
+ * systemd-nspawn maps (60514..60577), far from 65534 `nobody`. */
+#define CONFIG_WORKER_ID_FIRST 61000
+/* The highest first id: the range ends below (uid_t)-1 with room for CONFIG_MAX_LIST
+ * collectors. 0 (root) is below every range. */
+#define CONFIG_WORKER_ID_MAX (UINT32_MAX - 1 - CONFIG_MAX_LIST)
 #define CONFIG_NAME_MAX                                                                            \
 	256 /* length of any string value (at most CONFIG_NAME_MAX - 1                             \
 	     * bytes, so it fits a char[CONFIG_NAME_MAX]) */
@@ -153,7 +160,7 @@ struct config {
 	char *node_name;     /* owned; "" in the file = $NODE_NAME or gethostname() */
 	char *log_level;     /* owned; debug, info, warn, error */
 	char *collector_dir; /* owned; "" = the directory of tapiod's executable */
-	uint32_t run_as_uid;
+	uint32_t run_as_uid; /* first of the workers' uids: read through config_worker_ids() */
 	uint32_t run_as_gid;
 
 	struct {
@@ -238,6 +245,12 @@ void config_free(struct config *cfg);
 /* True when every key whose dotted path starts with `prefix` (e.g. "collectors.NAME.",
  * "run_as_") has the same value in a and b. */
 bool config_equal_under(const struct config *a, const struct config *b, const char *prefix);
+
+/* The uid and gid the worker of collector `name` runs as: run_as_uid + N and run_as_gid + N
+ * for the N-th collector of the registry (name order). Used by that worker only: tapiod
+ * checks that no other process holds them. -ENOENT for an unknown name. */
+int config_worker_ids(const struct config *cfg, const char *name, uint32_t *ret_uid,
+		      uint32_t *ret_gid);
 
 /* The section collectors.<name> (a struct config_<name>), or NULL if no such collector is
  * known. */

@@ -46,10 +46,12 @@ struct registry_entry {
 	const struct config_key *keys;
 	size_t n_keys;
 	const char *comment; /* above the section in the default config */
-	/* Semantic checks of a loaded section beyond types and ranges, or NULL. Returns 0, or
+	/* Semantic checks of a loaded section beyond types and ranges, or NULL; `cfg` is the
+	 * whole loaded configuration, for checks against other sections. Returns 0, or
 	 * -EINVAL with *ret_key the offending key (relative to collectors.<name>) and `msg`
 	 * saying what is wrong; the loader adds file, line and key. */
-	int (*check)(const void *section, const char **ret_key, char *msg, size_t size);
+	int (*check)(const struct config *cfg, const void *section, const char **ret_key, char *msg,
+		     size_t size);
 };
 
 /* The generated table: every collector, sorted by name. */

@@ -547,6 +547,23 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
 			  strerror(-r));
 		return r;
 	}
+	/* The id switch set dumpable from fs.suid_dumpable (1 on some distributions: then any
+	 * process of the worker's uid could ptrace it or read its memory) and cleared the
+	 * parent-death signal. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		r = errno_or(-EPERM);
+		log_debug("sandbox: dumpable 0: %s", strerror(-r));
+		return r;
+	}
+	res.dumpable = 0;
+	if (spec->parent > 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+			return errno_or(-EPERM);
+		if (getppid() != spec->parent) {
+			log_debug("sandbox: parent %d is gone", (int)spec->parent);
+			return -ESRCH;
+		}
+	}
 	r = clear_capabilities();
 	if (r < 0) {
 		log_debug("sandbox: clearing capabilities: %s", strerror(-r));

@@ -13,6 +13,7 @@ enum wire_frame_field {
 	WIRE_FRAME_HEARTBEAT = 3,
 	WIRE_FRAME_STATS = 4,
 	WIRE_FRAME_FATAL = 5,
+	WIRE_FRAME_SIGNALED = 6,
 };
 
 /* tapio.v1.EventBatch */

@@ -19,6 +19,7 @@
 #include <sys/capability.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -49,7 +50,8 @@ struct worker {
 	const struct config_collector_common *common;
 	const struct registry_entry *reg;
 
-	int sock; /* to the supervisor, non-blocking */
+	int sock;     /* to the supervisor, non-blocking */
+	pid_t parent; /* tapiod: the only process whose stop signal is a request */
 	int epfd, sigfd, timerfd;
 	int flushfd; /* one-shot: armed by the first event of a batch */
 	int fds[WORKER_MAX_FDS];
@@ -304,6 +306,8 @@ static int send_ready(struct worker *w, const struct sandbox_result *sb)
 	if (privilege_status_read(0, &st) == 0)
 		privilege_report_fill(&pr, &st);
 	pr.landlock = (char *)(sb ? sb->landlock : "off (sandbox disabled)");
+	pr.has_dumpable = 1;
+	pr.dumpable = sb ? (uint32_t)sb->dumpable : 1;
 
 	w->ready.collector = (char *)w->coll->name;
 	w->ready.has_protocol_version = 1;
@@ -411,12 +415,21 @@ static int parse_args(struct worker *w, int argc, char **argv)
 	return 0;
 }
 
+/* The signals whose default action ends the process and that another process may send: all
+ * go to the signalfd, so that the worker learns who sent one (and tells tapiod) before it
+ * drains and exits. The fault signals (SEGV, BUS, ILL, FPE, TRAP, SYS) and SIGABRT (abort(),
+ * tapiod's watchdog) keep their default action; SIGKILL and SIGSTOP cannot be caught. */
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,	 SIGVTALRM,
+				   SIGPROF, SIGIO,  SIGPWR,  SIGXCPU, SIGXFSZ, SIGSTKFLT};
+
 static int init_loop(struct worker *w)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaddset(&set, stop_signals[i]);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		sigaddset(&set, s);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -457,9 +470,14 @@ static int init_loop(struct worker *w)
 
 static int apply_sandbox(struct worker *w, struct sandbox_result *ret)
 {
+	uint32_t uid, gid;
+	int r = config_worker_ids(w->cfg, w->coll->name, &uid, &gid);
+	if (r < 0)
+		return r;
 	struct sandbox_spec spec = {
-		.uid = w->cfg->run_as_uid,
-		.gid = w->cfg->run_as_gid,
+		.uid = uid,
+		.gid = gid,
+		.parent = w->parent,
 		.read_paths = w->reg->read_paths,
 		.extra_syscalls = w->reg->extra_syscalls,
 		.allow_bpf_map_read = w->reg->bpf_map_read,
@@ -560,6 +578,21 @@ static int on_tick(struct worker *w)
 	return -1;
 }
 
+/* A stop tapiod did not ask for: say who sent it, ahead of the last batch. */
+static void report_signal(struct worker *w, const struct signalfd_siginfo *si)
+{
+	Tapio__V1__Signaled m = TAPIO__V1__SIGNALED__INIT;
+	m.has_signo = m.has_sender_pid = m.has_sender_uid = m.has_code = 1;
+	m.signo = (int32_t)si->ssi_signo;
+	m.sender_pid = si->ssi_pid;
+	m.sender_uid = si->ssi_uid;
+	m.code = si->ssi_code;
+	log_warn("signal %u from pid %u uid %u (code %d), not from tapiod (pid %d): exiting",
+		 si->ssi_signo, si->ssi_pid, si->ssi_uid, si->ssi_code, (int)w->parent);
+	queue_message(w, WIRE_FRAME_SIGNALED, &m.base);
+	send_pending(w);
+}
+
 /* Returns an exit code when the loop should end, -1 to keep going. */
 static int dispatch(struct worker *w, const struct epoll_event *ev)
 {
@@ -567,7 +600,15 @@ static int dispatch(struct worker *w, const struct epoll_event *ev)
 	if (fd == w->sigfd) {
 		struct signalfd_siginfo si;
 		if (read(w->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-			log_debug("signal %u: draining", si.ssi_signo);
+			/* only tapiod's SIGTERM is a request; a terminal's ^C (the kernel's SIGINT
+			 * to the foreground group) reaches tapiod too, which stops everything */
+			bool requested = si.ssi_signo == SIGTERM && si.ssi_code == SI_USER &&
+					 (pid_t)si.ssi_pid == w->parent;
+			bool tty = si.ssi_code == SI_KERNEL &&
+				   (si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT);
+			if (!requested && !tty)
+				report_signal(w, &si);
+			log_debug("signal %u from pid %u: draining", si.ssi_signo, si.ssi_pid);
 			return EXIT_CLEAN;
 		}
 		return -1;
@@ -681,6 +722,13 @@ int worker_main(int argc, char **argv, const struct worker_collector *c, void *c
 	log_init(ident, LOG_LEVEL_INFO);
 	w->coll = c;
 	w->ctx = ctx;
+	/* tapiod exec'd us: when it dies, so do we (the uid switch clears this: the sandbox
+	 * re-arms it). If it died already, getppid() is someone else's. */
+	w->parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != w->parent) {
+		free(w);
+		return EXIT_TRANSIENT;
+	}
 	/* First of all: keep only the capabilities this collector's setup declared. */
 	const struct registry_entry *reg = registry_find(c->name);
 	if (reg && geteuid() == 0) {

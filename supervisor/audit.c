@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "audit.h"
 #include "log.h"
@@ -46,6 +47,17 @@ void audit_child(const struct child *c, struct audit_slot *a)
 	a->e.pid = (uint32_t)c->pid;
 	privilege_report_fill(&a->observed, &st);
 	a->e.observed = &a->observed;
+	/* A process that is not dumpable has the files in its /proc/PID owned by root (proc(5);
+	 * the directory itself may keep the owner it had when first looked up). */
+	char path[48];
+	struct stat pst;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	if (st.euid != 0 && stat(path, &pst) == 0) {
+		a->observed.has_dumpable = 1;
+		a->observed.dumpable = pst.st_uid == st.euid;
+	}
+	uint32_t uid = 0, gid = 0;
+	config_worker_ids(cfg, c->reg->name, &uid, &gid);
 	if (c->reported.valid) {
 		a->reported = (Tapio__V1__PrivilegeReport)TAPIO__V1__PRIVILEGE_REPORT__INIT;
 		a->reported.has_uid = a->reported.has_cap_eff = a->reported.has_cap_prm = 1;
@@ -58,6 +70,8 @@ void audit_child(const struct child *c, struct audit_slot *a)
 		a->reported.no_new_privs = c->reported.no_new_privs;
 		a->reported.seccomp = c->reported.seccomp;
 		a->reported.landlock = (char *)c->reported.landlock;
+		a->reported.has_dumpable = c->reported.has_dumpable;
+		a->reported.dumpable = c->reported.dumpable;
 		a->e.reported = &a->reported;
 	} else {
 		problem(a, "READY carried no privilege report");
@@ -73,19 +87,24 @@ void audit_child(const struct child *c, struct audit_slot *a)
 				(unsigned long long)st.cap_inh, (unsigned long long)st.cap_amb);
 		if (st.cap_bnd)
 			problem(a, "bounding set not empty: %llx", (unsigned long long)st.cap_bnd);
-		if (st.uid == 0 || st.euid == 0 || st.uid != cfg->run_as_uid)
-			problem(a, "uid %u, expected %u", st.uid, cfg->run_as_uid);
-		if (st.gid != cfg->run_as_gid)
-			problem(a, "gid %u, expected %u", st.gid, cfg->run_as_gid);
+		if (st.uid == 0 || st.euid == 0 || st.uid != uid || st.euid != uid)
+			problem(a, "uid %u, expected %u", st.uid, uid);
+		if (st.gid != gid || st.egid != gid)
+			problem(a, "gid %u, expected %u", st.gid, gid);
+		if (a->observed.dumpable != 0)
+			problem(a, "dumpable: processes of uid %u may ptrace it", st.uid);
 		if (st.no_new_privs != 1)
 			problem(a, "no_new_privs not set");
 		if (st.seccomp != 2)
 			problem(a, "seccomp mode %u, expected 2 (filter)", st.seccomp);
 	}
 	if (c->reported.valid &&
-	    (c->reported.uid != st.uid || c->reported.cap_eff != st.cap_eff ||
-	     c->reported.cap_prm != st.cap_prm || c->reported.cap_bnd != st.cap_bnd ||
-	     c->reported.no_new_privs != st.no_new_privs || c->reported.seccomp != st.seccomp))
+	    (c->reported.uid != st.uid ||
+	     (c->reported.has_dumpable && a->observed.has_dumpable &&
+	      c->reported.dumpable != a->observed.dumpable) ||
+	     c->reported.cap_eff != st.cap_eff || c->reported.cap_prm != st.cap_prm ||
+	     c->reported.cap_bnd != st.cap_bnd || c->reported.no_new_privs != st.no_new_privs ||
+	     c->reported.seccomp != st.seccomp))
 		problem(a, "READY report differs from /proc/%d/status", (int)c->pid);
 	a->e.verdict = a->e.n_problems ? "mismatch" : "ok";
 }

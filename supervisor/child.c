@@ -88,6 +88,10 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 		ev = CEV_KILLED;
 		snprintf(why, sizeof(why), "killed by signal %d (%s)", term_signal,
 			 strsignal(term_signal));
+	} else if (status == EXIT_CLEAN && c->foreign_signal[0]) {
+		/* the worker told us who sent the signal it exited on (link.c) */
+		ev = CEV_EXIT_CLEAN;
+		snprintf(why, sizeof(why), "exit code 0 on %.100s", c->foreign_signal);
 	} else {
 		switch (status) {
 		case EXIT_CLEAN:
@@ -112,6 +116,7 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int term_signal)
 	uv_timer_stop(&c->timer);
 	c->kill_pending = false;
 	c->killed_by_us = false;
+	c->foreign_signal[0] = '\0';
 	c->pid = 0;
 	uv_close((uv_handle_t *)&c->proc, on_proc_closed);
 	c->env->hooks->link_close(c);
@@ -237,7 +242,7 @@ static void on_timer(uv_timer_t *t)
 		send_signal(c, SIGKILL, 0);
 		return;
 	}
-	if (c->state == CHILD_BACKOFF)
+	if (c->state == CHILD_BACKOFF || c->state == CHILD_FAILED)
 		child_handle(c, CEV_BACKOFF_DONE, NULL);
 }
 
@@ -298,6 +303,7 @@ static void act(struct child *c, enum child_action action, const char *why)
 		break;
 	case CACT_MARK_READY:
 		c->last_heartbeat_ns = timeconv_now_mono_ns();
+		c->looping[0] = '\0';
 		if (c->state == CHILD_DEGRADED)
 			log_warn("%s: DEGRADED: %s", c->reg->name,
 				 c->degraded_reason ? c->degraded_reason : "?");
@@ -340,9 +346,17 @@ static void act(struct child *c, enum child_action action, const char *why)
 			  c->last_exit);
 		break;
 	case CACT_FAIL_LOOPING:
-		log_error("%s: FAILED: %u deaths within %u s (last: %s); the rest keeps running",
+		/* Not abandoned (CrashLoopBackOff): whoever made it loop may stop doing so. */
+		log_error("%s: FAILED: %u deaths within %u s (last: %s); retrying every %u ms, the "
+			  "rest keeps running",
 			  c->reg->name, c->cc->crash_loop_deaths, c->cc->crash_loop_window_s,
-			  c->last_exit);
+			  c->last_exit, c->cc->restart_max_ms);
+		snprintf(c->looping, sizeof(c->looping),
+			 "crash loop: %u deaths within %u s (last: %.100s); retry every %u ms",
+			 c->cc->crash_loop_deaths, c->cc->crash_loop_window_s, c->last_exit,
+			 c->cc->restart_max_ms);
+		c->restarts++;
+		uv_timer_start(&c->timer, on_timer, c->cc->restart_max_ms, 0);
 		break;
 	case CACT_GONE:
 		log_info("%s: stopped (%s)", c->reg->name, why ? why : "");
@@ -358,8 +372,10 @@ void child_handle(struct child *c, enum child_event ev, const char *why)
 {
 	enum child_state old = c->state;
 
-	if (why && (is_exit_event(ev) || ev == CEV_PROTOCOL_ERROR || ev == CEV_HEARTBEAT_MISSED ||
-		    ev == CEV_OVER_BUDGET))
+	/* why may be last_exit itself (a spawn failure): copying it onto itself would empty it */
+	if (why && why != c->last_exit &&
+	    (is_exit_event(ev) || ev == CEV_PROTOCOL_ERROR || ev == CEV_HEARTBEAT_MISSED ||
+	     ev == CEV_OVER_BUDGET))
 		snprintf(c->last_exit, sizeof(c->last_exit), "%s", why);
 
 	ev = derive_event(c, ev);

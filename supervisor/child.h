@@ -54,6 +54,8 @@ struct child_counters {
 	/* The worker's own cumulative counters, from its last stats frame. */
 	uint64_t kernel_drops, queue_drops, decode_errors, filtered, records_read, enrich_misses;
 	uint64_t worker_events_sent;
+	uint64_t foreign_signals;   /* signals from a process other than tapiod (worker's report) */
+	uint64_t foreign_processes; /* processes seen under this worker's uid or gid (identity.c) */
 };
 
 struct child {
@@ -85,6 +87,8 @@ struct child {
 	unsigned restarts;
 	unsigned backoff_ms;
 	char last_exit[160];
+	char looping[256];	 /* why a crash-looping child is FAILED, "" otherwise */
+	char foreign_signal[96]; /* "SIGTERM from pid P uid U", reported by the worker */
 	char *degraded_reason; /* owned */
 	struct child_counters cnt;
 	uint64_t events_at_last_log;
@@ -93,7 +97,8 @@ struct child {
 	/* What the worker said of its privileges in READY (checked against /proc later). */
 	struct {
 		bool valid;
-		uint32_t uid, gid, no_new_privs, seccomp;
+		uint32_t uid, gid, no_new_privs, seccomp, dumpable;
+		bool has_dumpable;
 		uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 		char landlock[64];
 	} reported;

@@ -2,15 +2,20 @@
 // The control socket: a unix stream socket (path and group from the config) speaking framed
 // ControlRequest/ControlResponse protobufs. Peers are checked with SO_PEERCRED: root, tapiod's
 // own uid, or a member of the configured group. One request per connection; `events` keeps
-// streaming with a bounded per-client queue (what a slow client cannot take is dropped and
-// counted, never buffered without limit).
+// streaming through the subscribers sink (one shared memory budget; a subscriber that falls
+// behind is cut off and counted). The socket stays available: a lock file keeps a second
+// tapiod from unlinking it, a connection that does not finish its request in time is closed,
+// the last slots are root's, and refused peers are logged at most every few seconds.
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,12 +27,17 @@
 #include "tapio/v1/control.pb-c.h"
 #include "timeconv.h"
 
-#define REQUEST_MAX 4096
-#define CLIENTS_MAX 64
+#define REQUEST_MAX	     4096
+#define CLIENTS_MAX	     64
+#define CLIENTS_ROOT	     4	  /* of CLIENTS_MAX, kept for root */
+#define IDLE_TIMEOUT_MS	     5000 /* to send a whole request */
+#define REFUSED_LOG_EVERY_NS (10 * 1000000000ull)
 
 struct control_client {
 	struct control *ctl;
-	uv_pipe_t pipe; /* embedded; the client is freed in its close callback */
+	uv_pipe_t pipe;	 /* embedded; the client is freed once it and the timer are closed */
+	uv_timer_t idle; /* embedded: closes a connection that does not finish its request */
+	int handles;	 /* open handles of the two */
 	uint8_t buf[FRAME_HDR + REQUEST_MAX];
 	size_t len;
 	bool subscribed, closing;
@@ -42,6 +52,7 @@ struct write_req {
 };
 
 static void client_close(struct control_client *cl);
+static void on_cut(struct subscriber *sub);
 
 /* ---- writing ------------------------------------------------------------------------------- */
 
@@ -168,6 +179,16 @@ static void do_status(struct control_client *cl)
 		s->sandbox_violations = c->cnt.sandbox_violations;
 		s->over_budget = c->cnt.over_budget;
 		s->degraded_reason = c->state == CHILD_DEGRADED ? c->degraded_reason : NULL;
+		s->looping = c->state == CHILD_FAILED && c->looping[0] ? c->looping : NULL;
+		s->has_foreign_signals = s->has_foreign_processes = 1;
+		s->foreign_signals = c->cnt.foreign_signals;
+		s->foreign_processes = c->cnt.foreign_processes;
+		uint32_t uid, gid;
+		if (config_worker_ids(sup->cfg, c->reg->name, &uid, &gid) == 0) {
+			s->has_worker_uid = s->has_worker_gid = 1;
+			s->worker_uid = uid;
+			s->worker_gid = gid;
+		}
 	}
 	Tapio__V1__StatusResponse sr = TAPIO__V1__STATUS_RESPONSE__INIT;
 	sr.node = sup->cfg->node_name;
@@ -178,6 +199,14 @@ static void do_status(struct control_client *cl)
 	fill_sinks(&sr, &sup->sinks, sink_st, sink_ptrs);
 	sr.n_collectors = n;
 	sr.collectors = ptrs;
+	struct sink *subs = sinks_find(&sup->sinks, "subscribers");
+	sr.has_control_refused = sr.has_control_idle_timeouts = sr.has_control_busy = 1;
+	sr.has_subscribers_cut = sr.has_subscribers_held = 1;
+	sr.control_refused = cl->ctl->refused;
+	sr.control_idle_timeouts = cl->ctl->idle_timeouts;
+	sr.control_busy = cl->ctl->busy;
+	sr.subscribers_cut = sink_subscribers_cut(subs);
+	sr.subscribers_held = sink_subscribers_held(subs);
 	Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
 	resp.response_case = TAPIO__V1__CONTROL_RESPONSE__RESPONSE_STATUS;
 	resp.status = &sr;
@@ -253,9 +282,11 @@ static void do_events(struct control_client *cl, const Tapio__V1__EventsRequest 
 	}
 	cl->sub = (struct subscriber){.stream = (uv_stream_t *)&cl->pipe,
 				      .want_collector = cl->want_collector,
-				      .want_type = cl->want_type};
+				      .want_type = cl->want_type,
+				      .on_cut = on_cut};
 	sink_subscribe(s, &cl->sub);
 	cl->subscribed = true;
+	uv_timer_stop(&cl->idle); /* a subscriber that falls behind is cut off by the sink */
 }
 
 static void handle_request(struct control_client *cl, const uint8_t *data, size_t len)
@@ -291,6 +322,8 @@ static void on_client_closed(uv_handle_t *h)
 {
 	struct control_client *cl = h->data;
 	struct control *ctl = cl->ctl;
+	if (--cl->handles > 0)
+		return;
 	for (struct control_client **p = &ctl->clients; *p; p = &(*p)->next) {
 		if (*p == cl) {
 			*p = cl->next;
@@ -313,7 +346,23 @@ static void client_close(struct control_client *cl)
 		if (s)
 			sink_unsubscribe(s, &cl->sub);
 	}
+	uv_close((uv_handle_t *)&cl->idle, on_client_closed);
 	uv_close((uv_handle_t *)&cl->pipe, on_client_closed);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	struct control_client *cl = t->data;
+	cl->ctl->idle_timeouts++;
+	log_debug("control: connection idle for %u ms: closed", IDLE_TIMEOUT_MS);
+	client_close(cl);
+}
+
+static void on_cut(struct subscriber *sub)
+{
+	struct control_client *cl =
+		(struct control_client *)((char *)sub - offsetof(struct control_client, sub));
+	client_close(cl);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -327,6 +376,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 static void finish(struct control_client *cl)
 {
 	uv_read_stop((uv_stream_t *)&cl->pipe);
+	uv_timer_stop(&cl->idle);
 	uv_shutdown_t *req = malloc(sizeof(*req));
 	if (!req || uv_shutdown(req, (uv_stream_t *)&cl->pipe, on_shutdown) < 0) {
 		free(req);
@@ -369,12 +419,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		finish(cl); /* one request per connection */
 }
 
-static bool peer_allowed(struct control *ctl, int fd, char *who, size_t len)
+static bool peer_allowed(struct control *ctl, int fd, char *who, size_t len, uint32_t *ret_uid)
 {
 	struct ucred cred;
 	socklen_t sl = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0)
 		return false;
+	*ret_uid = cred.uid;
 	snprintf(who, len, "pid %d uid %u gid %u", (int)cred.pid, cred.uid, cred.gid);
 	if (cred.uid == 0 || cred.uid == getuid())
 		return true;
@@ -405,6 +456,22 @@ static bool peer_allowed(struct control *ctl, int fd, char *who, size_t len)
 	return ok;
 }
 
+/* One line at most every REFUSED_LOG_EVERY_NS, with the count of those not logged. */
+static void log_refused(struct control *ctl, const char *who)
+{
+	uint64_t now = timeconv_now_mono_ns();
+	ctl->refused++;
+	if (ctl->refused_logged_ns && now - ctl->refused_logged_ns < REFUSED_LOG_EVERY_NS) {
+		ctl->refused_unlogged++;
+		return;
+	}
+	log_warn("control: refused %s (not root, not tapiod's uid, not in the control group); "
+		 "%llu refused in all, %llu not logged since the last line",
+		 who, (unsigned long long)ctl->refused, (unsigned long long)ctl->refused_unlogged);
+	ctl->refused_logged_ns = now;
+	ctl->refused_unlogged = 0;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct control *ctl = server->data;
@@ -415,7 +482,10 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	cl->ctl = ctl;
 	uv_pipe_init(ctl->sup->loop, &cl->pipe, 0);
+	uv_timer_init(ctl->sup->loop, &cl->idle);
+	cl->handles = 2;
 	cl->pipe.data = cl;
+	cl->idle.data = cl;
 	cl->next = ctl->clients;
 	ctl->clients = cl;
 	ctl->n_clients++;
@@ -425,20 +495,23 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	uv_os_fd_t fd;
 	char who[96] = "unknown peer";
+	uint32_t uid = (uint32_t)-1;
 	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) < 0 ||
-	    !peer_allowed(ctl, fd, who, sizeof(who))) {
-		log_warn("control: refused %s (not root, not tapiod's uid, not in the control "
-			 "group)",
-			 who);
-		ctl->refused++;
+	    !peer_allowed(ctl, fd, who, sizeof(who), &uid)) {
+		log_refused(ctl, who);
 		client_close(cl);
 		return;
 	}
-	if (ctl->n_clients > CLIENTS_MAX) {
-		send_error(cl, "too many control connections (%d)", CLIENTS_MAX);
-		client_close(cl);
+	/* the last CLIENTS_ROOT slots are root's: idle or streaming peers of the control group
+	 * cannot lock root out */
+	unsigned limit = uid == 0 ? CLIENTS_MAX : CLIENTS_MAX - CLIENTS_ROOT;
+	if (ctl->n_clients > limit) {
+		ctl->busy++;
+		send_error(cl, "too many control connections (%u)", limit);
+		finish(cl);
 		return;
 	}
+	uv_timer_start(&cl->idle, on_idle, IDLE_TIMEOUT_MS, 0);
 	uv_read_start((uv_stream_t *)&cl->pipe, on_alloc, on_read);
 }
 
@@ -457,10 +530,58 @@ static int resolve_group(const char *name, gid_t *ret)
 	return 0;
 }
 
+/* <socket_path>.lock, held (flock) as long as tapiod runs: a second tapiod with the same path
+ * fails here instead of unlinking the live socket. The file is never removed (removing a lock
+ * file races with its next taker). */
+static int take_lock(struct control *ctl, const char *path)
+{
+	char lock[4200];
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		int r = -errno;
+		log_error("control socket lock %s: %s", lock, strerror(errno));
+		return r;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_error("control socket %s is in use by another tapiod (pid %s, holding %s): "
+			  "refusing to start a second one",
+			  path, pid[0] ? pid : "?", lock);
+		close(fd);
+		return r;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) < 0)
+		log_debug("control socket lock %s: cannot write the pid", lock);
+	ctl->lock_fd = fd;
+	return 0;
+}
+
+/* Does a process accept connections on the socket at `path`? (A tapiod of a version without
+ * the lock file.) */
+static bool someone_listens(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool yes = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return yes;
+}
+
 int control_open(struct control *ctl, struct sup *sup)
 {
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->sup = sup;
+	ctl->lock_fd = -1;
 	const char *path = sup->cfg->control.socket_path;
 	const char *group = sup->cfg->control.socket_group;
 	if (group && group[0]) {
@@ -478,15 +599,24 @@ int control_open(struct control *ctl, struct sup *sup)
 		*slash = '\0';
 		mkdir(dir, 0755);
 	}
+	int r = take_lock(ctl, path);
+	if (r < 0)
+		return r;
 	struct stat st;
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			log_error("control.socket_path %s exists and is not a socket", path);
 			return -EEXIST;
 		}
-		unlink(path);
+		if (someone_listens(path)) {
+			log_error("control socket %s: another process listens on it (a second "
+				  "tapiod?); not taking it over",
+				  path);
+			return -EADDRINUSE;
+		}
+		unlink(path); /* stale: its tapiod is gone */
 	}
-	int r = uv_pipe_init(sup->loop, &ctl->server, 0);
+	r = uv_pipe_init(sup->loop, &ctl->server, 0);
 	if (r < 0)
 		return r;
 	ctl->server.data = ctl;
@@ -521,4 +651,7 @@ void control_close(struct control *ctl)
 		client_close(cl);
 	uv_close((uv_handle_t *)&ctl->server, NULL);
 	unlink(ctl->sup->cfg->control.socket_path);
+	if (ctl->lock_fd >= 0)
+		close(ctl->lock_fd); /* after the unlink: the next tapiod finds no socket */
+	ctl->lock_fd = -1;
 }

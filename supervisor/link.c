@@ -79,12 +79,15 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 		c->reported.cap_amb = pr->cap_amb;
 		c->reported.no_new_privs = pr->no_new_privs;
 		c->reported.seccomp = pr->seccomp;
+		c->reported.has_dumpable = pr->has_dumpable;
+		c->reported.dumpable = pr->dumpable;
 		printable(c->reported.landlock, sizeof(c->reported.landlock), pr->landlock);
 		log_info("%s: privileges after setup: uid %u gid %u CapEff %016llx CapPrm %016llx "
-			 "CapBnd %016llx NoNewPrivs %u Seccomp %u Landlock %s",
+			 "CapBnd %016llx NoNewPrivs %u Seccomp %u Landlock %s dumpable %d",
 			 c->reg->name, pr->uid, pr->gid, (unsigned long long)pr->cap_eff,
 			 (unsigned long long)pr->cap_prm, (unsigned long long)pr->cap_bnd,
-			 pr->no_new_privs, pr->seccomp, c->reported.landlock);
+			 pr->no_new_privs, pr->seccomp, c->reported.landlock,
+			 pr->has_dumpable ? (int)pr->dumpable : -1);
 	}
 	free(c->degraded_reason);
 	c->degraded_reason = NULL;
@@ -175,6 +178,18 @@ static void on_stats(struct child *c, const Tapio__V1__Stats *s)
 	c->cnt.worker_events_sent = s->events_sent;
 }
 
+/* The worker is exiting on a signal tapiod did not send: who sent it (the worker's word, from
+ * its siginfo; numbers only, checked for range). */
+static void on_signaled(struct child *c, const Tapio__V1__Signaled *s)
+{
+	int signo = s->has_signo && s->signo > 0 && s->signo < 65 ? s->signo : 0;
+	c->cnt.foreign_signals++;
+	snprintf(c->foreign_signal, sizeof(c->foreign_signal), "signal %d from pid %u uid %u",
+		 signo, s->sender_pid, s->sender_uid);
+	log_warn("%s: worker pid %d got %s, not from tapiod: it exits and is restarted",
+		 c->reg->name, (int)c->pid, c->foreign_signal);
+}
+
 /* Returns 0 to keep reading, -EPROTO when the link was closed. A frame is exactly one body
  * field (the oneof's last-wins rule would otherwise let one body hide another); a batch is
  * walked here, event by event, and every other body is decoded whole. */
@@ -217,6 +232,9 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 	case TAPIO__V1__WORKER_FRAME__BODY_FATAL:
 		if (f->fatal->has_syscall && f->fatal->syscall >= 0 && f->fatal->syscall < 4096)
 			c->violation_syscall = f->fatal->syscall;
+		break;
+	case TAPIO__V1__WORKER_FRAME__BODY_SIGNALED:
+		on_signaled(c, f->signaled);
 		break;
 	default:
 		protocol_error(c, "frame without a known body");

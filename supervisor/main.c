@@ -11,16 +11,18 @@
 #include "control.h"
 #include "exitcodes.h"
 #include "http.h"
+#include "identity.h"
 #include "log.h"
 #include "sup.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tapiod [--config FILE] [--check-config] [--log-level LEVEL]\n"
-		   "  --config FILE     YAML configuration (default: the embedded default:\n"
-		   "                    process collector on, JSON lines on stdout)\n"
+		   "  --config FILE     YAML configuration (default: every key at its default,\n"
+		   "                    as --print-default-config shows it)\n"
 		   "  --check-config    validate the configuration and exit (0 valid, 100 not)\n"
-		   "  --print-default-config  print the embedded default configuration\n"
+		   "  --print-default-config  print the default configuration, generated from\n"
+		   "                    the key tables (deploy/tapio.yaml is this output)\n"
 		   "  --log-level L     debug, info, warn, error (overrides the config)\n");
 }
 
@@ -54,6 +56,40 @@ static int load_config(const char *path, struct config **ret)
 		free(err);
 	}
 	return r;
+}
+
+/* What tapiod will execute must be root's alone (in --check-config too); at start, no other
+ * process may hold a worker's uid or gid. */
+static int trust_checks(const struct config *cfg, bool starting)
+{
+	char dir[4096], msg[512];
+	int r = identity_collector_dir(cfg, dir, sizeof(dir));
+	if (r < 0) {
+		log_error("collector_dir: %s", strerror(-r));
+		return r;
+	}
+	if ((r = identity_check_binaries(cfg, dir, msg, sizeof(msg))) < 0) {
+		log_error("%s: %s", cfg->path, msg);
+		return r;
+	}
+	if (!starting)
+		return 0;
+	pid_t pid;
+	uint32_t id;
+	const char *name;
+	r = identity_find_foreign(cfg, NULL, 0, &pid, &id, &name);
+	if (r < 0) {
+		log_error("cannot read /proc to check the workers' ids: %s", strerror(-r));
+		return r;
+	}
+	if (r > 0) {
+		log_error("pid %d already runs under id %u, which belongs to the %s collector's "
+			  "worker (run_as_uid %u / run_as_gid %u + its index): refusing to start "
+			  "(another tapiod, or a user with that id; choose another range)",
+			  (int)pid, id, name, cfg->run_as_uid, cfg->run_as_gid);
+		return -EEXIST;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -113,6 +149,10 @@ int main(int argc, char **argv)
 	struct sup sup = { .config_memfd = -1, .config_path = path };
 	if (load_config(path, &sup.cfg) < 0)
 		return EXIT_CONFIG;
+	if (trust_checks(sup.cfg, !check) < 0) {
+		config_free(sup.cfg);
+		return EXIT_CONFIG;
+	}
 	if (check) {
 		printf("%s: valid\n", sup.cfg->path);
 		config_free(sup.cfg);
@@ -126,7 +166,10 @@ int main(int argc, char **argv)
 	}
 	struct front front = { .ctl_open = false };
 	if (sup.cfg->control.enabled) {
-		if (control_open(&front.ctl, &sup) < 0)
+		r = control_open(&front.ctl, &sup);
+		if (r == -EADDRINUSE)
+			return EXIT_CONFIG; /* another tapiod runs with this socket: leave it be */
+		if (r < 0)
 			log_warn("running without a control socket (tapioctl will not reach this "
 				 "tapiod)");
 		front.ctl_open = true;

@@ -34,7 +34,9 @@ static const struct policy_step table[CHILD_STATE_MAX][CEV_MAX] = {
 	[CHILD_STARTING][CEV_OVER_BUDGET] = S(STARTING, KILL),
 	[CHILD_STARTING][CEV_STOP_REQUESTED] = S(STARTING, TERM),
 
-	[CHILD_READY][CEV_EXIT_CLEAN] = S(STOPPED, STOPPED),
+	/* Nobody asked a running worker to stop (a stop by tapiod is CEV_EXIT_STOPPING or
+	 * CEV_EXIT_FOR_RESTART): exit 0 is a failure, whoever sent the SIGTERM. */
+	[CHILD_READY][CEV_EXIT_CLEAN] = S(BACKOFF, BACKOFF),
 	[CHILD_READY][CEV_EXIT_CONFIG] = S(FAILED, FAIL),
 	[CHILD_READY][CEV_EXIT_TRANSIENT] = S(BACKOFF, BACKOFF),
 	[CHILD_READY][CEV_EXIT_NO_FEATURE] = S(FAILED, FAIL),
@@ -44,7 +46,7 @@ static const struct policy_step table[CHILD_STATE_MAX][CEV_MAX] = {
 	[CHILD_READY][CEV_OVER_BUDGET] = S(READY, KILL),
 	[CHILD_READY][CEV_STOP_REQUESTED] = S(READY, TERM),
 
-	[CHILD_DEGRADED][CEV_EXIT_CLEAN] = S(STOPPED, STOPPED),
+	[CHILD_DEGRADED][CEV_EXIT_CLEAN] = S(BACKOFF, BACKOFF),
 	[CHILD_DEGRADED][CEV_EXIT_CONFIG] = S(FAILED, FAIL),
 	[CHILD_DEGRADED][CEV_EXIT_TRANSIENT] = S(BACKOFF, BACKOFF),
 	[CHILD_DEGRADED][CEV_EXIT_NO_FEATURE] = S(FAILED, FAIL),
@@ -60,6 +62,9 @@ static const struct policy_step table[CHILD_STATE_MAX][CEV_MAX] = {
 	[CHILD_BACKOFF][CEV_CRASH_LOOP] = S(FAILED, FAIL_LOOPING),
 
 	[CHILD_FAILED][CEV_START] = S(STARTING, SPAWN),
+	/* A crash loop is retried every restart_max_ms (FAIL_LOOPING arms the timer); a FAILED
+	 * of exit 100 or 125 arms none: only a reload or a restart by hand starts it again. */
+	[CHILD_FAILED][CEV_BACKOFF_DONE] = S(STARTING, SPAWN),
 	[CHILD_FAILED][CEV_STOP_REQUESTED] = S(FAILED, STOPPED),
 
 	/* A restart by hand of a running worker: once it is gone, start it again at once (through

@@ -5,10 +5,12 @@
  * lower module reaches a higher one only through a callback struct it is given
  * (scripts/check-layers.sh checks this order in `make check`):
  *
- *   policy, budget, meta, spool, sink, route, child, link, audit, sup, control, http, main
+ *   policy, budget, meta, spool, sink, route, child, link, audit, identity, sup, control,
+ *   http, main
  *
  *   policy.h ← budget.h ← child.h ← link.h → route.h → sink.h (sinks.c, sink_*.c) → spool.h
  *                          child.h ← audit.h        meta.h ← route.h
+ *                          child.h ← identity.h (worker ids, trusted binaries)
  *   sup.h (child, link, route, sinks, audit) ← control.h, http.h ← main.c
  *
  * child.c carries out the policy's actions and calls up through struct child_hooks (open and
@@ -23,7 +25,8 @@ enum child_state {
 	CHILD_READY,
 	CHILD_DEGRADED, /* READY with a degraded reason */
 	CHILD_BACKOFF,	/* waiting to restart */
-	CHILD_FAILED,	/* not restarted until asked */
+	CHILD_FAILED,	/* exit 100/125: not restarted until asked; crash loop: retried every
+			 * restart_max_ms */
 	CHILD_STATE_MAX,
 };
 
@@ -37,7 +40,7 @@ enum child_event {
 	CEV_SPAWN_FAILED,
 	CEV_READY,
 	CEV_DEGRADED,
-	CEV_EXIT_CLEAN,	     /* exit 0 */
+	CEV_EXIT_CLEAN,	     /* exit 0 nobody asked for */
 	CEV_EXIT_CONFIG,     /* exit 100 */
 	CEV_EXIT_TRANSIENT,  /* exit 111 or any other code */
 	CEV_EXIT_NO_FEATURE, /* exit 125 */
@@ -69,7 +72,7 @@ enum child_action {
 	CACT_RESTART_NOW,  /* restart by hand of a worker that is gone: clear deaths, restart */
 	CACT_GONE,	   /* a worker gone for good: report, tell the supervisor */
 	CACT_SPAWN_RETRY,  /* try the spawn again in a moment */
-	CACT_FAIL_LOOPING, /* no restart: crash loop */
+	CACT_FAIL_LOOPING, /* crash loop: report, retry after restart_max_ms */
 	CACT_TERM_RESTART, /* mark the restart pending, SIGTERM (CEV_EXIT_FOR_RESTART follows) */
 	CACT_RESET_SPAWN,  /* clear deaths and backoff, start the worker */
 	CACT_MAX,

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "strbuf.h"
+
 #include "config.h"
 
 #define SINK_WRITE_AT (256u << 10) /* queued bytes that trigger a write within a wakeup */
@@ -114,13 +116,32 @@ int sink_file_open(const struct sink_env *env, struct sink **ret);	  /* sink_fil
 int sink_subscribers_open(const struct sink_env *env, struct sink **ret); /* sink_subscribers.c */
 int sink_nats_open(const struct sink_env *env, struct sink **ret);	  /* sink_nats.c */
 
+/* All subscribers together hold at most this many bytes not yet written to their sockets;
+ * one whose backlog passes its share (the budget over the number of subscribers, at least
+ * SUBSCRIBER_SHARE_MIN) is cut off and counted. */
+#define SUBSCRIBERS_BUDGET   (4u << 20)
+#define SUBSCRIBER_SHARE_MIN (64u << 10)
+
 /* `tapioctl events` clients of the control socket, embedded in its connection. */
 struct subscriber {
 	uv_stream_t *stream;
 	const char *want_collector, *want_type; /* filters, NULL = all; borrowed */
+	/* Called once when the subscriber is cut off for falling behind: the owner closes the
+	 * connection (which unsubscribes it). */
+	void (*on_cut)(struct subscriber *sub);
+	/* The rest is the sink's: events wait in `pending` while one batched write is in
+	 * flight (`inflight`, owned); the embedded request lives as long as the connection. */
+	struct strbuf pending;
+	uv_write_t req;
+	uv_buf_t inflight;
+	bool writing, cut;
+	void *sink; /* the subscribers sink while subscribed, NULL after */
 	struct subscriber *next;
 };
 
 /* Start and stop delivering events to a subscriber (s is the "subscribers" sink). */
 void sink_subscribe(struct sink *s, struct subscriber *sub); /* no-op on another sink */
 void sink_unsubscribe(struct sink *s, struct subscriber *sub);
+/* Subscribers cut off for falling behind, and bytes held for all of them now. */
+uint64_t sink_subscribers_cut(const struct sink *s);
+size_t sink_subscribers_held(const struct sink *s);

@@ -24,6 +24,7 @@ struct sink_stdout {
 	struct strbuf buf; /* JSON lines not yet written */
 	size_t max, write_at;
 	uint64_t written, dropped, write_errors;
+	bool broken; /* EPIPE: no reader will ever come back; events are dropped at once */
 };
 
 static void on_writable(uv_poll_t *h, int status, int events);
@@ -37,6 +38,10 @@ static int stdout_event(struct sink *base, const struct sink_event *e)
 	struct sink_stdout *s = (struct sink_stdout *)base;
 	const char *json = e->json;
 	size_t len = e->json_len;
+	if (s->broken) {
+		s->dropped++;
+		return -EPIPE;
+	}
 	if (s->buf.len >= s->max || strbuf_reserve(&s->buf, len + 1) < 0) {
 		s->dropped++;
 		return -ENOBUFS;
@@ -56,6 +61,18 @@ static void stdout_flush(struct sink *base)
 	flush_queue((struct sink_stdout *)base);
 }
 
+/* Events in queued bytes: one per newline (a line cut by a short write still counts). */
+static uint64_t count_lines(const char *p, size_t len)
+{
+	uint64_t n = 0;
+	const char *end = p + len;
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
 static void flush_queue(struct sink_stdout *s)
 {
 	while (s->buf.len > 0) {
@@ -70,9 +87,15 @@ static void flush_queue(struct sink_stdout *s)
 			return;
 		}
 		if (n < 0) {
-			/* The reader went away (EPIPE) or the disk is full: count and discard. */
+			/* The reader went away (EPIPE) or the disk is full: count and discard. The
+			 * discarded lines were counted as written when queued: they are drops. */
 			if (s->write_errors++ == 0)
 				log_error("stdout sink: %s; discarding output", strerror(errno));
+			if (errno == EPIPE)
+				s->broken = true;
+			uint64_t lost = count_lines(s->buf.data, s->buf.len);
+			s->written -= lost < s->written ? lost : s->written;
+			s->dropped += lost;
 			strbuf_reset(&s->buf);
 			return;
 		}

@@ -1,38 +1,65 @@
 // SPDX-License-Identifier: Apache-2.0
 // The subscribers sink: `tapioctl events` clients of the control socket get each event's JSON
-// line in a framed ControlResponse. Every client has a bounded write queue; what a slow client
-// cannot take is dropped and counted here (not against the collector), never buffered without
-// limit. control.c owns the connections and (un)subscribes them.
+// line in a framed ControlResponse. Events are framed once and appended to each subscriber's
+// pending bytes; one write per subscriber is in flight at a time and carries everything that
+// came meanwhile (a batch, not an allocation per event). All subscribers share one memory
+// budget: a subscriber whose backlog passes its share is cut off and counted, so a client that
+// never reads costs tapiod a bounded amount of memory, and nothing after it leaves.
+// control.c owns the connections and (un)subscribes them.
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
+#include "log.h"
 #include "sink.h"
 #include "tapio/v1/control.pb-c.h"
-
-#define CLIENT_QUEUE_MAX (4u << 20)
 
 struct sink_subscribers {
 	struct sink base; /* first */
 	struct subscriber *list;
 	unsigned n;
-	uint64_t written, dropped;
+	uint64_t written, dropped, cut;
+	size_t held;	     /* bytes pending or in flight, all subscribers */
+	struct strbuf frame; /* the current event, framed once */
 };
 
-struct write_req {
-	uv_write_t req;
-	uv_buf_t buf;
-};
+static void start_write(struct subscriber *sub);
 
 static void on_written(uv_write_t *req, int status)
 {
-	struct write_req *w = (struct write_req *)req;
-	free(w->buf.base);
-	free(w);
+	struct subscriber *sub = req->data;
+	struct sink_subscribers *s = sub->sink;
+	free(sub->inflight.base);
+	if (s)
+		s->held -= sub->inflight.len;
+	sub->inflight = uv_buf_init(NULL, 0);
+	sub->writing = false;
+	if (s && status == 0)
+		start_write(sub);
 }
 
-static int send_json(uv_stream_t *stream, const char *json, size_t len)
+/* Hand what is pending to libuv as one write. */
+static void start_write(struct subscriber *sub)
+{
+	if (sub->writing || sub->pending.len == 0)
+		return;
+	sub->inflight = uv_buf_init(sub->pending.data, (unsigned)sub->pending.len);
+	size_t max = sub->pending.max;
+	sub->pending = (struct strbuf)STRBUF_INIT;
+	strbuf_init(&sub->pending, max);
+	sub->req.data = sub;
+	sub->writing = true;
+	if (uv_write(&sub->req, sub->stream, &sub->inflight, 1, on_written) < 0) {
+		struct sink_subscribers *s = sub->sink;
+		s->held -= sub->inflight.len;
+		free(sub->inflight.base);
+		sub->inflight = uv_buf_init(NULL, 0);
+		sub->writing = false;
+	}
+}
+
+static int frame_event(struct sink_subscribers *s, const char *json, size_t len)
 {
 	Tapio__V1__ControlResponse resp = TAPIO__V1__CONTROL_RESPONSE__INIT;
 	resp.response_case = TAPIO__V1__CONTROL_RESPONSE__RESPONSE_EVENT_JSON;
@@ -41,27 +68,22 @@ static int send_json(uv_stream_t *stream, const char *json, size_t len)
 		return -ENOMEM;
 	resp.event_json = line;
 	size_t size = tapio__v1__control_response__get_packed_size(&resp);
-	struct write_req *w = NULL;
-	uint8_t *buf = NULL;
 	int r = -EMSGSIZE;
-	if (size == 0 || size > FRAME_MAX)
-		goto out;
-	r = -ENOMEM;
-	w = malloc(sizeof(*w));
-	buf = malloc(FRAME_HDR + size);
-	if (!w || !buf)
-		goto out;
-	frame_put_header(buf, (uint32_t)size);
-	tapio__v1__control_response__pack(&resp, buf + FRAME_HDR);
-	w->buf = uv_buf_init((char *)buf, (unsigned)(FRAME_HDR + size));
-	r = uv_write(&w->req, stream, &w->buf, 1, on_written);
-	if (r == 0)
-		w = NULL, buf = NULL; /* freed by on_written */
-out:
-	free(w);
-	free(buf);
+	strbuf_reset(&s->frame);
+	if (size > 0 && size <= FRAME_MAX &&
+	    (r = strbuf_reserve(&s->frame, FRAME_HDR + size)) == 0) {
+		frame_put_header((uint8_t *)s->frame.data, (uint32_t)size);
+		tapio__v1__control_response__pack(&resp, (uint8_t *)s->frame.data + FRAME_HDR);
+		s->frame.len = FRAME_HDR + size;
+	}
 	free(line);
 	return r;
+}
+
+static size_t share(const struct sink_subscribers *s)
+{
+	size_t per = SUBSCRIBERS_BUDGET / (s->n ? s->n : 1);
+	return per < SUBSCRIBER_SHARE_MIN ? SUBSCRIBER_SHARE_MIN : per;
 }
 
 static bool wants(const struct subscriber *sub, const char *collector, const char *type)
@@ -80,14 +102,37 @@ static bool wants(const struct subscriber *sub, const char *collector, const cha
 static int subscribers_event(struct sink *base, const struct sink_event *e)
 {
 	struct sink_subscribers *s = (struct sink_subscribers *)base;
-	for (struct subscriber *sub = s->list; sub; sub = sub->next) {
-		if (!wants(sub, e->collector, e->type))
+	bool framed = false;
+	struct subscriber *next;
+	for (struct subscriber *sub = s->list; sub; sub = next) {
+		next = sub->next; /* a cut subscriber leaves the list */
+		if (sub->cut || !wants(sub, e->collector, e->type))
 			continue;
-		if (uv_stream_get_write_queue_size(sub->stream) > CLIENT_QUEUE_MAX ||
-		    send_json(sub->stream, e->json, e->json_len) < 0)
+		if (!framed && frame_event(s, e->json, e->json_len) < 0) {
 			s->dropped++;
-		else
-			s->written++;
+			continue;
+		}
+		framed = true;
+		size_t backlog = sub->pending.len + sub->inflight.len;
+		if (backlog + s->frame.len > share(s) ||
+		    s->held + s->frame.len > SUBSCRIBERS_BUDGET + SUBSCRIBER_SHARE_MIN) {
+			s->dropped++;
+			s->cut++;
+			sub->cut = true;
+			log_warn("control: subscriber cut off: %zu bytes unread (its share of the "
+				 "%u-byte budget is %zu); %llu cut so far",
+				 backlog, SUBSCRIBERS_BUDGET, share(s), (unsigned long long)s->cut);
+			if (sub->on_cut)
+				sub->on_cut(sub);
+			continue;
+		}
+		if (strbuf_append(&sub->pending, s->frame.data, s->frame.len) < 0) {
+			s->dropped++;
+			continue;
+		}
+		s->held += s->frame.len;
+		s->written++;
+		start_write(sub);
 	}
 	return 0; /* a slow client's drops are the subscribers', not the collector's */
 }
@@ -103,6 +148,8 @@ static void subscribers_drain(struct sink *base, unsigned timeout_ms)
 
 static void subscribers_close(struct sink *base)
 {
+	struct sink_subscribers *s = (struct sink_subscribers *)base;
+	strbuf_release(&s->frame);
 	free(base); /* the subscribers belong to their connections */
 }
 
@@ -127,6 +174,7 @@ int sink_subscribers_open(const struct sink_env *env, struct sink **ret)
 	if (!s)
 		return -ENOMEM;
 	s->base.ops = &subscribers_ops;
+	strbuf_init(&s->frame, FRAME_HDR + FRAME_MAX);
 	*ret = &s->base;
 	return 0;
 }
@@ -136,6 +184,10 @@ void sink_subscribe(struct sink *base, struct subscriber *sub)
 	if (base->ops != &subscribers_ops)
 		return;
 	struct sink_subscribers *s = (struct sink_subscribers *)base;
+	strbuf_init(&sub->pending, SUBSCRIBERS_BUDGET + FRAME_HDR + FRAME_MAX);
+	sub->inflight = uv_buf_init(NULL, 0);
+	sub->writing = sub->cut = false;
+	sub->sink = s;
 	sub->next = s->list;
 	s->list = sub;
 	s->n++;
@@ -151,8 +203,27 @@ void sink_unsubscribe(struct sink *base, struct subscriber *sub)
 		if (*p == sub) {
 			*p = sub->next;
 			s->n--;
+			/* an in-flight write ends (cancelled) before the connection is freed: its
+			 * callback frees the buffer; its bytes stop counting now */
+			s->held -= sub->pending.len + sub->inflight.len;
+			strbuf_release(&sub->pending);
+			sub->sink = NULL;
 			break;
 		}
 	}
 	s->base.formats = s->n ? SINK_JSON : 0;
+}
+
+uint64_t sink_subscribers_cut(const struct sink *base)
+{
+	if (!base || base->ops != &subscribers_ops)
+		return 0;
+	return ((const struct sink_subscribers *)base)->cut;
+}
+
+size_t sink_subscribers_held(const struct sink *base)
+{
+	if (!base || base->ops != &subscribers_ops)
+		return 0;
+	return ((const struct sink_subscribers *)base)->held;
 }

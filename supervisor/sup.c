@@ -4,7 +4,6 @@
 // periodically, stops cleanly.
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "identity.h"
 #include "log.h"
 #include "privilege.h"
 #include "sandbox.h"
@@ -40,18 +40,7 @@ static int make_memfd(const struct config *cfg)
 
 static int find_collector_dir(struct sup *sup)
 {
-	if (sup->cfg->collector_dir && sup->cfg->collector_dir[0]) {
-		snprintf(sup->collector_dir, sizeof(sup->collector_dir), "%s",
-			 sup->cfg->collector_dir);
-		return 0;
-	}
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -errno;
-	exe[n] = '\0';
-	snprintf(sup->collector_dir, sizeof(sup->collector_dir), "%s", dirname(exe));
-	return 0;
+	return identity_collector_dir(sup->cfg, sup->collector_dir, sizeof(sup->collector_dir));
 }
 
 static void log_stats(struct sup *sup, uint64_t now);
@@ -250,6 +239,7 @@ static void on_tick(uv_timer_t *t)
 			(double)(c->cnt.events - c->events_at_last_tick) * 1000.0 / TICK_MS;
 		c->events_at_last_tick = c->cnt.events;
 	}
+	identity_check_children(sup->children, sup->n_children, sup->cfg);
 	uint32_t every = sup->cfg->supervisor.stats_log_interval_s;
 	if (every && (!sup->last_log_ns || now - sup->last_log_ns >= every * 1000000000ull))
 		log_stats(sup, now);

@@ -184,11 +184,19 @@ static int cmd_status(void)
 		       (unsigned long long)k->dropped, (unsigned long long)k->write_errors,
 		       (unsigned long long)k->rotations);
 	}
+	printf("control: %llu refused peers, %llu idle timeouts, %llu busy  subscribers: %llu cut "
+	       "off, %llu bytes held\n",
+	       (unsigned long long)s->control_refused, (unsigned long long)s->control_idle_timeouts,
+	       (unsigned long long)s->control_busy, (unsigned long long)s->subscribers_cut,
+	       (unsigned long long)s->subscribers_held);
 	printf("drops per hop: KERNEL = ring buffer full, W-QUEUE = worker socket queue full, "
 	       "SEQ-GAP = missing by sequence number, S-QUEUE = tapiod's sink queue full\n");
-	printf("%-10s %-9s %7s %8s %8s %9s %10s %8s %8s %8s %8s %8s %8s  %s\n", "COLLECTOR",
+	printf("FOREIGN = stop signals from another process / other processes under the worker's "
+	       "uid\n");
+	printf("%-10s %-9s %7s %8s %8s %9s %10s %8s %8s %8s %8s %8s %8s %6s %9s  %s\n", "COLLECTOR",
 	       "STATE", "PID", "UPTIME", "RESTARTS", "EVENTS/S", "EVENTS", "KERNEL", "W-QUEUE",
-	       "SEQ-GAP", "S-QUEUE", "DECODE", "RSS-KIB", "LAST EXIT / DEGRADED");
+	       "SEQ-GAP", "S-QUEUE", "DECODE", "RSS-KIB", "UID", "FOREIGN",
+	       "LAST EXIT / DEGRADED / CRASH LOOP");
 	for (size_t i = 0; i < s->n_collectors; i++) {
 		const Tapio__V1__CollectorStatus *c = s->collectors[i];
 		char cu[32] = "-";
@@ -201,13 +209,23 @@ static int cmd_status(void)
 		if (c->has_rss_kib)
 			snprintf(rss, sizeof(rss), "%llu", (unsigned long long)c->rss_kib);
 		const char *note = c->degraded_reason ? c->degraded_reason
+				   : c->looping	      ? c->looping
 						      : (c->last_exit ? c->last_exit : "-");
-		printf("%-10s %-9s %7s %8s %8u %9.0f %10llu %8llu %8llu %8llu %8llu %8llu %8s  %s\n",
+		char uid[16] = "-", foreign[32];
+		if (c->has_worker_uid)
+			snprintf(uid, sizeof(uid), "%u", c->worker_uid);
+		snprintf(foreign, sizeof(foreign), "%llu/%llu",
+			 (unsigned long long)c->foreign_signals,
+			 (unsigned long long)c->foreign_processes);
+		printf("%-10s %-9s %7s %8s %8u %9.0f %10llu %8llu %8llu %8llu %8llu %8llu %8s %6s "
+		       "%9s  "
+		       "%s\n",
 		       c->name ? c->name : "?", c->state ? c->state : "?", pid, cu, c->restarts,
 		       c->events_per_s, (unsigned long long)c->events,
-		       (unsigned long long)c->kernel_drops, (unsigned long long)c->worker_queue_drops,
-		       (unsigned long long)c->seq_gaps, (unsigned long long)c->supervisor_queue_drops,
-		       (unsigned long long)c->decode_errors, rss, note);
+		       (unsigned long long)c->kernel_drops,
+		       (unsigned long long)c->worker_queue_drops, (unsigned long long)c->seq_gaps,
+		       (unsigned long long)c->supervisor_queue_drops,
+		       (unsigned long long)c->decode_errors, rss, uid, foreign, note);
 	}
 	tapio__v1__control_response__free_unpacked(resp, NULL);
 	return EXIT_CLEAN;
@@ -297,22 +315,25 @@ static int cmd_audit(bool json)
 	}
 	printf("supervisor: CapEff %016llx CapBnd %016llx\n",
 	       (unsigned long long)a->supervisor_cap_eff, (unsigned long long)a->supervisor_cap_bnd);
-	printf("%-10s %7s %6s %6s %16s %16s %16s %16s %4s %7s %-12s %s\n", "COLLECTOR", "PID",
-	       "UID", "GID", "CapEff", "CapPrm", "CapBnd", "CapAmb", "NNP", "Seccomp", "Landlock",
-	       "VERDICT");
+	printf("%-10s %7s %6s %6s %16s %16s %16s %16s %4s %7s %8s %-12s %s\n", "COLLECTOR", "PID",
+	       "UID", "GID", "CapEff", "CapPrm", "CapBnd", "CapAmb", "NNP", "Seccomp", "Dumpable",
+	       "Landlock", "VERDICT");
 	for (size_t i = 0; i < a->n_entries; i++) {
 		const Tapio__V1__AuditEntry *e = a->entries[i];
 		const Tapio__V1__PrivilegeReport *o = e->observed;
 		if (!o) {
-			printf("%-10s %7s %6s %6s %16s %16s %16s %16s %4s %7s %-12s %s\n",
-			       e->collector, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+			printf("%-10s %7s %6s %6s %16s %16s %16s %16s %4s %7s %8s %-12s %s\n",
+			       e->collector, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
 			       e->verdict ? e->verdict : "?");
 			continue;
 		}
-		printf("%-10s %7u %6u %6u %016llx %016llx %016llx %016llx %4s %7u %-12s %s\n",
+		char dump[8] = "?";
+		if (o->has_dumpable)
+			snprintf(dump, sizeof(dump), "%u", o->dumpable);
+		printf("%-10s %7u %6u %6u %016llx %016llx %016llx %016llx %4s %7u %8s %-12s %s\n",
 		       e->collector, e->pid, o->uid, o->gid, (unsigned long long)o->cap_eff,
 		       (unsigned long long)o->cap_prm, (unsigned long long)o->cap_bnd,
-		       (unsigned long long)o->cap_amb, yes_no(o->no_new_privs), o->seccomp,
+		       (unsigned long long)o->cap_amb, yes_no(o->no_new_privs), o->seccomp, dump,
 		       o->landlock ? o->landlock : "?", e->verdict ? e->verdict : "?");
 		for (size_t k = 0; k < e->n_problems; k++)
 			printf("    problem: %s\n", e->problems[k]);

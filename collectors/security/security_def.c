@@ -28,8 +28,10 @@ static const struct config_key keys[] = {
 #undef C
 
 /* Every name in `capabilities` must be one the kernel side can report. */
-static int check(const void *section, const char **ret_key, char *msg, size_t size)
+static int check(const struct config *all, const void *section, const char **ret_key, char *msg,
+		 size_t size)
 {
+	(void)all;
 	const struct config_security *cfg = section;
 
 	for (size_t i = 0; i < cfg->capabilities.n; i++) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Integration-test harness (see harness.h).
 #include "harness.h"
+#include "config.h"
 
 #include "cgroup.h"
 #include "privilege.h"
@@ -68,6 +69,58 @@ const char *harness_source_dir(void)
 	return NULL;
 }
 
+/* Is every directory from / to `dir` root's and writable by nobody else (tapiod's StrictModes
+ * check of collector_dir)? */
+static bool trusted_dir(const char *dir)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (;;) {
+		struct stat st;
+		if (stat(buf[0] ? buf : "/", &st) < 0 || st.st_uid != 0 ||
+		    (st.st_mode & (S_IWGRP | S_IWOTH)))
+			return false;
+		char *slash = strrchr(buf, '/');
+		if (!slash || !buf[0])
+			return true;
+		*slash = '\0';
+	}
+}
+
+const char *harness_bin_dir(void)
+{
+	static char dir[4200];
+	if (dir[0])
+		return dir;
+	snprintf(dir, sizeof(dir), "%s/bin", harness_build_dir());
+	char real[4096];
+	if (realpath(dir, real) && trusted_dir(real))
+		return dir;
+	/* A tree others may write to (a user's clone, a CI workspace): install the binaries
+	 * where only root writes, as a package would. One directory per build tree (each test
+	 * runs in its own process), refreshed when the build is newer. */
+	unsigned h = 5381;
+	for (const char *c = real; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	snprintf(dir, sizeof(dir), "/run/tapio-it-bin-%08x", h);
+	if (mkdir(dir, 0755) < 0)
+		cr_assert_eq(errno, EEXIST, "mkdir %s: %s", dir, strerror(errno));
+	cr_assert_eq(chown(dir, 0, 0), 0);
+	cr_assert_eq(chmod(dir, 0755), 0);
+	char built[4300], copy[4300];
+	struct stat b, c;
+	snprintf(built, sizeof(built), "%s/tapiod", real);
+	snprintf(copy, sizeof(copy), "%s/tapiod", dir);
+	if (stat(copy, &c) == 0 && stat(built, &b) == 0 && c.st_mtime >= b.st_mtime)
+		return dir;
+	char cmd[20000];
+	snprintf(cmd, sizeof(cmd),
+		 "install -p -o root -g root -m 0755 %s/tapiod %s/tapioctl %s/tapio-collector-* %s/",
+		 real, real, real, dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	return dir;
+}
+
 int tapiod_start(struct tapiod *t, const char *collectors_yaml)
 {
 	return tapiod_start_full(t, "", "", collectors_yaml);
@@ -86,6 +139,12 @@ int tapiod_start_sinks(struct tapiod *t, const char *sinks_yaml, const char *col
 int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char *sinks_yaml,
 		      const char *collectors_yaml)
 {
+	return tapiod_start_control(t, supervisor_yaml, "", sinks_yaml, collectors_yaml);
+}
+
+int tapiod_start_control(struct tapiod *t, const char *supervisor_yaml, const char *control_yaml,
+			 const char *sinks_yaml, const char *collectors_yaml)
+{
 	memset(t, 0, sizeof(*t));
 	snprintf(t->dir, sizeof(t->dir), "/tmp/tapio-it-XXXXXX");
 	if (!mkdtemp(t->dir))
@@ -99,23 +158,24 @@ int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char 
 	fprintf(f,
 		"node_name: it-node\n"
 		"log_level: info\n"
-		"collector_dir: %s/bin\n"
+		"collector_dir: %s\n"
 		"supervisor:\n"
 		"  stats_log_interval_s: 1\n"
 		"%s"
 		"control:\n"
 		"  socket_path: %s/ctl.sock\n"
+		"%s"
 		"%s%s"
 		"collectors:\n%s",
-		harness_build_dir(), supervisor_yaml, t->dir, sinks_yaml[0] ? "sinks:\n" : "",
-		sinks_yaml, collectors_yaml);
+		harness_bin_dir(), supervisor_yaml, t->dir, control_yaml,
+		sinks_yaml[0] ? "sinks:\n" : "", sinks_yaml, collectors_yaml);
 	fclose(f);
 
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
-	char bin[4200];
-	snprintf(bin, sizeof(bin), "%s/bin/tapiod", harness_build_dir());
+	char bin[4300];
+	snprintf(bin, sizeof(bin), "%s/tapiod", harness_bin_dir());
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -347,8 +407,8 @@ double jtime(json_object *o)
 
 char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *args)
 {
-	char bin[4200], sock[400];
-	snprintf(bin, sizeof(bin), "%s/bin/tapioctl", harness_build_dir());
+	char bin[4300], sock[400];
+	snprintf(bin, sizeof(bin), "%s/tapioctl", harness_bin_dir());
 	TAPIOD_CTL_SOCK(t, sock);
 	const char *argv[32] = { "tapioctl", "--socket", sock };
 	size_t n = 3;
@@ -452,8 +512,12 @@ void assert_worker_sandboxed(pid_t pid)
 	cr_assert_eq(st.cap_amb, 0);
 	cr_assert_eq(st.cap_inh, 0);
 	cr_assert_eq(st.cap_bnd, 0);
-	cr_assert_eq(st.uid, 65534);
-	cr_assert_eq(st.euid, 65534);
+	/* the worker's own ids: run_as_uid/gid (default 61000) + the collector's index */
+	cr_assert(st.uid >= CONFIG_WORKER_ID_FIRST && st.uid < CONFIG_WORKER_ID_FIRST + 64,
+		  "worker %d runs as uid %u", (int)pid, st.uid);
+	cr_assert_eq(st.euid, st.uid);
+	cr_assert_eq(st.gid, st.uid);
+	cr_assert_eq(st.egid, st.uid);
 	cr_assert_eq(st.no_new_privs, 1);
 	cr_assert_eq(st.seccomp, 2);
 }

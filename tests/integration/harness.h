@@ -10,6 +10,10 @@
 void harness_require_root(void);
 /* The build directory (the parent of the test binary's directory). */
 const char *harness_build_dir(void);
+/* Where the tests run tapiod, tapioctl and the workers from: build/bin when every directory
+ * above it is root's and writable by no one else (tapiod's StrictModes check), otherwise a
+ * root-owned 0755 copy under /run. */
+const char *harness_bin_dir(void);
 /* The source tree (for scripts under tests/helpers), found above the build directory. */
 const char *harness_source_dir(void);
 
@@ -43,6 +47,9 @@ int tapiod_start_with(struct tapiod *t, const char *supervisor_yaml, const char 
 int tapiod_start_sinks(struct tapiod *t, const char *sinks_yaml, const char *collectors_yaml);
 int tapiod_start_full(struct tapiod *t, const char *supervisor_yaml, const char *sinks_yaml,
 		      const char *collectors_yaml);
+/* The same with lines under "control:" (two-space indented), e.g. a socket_group. */
+int tapiod_start_control(struct tapiod *t, const char *supervisor_yaml, const char *control_yaml,
+			 const char *sinks_yaml, const char *collectors_yaml);
 /* Read what is available, for up to timeout_ms. */
 void tapiod_pump(struct tapiod *t, int timeout_ms);
 typedef bool (*event_match_fn)(json_object *ev, void *arg);
@@ -79,7 +86,8 @@ int fake_container_enter(const struct fake_container *fc, pid_t pid);
 /* rmdir bottom-up (the cgroup must be empty). */
 void fake_container_remove(struct fake_container *fc);
 
-/* /proc/PID/status of a worker shows no capabilities, uid 65534, NoNewPrivs 1, Seccomp 2. */
+/* /proc/PID/status of a worker shows no capabilities, its own uid and gid (the default range),
+ * NoNewPrivs 1, Seccomp 2. */
 void assert_worker_sandboxed(pid_t pid);
 
 /* The k8s context a fake_container (containerd, systemd driver) must give an event. */

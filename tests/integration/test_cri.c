@@ -242,7 +242,7 @@ static const char *cri_yaml(bool degraded)
 {
 	snprintf(cfg_yaml, sizeof(cfg_yaml),
 		 "  cri:\n    enabled: true\n    socket_path: %s\n    poll_interval_ms: 500\n"
-		 "    rpc_timeout_ms: 5000\n    force_degraded: %s\n",
+		 "    rpc_timeout_ms: 3000\n    force_degraded: %s\n",
 		 sock_path, degraded ? "true" : "false");
 	return cfg_yaml;
 }

@@ -126,7 +126,7 @@ Test(example, loadavg_events_arrive_with_every_field, .timeout = 60)
 Test(example, default_config_and_check_config)
 {
 	char cmd[4500];
-	snprintf(cmd, sizeof(cmd), "%s/bin/tapiod --print-default-config", harness_build_dir());
+	snprintf(cmd, sizeof(cmd), "%s/tapiod --print-default-config", harness_bin_dir());
 	FILE *p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	static char out[1 << 16];
@@ -142,8 +142,8 @@ Test(example, default_config_and_check_config)
 	const char *bad = "collectors:\n  security:\n    capabilities: [CAP_NOPE]\n";
 	cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
 	close(fd);
-	snprintf(cmd, sizeof(cmd), "%s/bin/tapiod --check-config --config %s 2>&1",
-		 harness_build_dir(), path);
+	snprintf(cmd, sizeof(cmd), "%s/tapiod --check-config --config %s 2>&1",
+		 harness_bin_dir(), path);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	n = fread(out, 1, sizeof(out) - 1, p);

@@ -455,13 +455,13 @@ static void write_config(const struct tapiod *t, const char *collectors)
 	cr_assert_not_null(f);
 	fprintf(f,
 		"node_name: it-node\n"
-		"collector_dir: %s/bin\n"
+		"collector_dir: %s\n"
 		"supervisor:\n"
 		"  stats_log_interval_s: 1\n"
 		"control:\n"
 		"  socket_path: %s\n"
 		"collectors:\n%s",
-		harness_build_dir(), sock, collectors);
+		harness_bin_dir(), sock, collectors);
 	fclose(f);
 }
 
@@ -535,7 +535,7 @@ Test(tapioctl, events_follow_filters_by_collector_and_type, .timeout = 60)
 	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
 	cr_assert(wait_status(&t, "testing", "READY", 10000));
 	char bin[4200], sock[400], cmd[9000];
-	snprintf(bin, sizeof(bin), "%s/bin/tapioctl", harness_build_dir());
+	snprintf(bin, sizeof(bin), "%s/tapioctl", harness_bin_dir());
 	TAPIOD_CTL_SOCK(&t, sock);
 	snprintf(cmd, sizeof(cmd),
 		 "timeout 10 %s --socket %s events --collector testing --type testing. --follow "
@@ -568,7 +568,7 @@ Test(tapioctl, check_config_names_file_line_and_key)
 	cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
 	close(fd);
 	char cmd[9000];
-	snprintf(cmd, sizeof(cmd), "%s/bin/tapioctl check-config %s 2>&1", harness_build_dir(), path);
+	snprintf(cmd, sizeof(cmd), "%s/tapioctl check-config %s 2>&1", harness_bin_dir(), path);
 	FILE *p = popen(cmd, "r");
 	char out[1024] = "";
 	size_t n = fread(out, 1, sizeof(out) - 1, p);

@@ -111,8 +111,8 @@ static void assert_defaults(const struct config *cfg)
 	cr_assert_str_eq(cfg->node_name, host);
 	cr_assert_str_eq(cfg->log_level, "info");
 	cr_assert_str_eq(cfg->collector_dir, "");
-	cr_assert_eq(cfg->run_as_uid, 65534);
-	cr_assert_eq(cfg->run_as_gid, 65534);
+	cr_assert_eq(cfg->run_as_uid, 61000);
+	cr_assert_eq(cfg->run_as_gid, 61000);
 	cr_assert_eq(cfg->supervisor.heartbeat_timeout_ms, 5000);
 	cr_assert_eq(cfg->supervisor.stop_timeout_ms, 3000);
 	cr_assert_eq(cfg->supervisor.stats_log_interval_s, 10);
@@ -238,7 +238,7 @@ static const char every_key_yaml[] = "node_name: node-7\n"
 				     "log_level: debug\n"
 				     "collector_dir: /opt/tapio/libexec\n"
 				     "run_as_uid: 1000\n"
-				     "run_as_gid: 0\n"
+				     "run_as_gid: 2000\n"
 				     "supervisor:\n"
 				     "  heartbeat_timeout_ms: 9000\n"
 				     "  stop_timeout_ms: 250\n"
@@ -273,7 +273,7 @@ static void assert_every_key(const struct config *cfg)
 	cr_assert_str_eq(cfg->log_level, "debug");
 	cr_assert_str_eq(cfg->collector_dir, "/opt/tapio/libexec");
 	cr_assert_eq(cfg->run_as_uid, 1000);
-	cr_assert_eq(cfg->run_as_gid, 0);
+	cr_assert_eq(cfg->run_as_gid, 2000);
 	cr_assert_eq(cfg->supervisor.heartbeat_timeout_ms, 9000);
 	cr_assert_eq(cfg->supervisor.stop_timeout_ms, 250);
 	cr_assert_eq(cfg->supervisor.stats_log_interval_s, 0);
@@ -358,10 +358,10 @@ Test(config, log_levels)
 
 Test(config, quoted_scalars_are_values)
 {
-	struct config *cfg = load_ok("run_as_uid: \"0\"\nsinks:\n  stdout:\n    enabled: 'false'\n"
+	struct config *cfg = load_ok("run_as_uid: \"7\"\nsinks:\n  stdout:\n    enabled: 'false'\n"
 				     "node_name: \"\"\ncollector_dir: 'a b'\n");
 
-	cr_assert_eq(cfg->run_as_uid, 0);
+	cr_assert_eq(cfg->run_as_uid, 7);
 	cr_assert_eq(cfg->sink_stdout.enabled, false);
 	cr_assert_str_eq(cfg->collector_dir, "a b");
 	cr_assert_gt(strlen(cfg->node_name), 0);
@@ -450,30 +450,30 @@ static const struct err_case err_cases[] = {
 	{ "supervisor:\n  stats_log_interval_s: -0\n",
 	  "tapio.yaml:2: supervisor.stats_log_interval_s: -0 is out of range (0..3600)" },
 	{ "run_as_uid: 4294967296\n",
-	  "tapio.yaml:1: run_as_uid: 4294967296 is out of range (0..4294967294)" },
+	  "tapio.yaml:1: run_as_uid: 4294967296 is out of range (1..4294967230)" },
 	{ "run_as_uid: 99999999999999999999999999\n",
-	  "tapio.yaml:1: run_as_uid: 99999999999999999999999999 is out of range (0..4294967294)" },
+	  "tapio.yaml:1: run_as_uid: 99999999999999999999999999 is out of range (1..4294967230)" },
 	{ "run_as_gid: 12abc\n",
-	  "tapio.yaml:1: run_as_gid: expected a decimal integer (0..4294967294), got \"12abc\"" },
+	  "tapio.yaml:1: run_as_gid: expected a decimal integer (1..4294967230), got \"12abc\"" },
 	{ "run_as_gid: 0x10\n",
-	  "tapio.yaml:1: run_as_gid: expected a decimal integer (0..4294967294), got \"0x10\"" },
+	  "tapio.yaml:1: run_as_gid: expected a decimal integer (1..4294967230), got \"0x10\"" },
 	{ "run_as_gid: 1.5\n",
-	  "tapio.yaml:1: run_as_gid: expected a decimal integer (0..4294967294), got \"1.5\"" },
+	  "tapio.yaml:1: run_as_gid: expected a decimal integer (1..4294967230), got \"1.5\"" },
 	{ "run_as_gid: +5\n",
-	  "tapio.yaml:1: run_as_gid: expected a decimal integer (0..4294967294), got \"+5\"" },
+	  "tapio.yaml:1: run_as_gid: expected a decimal integer (1..4294967230), got \"+5\"" },
 	{ "run_as_gid: 1_000\n",
-	  "tapio.yaml:1: run_as_gid: expected a decimal integer (0..4294967294), got \"1_000\"" },
+	  "tapio.yaml:1: run_as_gid: expected a decimal integer (1..4294967230), got \"1_000\"" },
 	{ "run_as_gid: \"-\"\n",
-	  "tapio.yaml:1: run_as_gid: expected a decimal integer (0..4294967294), got \"-\"" },
+	  "tapio.yaml:1: run_as_gid: expected a decimal integer (1..4294967230), got \"-\"" },
 	{ "run_as_gid:\n",
-	  "tapio.yaml:1: run_as_gid: expected a decimal integer (0..4294967294), got \"\"" },
+	  "tapio.yaml:1: run_as_gid: expected a decimal integer (1..4294967230), got \"\"" },
 	{ "run_as_gid: \" 5\"\n",
-	  "tapio.yaml:1: run_as_gid: expected a decimal integer (0..4294967294), got \" 5\"" },
+	  "tapio.yaml:1: run_as_gid: expected a decimal integer (1..4294967230), got \" 5\"" },
 	{ "run_as_gid: 0100\n",
 	  "tapio.yaml:1: run_as_gid: expected a decimal integer without leading zeros, "
 	  "got \"0100\"" },
 	{ "run_as_uid:\n  a: 1\n",
-	  "tapio.yaml:2: run_as_uid: expected a decimal integer (0..4294967294), got a mapping" },
+	  "tapio.yaml:2: run_as_uid: expected a decimal integer (1..4294967230), got a mapping" },
 	/* strings and enums */
 	{ "log_level: verbose\n",
 	  "tapio.yaml:1: log_level: expected one of debug, info, warn, error, got \"verbose\"" },
@@ -561,6 +561,29 @@ static const struct err_case err_cases[] = {
 	{ "supervisor:\n  heartbeat_timeout_ms: 1999\n",
 	  "tapio.yaml:2: supervisor.heartbeat_timeout_ms: 1999 is less than twice "
 	  "collectors.process.heartbeat_interval_ms (1000)" },
+	/* the workers' ids: never root, never the ids `nobody` and others share */
+	{ "run_as_uid: 0\n", "tapio.yaml:1: run_as_uid: 0 is out of range (1..4294967230)" },
+	{ "run_as_gid: 0\n", "tapio.yaml:1: run_as_gid: 0 is out of range (1..4294967230)" },
+	{ "run_as_uid: 65530\n",
+	  "tapio.yaml:1: run_as_uid: 65530 starts a range (one id per collector) that includes "
+	  "65534/65535, the ids `nobody` and others share" },
+	{ "run_as_gid: 65534\n",
+	  "tapio.yaml:1: run_as_gid: 65534 starts a range (one id per collector) that includes "
+	  "65534/65535, the ids `nobody` and others share" },
+	/* a socket path libuv would cut: 108 bytes do not fit sun_path (107 and a NUL) */
+	{ "control:\n  socket_path: /run/"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+	  "tapio.yaml:2: control.socket_path: 108 bytes long; a Unix socket path has at most 107" },
+	/* a CRI call must time out before the watchdog kills the silent worker */
+	{ "collectors:\n  cri:\n    enabled: true\n    rpc_timeout_ms: 5000\n",
+	  "tapio.yaml:4: collectors.cri.rpc_timeout_ms: 5000 plus heartbeat_interval_ms (1000) is "
+	  "not shorter than supervisor.heartbeat_timeout_ms (5000): a stalled runtime would get "
+	  "the worker killed instead of its call timed out" },
+	{ "supervisor:\n  heartbeat_timeout_ms: 3000\ncollectors:\n  cri:\n    enabled: true\n",
+	  "tapio.yaml: collectors.cri.rpc_timeout_ms: 2000 plus heartbeat_interval_ms (1000) is "
+	  "not shorter than supervisor.heartbeat_timeout_ms (3000): a stalled runtime would get "
+	  "the worker killed instead of its call timed out" },
 };
 
 ParameterizedTestParameters(config, rejects)
@@ -661,8 +684,8 @@ struct bound_case {
 };
 
 static const struct bound_case bound_cases[] = {
-	{ "run_as_uid", 0, 4294967294u, false, NULL },
-	{ "run_as_gid", 0, 4294967294u, false, NULL },
+	{ "run_as_uid", 1, 4294967230u, false, NULL },
+	{ "run_as_gid", 1, 4294967230u, false, NULL },
 	{ "supervisor.heartbeat_timeout_ms", 500, 600000, false,
 	  "collectors:\n  process:\n    heartbeat_interval_ms: 100\n" },
 	{ "supervisor.stop_timeout_ms", 100, 60000, false, NULL },
@@ -827,7 +850,7 @@ Test(config, file_errors_name_the_file)
 	cr_assert_eq(config_load_file(path, &cfg, &err), -EINVAL);
 	cr_assert_null(cfg);
 	snprintf(want, sizeof(want),
-		 "%s:1: run_as_uid: expected a decimal integer (0..4294967294), got \"x\"", path);
+		 "%s:1: run_as_uid: expected a decimal integer (1..4294967230), got \"x\"", path);
 	cr_assert_str_eq(err, want);
 	free(err);
 	unlink(path);

@@ -47,7 +47,8 @@ static const struct expect expected[] = {
 	E(STARTING, EXIT_STOPPING, STOPPED, GONE),
 
 	/* READY and DEGRADED: running. */
-	E(READY, EXIT_CLEAN, STOPPED, STOPPED),
+	/* exit 0 that tapiod did not ask for (a foreign SIGTERM): a failure, restarted */
+	E(READY, EXIT_CLEAN, BACKOFF, BACKOFF),
 	E(READY, EXIT_CONFIG, FAILED, FAIL),
 	E(READY, EXIT_TRANSIENT, BACKOFF, BACKOFF),
 	E(READY, EXIT_NO_FEATURE, FAILED, FAIL),
@@ -61,7 +62,7 @@ static const struct expect expected[] = {
 	E(READY, EXIT_FOR_RESTART, BACKOFF, RESTART_NOW),
 	E(READY, EXIT_STOPPING, STOPPED, GONE),
 
-	E(DEGRADED, EXIT_CLEAN, STOPPED, STOPPED),
+	E(DEGRADED, EXIT_CLEAN, BACKOFF, BACKOFF),
 	E(DEGRADED, EXIT_CONFIG, FAILED, FAIL),
 	E(DEGRADED, EXIT_TRANSIENT, BACKOFF, BACKOFF),
 	E(DEGRADED, EXIT_NO_FEATURE, FAILED, FAIL),
@@ -85,8 +86,10 @@ static const struct expect expected[] = {
 	E(BACKOFF, EXIT_FOR_RESTART, BACKOFF, RESTART_NOW),
 	E(BACKOFF, EXIT_STOPPING, STOPPED, GONE),
 
-	/* FAILED: stays until started by hand; shutdown keeps it FAILED. */
+	/* FAILED: a crash loop is retried when its restart_max_ms timer fires (backoff-done);
+	 * otherwise it stays until started by hand; shutdown keeps it FAILED. */
 	E(FAILED, START, STARTING, SPAWN),
+	E(FAILED, BACKOFF_DONE, STARTING, SPAWN),
 	E(FAILED, STOP_REQUESTED, FAILED, STOPPED),
 	E(FAILED, RESTART_IDLE, STARTING, RESET_SPAWN),
 	E(FAILED, RESTART_LIVE, FAILED, TERM_RESTART),

@@ -26,8 +26,9 @@ Test(wire, frame_bodies_match_the_schema)
 	assert_field(d, "heartbeat", WIRE_FRAME_HEARTBEAT, PROTOBUF_C_TYPE_MESSAGE);
 	assert_field(d, "stats", WIRE_FRAME_STATS, PROTOBUF_C_TYPE_MESSAGE);
 	assert_field(d, "fatal", WIRE_FRAME_FATAL, PROTOBUF_C_TYPE_MESSAGE);
+	assert_field(d, "signaled", WIRE_FRAME_SIGNALED, PROTOBUF_C_TYPE_MESSAGE);
 	/* Every body has a name here: a new one must be added to wire.h too. */
-	cr_assert_eq(d->n_fields, 5, "WorkerFrame grew a body wire.h does not name");
+	cr_assert_eq(d->n_fields, 6, "WorkerFrame grew a body wire.h does not name");
 }
 
 Test(wire, batch_and_fatal_match_the_schema)
