@@ -351,9 +351,23 @@ Test(nats_sink, a_killed_tapiod_delivers_its_spool_after_restart, .timeout = 90)
 	cr_assert_eq(tapiod_start_full(&t, NO_HTTP, sinks, TESTING("1")), 0);
 	cr_assert(tapiod_wait_state(&t, "testing", "READY", 15000));
 	sleep_ms(1500);
+	/* tapiod dies; so does its worker, which the next tapiod would otherwise find still
+	 * running under the testing collector's uid (it refuses to start then). */
+	pid_t workers[8];
+	size_t nw = tapiod_children(&t, workers, 8);
 	kill(t.pid, SIGKILL);
 	waitpid(t.pid, NULL, 0);
 	t.pid = 0;
+	for (size_t i = 0; i < nw; i++)
+		kill(workers[i], SIGKILL);
+	for (int i = 0; i < 100; i++) {
+		bool alive = false;
+		for (size_t w = 0; w < nw; w++)
+			alive |= kill(workers[w], 0) == 0;
+		if (!alive)
+			break;
+		sleep_ms(50);
+	}
 	tapiod_cleanup(&t);
 
 	/* What the dead tapiod left in its spool (opening it cuts off a torn tail). */
