@@ -38,6 +38,11 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", NULL
 static const char *const format_names[] = {"json", NULL};
 static const char *const file_format_names[] = {"json", "binary", NULL};
 
+static const char *const fsync_names[] = {"never", "segment", "always", NULL};
+static const char *const spool_full_names[] = {"drop_oldest", "refuse_new", NULL};
+
+_Static_assert(sizeof(enum config_spool_fsync) == sizeof(unsigned int), "enum stored as unsigned");
+_Static_assert(sizeof(enum config_spool_full) == sizeof(unsigned int), "enum stored as unsigned");
 _Static_assert(sizeof(enum config_hooks) == sizeof(unsigned int), "enum stored as unsigned int");
 _Static_assert(sizeof(enum config_sink_format) == sizeof(unsigned int), "enum stored as unsigned");
 
@@ -78,6 +83,53 @@ static const struct config_key top_keys[] = {
 	CONFIG_U32(C, "sinks.file.keep", sink_file.keep, 5, 0, 100, "rotated files kept"),
 	CONFIG_U32(C, "sinks.file.queue_max_kib", sink_file.queue_max_kib, 16384, 64, 1048576,
 		   NULL),
+
+	CONFIG_BOOL(C, "sinks.nats.enabled", sink_nats.enabled, false, NULL),
+	CONFIG_LIST(C, "sinks.nats.servers", sink_nats.servers, 1, 255,
+		    "nats:// or tls:// URLs, tried in turn; [] = nats://127.0.0.1:4222"),
+	CONFIG_STRING(C, "sinks.nats.subject_prefix", sink_nats.subject_prefix, "tapio", NULL,
+		      "subjects: <prefix>.<node>.<collector>.<type>"),
+	CONFIG_ENUM(C, "sinks.nats.format", sink_nats.format, enum config_sink_format,
+		    CONFIG_SINK_JSON, file_format_names, "binary = the encoded tapio.v1.Event"),
+	CONFIG_STRING(C, "sinks.nats.stream", sink_nats.stream, "", NULL,
+		      "create this JetStream stream for <prefix>.> if missing; \"\" = do not"),
+	CONFIG_U32(C, "sinks.nats.window", sink_nats.window, 4096, 1, 65536,
+		   "publishes awaiting their ack; the rest waits in the spool"),
+	CONFIG_U32(C, "sinks.nats.ack_timeout_ms", sink_nats.ack_timeout_ms, 5000, 100, 600000,
+		   "no ack within this: sent again from the spool"),
+	CONFIG_U32(C, "sinks.nats.reconnect_wait_ms", sink_nats.reconnect_wait_ms, 1000, 10,
+		   600000, NULL),
+	CONFIG_STRING(C, "sinks.nats.credentials_file", sink_nats.credentials_file, "", NULL,
+		      "NATS .creds file (JWT and nkey seed)"),
+	CONFIG_STRING(C, "sinks.nats.nkey", sink_nats.nkey, "", NULL,
+		      "public nkey (U...), signed with nkey_seed_file"),
+	CONFIG_STRING(C, "sinks.nats.nkey_seed_file", sink_nats.nkey_seed_file, "", NULL, NULL),
+	CONFIG_STRING(C, "sinks.nats.token_file", sink_nats.token_file, "", NULL,
+		      "a file holding the auth token"),
+	CONFIG_BOOL(C, "sinks.nats.tls.enabled", sink_nats.tls, false,
+		    "required for tls:// URLs; implied by the files below"),
+	CONFIG_STRING(C, "sinks.nats.tls.ca_file", sink_nats.tls_ca_file, "", NULL,
+		      "\"\" = the system's trusted CAs"),
+	CONFIG_STRING(C, "sinks.nats.tls.cert_file", sink_nats.tls_cert_file, "", NULL,
+		      "client certificate (mutual TLS), with key_file"),
+	CONFIG_STRING(C, "sinks.nats.tls.key_file", sink_nats.tls_key_file, "", NULL, NULL),
+	CONFIG_STRING(C, "sinks.nats.spool.dir", sink_nats.spool_dir, "/var/lib/tapio/spool/nats",
+		      NULL, "events wait here until JetStream acknowledged them"),
+	CONFIG_U32(C, "sinks.nats.spool.max_mib", sink_nats.spool_max_mib, 1024, 1, 1048576,
+		   "the spool's size cap"),
+	CONFIG_U32(C, "sinks.nats.spool.segment_mib", sink_nats.spool_segment_mib, 16, 1, 1024,
+		   "segment file size; at most max_mib / 2"),
+	CONFIG_ENUM(C, "sinks.nats.spool.fsync", sink_nats.spool_fsync, enum config_spool_fsync,
+		    CONFIG_FSYNC_SEGMENT, fsync_names,
+		    "never = the page cache: survives a crash of tapiod, not of the node"),
+	CONFIG_ENUM(C, "sinks.nats.spool.when_full", sink_nats.spool_when_full,
+		    enum config_spool_full, CONFIG_SPOOL_DROP_OLDEST, spool_full_names,
+		    "what a full spool does; both count what they lose"),
+
+	CONFIG_BOOL(C, "http.enabled", http.enabled, true, "/metrics, /healthz, /readyz"),
+	CONFIG_STRING(C, "http.address", http.address, "127.0.0.1", NULL,
+		      "numeric IPv4 or IPv6 address; 0.0.0.0 for a Service or a remote scraper"),
+	CONFIG_U32(C, "http.port", http.port, 9464, 1, 65535, NULL),
 
 	CONFIG_BOOL(C, "control.enabled", control.enabled, true, NULL),
 	CONFIG_STRING(C, "control.socket_path", control.socket_path, "/run/tapio/tapiod.sock", NULL,

@@ -32,6 +32,17 @@ enum config_sink_format {
 	CONFIG_SINK_BINARY, /* 4-byte big-endian length + tapio.v1.Event, per event */
 };
 
+enum config_spool_fsync {
+	CONFIG_FSYNC_NEVER = 0,
+	CONFIG_FSYNC_SEGMENT, /* when a spool segment is closed */
+	CONFIG_FSYNC_ALWAYS,  /* at every write (once per loop wakeup) */
+};
+
+enum config_spool_full {
+	CONFIG_SPOOL_DROP_OLDEST = 0, /* delete the oldest segment, counted */
+	CONFIG_SPOOL_REFUSE_NEW,      /* refuse new events, counted */
+};
+
 /* Keys every collector section has (collectors.<name>.*); each collector's section struct
  * begins with this block. Defaults and ranges: the key table in config.c, or
  * `tapiod --print-default-config`. */
@@ -173,6 +184,33 @@ struct config {
 		uint32_t keep;			/* rotated files kept */
 		uint32_t queue_max_kib;
 	} sink_file;
+
+	struct {
+		bool enabled;
+		struct config_string_list servers; /* empty = nats://127.0.0.1:4222 */
+		char *subject_prefix;		   /* owned; subjects <prefix>.<node>.<collector>.<type> */
+		enum config_sink_format format;	   /* json or binary (the encoded tapio.v1.Event) */
+		char *stream;			   /* owned; "" = do not create a stream */
+		uint32_t window;		   /* publishes awaiting their ack */
+		uint32_t ack_timeout_ms;
+		uint32_t reconnect_wait_ms;
+		char *credentials_file; /* owned; .creds (JWT + nkey seed), "" = none */
+		char *nkey;		/* owned; public nkey, with nkey_seed_file */
+		char *nkey_seed_file;	/* owned */
+		char *token_file;	/* owned */
+		bool tls;
+		char *tls_ca_file, *tls_cert_file, *tls_key_file; /* owned */
+		char *spool_dir;				  /* owned */
+		uint32_t spool_max_mib, spool_segment_mib;
+		enum config_spool_fsync spool_fsync;
+		enum config_spool_full spool_when_full;
+	} sink_nats;
+
+	struct {
+		bool enabled;
+		char *address; /* owned; numeric IPv4 or IPv6 */
+		uint32_t port;
+	} http;
 
 	struct {
 		bool enabled;

@@ -5,7 +5,7 @@
 # (and its own). Part of `make check`.
 set -eu
 cd "$(dirname "$0")/.."
-ORDER="policy budget meta sink route child link audit identity sup control main"
+ORDER="policy budget meta spool sink route child link audit identity sup control http main"
 rank() {
 	i=0
 	for m in $ORDER; do

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // tapiod: the supervisor's command line. Loads the config, sets up the supervisor (sup.c) and
-// its control socket (control.c), runs the loop.
+// its control socket (control.c) and HTTP endpoint (http.c), runs the loop.
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 
 #include "control.h"
 #include "exitcodes.h"
+#include "http.h"
 #include "identity.h"
 #include "log.h"
 #include "sup.h"
@@ -25,9 +26,21 @@ static void usage(FILE *f)
 		   "  --log-level L     debug, info, warn, error (overrides the config)\n");
 }
 
-static void control_close_cb(void *ctx)
+/* What main opened on the loop besides sup: closed with sup's handles. */
+struct front {
+	struct control ctl;
+	bool ctl_open;
+	struct http_server http;
+	bool http_open;
+};
+
+static void front_close_cb(void *ctx)
 {
-	control_close(ctx);
+	struct front *f = ctx;
+	if (f->ctl_open)
+		control_close(&f->ctl);
+	if (f->http_open)
+		http_close(&f->http);
 }
 
 static int load_config(const char *path, struct config **ret)
@@ -151,17 +164,21 @@ int main(int argc, char **argv)
 		log_error("startup: %s", strerror(-r));
 		return EXIT_TRANSIENT;
 	}
-	struct control ctl;
+	struct front front = { .ctl_open = false };
 	if (sup.cfg->control.enabled) {
-		r = control_open(&ctl, &sup);
+		r = control_open(&front.ctl, &sup);
 		if (r == -EADDRINUSE)
 			return EXIT_CONFIG; /* another tapiod runs with this socket: leave it be */
 		if (r < 0)
 			log_warn("running without a control socket (tapioctl will not reach this "
 				 "tapiod)");
-		sup.on_close = control_close_cb;
-		sup.on_close_ctx = &ctl;
+		front.ctl_open = true;
 	}
+	/* Without the endpoint tapiod still runs: a probe failing says enough. */
+	if (sup.cfg->http.enabled)
+		front.http_open = http_open(&front.http, &sup) == 0;
+	sup.on_close = front_close_cb;
+	sup.on_close_ctx = &front;
 	log_info("tapiod starting on node %s: %zu collector(s), run id %s", sup.cfg->node_name,
 		 sup.n_children, sup.run_id);
 	sup_start(&sup);

@@ -5,12 +5,13 @@
  * lower module reaches a higher one only through a callback struct it is given
  * (scripts/check-layers.sh checks this order in `make check`):
  *
- *   policy, budget, meta, sink, route, child, link, audit, identity, sup, control, main
+ *   policy, budget, meta, spool, sink, route, child, link, audit, identity, sup, control,
+ *   http, main
  *
- *   policy.h ← budget.h ← child.h ← link.h → route.h → sink.h (sinks.c, sink_*.c)
+ *   policy.h ← budget.h ← child.h ← link.h → route.h → sink.h (sinks.c, sink_*.c) → spool.h
  *                          child.h ← audit.h        meta.h ← route.h
  *                          child.h ← identity.h (worker ids, trusted binaries)
- *   sup.h (child, link, route, sinks, audit) ← control.h ← main.c
+ *   sup.h (child, link, route, sinks, audit) ← control.h, http.h ← main.c
  *
  * child.c carries out the policy's actions and calls up through struct child_hooks (open and
  * drain the worker's link, the READY audit, "stopped"); link.c decodes and enforces the

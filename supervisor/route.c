@@ -88,7 +88,8 @@ struct route_tally route_event(struct route *rt, const char *collector, bool pod
 	bool enriched = meta_enrich(&rt->meta, ev);
 
 	unsigned want = sinks_formats(rt->sinks), have = 0;
-	struct sink_event e = {.collector = collector, .type = ev->type};
+	struct sink_event e = {
+		.collector = collector, .type = ev->type, .id = id, .id_len = id_len};
 	if (want & SINK_RECORD) {
 		strbuf_reset(&rt->record);
 		if (binary_record(&rt->record, bytes, len, ev, id_len, enriched) < 0) {

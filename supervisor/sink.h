@@ -32,6 +32,8 @@ enum sink_format {
  * Everything is borrowed for the call. */
 struct sink_event {
 	const char *collector, *type;
+	const char *id; /* the event id, unique per event and stable: a network sink's dedup key */
+	size_t id_len;
 	const char *json;
 	size_t json_len;
 	const uint8_t *record;
@@ -40,6 +42,14 @@ struct sink_event {
 
 struct sink_stats {
 	uint64_t written, dropped, write_errors, rotations;
+	uint64_t queued_bytes; /* waiting in memory */
+	/* A sink with a disk spool (NATS): bytes not yet acknowledged, wall-clock ns of the oldest
+	 * spooled event (0 = none), events its destination acknowledged. */
+	uint64_t spool_bytes;
+	int64_t spool_oldest_ns;
+	uint64_t acked;
+	bool spooled; /* the three above apply */
+	bool failing; /* cannot deliver now (e.g. not connected) */
 };
 
 struct sink;
@@ -104,6 +114,7 @@ struct sink *sinks_find(struct sinks *t, const char *name);
 int sink_stdout_open(const struct sink_env *env, struct sink **ret);	  /* sink_stdout.c */
 int sink_file_open(const struct sink_env *env, struct sink **ret);	  /* sink_file.c */
 int sink_subscribers_open(const struct sink_env *env, struct sink **ret); /* sink_subscribers.c */
+int sink_nats_open(const struct sink_env *env, struct sink **ret);	  /* sink_nats.c */
 
 /* All subscribers together hold at most this many bytes not yet written to their sockets;
  * one whose backlog passes its share (the budget over the number of subscribers, at least

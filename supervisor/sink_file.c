@@ -237,7 +237,8 @@ static void file_stats(const struct sink *base, struct sink_stats *ret)
 	*ret = (struct sink_stats){.written = f->written,
 				   .dropped = f->dropped,
 				   .write_errors = f->write_errors,
-				   .rotations = f->rotations};
+				   .rotations = f->rotations,
+				   .queued_bytes = f->buf.len};
 }
 
 static const struct sink_ops file_ops = {

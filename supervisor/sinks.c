@@ -11,6 +11,7 @@ const struct sink_type sink_types[] = {
 	{"stdout", sink_stdout_open},
 	{"file", sink_file_open},
 	{"subscribers", sink_subscribers_open},
+	{"nats", sink_nats_open},
 };
 const size_t sink_type_count = sizeof(sink_types) / sizeof(sink_types[0]);
 

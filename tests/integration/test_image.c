@@ -4,8 +4,10 @@
 // deploy/kubernetes/daemonset.yaml declares, read from the manifest itself, with the ConfigMap's
 // tapio.yaml. A manifest setting this test does not know how to apply fails the test.
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -54,6 +56,9 @@ struct pod {
 	char memory_limit[32], cpu_limit[32];
 	char *probe[8];
 	size_t n_probe;
+	/* readinessProbe.httpGet, its port resolved through ports[] (0 = none) */
+	char ready_path[128];
+	int ready_port;
 };
 
 static yaml_node_t *ymap(yaml_document_t *d, yaml_node_t *n, const char *key)
@@ -181,16 +186,10 @@ static void parse_volumes(yaml_document_t *d, yaml_node_t *spec, struct pod *pod
 
 static void parse_container(yaml_document_t *d, yaml_node_t *c, struct pod *pod)
 {
-	static const char *const ckeys[] = {"name",
-					    "image",
-					    "imagePullPolicy",
-					    "command",
-					    "env",
-					    "securityContext",
-					    "volumeMounts",
-					    "livenessProbe",
-					    "resources",
-					    NULL};
+	static const char *const ckeys[] = {"name",	    "image",	     "imagePullPolicy",
+					    "command",	    "env",	     "securityContext",
+					    "volumeMounts", "livenessProbe", "readinessProbe",
+					    "ports",	    "resources",     NULL};
 	only_keys(d, c, "containers[0]", ckeys);
 	snprintf(pod->image, sizeof(pod->image), "%s", yscalar(ymap(d, c, "image")) ?: "");
 	yaml_node_t *cmd = ymap(d, c, "command");
@@ -259,6 +258,74 @@ static void parse_container(yaml_document_t *d, yaml_node_t *c, struct pod *pod)
 	yaml_node_t *probe = ypath(d, c, "livenessProbe.exec.command");
 	for (size_t i = 0; i < ylen(probe) && i < 8; i++)
 		pod->probe[pod->n_probe++] = (char *)yscalar(yitem(d, probe, i));
+	/* Ports: only TCP container ports, which the pod's own network namespace has anyway. */
+	static const char *const portkeys[] = {"name", "containerPort", "protocol", NULL};
+	yaml_node_t *ports = ymap(d, c, "ports");
+	for (size_t i = 0; i < ylen(ports); i++) {
+		yaml_node_t *p = yitem(d, ports, i);
+		only_keys(d, p, "ports[]", portkeys);
+		const char *proto = yscalar(ymap(d, p, "protocol")) ?: "TCP";
+		cr_assert_str_eq(proto, "TCP", "ports[]: only TCP is applied");
+	}
+	yaml_node_t *rp = ymap(d, c, "readinessProbe");
+	if (rp) {
+		static const char *const rkeys[] = {"httpGet",		"initialDelaySeconds",
+						    "periodSeconds",	"timeoutSeconds",
+						    "failureThreshold", NULL};
+		static const char *const hkeys[] = {"path", "port", NULL};
+		only_keys(d, rp, "readinessProbe", rkeys);
+		only_keys(d, ymap(d, rp, "httpGet"), "readinessProbe.httpGet", hkeys);
+		snprintf(pod->ready_path, sizeof(pod->ready_path), "%s",
+			 yscalar(ypath(d, rp, "httpGet.path")) ?: "/");
+		const char *port = yscalar(ypath(d, rp, "httpGet.port"));
+		cr_assert_not_null(port, "readinessProbe.httpGet.port");
+		pod->ready_port = atoi(port);
+		for (size_t i = 0; i < ylen(ports) && pod->ready_port == 0; i++) {
+			yaml_node_t *p = yitem(d, ports, i);
+			const char *name = yscalar(ymap(d, p, "name"));
+			if (name && strcmp(name, port) == 0)
+				pod->ready_port = atoi(yscalar(ymap(d, p, "containerPort")) ?: "0");
+		}
+		cr_assert_gt(pod->ready_port, 0, "readinessProbe port %s: not in ports[]", port);
+	}
+}
+
+/* The kubelet's httpGet probe: GET path from inside the network namespace of process pid
+ * (the pod's), to 127.0.0.1:port. Returns the HTTP status code, or -1. */
+static int http_probe_in(pid_t pid, int port, const char *path)
+{
+	int pfd[2];
+	cr_assert_eq(pipe(pfd), 0);
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		char ns[64];
+		snprintf(ns, sizeof(ns), "/proc/%d/ns/net", (int)pid);
+		int nfd = open(ns, O_RDONLY | O_CLOEXEC);
+		if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0)
+			_exit(2);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(3);
+		char req[256], resp[64] = "";
+		int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: probe\r\n\r\n", path);
+		if (write(fd, req, (size_t)n) != n || read(fd, resp, sizeof(resp) - 1) <= 0)
+			_exit(4);
+		if (write(pfd[1], resp, strlen(resp)) < 0)
+			_exit(5);
+		_exit(0);
+	}
+	close(pfd[1]);
+	char resp[64] = "";
+	ssize_t got = read(pfd[0], resp, sizeof(resp) - 1);
+	close(pfd[0]);
+	waitpid(child, NULL, 0);
+	int code = -1;
+	if (got > 0 && sscanf(resp, "HTTP/1.1 %d", &code) != 1)
+		code = -1;
+	return code;
 }
 
 /* daemonset.yaml → pod; d stays loaded (pod points into it). */
@@ -917,6 +984,24 @@ Test(image, daemonset_runs_as_declared, .timeout = 90)
 	out = pod_exec(&r, &st, probe);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "liveness probe failed:\n%s", out);
 	free(out);
+	/* The readiness probe, as the kubelet sends it: GET in the pod's network namespace. */
+	if (pod.ready_port) {
+		const char *ls[] = {"tasks", "ls", NULL};
+		out = ctr(&st, ls);
+		pid_t tpid = 0;
+		for (char *save, *l = strtok_r(out, "\n", &save); l && !tpid;
+		     l = strtok_r(NULL, "\n", &save)) {
+			char id[64];
+			int p;
+			if (sscanf(l, "%63s %d", id, &p) == 2 && strcmp(id, r.id) == 0)
+				tpid = p;
+		}
+		free(out);
+		cr_assert_gt(tpid, 0, "the pod's task pid");
+		int code = http_probe_in(tpid, pod.ready_port, pod.ready_path);
+		cr_assert_eq(code, 200, "readiness probe GET %s on port %d: %d", pod.ready_path,
+			     pod.ready_port, code);
+	}
 
 	pod_stop(&r);
 	tapiod_cleanup(&r.t);

@@ -1,0 +1,717 @@
+// SPDX-License-Identifier: Apache-2.0
+// The NATS JetStream sink. Every event is first appended to the disk spool (spool.c), then
+// published from the spool in order with its event id as the JetStream message id, at most
+// `window` publishes awaiting their ack; an ack deletes it from the spool. An outage, a full
+// window or a crash therefore only delays events: they wait on disk (bounded, counted) and go
+// out in order, before newer ones, once the server is back.
+//
+// Threads: libnats (nats.c) runs its own threads for the socket, acks and reconnects. We do not
+// use its libuv adapter: acks and connection callbacks still arrive on libnats's threads with
+// it, and the adapter must own the loop's thread for its socket. Instead the callbacks only
+// append to a mutex-guarded list and wake the loop with a uv_async; everything else (spool,
+// window, publish calls, counters) belongs to the loop's thread.
+#include <errno.h>
+#include <fcntl.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sink.h"
+#include "spool.h"
+
+#define RETRY_MS	 500 /* after a failed publish, before sending from the spool again */
+#define TICK_MS		 250
+#define SUBJECT_MAX	 SPOOL_MSG_STR_MAX
+#define DEFAULT_URL	 "nats://127.0.0.1:4222"
+#define TOKEN_MAX	 4096
+#define STREAM_MAX_BYTES (-1)
+
+/* A publish awaiting its ack. msg is only a key: libnats owns it until the ack hands it back. */
+struct inflight {
+	natsMsg *msg;
+	struct spool_pos start, end;
+	uint64_t sent_ms; /* uv_now() */
+	bool answered, acked;
+};
+
+/* What libnats's threads hand to the loop. */
+struct answer {
+	natsMsg *msg; /* owned by the receiver */
+	bool ok;
+};
+
+struct sink_nats {
+	struct sink base; /* first */
+	uv_loop_t *loop;
+	uv_async_t wake; /* libnats threads → loop */
+	uv_timer_t tick; /* retries and spool writes when no event comes */
+	unsigned open_handles;
+
+	pthread_mutex_t mu;		/* guards the fields down to `closing` */
+	struct answer *answers, *spare; /* window entries each: one answer per publish */
+	size_t n_answers;
+	bool answers_lost;
+	bool connected, closing;
+	uint64_t disconnects;
+
+	natsOptions *opts;
+	natsConnection *nc;
+	jsCtx *js;
+	char *token; /* owned, for natsOptions_SetToken */
+	char stream[128], prefix[128], node[64];
+	bool binary;
+	int64_t ack_timeout_ms;
+
+	struct spool *spool;
+	struct inflight *ring; /* window entries, oldest at head */
+	size_t window, head, count;
+	unsigned unanswered; /* ring entries without their answer */
+	bool rewind;	     /* a publish failed: send again from the oldest unacked */
+	uint64_t retry_at;   /* uv_now() before which nothing is published */
+	bool is_connected;   /* the loop's copy */
+
+	uint8_t *enc; /* one spooled message */
+	size_t enc_cap;
+
+	uint64_t written, spool_refused, lost, acked, failed, publish_errors, bad_records;
+	bool warned_full;
+};
+
+static const struct sink_ops nats_ops;
+
+/* ---- libnats's threads --------------------------------------------------------------------- */
+
+static void hand_over(struct sink_nats *n, natsMsg *msg, bool ok)
+{
+	pthread_mutex_lock(&n->mu);
+	if (n->closing) {
+		pthread_mutex_unlock(&n->mu);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	/* At most window publishes await their answer, so this never fills; if it did, the
+	 * loop sends the whole window again. */
+	if (n->n_answers == n->window) {
+		n->answers_lost = true;
+		uv_async_send(&n->wake);
+		pthread_mutex_unlock(&n->mu);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	n->answers[n->n_answers++] = (struct answer){msg, ok};
+	uv_async_send(&n->wake);
+	pthread_mutex_unlock(&n->mu);
+}
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	hand_over(closure, msg, pa != NULL && pae == NULL);
+}
+
+static void set_connected(struct sink_nats *n, bool up)
+{
+	pthread_mutex_lock(&n->mu);
+	n->connected = up;
+	if (!up)
+		n->disconnects++;
+	if (!n->closing)
+		uv_async_send(&n->wake);
+	pthread_mutex_unlock(&n->mu);
+}
+
+/* Create the stream when configured (blocking; on libnats's callback thread, never the loop). */
+static void ensure_stream(struct sink_nats *n, natsConnection *nc)
+{
+	if (!n->stream[0] || !n->js)
+		return;
+	char subject[sizeof(n->prefix) + 2];
+	snprintf(subject, sizeof(subject), "%s.>", n->prefix);
+	const char *subjects[] = {subject};
+	jsStreamConfig sc;
+	jsStreamConfig_Init(&sc);
+	sc.Name = n->stream;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.Storage = js_FileStorage;
+	jsErrCode jerr = 0;
+	jsStreamInfo *si = NULL;
+	natsStatus s = js_AddStream(&si, n->js, &sc, NULL, &jerr);
+	if (s == NATS_OK)
+		log_info("nats sink: created stream %s for %s", n->stream, subject);
+	else if (jerr != JSStreamNameExistErr)
+		log_warn("nats sink: cannot create stream %s: %s (%d)", n->stream,
+			 natsStatus_GetText(s), (int)jerr);
+	jsStreamInfo_Destroy(si);
+}
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+	struct sink_nats *n = closure;
+	char url[256] = "";
+	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	log_info("nats sink: connected to %s", url);
+	ensure_stream(n, nc);
+	set_connected(n, true);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	struct sink_nats *n = closure;
+	pthread_mutex_lock(&n->mu);
+	bool closing = n->closing;
+	pthread_mutex_unlock(&n->mu);
+	if (!closing)
+		log_warn("nats sink: disconnected; events wait in the spool");
+	set_connected(n, false);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+static struct inflight *ring_at(struct sink_nats *n, size_t i)
+{
+	return &n->ring[(n->head + i) % n->window];
+}
+
+/* Subject token: what NATS gives a meaning ('.', '*', '>', whitespace) or a control byte
+ * becomes '_'. Returns the new length, or 0 when it does not fit. */
+static size_t put_token(char *dst, size_t at, size_t max, const char *tok)
+{
+	if (at) {
+		if (at >= max)
+			return 0;
+		dst[at++] = '.';
+	}
+	const char *t = tok && *tok ? tok : "_";
+	for (; *t; t++) {
+		if (at >= max)
+			return 0;
+		unsigned char c = (unsigned char)*t;
+		dst[at++] =
+			(c <= ' ' || c == '.' || c == '*' || c == '>' || c >= 0x7f) ? '_' : (char)c;
+	}
+	return at;
+}
+
+static int nats_event(struct sink *base, const struct sink_event *e)
+{
+	struct sink_nats *n = (struct sink_nats *)base;
+	char subject[SUBJECT_MAX];
+	size_t sl = strlen(n->prefix);
+	memcpy(subject, n->prefix, sl);
+	sl = put_token(subject, sl, sizeof(subject), n->node);
+	if (sl)
+		sl = put_token(subject, sl, sizeof(subject), e->collector);
+	if (sl)
+		sl = put_token(subject, sl, sizeof(subject), e->type);
+	struct spool_msg m = {
+		.subject = subject,
+		.subject_len = sl,
+		.id = e->id,
+		.id_len = e->id_len,
+		.data = n->binary ? e->record : (const uint8_t *)e->json,
+		.data_len = n->binary ? e->record_len : e->json_len,
+	};
+	size_t need = 2 + sl + e->id_len + m.data_len;
+	if (n->enc_cap < need) {
+		uint8_t *b = realloc(n->enc, need);
+		if (!b) {
+			n->spool_refused++;
+			return -ENOBUFS;
+		}
+		n->enc = b;
+		n->enc_cap = need;
+	}
+	int len = sl ? spool_msg_encode(&m, n->enc, n->enc_cap) : -EINVAL;
+	if (len < 0) {
+		n->bad_records++;
+		return -ENOBUFS;
+	}
+	int r = spool_append(n->spool, n->enc, (size_t)len);
+	if (r < 0) {
+		n->spool_refused++;
+		if (!n->warned_full) {
+			log_warn("nats sink: spool: %s; events are dropped (counted)",
+				 strerror(-r));
+			n->warned_full = true;
+		}
+		return -ENOBUFS;
+	}
+	n->warned_full = false;
+	n->written++;
+	return 0;
+}
+
+/* Publish from the spool while the window has room. */
+static void pump(struct sink_nats *n)
+{
+	if (!n->is_connected || n->rewind || uv_now(n->loop) < n->retry_at)
+		return;
+	while (n->count < n->window) {
+		struct spool_record rec;
+		int r = spool_next(n->spool, &rec);
+		if (r <= 0) {
+			if (r < 0 && n->publish_errors++ == 0)
+				log_error("nats sink: reading the spool: %s", strerror(-r));
+			return;
+		}
+		struct spool_msg m;
+		char subject[SUBJECT_MAX + 1], id[SPOOL_MSG_STR_MAX + 1];
+		if (spool_msg_decode(rec.data, rec.len, &m) < 0) {
+			n->bad_records++;
+			if (n->count == 0)
+				spool_ack(n->spool, rec.end);
+			continue;
+		}
+		memcpy(subject, m.subject, m.subject_len);
+		subject[m.subject_len] = '\0';
+		memcpy(id, m.id, m.id_len);
+		id[m.id_len] = '\0';
+		natsMsg *msg = NULL;
+		natsStatus s =
+			natsMsg_Create(&msg, subject, NULL, (const char *)m.data, (int)m.data_len);
+		jsPubOptions po;
+		jsPubOptions_Init(&po);
+		po.MaxWait = n->ack_timeout_ms;
+		if (m.id_len)
+			po.MsgId = id;
+		natsMsg *key = msg;
+		if (s == NATS_OK)
+			s = js_PublishMsgAsync(n->js, &msg, &po);
+		if (s != NATS_OK) {
+			natsMsg_Destroy(msg);
+			spool_rewind(n->spool, rec.start);
+			n->retry_at = uv_now(n->loop) + RETRY_MS;
+			if (n->publish_errors++ == 0)
+				log_warn("nats sink: publish: %s; retrying from the spool",
+					 natsStatus_GetText(s));
+			return;
+		}
+		*ring_at(n, n->count++) = (struct inflight){
+			.msg = key, .start = rec.start, .end = rec.end, .sent_ms = uv_now(n->loop)};
+		n->unanswered++;
+	}
+}
+
+/* After a failure, once every publish of the window has its answer: send again from the
+ * oldest unacknowledged event. Those of segments the full spool deleted are lost (counted). */
+static void maybe_rewind(struct sink_nats *n)
+{
+	if (!n->rewind || n->unanswered)
+		return;
+	bool have = false;
+	struct spool_pos from = {0};
+	for (size_t i = 0; i < n->count; i++) {
+		struct inflight *f = ring_at(n, i);
+		if (f->acked)
+			continue;
+		if (spool_pos_gone(n->spool, f->start)) {
+			n->lost++;
+			continue;
+		}
+		if (!have) {
+			from = f->start;
+			have = true;
+		}
+	}
+	if (have)
+		spool_rewind(n->spool, from);
+	n->head = n->count = 0;
+	n->rewind = false;
+	n->retry_at = uv_now(n->loop) + RETRY_MS;
+}
+
+/* Answers that will not come (lost, or overdue): treat every unanswered publish of the window
+ * as failed; late answers then match no entry and are only destroyed. */
+static void give_up_window(struct sink_nats *n)
+{
+	for (size_t i = 0; i < n->count; i++)
+		ring_at(n, i)->answered = true;
+	n->unanswered = 0;
+	n->rewind = true;
+}
+
+static void take_answers(struct sink_nats *n)
+{
+	pthread_mutex_lock(&n->mu);
+	struct answer *v = n->answers;
+	size_t cnt = n->n_answers;
+	n->answers = n->spare;
+	n->spare = v;
+	n->n_answers = 0;
+	bool lost = n->answers_lost, up = n->connected;
+	n->answers_lost = false;
+	pthread_mutex_unlock(&n->mu);
+
+	if (up != n->is_connected) {
+		n->is_connected = up;
+		if (up)
+			n->publish_errors = 0;
+	}
+	for (size_t a = 0; a < cnt; a++) {
+		struct inflight *f = NULL;
+		for (size_t i = 0; i < n->count; i++) {
+			struct inflight *c = ring_at(n, i);
+			if (c->msg == v[a].msg && !c->answered) {
+				f = c;
+				break;
+			}
+		}
+		natsMsg_Destroy(v[a].msg);
+		if (!f)
+			continue;
+		f->answered = true;
+		n->unanswered--;
+		if (v[a].ok) {
+			f->acked = true;
+			n->acked++;
+		} else {
+			n->failed++;
+			n->rewind = true;
+		}
+	}
+	if (lost)
+		give_up_window(n);
+	/* Acknowledged from the oldest on: the spool may delete them. */
+	while (n->count && ring_at(n, 0)->acked) {
+		spool_ack(n->spool, ring_at(n, 0)->end);
+		n->head = (n->head + 1) % n->window;
+		n->count--;
+	}
+	maybe_rewind(n);
+}
+
+static void on_wake(uv_async_t *h)
+{
+	struct sink_nats *n = h->data;
+	take_answers(n);
+	pump(n);
+}
+
+static void on_tick(uv_timer_t *h)
+{
+	struct sink_nats *n = h->data;
+	spool_flush(n->spool);
+	take_answers(n);
+	/* libnats answers every publish within ack_timeout_ms; should one never come, the
+	 * window would stay full forever. */
+	for (size_t i = 0; i < n->count; i++) {
+		struct inflight *f = ring_at(n, i);
+		if (!f->answered &&
+		    uv_now(n->loop) > f->sent_ms + 3 * (uint64_t)n->ack_timeout_ms + 1000) {
+			log_warn("nats sink: no answer to a publish in %llu ms; sending again",
+				 (unsigned long long)(uv_now(n->loop) - f->sent_ms));
+			give_up_window(n);
+			maybe_rewind(n);
+			break;
+		}
+	}
+	pump(n);
+}
+
+static void nats_flush(struct sink *base)
+{
+	struct sink_nats *n = (struct sink_nats *)base;
+	spool_flush(n->spool);
+	take_answers(n);
+	pump(n);
+}
+
+/* Whatever is not acknowledged by the deadline stays in the spool for the next start. */
+static void nats_drain(struct sink *base, unsigned timeout_ms)
+{
+	struct sink_nats *n = (struct sink_nats *)base;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (timeout_ms > 2000)
+		timeout_ms = 2000;
+	for (;;) {
+		spool_flush(n->spool);
+		take_answers(n);
+		uv_update_time(n->loop);
+		pump(n);
+		if (!n->is_connected || (n->count == 0 && spool_empty(n->spool)))
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		int64_t ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms >= timeout_ms)
+			break;
+		usleep(1000);
+	}
+	spool_flush(n->spool);
+}
+
+static void free_nats(struct sink_nats *n)
+{
+	spool_close(n->spool);
+	free(n->ring);
+	free(n->enc);
+	free(n->answers);
+	free(n->spare);
+	free(n->token);
+	pthread_mutex_destroy(&n->mu);
+	free(n);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct sink_nats *n = h->data;
+	if (--n->open_handles == 0)
+		free_nats(n);
+}
+
+static void nats_stats(const struct sink *base, struct sink_stats *ret);
+
+static void nats_close(struct sink *base)
+{
+	struct sink_nats *n = (struct sink_nats *)base;
+	pthread_mutex_lock(&n->mu);
+	n->closing = true;
+	pthread_mutex_unlock(&n->mu);
+	/* Nothing of libnats calls us after this: answers still queued are destroyed below, later
+	 * ones by hand_over itself. */
+	jsCtx_Destroy(n->js);
+	n->js = NULL;
+	if (n->nc) {
+		natsConnection_Close(n->nc);
+		natsConnection_Destroy(n->nc);
+		n->nc = NULL;
+	}
+	natsOptions_Destroy(n->opts);
+	n->opts = NULL;
+	for (size_t i = 0; i < n->n_answers; i++)
+		natsMsg_Destroy(n->answers[i].msg);
+	n->n_answers = 0;
+	spool_flush(n->spool);
+	struct sink_stats st;
+	nats_stats(&n->base, &st);
+	log_info("nats sink: %llu acknowledged, %llu dropped, %llu bytes left in the spool",
+		 (unsigned long long)st.acked, (unsigned long long)st.dropped,
+		 (unsigned long long)st.spool_bytes);
+	uv_close((uv_handle_t *)&n->wake, on_handle_closed);
+	uv_close((uv_handle_t *)&n->tick, on_handle_closed);
+}
+
+static void nats_stats(const struct sink *base, struct sink_stats *ret)
+{
+	const struct sink_nats *n = (const struct sink_nats *)base;
+	struct spool_stats st;
+	spool_stats(n->spool, &st);
+	*ret = (struct sink_stats){
+		.written = n->written,
+		.dropped = n->spool_refused + n->bad_records + st.dropped + n->lost,
+		.write_errors = n->failed,
+		.spool_bytes = st.bytes,
+		.spool_oldest_ns = st.oldest_ns,
+		.acked = n->acked,
+		.spooled = true,
+		.failing = !n->is_connected,
+	};
+}
+
+/* ---- opening ------------------------------------------------------------------------------- */
+
+static int read_token(const char *path, char **ret)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char *buf = calloc(1, TOKEN_MAX + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	ssize_t got = read(fd, buf, TOKEN_MAX);
+	close(fd);
+	if (got <= 0) {
+		free(buf);
+		return got < 0 ? -errno : -EINVAL;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*ret = buf;
+	return 0;
+}
+
+static bool valid_prefix(const char *p)
+{
+	if (!*p || *p == '.' || p[strlen(p) - 1] == '.' || strstr(p, ".."))
+		return false;
+	for (; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '*' || *p == '>' || (unsigned char)*p >= 0x7f)
+			return false;
+	return true;
+}
+
+#define NATS_TRY(what, call)                                                                       \
+	do {                                                                                       \
+		natsStatus s_ = (call);                                                            \
+		if (s_ != NATS_OK) {                                                               \
+			log_error("nats sink: %s: %s", what, natsStatus_GetText(s_));              \
+			return -EINVAL;                                                            \
+		}                                                                                  \
+	} while (0)
+
+static int setup_options(struct sink_nats *n, const struct config *cfg)
+{
+	const typeof(cfg->sink_nats) *c = &cfg->sink_nats;
+	NATS_TRY("options", natsOptions_Create(&n->opts));
+	const char *def = DEFAULT_URL;
+	const char **urls = c->servers.n ? (const char **)c->servers.items : &def;
+	int nurls = c->servers.n ? (int)c->servers.n : 1;
+	NATS_TRY("servers", natsOptions_SetServers(n->opts, urls, nurls));
+	char name[128];
+	snprintf(name, sizeof(name), "tapiod %s", n->node);
+	NATS_TRY("name", natsOptions_SetName(n->opts, name));
+	NATS_TRY("reconnect", natsOptions_SetMaxReconnect(n->opts, -1));
+	NATS_TRY("reconnect wait", natsOptions_SetReconnectWait(n->opts, c->reconnect_wait_ms));
+	NATS_TRY("retry on failed connect",
+		 natsOptions_SetRetryOnFailedConnect(n->opts, true, on_connected, n));
+	NATS_TRY("callbacks", natsOptions_SetDisconnectedCB(n->opts, on_disconnected, n));
+	NATS_TRY("callbacks", natsOptions_SetReconnectedCB(n->opts, on_connected, n));
+	if (*c->credentials_file)
+		NATS_TRY("credentials_file", natsOptions_SetUserCredentialsFromFiles(
+						     n->opts, c->credentials_file, NULL));
+	if (*c->nkey || *c->nkey_seed_file)
+		NATS_TRY("nkey", natsOptions_SetNKeyFromSeed(n->opts, c->nkey, c->nkey_seed_file));
+	if (*c->token_file) {
+		int r = read_token(c->token_file, &n->token);
+		if (r < 0) {
+			log_error("nats sink: token_file %s: %s", c->token_file, strerror(-r));
+			return r;
+		}
+		NATS_TRY("token", natsOptions_SetToken(n->opts, n->token));
+	}
+	bool tls = c->tls || *c->tls_ca_file || *c->tls_cert_file;
+	if (tls) {
+		NATS_TRY("tls", natsOptions_SetSecure(n->opts, true));
+		if (*c->tls_ca_file)
+			NATS_TRY("tls.ca_file",
+				 natsOptions_LoadCATrustedCertificates(n->opts, c->tls_ca_file));
+		if (*c->tls_cert_file)
+			NATS_TRY("tls.cert_file",
+				 natsOptions_LoadCertificatesChain(n->opts, c->tls_cert_file,
+								   c->tls_key_file));
+	}
+	return 0;
+}
+
+static int connect_js(struct sink_nats *n)
+{
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.PublishAsync.MaxPending = (int64_t)n->window * 2;
+	jo.PublishAsync.AckHandler = on_ack;
+	jo.PublishAsync.AckHandlerClosure = n;
+	jo.Wait = n->ack_timeout_ms;
+	/* With RetryOnFailedConnect, an unreachable server is not an error: the connection comes
+	 * up in the background (on_connected). */
+	natsStatus s = natsConnection_Connect(&n->nc, n->opts);
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		log_error("nats sink: connect: %s", natsStatus_GetText(s));
+		return -EINVAL;
+	}
+	s = natsConnection_JetStream(&n->js, n->nc, &jo);
+	if (s != NATS_OK) {
+		log_error("nats sink: JetStream: %s", natsStatus_GetText(s));
+		return -EINVAL;
+	}
+	if (natsConnection_Status(n->nc) == NATS_CONN_STATUS_CONNECTED) {
+		/* Connected before the callbacks could see js: do their work now. */
+		ensure_stream(n, n->nc);
+		set_connected(n, true);
+	}
+	return 0;
+}
+
+int sink_nats_open(const struct sink_env *env, struct sink **ret)
+{
+	const struct config *cfg = env->cfg;
+	const typeof(cfg->sink_nats) *c = &cfg->sink_nats;
+	if (!c->enabled)
+		return 0;
+	if (!valid_prefix(c->subject_prefix) || strlen(c->subject_prefix) > 100) {
+		log_error("nats sink: subject_prefix \"%s\": tokens separated by single dots, "
+			  "without * > or spaces, at most 100 bytes",
+			  c->subject_prefix);
+		return -EINVAL;
+	}
+	if ((uint64_t)c->spool_segment_mib * 2 > c->spool_max_mib) {
+		log_error("nats sink: spool.segment_mib must be at most half of spool.max_mib");
+		return -EINVAL;
+	}
+	struct sink_nats *n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	pthread_mutex_init(&n->mu, NULL);
+	n->base.ops = &nats_ops;
+	n->loop = env->loop;
+	n->binary = c->format == CONFIG_SINK_BINARY;
+	n->base.formats = n->binary ? SINK_RECORD : SINK_JSON;
+	n->window = c->window;
+	n->ack_timeout_ms = c->ack_timeout_ms;
+	snprintf(n->prefix, sizeof(n->prefix), "%s", c->subject_prefix);
+	snprintf(n->stream, sizeof(n->stream), "%s", c->stream);
+	/* The node token, sanitized once. */
+	char node[sizeof(n->node)];
+	size_t nl = put_token(node, 0, sizeof(node) - 1, cfg->node_name);
+	node[nl] = '\0';
+	snprintf(n->node, sizeof(n->node), "%s", nl ? node : "_");
+	n->ring = calloc(n->window, sizeof(*n->ring));
+	n->answers = calloc(n->window, sizeof(*n->answers));
+	n->spare = calloc(n->window, sizeof(*n->spare));
+
+	struct spool_options so = {
+		.dir = c->spool_dir,
+		.max_bytes = (uint64_t)c->spool_max_mib << 20,
+		.segment_bytes = (uint64_t)c->spool_segment_mib << 20,
+		.fsync = c->spool_fsync == CONFIG_FSYNC_ALWAYS	  ? SPOOL_FSYNC_ALWAYS
+			 : c->spool_fsync == CONFIG_FSYNC_SEGMENT ? SPOOL_FSYNC_SEGMENT
+								  : SPOOL_FSYNC_NEVER,
+		.when_full = c->spool_when_full == CONFIG_SPOOL_REFUSE_NEW ? SPOOL_REFUSE_NEW
+									   : SPOOL_DROP_OLDEST,
+	};
+	int r = n->ring && n->answers && n->spare ? spool_open(&so, &n->spool) : -ENOMEM;
+	if (r < 0) {
+		log_error("nats sink: spool %s: %s", c->spool_dir, strerror(-r));
+		free_nats(n);
+		return r;
+	}
+	struct spool_stats st;
+	spool_stats(n->spool, &st);
+	if (st.bytes || st.torn)
+		log_info("nats sink: spool %s holds %llu bytes from before%s", c->spool_dir,
+			 (unsigned long long)st.bytes, st.torn ? " (a torn tail was cut off)" : "");
+
+	uv_async_init(env->loop, &n->wake, on_wake);
+	uv_timer_init(env->loop, &n->tick);
+	n->wake.data = n->tick.data = n;
+	n->open_handles = 2;
+	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
+	uv_unref((uv_handle_t *)&n->tick);
+	uv_unref((uv_handle_t *)&n->wake);
+
+	r = setup_options(n, cfg);
+	if (r == 0)
+		r = connect_js(n);
+	if (r < 0) {
+		nats_close(&n->base);
+		return r;
+	}
+	*ret = &n->base;
+	log_info("nats sink: %s, subjects %s.%s.<collector>.<type>, window %u, spool %s (%u MiB)",
+		 n->binary ? "binary" : "json", n->prefix, n->node, c->window, c->spool_dir,
+		 c->spool_max_mib);
+	return 0;
+}
+
+static const struct sink_ops nats_ops = {
+	.event = nats_event,
+	.flush = nats_flush,
+	.drain = nats_drain,
+	.close = nats_close,
+	.stats = nats_stats,
+};
