@@ -1,0 +1,58 @@
+#!/bb/sh
+# SPDX-License-Identifier: Apache-2.0
+# /init of the test-kernels initramfs (scripts/test-kernels.sh): mount what the collectors need,
+# run the integration tests named on the kernel command line, print the TAP report between
+# markers on the console, power off.
+export PATH=/bin:/usr/bin:/sbin:/usr/sbin:/bb
+/bb/mount -t proc proc /proc
+/bb/mount -t sysfs sysfs /sys
+/bb/mount -t devtmpfs devtmpfs /dev 2>/dev/null
+/bb/mkdir -p /dev/pts /dev/shm
+/bb/mount -t devpts devpts /dev/pts
+/bb/mount -t tmpfs tmpfs /dev/shm
+/bb/mount -t tmpfs -o mode=1777 tmpfs /tmp
+/bb/mount -t tmpfs tmpfs /run
+/bb/mount -t tracefs tracefs /sys/kernel/tracing
+/bb/mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+/bb/mount -t bpf bpf /sys/fs/bpf
+/bb/mount -t cgroup2 cgroup2 /sys/fs/cgroup
+/bb/hostname tapio-vm
+/bb/ip link set lo up
+
+arg()
+{
+	for w in $(/bb/cat /proc/cmdline); do
+		case "$w" in "$1"=*) echo "${w#*=}" ;; esac
+	done
+}
+suites=$(arg tapio.suites)
+src=$(arg tapio.src)
+build=$(arg tapio.build)
+ci=$(arg tapio.ci)
+nobtf=$(arg tapio.nobtf)
+
+for m in veth sch_ingress cls_bpf; do /bb/modprobe "$m" 2>/dev/null; done
+if [ "$nobtf" = 1 ]; then
+	# hide the kernel's BTF: libbpf finds no vmlinux BTF, CO-RE programs cannot load
+	/bb/mount -t tmpfs -o ro tmpfs /sys/kernel/btf
+fi
+
+feat="kernel=$(/bb/uname -r)"
+[ -r /sys/kernel/btf/vmlinux ] && feat="$feat btf" || feat="$feat no-btf"
+feat="$feat lsm=$(/bb/cat /sys/kernel/security/lsm 2>/dev/null || { /bb/mount -t securityfs securityfs /sys/kernel/security 2>/dev/null; /bb/cat /sys/kernel/security/lsm; })"
+/bb/grep -q ' bpf_lsm_' /proc/kallsyms 2>/dev/null && feat="$feat bpf_lsm_syms"
+[ -e /sys/kernel/tracing/kprobe_events ] && feat="$feat kprobes"
+[ -e /proc/modules ] && feat="$feat modules"
+echo "TAPIO-FEATURES $feat"
+
+cd "$src" || echo "no $src"
+[ "$ci" = 1 ] && export CI=true
+export TAPIO_BUILD="$src/$build" HOME=/root
+"$src/$build/tests/integration-tests" --jobs 1 --filter "@($suites)/*" --tap=/tmp/report.tap 2>&1
+rc=$?
+echo "TAPIO-TAP-BEGIN"
+/bb/cat /tmp/report.tap
+echo "TAPIO-TAP-END"
+echo "TAPIO-RC $rc"
+/bb/sync
+/bb/poweroff -f
