@@ -11,7 +11,7 @@ export PATH=/bin:/usr/bin:/sbin:/usr/sbin:/bb
 /bb/mount -t devpts devpts /dev/pts
 /bb/mount -t tmpfs tmpfs /dev/shm
 /bb/mount -t tmpfs -o mode=1777 tmpfs /tmp
-/bb/mount -t tmpfs tmpfs /run
+/bb/mount -t tmpfs tmpfs /run && /bb/mkdir -p /run/netns && /bb/ln -s /run /var/run
 /bb/mount -t tracefs tracefs /sys/kernel/tracing
 /bb/mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 /bb/mount -t bpf bpf /sys/fs/bpf
@@ -46,9 +46,41 @@ feat="$feat lsm=$(/bb/cat /sys/kernel/security/lsm 2>/dev/null || { /bb/mount -t
 echo "TAPIO-FEATURES $feat"
 
 cd "$src" || echo "no $src"
-[ "$ci" = 1 ] && export CI=true
 export TAPIO_BUILD="$src/$build" HOME=/root
-"$src/$build/tests/integration-tests" --jobs 1 --filter "@($suites)/*" --tap=/tmp/report.tap 2>&1
+
+# Probe: tapiod with every eBPF collector that needs no container runtime; which hook set each
+# attached (its "attached ..." log line) or why it did not start (exit code and reason).
+probe()
+{
+	d=/tmp/probe
+	/bb/mkdir -p $d
+	printf '%s\n' "node_name: vm" "log_level: ${probe_level:-info}" "collector_dir: $src/$build/bin" \
+		"control:" "  socket_path: $d/ctl.sock" "collectors:" >$d/tapio.yaml
+	for c in ${probe_collectors:-process network security dns}; do
+		printf '  %s:\n    enabled: true\n' "$c" >>$d/tapio.yaml
+	done
+	"$src/$build/bin/tapiod" --config $d/tapio.yaml >/dev/null 2>$d/log &
+	tpid=$!
+	i=0
+	st=
+	while [ $i -lt 90 ]; do
+		/bb/sleep 1
+		i=$((i + 1))
+		st=$("$src/$build/bin/tapioctl" --socket $d/ctl.sock status 2>/dev/null) || continue
+		echo "$st" | /bb/grep -qE '^(process|network|security|dns) +(STARTING|STOPPED)' && continue
+		[ $i -ge 5 ] && break
+	done
+	echo "$st" | /bb/sed 's/^/TAPIO-STATUS /'
+	/bb/kill -TERM $tpid 2>/dev/null
+	wait $tpid
+	/bb/grep -v ' info: stats ' $d/log | /bb/head -3000 | /bb/sed 's/^/TAPIO-PROBE /'
+}
+probe_level=$(arg tapio.probelevel)
+probe_collectors=$(arg tapio.probe | /bb/tr , ' ')
+probe
+
+[ "$ci" = 1 ] && export CI=true
+"$src/$build/tests/integration-tests" --jobs 1 --verbose --color=never --ascii --filter "@($suites)/*" --tap=/tmp/report.tap 2>&1
 rc=$?
 echo "TAPIO-TAP-BEGIN"
 /bb/cat /tmp/report.tap
