@@ -8,7 +8,7 @@ BUILD_PKGS="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libyaml-dev \
 libseccomp-dev libcap-dev ca-certificates jq"
 TEST_PKGS="libcriterion-dev libjson-c-dev locales dnsmasq dnsutils containerd runc umoci skopeo docker-registry busybox-static gcc-aarch64-linux-gnu libclang-rt-14-dev procps iproute2 \
-util-linux"
+util-linux qemu-system-x86 cpio kmod xz-utils"
 
 missing=""
 for p in $BUILD_PKGS ${TAPIO_DEPS_BUILD_ONLY:+} $TEST_PKGS; do
