@@ -11,7 +11,7 @@ export PATH=/bin:/usr/bin:/sbin:/usr/sbin:/bb
 /bb/mount -t devpts devpts /dev/pts
 /bb/mount -t tmpfs tmpfs /dev/shm
 /bb/mount -t tmpfs -o mode=1777 tmpfs /tmp
-/bb/mount -t tmpfs tmpfs /run && /bb/mkdir -p /run/netns && /bb/ln -s /run /var/run
+/bb/mount -t tmpfs -o mode=755 tmpfs /run && /bb/mkdir -p /run/netns && /bb/ln -s /run /var/run
 /bb/mount -t tracefs tracefs /sys/kernel/tracing
 /bb/mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 /bb/mount -t bpf bpf /sys/fs/bpf
