@@ -75,6 +75,16 @@ probe()
 	wait $tpid
 	/bb/grep -v ' info: stats ' $d/log | /bb/head -3000 | /bb/sed 's/^/TAPIO-PROBE /'
 }
+# tapio.loadall=OBJ: load build/bpf/x86/OBJ.bpf.o's programs with bpftool, printing libbpf's
+# log with the verifier's (a worker's own log keeps only the start of it).
+lobj=$(arg tapio.loadall)
+if [ -n "$lobj" ]; then
+	/bb/mkdir -p /sys/fs/bpf/root
+	echo "TAPIO-LOADALL root"
+	bpftool -d prog loadall "$src/$build/bpf/x86/$lobj.bpf.o" /sys/fs/bpf/root >/tmp/loadall 2>&1
+	echo "TAPIO-LOADALL rc $?"
+	/bb/tail -60 /tmp/loadall
+fi
 probe_level=$(arg tapio.probelevel)
 probe_collectors=$(arg tapio.probe | /bb/tr , ' ')
 probe

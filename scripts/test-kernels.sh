@@ -133,11 +133,12 @@ build_common()
 	for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bb/$a"; done
 	# The real programs the tests run by path (exec events name them), and their libraries.
 	stage_bin "$root" /bin/sh /bin/dash /bin/echo /bin/true /bin/false /bin/sleep /bin/cat /bin/ip /sbin/tc \
-		/usr/bin/env /usr/sbin/dnsmasq /usr/bin/dig
+		/usr/bin/env /usr/sbin/dnsmasq /usr/bin/dig /usr/sbin/bpftool
 	# Our binaries and the test runner, at the same path as here (tapiod checks that every
 	# directory up to collector_dir is root's; the harness finds tests/helpers above build/).
 	local f
-	for f in "$SRC/$BUILD"/bin/* "$SRC/$BUILD"/tests/integration-tests "$SRC/$BUILD"/tests/security_actions; do
+	for f in "$SRC/$BUILD"/bin/* "$SRC/$BUILD"/tests/integration-tests "$SRC/$BUILD"/tests/security_actions \
+		"$SRC/$BUILD"/bpf/x86/*.bpf.o; do
 		stage_bin "$root" "$f"
 	done
 	mkdir -p "$root$SRC/tests" && cp -r "$SRC/tests/helpers" "$root$SRC/tests/"
