@@ -18,7 +18,7 @@ declare -A minimum=(
 
 echo "| kernel | collector | hook set | result |"
 echo "|---|---|---|---|"
-for log in $(ls "$dir"/*.log 2>/dev/null | grep -v -- '-nobtf\.log$' | sort -V); do
+for log in $(ls "$dir"/*.log 2>/dev/null | grep -v -E -- '-(ci|nobtf)(-nobtf)?\.log$' | sort -V); do
 	k=$(basename "$log" .log)
 	txt="$dir/$k.txt"
 	[ -e "$txt" ] || continue

@@ -48,6 +48,8 @@ done
 SUITES=${SUITES:-$([ $ci -eq 1 ] && echo "$CI_SUITES" || echo "$FULL_SUITES")}
 
 log() { printf 'test-kernels: %s\n' "$*" >&2; }
+# results of the CI subset and of a run without BTF are kept apart from the full run's
+suffix() { [ $ci -eq 1 ] && printf -- -ci; [ $nobtf -eq 1 ] && printf -- -nobtf; true; }
 
 need_tools()
 {
@@ -191,7 +193,7 @@ run_kernel()
 	[ -e "$kdir/modules.cpio" ] || build_modules "$kdir" "$kver"
 	initrd="$KDIR/initrd-$kver.cpio"
 	cat "$KDIR/common.cpio" "$kdir/modules.cpio" >"$initrd"
-	logf="$KDIR/results/$kver$([ $nobtf -eq 1 ] && echo -nobtf).log"
+	logf="$KDIR/results/$kver$(suffix).log"
 	mkdir -p "$KDIR/results"
 	cmdline="console=ttyS0 panic=-1 quiet loglevel=4 ${KERNEL_APPEND:-} tapio.suites=$SUITES tapio.ci=$ci tapio.nobtf=$nobtf tapio.src=$SRC tapio.build=$BUILD"
 	log "booting $kver under TCG ($SMP cpus, ${MEM} MiB); console: $logf"
@@ -208,7 +210,7 @@ run_kernel()
 # Parse one console log into the per-test results and a summary line.
 report()
 {
-	local kver=$1 logf=$2 out="$KDIR/results/$1$([ $nobtf -eq 1 ] && echo -nobtf).txt"
+	local kver=$1 logf=$2 out="$KDIR/results/$1$(suffix).txt"
 	tr -d '\r' <"$logf" | awk -v kver="$kver" -v out="$out" -v suites="^($SUITES)::" '
 		/^TAPIO-FEATURES / { sub(/^TAPIO-FEATURES /, ""); features = $0 }
 		/^TAPIO-TAP-BEGIN/ { intap = 1; next }
@@ -250,7 +252,7 @@ for s in "${series[@]}"; do
 	rc=$?
 	summary+=("$line")
 	[ $rc -eq 0 ] || { [ $rc -eq 3 ] && status=2 || { [ $status -eq 0 ] && status=1; }; }
-	sed -n '/^TAPIO-RC/q;/\[FAIL\]\|Assertion\|\[SKIP\]\|\[----\]/p' "$logf" | grep -v '^\s*$' | head -60 >&2
+	sed -n '/^TAPIO-RC/q;/\[FAIL\]\|Assertion\|\[SKIP\]\|\[----\]/p' "$logf" | grep -v 'Test is disabled\|^\s*$' | head -60 >&2
 done
 echo "== kernels ($( [ $ci -eq 1 ] && echo CI subset || echo full subset): $SUITES)"
 printf '%s\n' "${summary[@]}"
