@@ -49,7 +49,8 @@ for log in $(ls "$dir"/*.log 2>/dev/null | grep -v -E -- '-(ci|nobtf)(-nobtf)?\.
 	on=$(echo "$o" | grep -c .)
 	op=$(echo "$o" | grep -c "	passed")
 	of=$(echo "$o" | grep "	FAILED" | cut -f1 | paste -sd, -)
-	[ "$on" -gt 0 ] && echo "| $k | tapiod (supervision, sandbox, audit, sinks) | - | $op/$on passed${of:+; failed: $of} |"
+	os=$(echo "$o" | grep -c "	skipped")
+	[ "$on" -gt 0 ] && echo "| $k | tapiod (supervision, sandbox, audit, sinks) | - | $op/$on passed$([ "$os" -gt 0 ] && echo ", $os skipped")${of:+; failed: $of} |"
 done
 echo
 echo "| collector | minimum kernel |"
