@@ -5,6 +5,8 @@
 #   make test       install what is missing, build, run every test (root tests need root)
 #   make deps       install the Debian packages the build and the tests need
 #   make bpf-arm64  compile the BPF objects for arm64 as well (also part of `make check`)
+#   make test-kernels  the eBPF/integration tests on Debian's 6.1 and 6.12 kernels under qemu
+#                   (TCG); KERNELS="6.1" picks the series, KERNEL_ARGS=--ci the CI subset
 #   make image      the container image (build/image/: OCI layout + docker-archive), no daemon;
 #                   IMAGE=name:tag names it (default tapio:dev, as deploy/kubernetes/ uses)
 #   make image-check  build the image twice and compare the digests (reproducibility)
@@ -272,7 +274,7 @@ bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
-.PHONY: all deps run test test-unit test-integration fuzz check clean format bench image image-build image-check
+.PHONY: all deps run test test-unit test-integration test-kernels fuzz check clean format bench image image-build image-check
 all: $(ALL_BINS)
 
 # The image test (tests/integration/test_image.c) runs build/image; a sanitizer build's
@@ -308,6 +310,10 @@ test-unit: tests
 test-integration: tests
 	$(Q)./scripts/prepare-host.sh
 	$(Q)$(BUILD)/tests/integration-tests
+
+# Debian's kernels under qemu (scripts/test-kernels.sh): fetched with apt-get, cached in build/.
+test-kernels: $(ALL_BINS) $(BUILD)/tests/integration-tests $(HELPER_BINS)
+	$(Q)BUILD=$(BUILD) ./scripts/test-kernels.sh $(KERNEL_ARGS) $(KERNELS)
 
 fuzz: $(FUZZ_BINS)
 

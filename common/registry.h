@@ -24,7 +24,8 @@
 	(REGISTRY_CAP(CAP_SETUID) | REGISTRY_CAP(CAP_SETGID) | REGISTRY_CAP(CAP_SETPCAP))
 /* Loading and attaching tracing programs. CAP_SYS_ADMIN is what kernels before 5.8 (no
  * CAP_BPF/CAP_PERFMON) demand instead: registry_setup_caps() removes it where the kernel
- * knows CAP_BPF. The worker drops whatever it holds after setup. */
+ * knows CAP_BPF, unless perf_event_paranoid > 2 (Debian's and Ubuntu's perf_event_open() then
+ * wants CAP_SYS_ADMIN). The worker drops whatever it holds after setup. */
 #define REGISTRY_CAPS_BPF_TRACING                                                                  \
 	(REGISTRY_CAP(CAP_BPF) | REGISTRY_CAP(CAP_PERFMON) | REGISTRY_CAP(CAP_SYS_ADMIN) |         \
 	 REGISTRY_CAP(CAP_SYS_RESOURCE))
@@ -62,5 +63,6 @@ const struct registry_entry *registry_find(const char *name);
 
 /* The capabilities the entry's setup needs on this kernel: CAP_SYS_ADMIN only where the
  * kernel predates CAP_BPF/CAP_PERFMON (5.8), decided by probing cap_last_cap, not by
- * version. */
+ * version, or where kernel.perf_event_paranoid is above 2 (Debian's patch: perf events need
+ * CAP_SYS_ADMIN). */
 uint64_t registry_setup_caps(const struct registry_entry *e);

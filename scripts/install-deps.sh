@@ -9,7 +9,8 @@ libuv1-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libyaml-dev \
 libseccomp-dev libcap-dev ca-certificates jq libcurl4-openssl-dev libssl-dev libmnl-dev libjson-c-dev \
 libsystemd-dev libnats-dev"
 TEST_PKGS="libcriterion-dev libjson-c-dev locales dnsmasq dnsutils containerd runc umoci skopeo docker-registry busybox-static containernetworking-plugins gcc-aarch64-linux-gnu libclang-rt-14-dev procps iproute2 \
-util-linux python3 openssl etcd-server etcd-client systemd-container nats-server"
+util-linux python3 openssl etcd-server etcd-client systemd-container nats-server qemu-system-x86 cpio kmod \
+xz-utils"
 
 missing=""
 for p in $BUILD_PKGS ${TAPIO_DEPS_BUILD_ONLY:+} $TEST_PKGS; do

@@ -24,6 +24,26 @@ else
 	"$BUILD/tests/integration-tests" --jobs 1 || fail=1
 fi
 
+echo "== eBPF/integration tests on Debian's 6.1 kernel under qemu (make test-kernels: 6.1 + 6.12)"
+# The CI subset (scripts/test-kernels.sh: process, network, security, DNS, the sandbox as the
+# kernel applies it) on a second kernel; exit 2 = no qemu, kernel or root: a skip.
+if [ "$(id -u)" -ne 0 ]; then
+	kernels_rc=2
+else
+	./scripts/test-kernels.sh --ci 6.1
+	kernels_rc=$?
+fi
+if [ "$kernels_rc" -eq 2 ]; then
+	if [ "${CI:-}" = "true" ]; then
+		echo "6.1 kernel run could not run; CI=true: a skip is a failure" >&2
+		fail=1
+	else
+		echo "SKIPPED: 6.1 kernel run (needs root, qemu-system-x86 and Debian's archive)"
+	fi
+elif [ "$kernels_rc" -ne 0 ]; then
+	fail=1
+fi
+
 echo "== unit and integration tests again under ASan+UBSan (build/san)"
 if make --no-print-directory -s SANITIZE=address,undefined BUILD="$BUILD/san" tests; then
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} LSAN_OPTIONS=${LSAN_OPTIONS:-verbosity=0}

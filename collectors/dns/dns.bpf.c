@@ -12,9 +12,12 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 cfg_payload_max = 512;
-/* bpf_get_current_{pid_tgid,cgroup_id,comm} in cgroup_skb programs (kernel 6.4+); user space
+/* bpf_get_current_{pid_tgid,cgroup_id} in cgroup_skb programs (kernel 6.4+); user space
  * clears this when the load with them fails, and the branch is then dead code. */
 const volatile bool cfg_with_pid = true;
+/* bpf_get_current_comm in cgroup_skb: later than pid_tgid (Debian's 6.12 refuses it, 6.18 has
+ * it); cleared like cfg_with_pid, the comm is then left empty. */
+const volatile bool cfg_with_comm = true;
 /* A packet on loopback passes egress (sender's socket) and then ingress (receiver's socket):
  * keep only the egress copy. */
 const volatile bool cfg_skip_lo_ingress = true;
@@ -42,7 +45,12 @@ struct {
 
 static __always_inline bool port_on(__u16 port)
 {
-	return cfg_port_bits[(port >> 3) & 8191] & (1 << (port & 7));
+	/* clang drops the mask (port >> 3 < 8192 anyway), and verifiers before 6.13 do not
+	 * bound the result of the byte swap that made port: without the mask in asm, Debian's
+	 * 6.1 and 6.12 reject the program ("R1 unbounded memory access"). */
+	__u32 idx = port >> 3;
+	asm volatile("%[i] &= 8191" : [i] "+r"(idx));
+	return cfg_port_bits[idx] & (1 << (port & 7));
 }
 
 static __always_inline int do_pkt(struct __sk_buff *skb, __u8 dir)
@@ -163,7 +171,8 @@ static __always_inline int do_pkt(struct __sk_buff *skb, __u8 dir)
 		if ((__u32)pt && bpf_get_current_cgroup_id() == r->cgroup_id) {
 			r->pid = pt >> 32;
 			r->tid = (__u32)pt;
-			bpf_get_current_comm(r->comm, sizeof(r->comm));
+			if (cfg_with_comm)
+				bpf_get_current_comm(r->comm, sizeof(r->comm));
 			r->flags |= DNS_PKT_HAS_PID;
 		}
 	}

@@ -73,13 +73,14 @@ static void bpf_cleanup(struct dns_ctx *dc)
 	dc->skel = NULL;
 }
 
-static int load(struct dns_ctx *dc, bool with_pid)
+static int load(struct dns_ctx *dc, bool with_pid, bool with_comm)
 {
 	struct dns_bpf *s = dns_bpf__open();
 	if (!s)
 		return errno ? -errno : -ENOMEM;
 	s->rodata->cfg_payload_max = dc->cfg->payload_max_bytes;
 	s->rodata->cfg_with_pid = with_pid;
+	s->rodata->cfg_with_comm = with_comm;
 	for (size_t i = 0; i < dc->cfg->ports.n; i++) {
 		uint16_t port = dc->cfg->ports.items[i];
 		s->rodata->cfg_port_bits[port >> 3] |= (uint8_t)(1u << (port & 7));
@@ -151,11 +152,21 @@ static int attach(struct dns_ctx *dc, const char **why)
  * which step failed. */
 static int try_bpf(struct dns_ctx *dc, const char **why)
 {
-	int r = load(dc, true);
+	int r = load(dc, true, true);
 	if (r < 0) {
-		log_info("cgroup_skb with process helpers did not load (%s); retrying without",
+		log_info("cgroup_skb with process helpers did not load (%s); retrying without "
+			 "bpf_get_current_comm",
 			 strerror(-r));
-		r = load(dc, false);
+		r = load(dc, true, false);
+		if (r == 0)
+			worker_add_missing(dc->w, "comm of the sender (bpf_get_current_comm in "
+						  "cgroup_skb: newer kernels than 6.12)");
+	}
+	if (r < 0) {
+		log_info("cgroup_skb with bpf_get_current_pid_tgid did not load (%s); retrying "
+			 "without",
+			 strerror(-r));
+		r = load(dc, false, false);
 		if (r == 0)
 			worker_add_missing(dc->w, "pid of the sender (bpf_get_current_pid_tgid in "
 						  "cgroup_skb needs kernel 6.4+)");
@@ -457,7 +468,7 @@ static bool attach_client(struct dns_ctx *dc, struct event_parts *p, const struc
 		k->proc.tid = c->tid;
 		memcpy(k->comm, c->comm, DNS_COMM_LEN);
 		k->comm[DNS_COMM_LEN] = '\0';
-		k->proc.comm = k->comm;
+		k->proc.comm = k->comm; /* empty: the kernel refused bpf_get_current_comm */
 	}
 	if (c->cgroup_id) {
 		k->proc.has_cgroup_id = 1;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -303,6 +304,17 @@ Test(network, loopback_v4_and_v6_connect_accept_close, .timeout = 90)
 	tapiod_cleanup(&t);
 }
 
+/* Kernels 6.10+ fire tcp_send_reset for a reset sent for no socket (sk == NULL); older ones
+ * trace only resets sent on a socket (seen on Debian's 6.1 under make test-kernels). */
+static bool kernel_traces_reset_without_socket(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return true;
+	return major > 6 || (major == 6 && minor >= 10);
+}
+
 /* A port nobody listens on: the kernel answers the SYN with a reset. */
 static void refused(struct tapiod *t, bool expect_sent)
 {
@@ -347,7 +359,7 @@ Test(network, connect_to_closed_port_reports_reset, .timeout = 60)
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, NETWORK_ON), 0);
 	wait_attached(&t);
-	refused(&t, true);
+	refused(&t, kernel_traces_reset_without_socket());
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
@@ -360,7 +372,7 @@ Test(network, raw_tracepoint_fallback, .timeout = 60)
 	cr_assert_eq(tapiod_start(&t, NETWORK_ON "    hooks: tracepoint\n"), 0);
 	wait_attached(&t);
 	exchange(&t, AF_INET, "127.0.0.1");
-	refused(&t, true);
+	refused(&t, kernel_traces_reset_without_socket());
 	tapiod_stop(&t, 10000);
 	char *log = tapiod_log(&t);
 	cr_assert(strstr(log, "attached raw_tp hooks"), "log:\n%s", log);
