@@ -635,8 +635,12 @@ Test(hardening, row_7_subscribers_that_never_read_are_cut_off_within_a_budget, .
 		cut = control_stat(&t, "cut off");
 	}
 	cr_assert_eq(cut, 63, "subscribers cut off: %lld", cut);
+#ifndef __SANITIZE_ADDRESS__
+	/* The memory bound holds for the build users run; under ASan the allocator's quarantine
+	 * and redzones keep freed batches resident, so only the cut-offs are checked there. */
 	cr_assert_leq(peak, 8 * 1024 + (long)(SUBSCRIBERS_BUDGET_KIB),
 		      "tapiod peaked at %ld KiB with 63 stalled subscribers", peak);
+#endif
 	for (int i = 0; i < 63; i++)
 		close(fds[i]);
 	tapiod_pump(&t, 1000);
