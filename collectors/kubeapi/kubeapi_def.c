@@ -100,7 +100,7 @@ static int check(const struct config *cfg, const void *section, const char **ret
 
 const struct registry_entry collector_def_kubeapi = {
 	.name = "kubeapi",
-	.id_slot = 6, /* fixed: the worker's uid/gid is run_as_uid/gid + 6 */
+	.id_slot = 6,
 	.setup_caps = REGISTRY_CAPS_SANDBOX,
 	.read_paths = read_paths,
 	.extra_syscalls = extra_syscalls,

@@ -42,7 +42,7 @@ static const struct config_key keys[] = {
 
 const struct registry_entry collector_def_testing = {
 	.name = "testing",
-	.id_slot = 12, /* fixed: the worker's uid/gid is run_as_uid/gid + 12 */
+	.id_slot = 12,
 	.setup_caps = REGISTRY_CAPS_SANDBOX,
 	.read_paths = read_paths,
 	.bpf_map_read = 0,
