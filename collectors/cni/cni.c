@@ -1335,6 +1335,17 @@ static int cni_setup(struct worker *w, void *ctx)
 			return r;
 	}
 	if (cc->cfg->netns_dir[0]) {
+		/* Landlock grants only paths that exist when the sandbox closes, and after a boot
+		 * the directory appears with the first `ip netns add` or runtime sandbox: create
+		 * it now, as iproute2 and the runtimes would (0755, root), or no namespace would
+		 * ever get its name until the worker restarts. */
+		if (mkdir(cc->cfg->netns_dir, 0755) == 0)
+			log_info("created the netns directory %s", cc->cfg->netns_dir);
+		else if (errno != EEXIST) {
+			log_warn("netns_dir %s: %s (netns.enter without names)",
+				 cc->cfg->netns_dir, strerror(errno));
+			worker_add_missing(w, "netns names (netns_dir missing)");
+		}
 		r = worker_add_read_path(w, cc->cfg->netns_dir);
 		if (r < 0)
 			return r;

@@ -4,6 +4,7 @@
 // stdin config — against a network namespace and a bridge made for the test only, on a 10.x
 // test subnet that never leaves that bridge.
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -237,6 +239,19 @@ static void start(struct tapiod *t, const struct env *e, const char *extra)
 		  tapiod_log(t));
 }
 
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	struct dirent *de;
+	bool empty = true;
+	while (empty && (de = readdir(d)))
+		empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
 static void require_plugins(void)
 {
 	harness_require_root();
@@ -250,8 +265,20 @@ Test(cni, add_check_del_with_real_plugins, .timeout = 120, .fini = fini_host)
 	require_plugins();
 	static struct env e; /* static: fini_host may use it after the test returned */
 	env_setup(&e);
+	/* As after a boot: no /var/run/netns until the first namespace is named. The worker's
+	 * sandbox can only grant a directory that exists, so the worker creates it; with an
+	 * earlier namespace still named the directory stays and this case is not made. */
+	bool fresh = false;
+	if (dir_is_empty("/var/run/netns")) {
+		while (umount2("/var/run/netns", MNT_DETACH) == 0)
+			; /* ip netns bind-mounts the directory onto itself */
+		fresh = rmdir("/var/run/netns") == 0;
+	}
+	cr_log_info("/var/run/netns %s before tapiod", fresh ? "removed" : "kept (not empty)");
 	struct tapiod t;
 	start(&t, &e, NULL);
+	struct stat dst;
+	cr_assert_eq(stat("/var/run/netns", &dst), 0, "the cni worker did not create /var/run/netns");
 
 	/* The namespace, as a runtime makes one (ip netns add: unshare + bind mount). */
 	sh("ip netns add %s", e.netns);
