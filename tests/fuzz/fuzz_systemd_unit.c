@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer target for the systemd unit attribution (collectors/systemd/systemd_unit.c): any
+// libFuzzer target for the systemd unit attribution (common/systemd_unit.c): any
 // bytes as one cgroup path and as /proc/<pid>/cgroup text. A unit found must be a whole
 // component of the input, within its bound, with a known suffix, and never from a path
 // holding "..".
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collectors/systemd/systemd_unit.c"
+#include "systemd_unit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

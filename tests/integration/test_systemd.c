@@ -15,7 +15,7 @@
 
 #include "harness.h"
 /* the attribution under test, on real processes in real unit cgroups */
-#include "collectors/systemd/systemd_unit.c"
+#include "systemd_unit.h"
 
 struct env {
 	char dir[128];
