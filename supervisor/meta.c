@@ -140,8 +140,7 @@ static void learn_container(struct meta *m, const Tapio__V1__Event *ev)
 
 /* ---- pod uid → top owner ------------------------------------------------------------- */
 
-static struct meta_owner *owner_find(const struct meta_owners *t, const char *uid,
-				     size_t *ret_slot)
+static struct meta_owner *owner_find(const struct meta_owners *t, const char *uid, size_t *ret_slot)
 {
 	if (ret_slot)
 		*ret_slot = SIZE_MAX;
@@ -254,9 +253,9 @@ static void owners_free(struct meta_owners *t)
 /* The kinds whose owner chain leads from a pod to its top controller. */
 static bool controller_kind(const char *kind)
 {
-	static const char *const kinds[] = {"ReplicaSet", "Deployment", "StatefulSet",
-					    "DaemonSet",  "Job",	"CronJob",
-					    "ReplicationController"};
+	static const char *const kinds[] = {
+		"ReplicaSet", "Deployment", "StatefulSet",	    "DaemonSet",
+		"Job",	      "CronJob",    "ReplicationController"};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(kind, kinds[i]) == 0)
 			return true;
@@ -310,16 +309,14 @@ static inline size_t unit_slot(uint64_t id)
 _Static_assert(META_UNIT_SLOTS == 4096, "unit_slot() takes the top 12 bits");
 
 /* The unit of `path` (len bytes, NUL-terminated), NULL when it names none. */
-static const char *unit_of(struct meta_units *u, uint64_t cgroup_id, const char *path,
-			   size_t len)
+static const char *unit_of(struct meta_units *u, uint64_t cgroup_id, const char *path, size_t len)
 {
 	if (cgroup_id && !u->slots)
 		u->slots = calloc(META_UNIT_SLOTS, sizeof(*u->slots));
 	if (!cgroup_id || !u->slots) {
 		/* no key to remember it by (the process collector's /proc fallback) */
-		return systemd_unit_name(path, len, u->scratch, sizeof(u->scratch)) > 0
-			       ? u->scratch
-			       : NULL;
+		return systemd_unit_name(path, len, u->scratch, sizeof(u->scratch)) > 0 ? u->scratch
+											: NULL;
 	}
 	struct meta_unit_slot *s = &u->slots[unit_slot(cgroup_id)];
 	if (s->path && s->cgroup_id == cgroup_id && s->path_len == len &&
@@ -381,9 +378,10 @@ bool meta_enrich(struct meta *m, Tapio__V1__Event *ev)
 
 	if (k->cgroup_path && k->cgroup_path[0]) {
 		size_t len = strnlen(k->cgroup_path, META_PATH_MAX);
-		uint64_t id = ev->process && ev->process->has_cgroup_id ? ev->process->cgroup_id : 0;
-		const char *unit = len < META_PATH_MAX ? unit_of(&m->units, id, k->cgroup_path, len)
-						       : NULL;
+		uint64_t id =
+			ev->process && ev->process->has_cgroup_id ? ev->process->cgroup_id : 0;
+		const char *unit =
+			len < META_PATH_MAX ? unit_of(&m->units, id, k->cgroup_path, len) : NULL;
 		if (unit) {
 			k->systemd_unit = (char *)unit;
 			changed = true;
@@ -394,7 +392,8 @@ bool meta_enrich(struct meta *m, Tapio__V1__Event *ev)
 		const struct meta_owner *o = owner_find(&m->pods, k->pod_uid, NULL);
 		if (o) {
 			const char *kind = o->kind, *name = o->name, *uid = o->owner_uid;
-			for (int hop = 0; hop < META_OWNER_HOPS && uid[0] && m->controllers.n; hop++) {
+			for (int hop = 0; hop < META_OWNER_HOPS && uid[0] && m->controllers.n;
+			     hop++) {
 				const struct meta_owner *c = owner_find(&m->controllers, uid, NULL);
 				if (!c)
 					break;

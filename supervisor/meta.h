@@ -26,8 +26,8 @@ struct meta_unit_slot {
 };
 
 struct meta_units {
-	struct meta_unit_slot *slots; /* META_UNIT_SLOTS, allocated on first use */
-	uint64_t hits, misses;	      /* per event with a cgroup path */
+	struct meta_unit_slot *slots;		 /* META_UNIT_SLOTS, allocated on first use */
+	uint64_t hits, misses;			 /* per event with a cgroup path */
 	char scratch[SYSTEMD_UNIT_NAME_MAX + 1]; /* events without a cgroup id: not cached */
 };
 

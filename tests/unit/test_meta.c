@@ -16,9 +16,9 @@
 #include "supervisor/route.h"
 #include "tapio/v1/event.pb-c.h"
 
-#define CID     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define CID	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define POD_UID "5f0d9e1c-1d2b-4a57-9d1e-3c7e2b8a9f10"
-#define RS_UID  "8a1b2c3d-0000-4000-8000-00000000a001"
+#define RS_UID	"8a1b2c3d-0000-4000-8000-00000000a001"
 #define DEP_UID "8a1b2c3d-0000-4000-8000-00000000d001"
 
 /* An event as a kernel collector sends it: cgroup id and path, maybe a pod uid. */
@@ -96,8 +96,9 @@ Test(meta, systemd_unit_from_the_cgroup_path_cached_per_cgroup)
 			  "5f0d9e1c_1d2b_4a57_9d1e_3c7e2b8a9f10.slice/cri-containerd-" CID ".scope";
 	cr_assert_str_eq(unit(&m, 12, ctr), "cri-containerd-" CID ".scope");
 	/* a container inside containerd.service keeps the service */
-	cr_assert_str_eq(unit(&m, 13, "/system.slice/containerd.service/kubepods-besteffort-pod1/" CID),
-			 "containerd.service");
+	cr_assert_str_eq(
+		unit(&m, 13, "/system.slice/containerd.service/kubepods-besteffort-pod1/" CID),
+		"containerd.service");
 	/* the root and a cgroup outside any unit: none */
 	cr_assert_null(unit(&m, 1, "/"));
 	cr_assert_null(unit(&m, 14, "/tapio-test/inner"));
@@ -108,7 +109,8 @@ Test(meta, systemd_unit_from_the_cgroup_path_cached_per_cgroup)
 	cr_assert_eq(m.units.misses, 6);
 	/* no cgroup id (the /proc fallback): computed, not cached */
 	uint64_t hits = m.units.hits, misses = m.units.misses;
-	cr_assert_str_eq(unit(&m, 0, "/user.slice/user-0.slice/session-3.scope"), "session-3.scope");
+	cr_assert_str_eq(unit(&m, 0, "/user.slice/user-0.slice/session-3.scope"),
+			 "session-3.scope");
 	cr_assert_eq(m.units.hits + m.units.misses, hits + misses);
 	/* ids in the same slot replace each other and stay right */
 	for (uint64_t id = 100; id < 100 + 3 * 4096; id += 97) {
@@ -179,7 +181,8 @@ Test(meta, top_owner_learned_walked_and_forgotten)
 	cr_assert_str_eq(name, "web-5d4");
 	cr_assert_str_eq(uid, RS_UID);
 	/* the ReplicaSet's event carries the chain on to the Deployment */
-	meta_learn(&m, object_event(&o, "ADDED", "ReplicaSet", RS_UID, "Deployment", "web", DEP_UID),
+	meta_learn(&m,
+		   object_event(&o, "ADDED", "ReplicaSet", RS_UID, "Deployment", "web", DEP_UID),
 		   OWN);
 	owner_of(&m, POD_UID, &kind, &name, &uid);
 	cr_assert_str_eq(kind, "Deployment");
@@ -195,8 +198,8 @@ Test(meta, top_owner_learned_walked_and_forgotten)
 	cr_assert_null(kind);
 
 	/* the ReplicaSet deleted: the pod's own entry remains */
-	meta_learn(&m, object_event(&o, "DELETED", "ReplicaSet", RS_UID, "Deployment", "web",
-				    DEP_UID),
+	meta_learn(&m,
+		   object_event(&o, "DELETED", "ReplicaSet", RS_UID, "Deployment", "web", DEP_UID),
 		   OWN);
 	owner_of(&m, POD_UID, &kind, &name, &uid);
 	cr_assert_str_eq(kind, "ReplicaSet");
@@ -232,7 +235,8 @@ Test(meta, owner_tables_are_bounded_and_counted)
 	char uids[150][40];
 	for (int i = 0; i < 150; i++) {
 		snprintf(uids[i], sizeof(uids[i]), "00000000-0000-4000-8000-%012d", i);
-		meta_learn(&m, object_event(&o, "ADDED", "Pod", uids[i], "DaemonSet", "agent", "ds"),
+		meta_learn(&m,
+			   object_event(&o, "ADDED", "Pod", uids[i], "DaemonSet", "agent", "ds"),
 			   REGISTRY_POD_METADATA_OWNERS);
 	}
 	cr_assert_eq(m.pods.n, 100);
@@ -354,7 +358,8 @@ Test(meta, joined_fields_in_the_json_line_and_the_record)
 
 	json_object *j = json_tokener_parse(ks.json);
 	cr_assert_not_null(j, "%s", ks.json);
-	cr_assert_str_eq(j2(j, "k8s", "systemdUnit"), "cri-containerd-" CID ".scope", "%s", ks.json);
+	cr_assert_str_eq(j2(j, "k8s", "systemdUnit"), "cri-containerd-" CID ".scope", "%s",
+			 ks.json);
 	cr_assert_str_eq(j2(j, "k8s", "ownerKind"), "Deployment", "%s", ks.json);
 	cr_assert_str_eq(j2(j, "k8s", "ownerName"), "web");
 	cr_assert_str_eq(j2(j, "k8s", "ownerUid"), DEP_UID);
