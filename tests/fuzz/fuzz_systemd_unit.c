@@ -3,6 +3,7 @@
 // bytes as one cgroup path and as /proc/<pid>/cgroup text. A unit found must be a whole
 // component of the input, within its bound, with a known suffix, and never from a path
 // holding "..".
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,10 @@ static void check_name(const char *name, int r)
 		return;
 	if (name[0] == '.' || strchr(name, '/') || strstr(name, ".."))
 		abort();
-	if (component_type(name, (size_t)r) == SYSTEMD_UNIT_NONE)
+	/* the name alone, as a path of one component, is a candidate: a known suffix */
+	struct systemd_unit_ref self;
+	if (systemd_unit_from_path(name, (size_t)r, &self) != 1 || self.offset != 0 ||
+	    self.len != (size_t)r || self.type == SYSTEMD_UNIT_NONE)
 		abort();
 }
 
