@@ -54,9 +54,9 @@ static const struct config_key top_keys[] = {
 	CONFIG_STRING(C, "collector_dir", collector_dir, "", NULL,
 		      "\"\" = the directory of the tapiod executable"),
 	CONFIG_U32(C, "run_as_uid", run_as_uid, CONFIG_WORKER_ID_FIRST, 1, CONFIG_WORKER_ID_MAX,
-		   "worker of the N-th collector (name order): uid run_as_uid+N"),
+		   "the first of 64 ids; each collector's worker has a fixed one: uid run_as_uid+slot"),
 	CONFIG_U32(C, "run_as_gid", run_as_gid, CONFIG_WORKER_ID_FIRST, 1, CONFIG_WORKER_ID_MAX,
-		   "... and gid run_as_gid+N; ids no other process may use"),
+		   "... and gid run_as_gid+slot; ids no other process may use"),
 
 	CONFIG_U32(C, "supervisor.heartbeat_timeout_ms", supervisor.heartbeat_timeout_ms, 5000, 500,
 		   600000, "a silent worker is restarted after this"),
@@ -912,7 +912,7 @@ static int check_heartbeats(struct parser *p)
 	return 0;
 }
 
-/* The workers' uid and gid ranges: [first, first + registry_count). Never root (the key's
+/* The workers' uid and gid ranges: [first, first + REGISTRY_ID_SLOTS). Never root (the key's
  * range starts at 1), never the
  * overflow ids (65534 `nobody`, 65535) that other processes share, never (uid_t)-1. */
 static int check_worker_ids(struct parser *p)
@@ -923,16 +923,17 @@ static int check_worker_ids(struct parser *p)
 	for (int i = 0; i < 2; i++) {
 		int k = find_key(names[i]);
 		assert(k >= 0);
-		uint64_t last = (uint64_t)first[i] + registry_count - 1;
+		uint64_t last = (uint64_t)first[i] + REGISTRY_ID_SLOTS - 1;
 		if (last >= UINT32_MAX)
 			return fail_at(p, p->key_line[k], names[i],
-				       "%u..%llu (one id per collector) does not fit below %u",
-				       first[i], (unsigned long long)last, UINT32_MAX);
+				       "%u..%llu (the workers' %u ids) does not fit below %u",
+				       first[i], (unsigned long long)last, REGISTRY_ID_SLOTS,
+				       UINT32_MAX);
 		if (first[i] <= 65535 && last >= 65534)
 			return fail_at(p, p->key_line[k], names[i],
-				       "%u starts a range (one id per collector) that includes "
-				       "65534/65535, the ids `nobody` and others share",
-				       first[i]);
+				       "%u..%llu (the workers' %u ids) includes 65534/65535, "
+				       "the ids `nobody` and others share",
+				       first[i], (unsigned long long)last, REGISTRY_ID_SLOTS);
 	}
 	return 0;
 }
@@ -958,8 +959,8 @@ int config_worker_ids(const struct config *cfg, const char *name, uint32_t *ret_
 	for (size_t i = 0; i < registry_count; i++) {
 		if (strcmp(registry_entries[i]->name, name) != 0)
 			continue;
-		*ret_uid = cfg->run_as_uid + (uint32_t)i;
-		*ret_gid = cfg->run_as_gid + (uint32_t)i;
+		*ret_uid = cfg->run_as_uid + registry_entries[i]->id_slot;
+		*ret_gid = cfg->run_as_gid + registry_entries[i]->id_slot;
 		return 0;
 	}
 	return -ENOENT;

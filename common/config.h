@@ -247,8 +247,8 @@ void config_free(struct config *cfg);
  * "run_as_") has the same value in a and b. */
 bool config_equal_under(const struct config *a, const struct config *b, const char *prefix);
 
-/* The uid and gid the worker of collector `name` runs as: run_as_uid + N and run_as_gid + N
- * for the N-th collector of the registry (name order). Used by that worker only: tapiod
+/* The uid and gid the worker of collector `name` runs as: run_as_uid + id_slot and
+ * run_as_gid + id_slot, the collector's fixed slot (registry.h). Used by that worker only: tapiod
  * checks that no other process holds them. -ENOENT for an unknown name. */
 int config_worker_ids(const struct config *cfg, const char *name, uint32_t *ret_uid,
 		      uint32_t *ret_gid);

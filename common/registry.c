@@ -15,6 +15,14 @@ const struct registry_entry *registry_find(const char *name)
 	return NULL;
 }
 
+const struct registry_entry *registry_find_slot(unsigned slot)
+{
+	for (size_t i = 0; i < registry_count; i++)
+		if (registry_entries[i]->id_slot == slot)
+			return registry_entries[i];
+	return NULL;
+}
+
 /* Does the running kernel know CAP_BPF (5.8+)? /proc/sys/kernel/cap_last_cap says. */
 static bool kernel_has_cap_bpf(void)
 {

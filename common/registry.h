@@ -44,6 +44,10 @@ struct registry_entry {
 	int bpf_map_read;		   /* needs bpf(2) map lookups after setup */
 	int pod_metadata;		   /* what its events teach tapiod's joins (meta.c):
 					    * REGISTRY_POD_METADATA_* bits */
+	/* The worker's uid and gid are run_as_uid/run_as_gid + id_slot. Fixed per collector
+	 * and never reused, so adding a collector moves nobody else's ids (a unit test checks
+	 * that each slot is below REGISTRY_ID_SLOTS and used once). */
+	unsigned id_slot;
 
 	/* collectors.<name>: a struct of config_size bytes that begins with struct
 	 * config_collector_common (whose keys config.c adds), followed by these keys. */
@@ -64,7 +68,13 @@ struct registry_entry {
 extern const struct registry_entry *const registry_entries[];
 extern const size_t registry_count;
 
+/* The ids run_as_uid .. run_as_uid + REGISTRY_ID_SLOTS - 1 (and the same for gids) are the
+ * workers'; tapiod refuses to start while another process holds one of them. */
+#define REGISTRY_ID_SLOTS 64
+
 const struct registry_entry *registry_find(const char *name);
+/* The collector whose id_slot is `slot`, or NULL for a slot no collector uses. */
+const struct registry_entry *registry_find_slot(unsigned slot);
 
 /* The capabilities the entry's setup needs on this kernel: CAP_SYS_ADMIN only where the
  * kernel predates CAP_BPF/CAP_PERFMON (5.8), decided by probing cap_last_cap, not by

@@ -132,13 +132,21 @@ int identity_check_binaries(const struct config *cfg, const char *dir, char *msg
 
 /* ---- the workers' ids ----------------------------------------------------------------------- */
 
-/* The collector index of id `v` in the range starting at `first`, or -1. */
+/* The id slot of id `v` in the block starting at `first`, or -1. The whole block is the
+ * workers', slots no collector uses yet included. */
 static int in_range(uint32_t v, uint32_t first)
 {
-	return v >= first && v - first < registry_count ? (int)(v - first) : -1;
+	return v >= first && v - first < REGISTRY_ID_SLOTS ? (int)(v - first) : -1;
 }
 
-/* Parse "Uid:\t1\t2\t3\t4" style lines; the collector index of the first id in range. */
+/* The name of the collector of id slot `slot`, for messages. */
+static const char *slot_name(int slot)
+{
+	const struct registry_entry *e = registry_find_slot((unsigned)slot);
+	return e ? e->name : "(reserved, unused)";
+}
+
+/* Parse "Uid:\t1\t2\t3\t4" style lines; the id slot of the first id in range. */
 static int match_line(const char *line, const char *key, uint32_t first, uint32_t *ret_id)
 {
 	size_t k = strlen(key);
@@ -226,7 +234,7 @@ int identity_find_foreign(const struct config *cfg, const pid_t *ours, size_t n,
 		return 0;
 	*ret_pid = ff.pid;
 	*ret_id = ff.id;
-	*ret_collector = registry_entries[ff.idx]->name;
+	*ret_collector = slot_name(ff.idx);
 	return 1;
 }
 
@@ -245,9 +253,9 @@ static bool on_foreign(pid_t pid, uint32_t id, int idx, void *arg)
 			return true; /* logged and counted already */
 	t->reported[*t->next % REPORTED_MAX] = pid;
 	(*t->next)++;
-	const char *name = registry_entries[idx]->name;
+	const char *name = slot_name(idx);
 	for (size_t i = 0; i < t->n; i++)
-		if (t->children[i].reg == registry_entries[idx])
+		if (t->children[i].reg && t->children[i].reg->id_slot == (unsigned)idx)
 			t->children[i].cnt.foreign_processes++;
 	char comm[64] = "?", path[64];
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);

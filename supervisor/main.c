@@ -84,7 +84,7 @@ static int trust_checks(const struct config *cfg, bool starting)
 	}
 	if (r > 0) {
 		log_error("pid %d already runs under id %u, which belongs to the %s collector's "
-			  "worker (run_as_uid %u / run_as_gid %u + its index): refusing to start "
+			  "worker (run_as_uid %u / run_as_gid %u + its fixed slot): refusing to start "
 			  "(another tapiod, or a user with that id; choose another range)",
 			  (int)pid, id, name, cfg->run_as_uid, cfg->run_as_gid);
 		return -EEXIST;

@@ -17,6 +17,7 @@ static const struct config_key keys[] = {
 
 const struct registry_entry collector_def_bench = {
 	.name = "bench",
+	.id_slot = 0,
 	.setup_caps = REGISTRY_CAPS_BPF_TRACING | REGISTRY_CAPS_SANDBOX,
 	.read_paths = read_paths,
 	.bpf_map_read = 1,

@@ -43,6 +43,7 @@ static const struct config_key keys[] = {
  * CAP_DAC_READ_SEARCH: stat of the plugin directories and the netns files of other users. */
 const struct registry_entry collector_def_cni = {
 	.name = "cni",
+	.id_slot = 1,
 	.setup_caps = REGISTRY_CAPS_BPF_TRACING | REGISTRY_CAPS_SANDBOX |
 		      REGISTRY_CAP(CAP_DAC_READ_SEARCH) | REGISTRY_CAP(CAP_NET_BROADCAST),
 	.read_paths = read_paths,

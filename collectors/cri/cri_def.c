@@ -48,6 +48,7 @@ static int check(const struct config *all, const void *section, const char **ret
  * connection ends the worker (exit 111) and tapiod's restart is the reconnect. */
 const struct registry_entry collector_def_cri = {
 	.name = "cri",
+	.id_slot = 2,
 	.setup_caps = REGISTRY_CAPS_BPF_TRACING | REGISTRY_CAPS_SANDBOX |
 		      REGISTRY_CAP(CAP_DAC_READ_SEARCH) | REGISTRY_CAP(CAP_DAC_OVERRIDE),
 	.read_paths = read_paths,

@@ -25,6 +25,7 @@ static const struct config_key keys[] = {
  * to open its socket (before the sandbox). */
 const struct registry_entry collector_def_dns = {
 	.name = "dns",
+	.id_slot = 3,
 	.setup_caps = REGISTRY_CAPS_BPF_TRACING | REGISTRY_CAPS_SANDBOX |
 		      REGISTRY_CAP(CAP_DAC_READ_SEARCH) | REGISTRY_CAP(CAP_NET_ADMIN) |
 		      REGISTRY_CAP(CAP_NET_RAW),

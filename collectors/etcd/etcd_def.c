@@ -92,6 +92,7 @@ static int check(const struct config *all, const void *section, const char **ret
  * part runs and the tracer is reported missing). */
 const struct registry_entry collector_def_etcd = {
 	.name = "etcd",
+	.id_slot = 4,
 	.setup_caps = REGISTRY_CAPS_SANDBOX | REGISTRY_CAPS_BPF_TRACING,
 	.read_paths = read_paths,
 	.extra_syscalls = extra_syscalls,

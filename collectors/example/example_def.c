@@ -18,6 +18,7 @@ static const struct config_key keys[] = {
 
 const struct registry_entry collector_def_example = {
 	.name = "example",
+	.id_slot = 5,
 	.setup_caps = REGISTRY_CAPS_SANDBOX,
 	.read_paths = read_paths,
 	.enabled = false,

@@ -100,6 +100,7 @@ static int check(const struct config *cfg, const void *section, const char **ret
 
 const struct registry_entry collector_def_kubeapi = {
 	.name = "kubeapi",
+	.id_slot = 6,
 	.setup_caps = REGISTRY_CAPS_SANDBOX,
 	.read_paths = read_paths,
 	.extra_syscalls = extra_syscalls,

@@ -118,6 +118,7 @@ static int check(const struct config *cfg, const void *section, const char **ret
 
 const struct registry_entry collector_def_kubelet = {
 	.name = "kubelet",
+	.id_slot = 7,
 	.setup_caps = REGISTRY_CAPS_SANDBOX, /* only what switching to its own uid needs */
 	.read_paths = read_paths,
 	.extra_syscalls = extra_syscalls,

@@ -26,6 +26,7 @@ static const struct config_key keys[] = {
 
 const struct registry_entry collector_def_network = {
 	.name = "network",
+	.id_slot = 8,
 	.setup_caps = REGISTRY_CAPS_BPF_TRACING | REGISTRY_CAPS_SANDBOX |
 		      REGISTRY_CAP(CAP_DAC_READ_SEARCH),
 	.read_paths = read_paths,

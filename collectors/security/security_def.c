@@ -49,6 +49,7 @@ static int check(const struct config *all, const void *section, const char **ret
  * kernel's own CAP_SYS_ADMIN checks (memory accounting). */
 const struct registry_entry collector_def_security = {
 	.name = "security",
+	.id_slot = 10,
 	.setup_caps = REGISTRY_CAPS_BPF_TRACING | REGISTRY_CAPS_SANDBOX |
 		      REGISTRY_CAP(CAP_DAC_READ_SEARCH) | REGISTRY_CAP(CAP_SYSLOG),
 	.read_paths = read_paths,

@@ -120,6 +120,7 @@ static int check(const struct config *all, const void *section, const char **ret
  * the sandbox. */
 const struct registry_entry collector_def_systemd = {
 	.name = "systemd",
+	.id_slot = 11,
 	.setup_caps = REGISTRY_CAPS_SANDBOX,
 	.read_paths = read_paths,
 	.extra_syscalls = extra_syscalls,

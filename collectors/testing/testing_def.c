@@ -42,6 +42,7 @@ static const struct config_key keys[] = {
 
 const struct registry_entry collector_def_testing = {
 	.name = "testing",
+	.id_slot = 12,
 	.setup_caps = REGISTRY_CAPS_SANDBOX,
 	.read_paths = read_paths,
 	.bpf_map_read = 0,

@@ -392,6 +392,36 @@ Test(config, collector_lookup)
 	config_free(cfg);
 }
 
+/* A worker's ids belong to its collector for good: a slot per collector, each used once and
+ * inside the reserved block, and the ids of the collectors that shipped first never move
+ * (their workers' files and audit rules name them). */
+Test(config, worker_ids_are_fixed_per_collector)
+{
+	bool used[REGISTRY_ID_SLOTS] = {false};
+	for (size_t i = 0; i < registry_count; i++) {
+		const struct registry_entry *e = registry_entries[i];
+		cr_assert_lt(e->id_slot, REGISTRY_ID_SLOTS, "%s: slot %u", e->name, e->id_slot);
+		cr_assert_not(used[e->id_slot], "%s: slot %u used twice", e->name, e->id_slot);
+		used[e->id_slot] = true;
+		cr_assert_eq(registry_find_slot(e->id_slot), e);
+	}
+	static const struct {
+		const char *name;
+		uint32_t slot;
+	} shipped[] = {{"process", 9}, {"network", 8}, {"security", 10}, {"dns", 3}, {"cri", 2},
+		       {"etcd", 4},    {"kubeapi", 6},  {"kubelet", 7},    {"cni", 1}, {"systemd", 11}};
+	struct config *cfg = load_ok("run_as_uid: 70000\nrun_as_gid: 80000\n");
+	for (size_t i = 0; i < sizeof(shipped) / sizeof(shipped[0]); i++) {
+		uint32_t uid, gid;
+		cr_assert_eq(config_worker_ids(cfg, shipped[i].name, &uid, &gid), 0);
+		cr_assert_eq(uid, 70000 + shipped[i].slot, "%s", shipped[i].name);
+		cr_assert_eq(gid, 80000 + shipped[i].slot, "%s", shipped[i].name);
+	}
+	uint32_t uid, gid;
+	cr_assert_eq(config_worker_ids(cfg, "nosuch", &uid, &gid), -ENOENT);
+	config_free(cfg);
+}
+
 Test(config, free_null_is_noop)
 {
 	config_free(NULL);
@@ -564,12 +594,12 @@ static const struct err_case err_cases[] = {
 	/* the workers' ids: never root, never the ids `nobody` and others share */
 	{ "run_as_uid: 0\n", "tapio.yaml:1: run_as_uid: 0 is out of range (1..4294967230)" },
 	{ "run_as_gid: 0\n", "tapio.yaml:1: run_as_gid: 0 is out of range (1..4294967230)" },
-	{ "run_as_uid: 65530\n",
-	  "tapio.yaml:1: run_as_uid: 65530 starts a range (one id per collector) that includes "
-	  "65534/65535, the ids `nobody` and others share" },
+	{ "run_as_uid: 65471\n",
+	  "tapio.yaml:1: run_as_uid: 65471..65534 (the workers' 64 ids) includes 65534/65535, "
+	  "the ids `nobody` and others share" },
 	{ "run_as_gid: 65534\n",
-	  "tapio.yaml:1: run_as_gid: 65534 starts a range (one id per collector) that includes "
-	  "65534/65535, the ids `nobody` and others share" },
+	  "tapio.yaml:1: run_as_gid: 65534..65597 (the workers' 64 ids) includes 65534/65535, "
+	  "the ids `nobody` and others share" },
 	/* a socket path libuv would cut: 108 bytes do not fit sun_path (107 and a NUL) */
 	{ "control:\n  socket_path: /run/"
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
