@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The routing step between the link of each worker and the table of sinks: stamp, join pod
-// metadata, systemd unit and top owner (meta.c), encode each format some sink wants once (the binary record reuses the worker's own
-// bytes), hand the event to every sink that wants it. Runs once per event: no printf, no
-// allocation but the encoders' reused buffers.
+// metadata, systemd unit and top owner (meta.c), encode each format some sink wants once (the
+// binary record reuses the worker's own bytes), hand the event to every sink that wants it.
+// Runs once per event: no printf, no allocation but the encoders' reused buffers.
 #include <stdio.h>
 #include <string.h>
 
