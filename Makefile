@@ -265,11 +265,18 @@ $(BUILD)/bench/kubelet_poll_bench: bench/kubelet_poll_bench.c $(KL_BENCH_SRCS) c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(KL_BENCH_SRCS) $(LIBTAPIO) $(PKG_LIBS) -ljson-c
 
+# tapiod's joins per event (supervisor/meta.c), linked with tapiod's own objects.
+$(BUILD)/bench/join_bench: bench/join_bench.c $(SUP_LIB_OBJS) $(LIBTAPIO) | $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SUP_LIB_OBJS) $(LIBTAPIO) $(PKG_LIBS) $(NATS_LIBS) -lpthread
+
 # Builds what it needs itself (a collector that does not build is left out, not fatal).
-bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench
+bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench $(BUILD)/bench/join_bench
 	$(Q)./bench/run.sh $(BENCH_ARGS)
 	$(Q)$(BUILD)/bench/dns_parse_bench
 	$(Q)$(BUILD)/bench/kubelet_poll_bench
+	$(Q)$(BUILD)/bench/join_bench
 
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)

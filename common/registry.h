@@ -30,6 +30,11 @@
 	(REGISTRY_CAP(CAP_BPF) | REGISTRY_CAP(CAP_PERFMON) | REGISTRY_CAP(CAP_SYS_ADMIN) |         \
 	 REGISTRY_CAP(CAP_SYS_RESOURCE))
 
+/* registry_entry.pod_metadata: container events (container id → pod name, namespace,
+ * container name: cri); k8s.object events (pod uid → top controller owner: kubeapi). */
+#define REGISTRY_POD_METADATA_CONTAINERS 1
+#define REGISTRY_POD_METADATA_OWNERS	 2
+
 struct registry_entry {
 	const char *name;		   /* collector name = config section name */
 	uint64_t setup_caps;		   /* bitmask of 1ull << CAP_*, needed until sandboxed;
@@ -37,8 +42,8 @@ struct registry_entry {
 	const char *const *read_paths;	   /* read-only after setup (Landlock) */
 	const char *const *extra_syscalls; /* beyond sandbox_base_syscalls; NULL = none */
 	int bpf_map_read;		   /* needs bpf(2) map lookups after setup */
-	int pod_metadata;		   /* its container events teach tapiod container id
-					    * → pod name/namespace for every collector */
+	int pod_metadata;		   /* what its events teach tapiod's joins (meta.c):
+					    * REGISTRY_POD_METADATA_* bits */
 	/* The worker's uid and gid are run_as_uid/run_as_gid + id_slot. Fixed per collector
 	 * and never reused, so adding a collector moves nobody else's ids (a unit test checks
 	 * that each slot is below REGISTRY_ID_SLOTS and used once). */

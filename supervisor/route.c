@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The routing step between the link of each worker and the table of sinks: stamp, join pod
-// metadata, encode each format some sink wants once (the binary record reuses the worker's own
-// bytes), hand the event to every sink that wants it. Runs once per event: no printf, no
-// allocation but the encoders' reused buffers.
+// metadata, systemd unit and top owner (meta.c), encode each format some sink wants once (the
+// binary record reuses the worker's own bytes), hand the event to every sink that wants it.
+// Runs once per event: no printf, no allocation but the encoders' reused buffers.
 #include <stdio.h>
 #include <string.h>
 
@@ -72,7 +72,7 @@ static int binary_record(struct strbuf *out, const uint8_t *bytes, size_t len,
 	return r;
 }
 
-struct route_tally route_event(struct route *rt, const char *collector, bool pod_metadata,
+struct route_tally route_event(struct route *rt, const char *collector, unsigned pod_metadata,
 			       const uint8_t *bytes, size_t len, Tapio__V1__Event *ev)
 {
 	struct route_tally t = {0, 0};
@@ -84,7 +84,7 @@ struct route_tally route_event(struct route *rt, const char *collector, bool pod
 	ev->collector = (char *)collector;
 	ev->node = (char *)rt->node;
 	if (pod_metadata)
-		meta_learn(&rt->meta, ev);
+		meta_learn(&rt->meta, ev, pod_metadata);
 	bool enriched = meta_enrich(&rt->meta, ev);
 
 	unsigned want = sinks_formats(rt->sinks), have = 0;

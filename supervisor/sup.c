@@ -253,6 +253,13 @@ static void log_stats(struct sup *sup, uint64_t now)
 			 (unsigned long long)k->unattended_drops, (unsigned long long)k->gaps,
 			 (unsigned long long)k->gap_ms, named);
 	}
+	struct meta_stats ms;
+	meta_get_stats(&sup->route.meta, &ms);
+	log_info("stats joins: containers=%zu (dropped %llu) pods=%zu controllers=%zu (dropped "
+		 "%llu) unit_cache hits=%llu misses=%llu",
+		 ms.containers, (unsigned long long)ms.containers_dropped, ms.pods, ms.controllers,
+		 (unsigned long long)ms.owners_dropped, (unsigned long long)ms.unit_hits,
+		 (unsigned long long)ms.unit_misses);
 	sup->last_log_ns = now;
 }
 

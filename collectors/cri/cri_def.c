@@ -53,7 +53,7 @@ const struct registry_entry collector_def_cri = {
 		      REGISTRY_CAP(CAP_DAC_READ_SEARCH) | REGISTRY_CAP(CAP_DAC_OVERRIDE),
 	.read_paths = read_paths,
 	.bpf_map_read = 1,
-	.pod_metadata = 1,
+	.pod_metadata = REGISTRY_POD_METADATA_CONTAINERS,
 	.enabled = false,
 	.config_size = sizeof(struct config_cri),
 	.keys = keys,

@@ -104,6 +104,7 @@ const struct registry_entry collector_def_kubeapi = {
 	.setup_caps = REGISTRY_CAPS_SANDBOX,
 	.read_paths = read_paths,
 	.extra_syscalls = extra_syscalls,
+	.pod_metadata = REGISTRY_POD_METADATA_OWNERS, /* its Pod events: uid → top owner */
 	.enabled = false,
 	.config_size = sizeof(struct config_kubeapi),
 	.keys = keys,

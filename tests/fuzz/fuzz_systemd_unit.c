@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// libFuzzer target for the systemd unit attribution (collectors/systemd/systemd_unit.c): any
+// libFuzzer target for the systemd unit attribution (common/systemd_unit.c): any
 // bytes as one cgroup path and as /proc/<pid>/cgroup text. A unit found must be a whole
 // component of the input, within its bound, with a known suffix, and never from a path
 // holding "..".
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "collectors/systemd/systemd_unit.c"
+#include "systemd_unit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,7 +20,10 @@ static void check_name(const char *name, int r)
 		return;
 	if (name[0] == '.' || strchr(name, '/') || strstr(name, ".."))
 		abort();
-	if (component_type(name, (size_t)r) == SYSTEMD_UNIT_NONE)
+	/* the name alone, as a path of one component, is a candidate: a known suffix */
+	struct systemd_unit_ref self;
+	if (systemd_unit_from_path(name, (size_t)r, &self) != 1 || self.offset != 0 ||
+	    self.len != (size_t)r || self.type == SYSTEMD_UNIT_NONE)
 		abort();
 }
 

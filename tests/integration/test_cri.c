@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // cri collector end to end: a private containerd (tests/helpers/cri-env.sh), pods and
 // containers driven through the collector's own CRI client, events read from tapiod's stdout.
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -392,6 +395,229 @@ Test(cri, process_events_carry_pod_metadata, .timeout = 60)
 	cri_client_free(c);
 	tapiod_stop(&t, 5000);
 	tapiod_cleanup(&t);
+}
+
+/* ExecSync: a command the runtime runs inside the container (runc exec), as kubectl exec and
+ * exec probes do. Returns its exit code, or -1. */
+static int drv_exec_sync(struct cri_client *c, const char *ct, const char *const *cmd)
+{
+	Runtime__V1__ExecSyncRequest q = RUNTIME__V1__EXEC_SYNC_REQUEST__INIT;
+	q.container_id = (char *)ct;
+	size_t n = 0;
+	while (cmd[n])
+		n++;
+	q.cmd = (char **)cmd;
+	q.n_cmd = n;
+	q.timeout = 10;
+	Runtime__V1__ExecSyncResponse *r = NULL;
+	if (cri_client_call(c, RS_ "ExecSync", &q.base,
+			    &runtime__v1__exec_sync_response__descriptor,
+			    (ProtobufCMessage **)&r) != 0)
+		return -1;
+	int code = r->exit_code;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return code;
+}
+
+/* The kube-apiserver stand-in of the kubeapi tests (tests/helpers/kubeapi-env.sh). */
+struct kapi {
+	char dir[64];
+	int port, ctl_port;
+	bool started;
+};
+static struct kapi kapi_live;
+
+static void kapi_stop(struct kapi *k)
+{
+	if (!k->started)
+		return;
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/kubeapi-env.sh stop %s; rm -rf %s",
+		 harness_source_dir(), k->dir, k->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "kubeapi-env.sh stop failed\n");
+	k->started = false;
+}
+
+static void kapi_fini(void)
+{
+	kapi_stop(&kapi_live);
+}
+
+static void kapi_start(struct kapi *k)
+{
+	snprintf(k->dir, sizeof(k->dir), "/tmp/tapio-cri-kapi-XXXXXX");
+	cr_assert_not_null(mkdtemp(k->dir));
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/kubeapi-env.sh start %s", harness_source_dir(),
+		 k->dir);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	int n = fscanf(p, "%d %d", &k->port, &k->ctl_port);
+	int st = pclose(p);
+	cr_assert(n == 2 && st == 0, "kubeapi-env.sh start failed");
+	k->started = true;
+}
+
+/* POST body to the stand-in's control port; the JSON answer's metadata.uid into uid. */
+static void kapi_post(const struct kapi *k, const char *path, const char *body, char *uid,
+		      size_t cap)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(s, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)k->ctl_port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(connect(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	char req[8192];
+	int rl = snprintf(req, sizeof(req), "POST %s HTTP/1.0\r\nContent-Length: %zu\r\n\r\n%s",
+			  path, strlen(body), body);
+	cr_assert(rl > 0 && (size_t)rl < sizeof(req));
+	cr_assert_eq(write(s, req, (size_t)rl), rl);
+	static char buf[1 << 16];
+	size_t len = 0;
+	for (ssize_t n;
+	     len + 1 < sizeof(buf) && (n = read(s, buf + len, sizeof(buf) - len - 1)) > 0;)
+		len += (size_t)n;
+	close(s);
+	buf[len] = '\0';
+	char *b = strstr(buf, "\r\n\r\n");
+	cr_assert_not_null(b, "control %s: no answer", path);
+	json_object *o = json_tokener_parse(b + 4);
+	cr_assert_not_null(o, "control %s: %s", path, buf);
+	if (uid)
+		snprintf(uid, cap, "%s", jstr(o, "metadata.uid") ?: "");
+	json_object_put(o);
+}
+
+static bool match_k8s_object(json_object *ev, void *arg)
+{
+	const char *const *w = arg; /* action, kind, uid */
+	return strcmp(jstr(ev, "type") ?: "", "k8s.object") == 0 &&
+	       strcmp(jstr(ev, "k8sObject.action") ?: "", w[0]) == 0 &&
+	       strcmp(jstr(ev, "k8sObject.kind") ?: "", w[1]) == 0 &&
+	       strcmp(jstr(ev, "k8sObject.uid") ?: "", w[2]) == 0;
+}
+
+/* Issue 17 point 4: tapiod learns pod uid → top owner from the kubeapi collector's Pod events
+ * and joins it into every event of that pod. A real containerd pod (CRI) whose uid the API
+ * server stand-in serves as a Pod owned by a ReplicaSet owned by a Deployment: an exec in the
+ * pod's container (CRI ExecSync) yields a process.exec carrying the Deployment; after the Pod
+ * is deleted from the API, the next exec carries no owner (and still the CRI metadata). */
+Test(cri, process_events_carry_the_pods_top_owner, .timeout = 90, .fini = kapi_fini)
+{
+	env_start();
+	kapi_start(&kapi_live);
+	char uid[64], dep[64], rs[64], body[4096];
+	make_uid(uid, sizeof(uid));
+	const char *pod = "owner-pod", *ns = "tapio-owner";
+	snprintf(body, sizeof(body),
+		 "{\"resource\":\"deployments\",\"object\":{\"metadata\":{\"name\":\"shop-web\","
+		 "\"namespace\":\"%s\",\"labels\":{\"app\":\"shop\"}},\"spec\":{\"replicas\":1,"
+		 "\"selector\":{\"matchLabels\":{\"app\":\"shop\"}}}}}",
+		 ns);
+	kapi_post(&kapi_live, "/apply", body, dep, sizeof(dep));
+	snprintf(
+		body, sizeof(body),
+		"{\"resource\":\"replicasets\",\"object\":{\"metadata\":{\"name\":\"shop-web-7c9\","
+		"\"namespace\":\"%s\",\"labels\":{\"app\":\"shop\"},\"ownerReferences\":[{"
+		"\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"name\":\"shop-web\",\"uid\":"
+		"\"%s\",\"controller\":true,\"blockOwnerDeletion\":true}]},\"spec\":{\"replicas\":"
+		"1,"
+		"\"selector\":{\"matchLabels\":{\"app\":\"shop\"}}}}}",
+		ns, dep);
+	kapi_post(&kapi_live, "/apply", body, rs, sizeof(rs));
+	snprintf(body, sizeof(body),
+		 "{\"resource\":\"pods\",\"object\":{\"metadata\":{\"name\":\"%s\",\"namespace\":"
+		 "\"%s\",\"uid\":\"%s\",\"labels\":{\"app\":\"shop\"},\"ownerReferences\":[{"
+		 "\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"shop-web-7c9\","
+		 "\"uid\":\"%s\",\"controller\":true,\"blockOwnerDeletion\":true}]},\"spec\":{"
+		 "\"nodeName\":\"it-node\",\"containers\":[{\"name\":\"app\",\"image\":"
+		 "\"docker.io/tapio-test/busybox:1\"}]},\"status\":{\"phase\":\"Running\"}}}",
+		 pod, ns, uid, rs);
+	char served[64];
+	kapi_post(&kapi_live, "/apply", body, served, sizeof(served));
+	cr_assert_str_eq(served, uid, "the API server stand-in kept the pod's uid");
+
+	struct tapiod t;
+	char yaml[2400];
+	snprintf(yaml, sizeof(yaml),
+		 "%s  process:\n    enabled: true\n"
+		 "  kubeapi:\n    enabled: true\n    api_server: https://127.0.0.1:%d\n"
+		 "    token_file: %s/sa/token\n    ca_file: %s/ca.crt\n"
+		 "    resources: [pods, replicasets, deployments]\n",
+		 cri_yaml(false), kapi_live.port, kapi_live.dir, kapi_live.dir);
+	cr_assert_eq(tapiod_start(&t, yaml), 0);
+	cr_assert(tapiod_wait_state(&t, "cri", "READY", 15000), "cri not READY");
+	cr_assert(tapiod_wait_state(&t, "process", "READY", 15000), "process not READY");
+	cr_assert(tapiod_wait_state(&t, "kubeapi", "READY", 15000), "kubeapi not READY");
+	/* tapiod has routed (and so learned) the three objects once they are on its stdout */
+	const char *wp[] = {"ADDED", "Pod", uid}, *wr[] = {"ADDED", "ReplicaSet", rs},
+		   *wd[] = {"ADDED", "Deployment", dep};
+	cr_assert_not_null(tapiod_wait(&t, match_k8s_object, wp, 15000), "no ADDED Pod");
+	cr_assert_not_null(tapiod_wait(&t, match_k8s_object, wr, 15000), "no ADDED ReplicaSet");
+	cr_assert_not_null(tapiod_wait(&t, match_k8s_object, wd, 15000), "no ADDED Deployment");
+
+	struct cri_client *c = client();
+	char sb[128], ct[128];
+	Runtime__V1__PodSandboxConfig *cfg = drv_sandbox_config(pod, ns, uid);
+	cr_assert_eq(drv_run_sandbox(c, cfg, sb, sizeof(sb)), 0, "%s", cri_client_last_error(c));
+	cr_assert_eq(drv_create(c, sb, cfg, "app", "sleep 60", 0, ct, sizeof(ct)), 0, "%s",
+		     cri_client_last_error(c));
+	cr_assert_eq(drv_id_call(c, RS_ "StartContainer", ct), 0, "%s", cri_client_last_error(c));
+	wait_ev(&t, "container.started", ct, pod, 10000);
+
+	char m1[64], m2[64];
+	snprintf(m1, sizeof(m1), "tapio-owner-%d", (int)getpid());
+	cr_assert_eq(drv_exec_sync(c, ct, (const char *const[]){"/bin/true", m1, NULL}), 0, "%s",
+		     cri_client_last_error(c));
+	json_object *ex = tapiod_wait(&t, match_marker_exec, m1, 15000);
+	cr_assert_not_null(ex, "no process.exec of the exec inside the container");
+	const char *js = json_object_to_json_string(ex);
+	cr_assert_str_eq(jstr(ex, "collector"), "process");
+	cr_assert_str_eq(jstr(ex, "k8s.containerId"), ct, "%s", js);
+	cr_assert_str_eq(jstr(ex, "k8s.podUid"), uid, "%s", js);
+	cr_assert_str_eq(jstr(ex, "k8s.podName"), pod, "%s", js);
+	cr_assert_str_eq(jstr(ex, "k8s.namespace"), ns, "%s", js);
+	cr_assert_str_eq(jstr(ex, "k8s.containerName"), "app", "%s", js);
+	cr_assert_str_eq(jstr(ex, "k8s.ownerKind"), "Deployment", "%s", js);
+	cr_assert_str_eq(jstr(ex, "k8s.ownerName"), "shop-web", "%s", js);
+	cr_assert_str_eq(jstr(ex, "k8s.ownerUid"), dep, "%s", js);
+
+	/* the Pod deleted from the API: tapiod forgets its owner */
+	snprintf(body, sizeof(body), "{\"resource\":\"pods\",\"namespace\":\"%s\",\"name\":\"%s\"}",
+		 ns, pod);
+	kapi_post(&kapi_live, "/delete", body, NULL, 0);
+	const char *wdel[] = {"DELETED", "Pod", uid};
+	cr_assert_not_null(tapiod_wait(&t, match_k8s_object, wdel, 15000), "no DELETED Pod");
+	snprintf(m2, sizeof(m2), "tapio-noowner-%d", (int)getpid());
+	cr_assert_eq(drv_exec_sync(c, ct, (const char *const[]){"/bin/true", m2, NULL}), 0, "%s",
+		     cri_client_last_error(c));
+	ex = tapiod_wait(&t, match_marker_exec, m2, 15000);
+	cr_assert_not_null(ex, "no process.exec of the second exec");
+	js = json_object_to_json_string(ex);
+	cr_assert_str_eq(jstr(ex, "k8s.podName"), pod, "%s", js);
+	cr_assert_null(jstr(ex, "k8s.ownerKind"), "%s", js);
+	cr_assert_null(jstr(ex, "k8s.ownerName"), "%s", js);
+
+	Runtime__V1__StopContainerRequest sq = RUNTIME__V1__STOP_CONTAINER_REQUEST__INIT;
+	sq.container_id = ct;
+	sq.timeout = 0;
+	ProtobufCMessage *resp = NULL;
+	if (cri_client_call(c, RS_ "StopContainer", &sq.base,
+			    &runtime__v1__stop_container_response__descriptor, &resp) == 0)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	drv_id_call(c, RS_ "RemoveContainer", ct);
+	drv_id_call(c, RS_ "StopPodSandbox", sb);
+	drv_id_call(c, RS_ "RemovePodSandbox", sb);
+	cri_client_free(c);
+	cr_assert_eq(tapiod_stop(&t, 5000), 0);
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "stats joins:"), "%s", log);
+	cr_assert_eq(tapiod_last_stat(&t, "kubeapi", " decode_errors="), 0, "%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+	kapi_stop(&kapi_live);
 }
 
 /* A 32 MiB container that allocates ~100 MB: the victim pid from the kernel, the limit from

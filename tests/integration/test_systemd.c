@@ -3,19 +3,22 @@
 // (tests/helpers/systemd-env.sh: systemd-nspawn over the host's /usr): transient units that
 // fail, restart, get killed and log; the events read from tapiod's stdout, every field checked.
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 /* the attribution under test, on real processes in real unit cgroups */
-#include "collectors/systemd/systemd_unit.c"
+#include "cgroup.h"
+#include "systemd_unit.h"
 
 struct env {
 	char dir[128];
@@ -649,6 +652,125 @@ Test(systemd, degraded_until_the_bus_appears, .timeout = 60, .fini = env_fini)
 	cr_assert_eq(tapiod_children(&t, kids, 8), 1);
 	assert_worker_sandboxed(kids[0]);
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	env_stop(&e);
+}
+
+/* A process.exec whose argv[1] is the marker. */
+static bool match_exec(json_object *ev, void *arg)
+{
+	json_object *pe, *argv;
+	if (strcmp(jstr(ev, "type") ?: "", "process.exec") != 0 ||
+	    !json_object_object_get_ex(ev, "processExec", &pe) ||
+	    !json_object_object_get_ex(pe, "argv", &argv) || json_object_array_length(argv) < 2)
+		return false;
+	const char *a1 = json_object_get_string(json_object_array_get_idx(argv, 1));
+	return a1 && strcmp(a1, (const char *)arg) == 0;
+}
+
+/* Fork, move the child into the cgroup `rel` of the cgroup2 mount `mnt` ("" = stay), exec
+ * /bin/true MARKER; wait for it. */
+static void exec_marker(const char *mnt, const char *rel, const char *marker)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (rel[0]) {
+			char p[4200];
+			snprintf(p, sizeof(p), "%s%s/cgroup.procs", mnt, rel);
+			int fd = open(p, O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, "0", 1) != 1)
+				_exit(126);
+			close(fd);
+		}
+		execl("/bin/true", "true", marker, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "marker child: status %d", st);
+}
+
+/* Issue 15 point 3: tapiod joins the unit owning each event's cgroup. The process collector's
+ * exec of a command started by systemd-run in the container's real systemd carries the
+ * transient unit's name; an exec in a cgroup of no unit carries none; an exec from the
+ * test's own cgroup carries what the rules say of that path. */
+Test(systemd, process_events_carry_their_systemd_unit, .timeout = 90, .fini = env_fini)
+{
+	struct env e;
+	env_start(&e);
+	char cfg[2048];
+	struct tapiod t;
+	snprintf(cfg, sizeof(cfg),
+		 "  process:\n    enabled: true\n"
+		 "  network:\n    enabled: false\n"
+		 "  dns:\n    enabled: false\n"
+		 "  systemd:\n    enabled: true\n"
+		 "    globs: [\"tapio-it-*\"]\n"
+		 "    journal: false\n"
+		 "    bus_address: \"unix:path=%s/dbus/system_bus_socket\"\n",
+		 e.dir);
+	cr_assert_eq(tapiod_start(&t, cfg), 0);
+	cr_assert(tapiod_wait_state(&t, "process", "READY", 15000), "process worker not READY");
+	cr_assert(tapiod_wait_state(&t, "systemd", "READY", 10000), "systemd worker not READY");
+	wait_connected(&t, 1);
+
+	/* a transient service whose main process is the marked command */
+#define JOINED "tapio-it-joined.service"
+	char marker[64];
+	snprintf(marker, sizeof(marker), "4242.%d", (int)getpid());
+	cr_assert_eq(IN(&e, "systemd-run", "--unit=" JOINED, "/bin/sleep", marker), 0);
+	json_object *up = wait_for(&t, "systemd.unit", JOINED, "active", "running", 0);
+	json_object *ex = tapiod_wait(&t, match_exec, marker, 15000);
+	cr_assert_not_null(ex, "no process.exec of /bin/sleep %s", marker);
+	cr_assert_str_eq(jstr(ex, "collector"), "process");
+	cr_assert_str_eq(jstr(ex, "processExec.filename"), "/bin/sleep");
+	pid_t hp = host_pid(env_leader(&e), (pid_t)jint(up, "systemd.mainPid", 0));
+	cr_assert_eq(jint(ex, "process.pid", 0), hp, "%s", json_object_to_json_string(ex));
+	const char *path = jstr(ex, "k8s.cgroupPath");
+	cr_assert_not_null(path, "%s", json_object_to_json_string(ex));
+	size_t pl = strlen(path), ul = strlen("/" JOINED);
+	cr_assert(pl > ul && strcmp(path + pl - ul, "/" JOINED) == 0, "cgroup path %s", path);
+	cr_assert_str_eq(jstr(ex, "k8s.systemdUnit"), JOINED, "%s", json_object_to_json_string(ex));
+
+	/* a cgroup of no unit on the host */
+	char mnt[4096], rel[128];
+	cr_assert_eq(cgroup2_find_mount(mnt, sizeof(mnt)), 0);
+	snprintf(rel, sizeof(rel), "/tapio-it-nounit-%d", (int)getpid());
+	char abs[4300];
+	snprintf(abs, sizeof(abs), "%s%s", mnt, rel);
+	cr_assert(mkdir(abs, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", abs, strerror(errno));
+	char m2[64];
+	snprintf(m2, sizeof(m2), "tapio-nounit-%d", (int)getpid());
+	exec_marker(mnt, rel, m2);
+	ex = tapiod_wait(&t, match_exec, m2, 15000);
+	for (int i = 0; i < 100 && rmdir(abs) < 0 && errno == EBUSY; i++)
+		usleep(10000);
+	cr_assert_not_null(ex, "no process.exec of the marker in %s", rel);
+	cr_assert_str_eq(jstr(ex, "k8s.cgroupPath"), rel, "%s", json_object_to_json_string(ex));
+	cr_assert_null(jstr(ex, "k8s.systemdUnit"), "%s", json_object_to_json_string(ex));
+
+	/* the test's own cgroup, whatever runs it: the rules applied to the same path */
+	char m3[64];
+	snprintf(m3, sizeof(m3), "tapio-selfcg-%d", (int)getpid());
+	exec_marker(mnt, "", m3);
+	ex = tapiod_wait(&t, match_exec, m3, 15000);
+	cr_assert_not_null(ex, "no process.exec of the marker in the test's cgroup");
+	const char *own = jstr(ex, "k8s.cgroupPath");
+	cr_assert_not_null(own, "%s", json_object_to_json_string(ex));
+	char want[SYSTEMD_UNIT_NAME_MAX + 1];
+	int n = systemd_unit_name(own, strlen(own), want, sizeof(want));
+	if (n > 0)
+		cr_assert_str_eq(jstr(ex, "k8s.systemdUnit") ?: "(none)", want, "path %s", own);
+	else
+		cr_assert_null(jstr(ex, "k8s.systemdUnit"), "path %s", own);
+	cr_log_info("the test's own cgroup %s: unit %s", own, n > 0 ? want : "(none)");
+
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "stats joins:") && strstr(log, "unit_cache hits="), "%s", log);
+	free(log);
+	cr_assert_eq(t.bad_lines, 0);
 	tapiod_cleanup(&t);
 	env_stop(&e);
 }

@@ -101,7 +101,7 @@ static size_t pack(uint8_t *buf, size_t cap, uint64_t seq, bool container_event)
 	return tapio__v1__event__pack(&ev, buf);
 }
 
-static struct route_tally route_packed(struct route *rt, const char *collector, bool pod_meta,
+static struct route_tally route_packed(struct route *rt, const char *collector, unsigned pod_meta,
 				       uint64_t seq, bool container_event)
 {
 	uint8_t buf[1024];

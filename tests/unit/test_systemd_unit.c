@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit attribution from cgroup paths (collectors/systemd/systemd_unit.c): every vector of
+// Unit attribution from cgroup paths (common/systemd_unit.c): every vector of
 // COLLECTORS.md "systemd" (the seed's rules), the rejection rules, and /proc/<pid>/cgroup text.
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <string.h>
 
-#include "collectors/systemd/systemd_unit.c"
+#include "systemd_unit.h"
 
 #define CID  "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
 #define A50  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
