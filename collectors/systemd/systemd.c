@@ -103,6 +103,7 @@ struct sd_ctx {
 	bool sandboxed;
 	bool in_loop; /* past setup: sandboxed when `sandboxed` */
 	int exit_err; /* set: end the worker with this -errno at the next callback */
+	char journal_why[160]; /* the journal could not be opened: part of the degraded reason */
 	uint64_t journal_read, journal_suppressed, journal_truncated;
 };
 
@@ -543,6 +544,8 @@ static void request_service_props(struct sd_ctx *s, struct unit *u)
 	sd_bus_slot_unref(slot);
 }
 
+static void update_status(struct sd_ctx *s);
+
 static int on_list_units(sd_bus_message *m, void *userdata, sd_bus_error *err)
 {
 	struct sd_ctx *s = userdata;
@@ -572,6 +575,7 @@ static int on_list_units(sd_bus_message *m, void *userdata, sd_bus_error *err)
 	s->bus_ready = true;
 	s->backoff_ms = 0;
 	log_info("systemd: connected to the manager, %zu units known", s->n_units);
+	update_status(s);
 	return 0;
 bad:
 	worker_counters(s->w)->decode_errors++;
@@ -643,6 +647,26 @@ static int on_reloading(sd_bus_message *m, void *userdata, sd_bus_error *err)
 
 /* ---- the connection ---------------------------------------------------------------------- */
 
+/* After READY, tapiod sees what the worker can do now: DEGRADED while the bus is lost (or the
+ * journal never opened), READY once the manager answered again. The worker library sends only
+ * changes, at most one a second. */
+static void update_status(struct sd_ctx *s)
+{
+	if (!s->in_loop)
+		return; /* setup: READY carries the reason */
+	char why[400] = "";
+	size_t n = 0;
+	if (s->journal_why[0])
+		n = (size_t)snprintf(why, sizeof(why), "%s", s->journal_why);
+	if (!s->bus_ready && n < sizeof(why))
+		snprintf(why + n, sizeof(why) - n, "%ssystemd bus lost (%s): reconnecting",
+			 n ? "; " : "", s->bus_error[0] ? s->bus_error : "not connected");
+	if (why[0])
+		worker_set_degraded(s->w, why);
+	else
+		worker_set_ready(s->w);
+}
+
 static void bus_drop(struct sd_ctx *s, const char *why)
 {
 	if (!s->bus)
@@ -675,7 +699,10 @@ static void bus_drop(struct sd_ctx *s, const char *why)
 			 why);
 		s->exit_err = -ECONNREFUSED;
 	}
+	bool was_ready = s->bus_ready;
 	s->bus_ready = false;
+	if (was_ready)
+		update_status(s);
 }
 
 /* Register the bus fd with what sd-bus wants now, and its deadline on the timer. */
@@ -869,12 +896,17 @@ static void checkpoint_add(struct sd_ctx *s, uint64_t seq, char *cursor)
 	s->cp_n++;
 }
 
-/* The entry just read: behind every event emitted so far (covers entries filtered out). */
+/* The entry just read: behind every event emitted so far (covers entries filtered out). It
+ * is also the resume token of the batch that carries those events: tapiod hands it to the
+ * next worker, which resumes right behind what was delivered (exactly once across a kill;
+ * the file is for tapiod's own restarts). */
 static void checkpoint(struct sd_ctx *s)
 {
 	char *c = NULL;
-	if (sd_journal_get_cursor(s->j, &c) >= 0 && c)
+	if (sd_journal_get_cursor(s->j, &c) >= 0 && c) {
+		worker_set_resume_token(s->w, c, strlen(c));
 		checkpoint_add(s, s->last_emitted_seq, c);
+	}
 }
 
 /* A field's value: the bytes after "NAME=", or NULL. */
@@ -1024,6 +1056,8 @@ static void journal_entry(struct sd_ctx *s)
 	ev.systemd = &se;
 	if (worker_emit(s->w, &ev) == 0) {
 		s->last_emitted_seq = ev.seq;
+		if (cursor)
+			worker_set_resume_token(s->w, cursor, strlen(cursor));
 		if (cursor) {
 			checkpoint_add(s, ev.seq, cursor);
 			cursor = NULL;
@@ -1125,17 +1159,36 @@ static int journal_open(struct sd_ctx *s)
 	/* the manager's own lines about a unit (UNIT=) carry PRIORITY too: no other match */
 	char *c = cursor_load(s->cursor_fd);
 	bool positioned = false;
+	/* The predecessor's resume token (tapiod kept it from the last batch it received whole)
+	 * is exact; the file may lag it by the batch in flight at a kill. The file serves when
+	 * there is no token: tapiod itself restarted. */
+	size_t tlen = 0;
+	const uint8_t *tok = worker_resume_token(s->w, &tlen);
+	if (tok && tlen < 512 && !memchr(tok, '\0', tlen)) {
+		char *t = strndup((const char *)tok, tlen);
+		if (t && sd_journal_seek_cursor(s->j, t) >= 0) {
+			r = sd_journal_next(s->j);
+			if (r > 0 && sd_journal_test_cursor(s->j, t) <= 0)
+				sd_journal_previous(s->j);
+			positioned = true;
+			log_info("systemd: journal resumes after the cursor tapiod kept");
+		} else if (t) {
+			log_warn("systemd: the resume token from tapiod is not a journal cursor: "
+				 "using the file");
+		}
+		free(t);
+	}
 	if (c) {
-		if (sd_journal_seek_cursor(s->j, c) >= 0) {
+		if (!positioned && sd_journal_seek_cursor(s->j, c) >= 0) {
 			r = sd_journal_next(s->j);
 			if (r > 0 && sd_journal_test_cursor(s->j, c) <= 0) {
 				/* the saved entry is gone: this one is the first unread */
 				sd_journal_previous(s->j);
 			}
 			positioned = true;
+			log_info("systemd: journal resumes after the saved cursor");
 		}
 		s->saved_cursor = c;
-		log_info("systemd: journal resumes after the saved cursor");
 	}
 	if (!positioned) {
 		/* the first start: from now on. Saved at once, so a restart before the first
@@ -1204,6 +1257,7 @@ static int systemd_setup(struct worker *w, void *ctx)
 			if (s->j)
 				s->j = (sd_journal_close(s->j), NULL);
 			snprintf(why, sizeof(why), "journal unavailable (%s)", strerror(-r));
+			snprintf(s->journal_why, sizeof(s->journal_why), "%s", why);
 			worker_add_missing(w, "journal");
 		} else {
 			worker_add_hook(w, "sd-journal");
