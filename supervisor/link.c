@@ -54,7 +54,7 @@ static void printable(char *dst, size_t len, const char *src)
 
 /* A worker-supplied text for the log and status, as valid UTF-8: printable characters kept,
  * control characters, backslashes and bytes that are not UTF-8 written as \xNN. */
-static void escape_text(char *dst, size_t len, const uint8_t *src, size_t n)
+void link_escape_text(char *dst, size_t len, const uint8_t *src, size_t n)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < n && o + 1 < len;) {
@@ -136,7 +136,7 @@ static int on_status(struct child *c, const Tapio__V1__Status *st)
 		return -EPROTO;
 	}
 	char reason[4 * WIRE_STATUS_REASON_MAX + 1];
-	escape_text(reason, sizeof(reason), (const uint8_t *)st->reason, n);
+	link_escape_text(reason, sizeof(reason), (const uint8_t *)st->reason, n);
 	if (c->state == CHILD_DEGRADED && c->degraded_reason &&
 	    strcmp(c->degraded_reason, reason) == 0)
 		return 0; /* no change */
@@ -200,7 +200,7 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	c->status_refill_ns = 0; /* a new worker: a full burst of Status frames */
 	if (r->degraded_reason && r->degraded_reason[0]) {
 		char reason[REASON_MAX];
-		escape_text(reason, sizeof(reason), (const uint8_t *)r->degraded_reason,
+		link_escape_text(reason, sizeof(reason), (const uint8_t *)r->degraded_reason,
 			    strnlen(r->degraded_reason, REASON_MAX / 4));
 		c->degraded_reason = strdup(reason);
 		child_handle(c, CEV_DEGRADED, NULL);
