@@ -28,8 +28,8 @@ enum wire_frame_field {
 #define WIRE_STATUS_BURST	    4
 
 /* tapio.v1.EventBatch */
-#define WIRE_BATCH_EVENTS   1
-#define WIRE_BATCH_RING_POS 2 /* varint, one per ring */
+#define WIRE_BATCH_EVENTS	1
+#define WIRE_BATCH_RING_POS	2 /* varint, one per ring */
 #define WIRE_BATCH_RESUME_TOKEN 3 /* bytes, 1..WIRE_RESUME_TOKEN_MAX */
 #define WIRE_RESUME_TOKEN_MAX	512
 /* tapio.v1.Fatal */

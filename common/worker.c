@@ -746,7 +746,8 @@ static int send_ready(struct worker *w, const struct sandbox_result *sb)
 			reason_copy(w->want_reason, w->degraded);
 			memcpy(w->told_reason, w->want_reason, sizeof(w->told_reason));
 		}
-		w->status_next_ns = timeconv_now_mono_ns() + WIRE_STATUS_MIN_INTERVAL_MS * 1000000ull;
+		w->status_next_ns =
+			timeconv_now_mono_ns() + WIRE_STATUS_MIN_INTERVAL_MS * 1000000ull;
 	}
 	if (r == 0)
 		r = send_pending(w);
@@ -1009,7 +1010,8 @@ static int parse_args(struct worker *w, int argc, char **argv)
 		case 't':
 			/* the predecessor's resume token, hex: checked like any input */
 			if (parse_token(w, optarg) < 0) {
-				log_error("--resume-token: not 1..%u bytes of hex", WIRE_RESUME_TOKEN_MAX);
+				log_error("--resume-token: not 1..%u bytes of hex",
+					  WIRE_RESUME_TOKEN_MAX);
 				return -EINVAL;
 			}
 			break;

@@ -59,21 +59,24 @@ void link_escape_text(char *dst, size_t len, const uint8_t *src, size_t n)
 	size_t o = 0;
 	for (size_t i = 0; i < n && o + 1 < len;) {
 		uint8_t b = src[i];
-		size_t k = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3
-				  : (b & 0xf8) == 0xf0	 ? 4
-							 : 0;
+		size_t k = b < 0x80		? 1
+			   : (b & 0xe0) == 0xc0 ? 2
+			   : (b & 0xf0) == 0xe0 ? 3
+			   : (b & 0xf8) == 0xf0 ? 4
+						: 0;
 		bool ok = k > 0 && i + k <= n;
 		for (size_t j = 1; ok && j < k; j++)
 			ok = (src[i + j] & 0xc0) == 0x80;
 		if (ok && k == 2)
 			ok = b >= 0xc2; /* overlong */
 		if (ok && k == 3) {
-			uint32_t cp = (uint32_t)(b & 0x0f) << 12 | (uint32_t)(src[i + 1] & 0x3f) << 6 |
-				      (src[i + 2] & 0x3f);
+			uint32_t cp = (uint32_t)(b & 0x0f) << 12 |
+				      (uint32_t)(src[i + 1] & 0x3f) << 6 | (src[i + 2] & 0x3f);
 			ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
 		}
 		if (ok && k == 4) {
-			uint32_t cp = (uint32_t)(b & 0x07) << 18 | (uint32_t)(src[i + 1] & 0x3f) << 12;
+			uint32_t cp = (uint32_t)(b & 0x07) << 18 | (uint32_t)(src[i + 1] & 0x3f)
+									   << 12;
 			ok = cp >= 0x10000 && cp <= 0x10ffff;
 		}
 		if (ok && k == 1 && (b < 0x20 || b == 0x7f || b == '\\'))
@@ -109,8 +112,8 @@ static int on_status(struct child *c, const Tapio__V1__Status *st)
 	if (c->status_refill_ns == 0) {
 		c->status_tokens = WIRE_STATUS_BURST;
 	} else {
-		c->status_tokens += (double)(now - c->status_refill_ns) /
-				    (WIRE_STATUS_MIN_INTERVAL_MS * 1e6);
+		c->status_tokens +=
+			(double)(now - c->status_refill_ns) / (WIRE_STATUS_MIN_INTERVAL_MS * 1e6);
 		if (c->status_tokens > WIRE_STATUS_BURST)
 			c->status_tokens = WIRE_STATUS_BURST;
 	}
@@ -201,7 +204,7 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	if (r->degraded_reason && r->degraded_reason[0]) {
 		char reason[REASON_MAX];
 		link_escape_text(reason, sizeof(reason), (const uint8_t *)r->degraded_reason,
-			    strnlen(r->degraded_reason, REASON_MAX / 4));
+				 strnlen(r->degraded_reason, REASON_MAX / 4));
 		c->degraded_reason = strdup(reason);
 		child_handle(c, CEV_DEGRADED, NULL);
 	} else {

@@ -24,13 +24,13 @@
 #include "worker.h"
 
 #define TICK_MS		  200
-#define BUS_ROUND_MAX	  256  /* sd_bus_process() calls per wakeup */
-#define JOURNAL_ROUND_MAX 512  /* entries read per wakeup */
-#define STATE_MAX	  32   /* ActiveState, SubState, Result: short words */
-#define RESTART_RING	  64   /* restart times per unit (restart_loop_count < 64) */
-#define CHECKPOINTS	  1024 /* cursors waiting for their events to be written */
-#define CTX_REQS	  16   /* failures whose context is still to be read */
-#define CTX_GRACE_MS	  500  /* after the window: journald has written what it received */
+#define BUS_ROUND_MAX	  256	/* sd_bus_process() calls per wakeup */
+#define JOURNAL_ROUND_MAX 512	/* entries read per wakeup */
+#define STATE_MAX	  32	/* ActiveState, SubState, Result: short words */
+#define RESTART_RING	  64	/* restart times per unit (restart_loop_count < 64) */
+#define CHECKPOINTS	  1024	/* cursors waiting for their events to be written */
+#define CTX_REQS	  16	/* failures whose context is still to be read */
+#define CTX_GRACE_MS	  500	/* after the window: journald has written what it received */
 #define CTX_SCAN_MAX	  20000 /* entries of the unit looked at per failure */
 #define UNIT_PATH_PREFIX  "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_DEST	  "org.freedesktop.systemd1"
@@ -104,8 +104,8 @@ struct sd_ctx {
 	struct checkpoint cps[CHECKPOINTS];
 	unsigned cp_first, cp_n;
 	bool sandboxed;
-	bool in_loop; /* past setup: sandboxed when `sandboxed` */
-	int exit_err; /* set: end the worker with this -errno at the next callback */
+	bool in_loop;	       /* past setup: sandboxed when `sandboxed` */
+	int exit_err;	       /* set: end the worker with this -errno at the next callback */
 	char journal_why[160]; /* the journal could not be opened: part of the degraded reason */
 	/* Context lines around a failure: a second journal handle (opened in setup, with the
 	 * first), and the failures whose window has not closed yet. */
@@ -113,7 +113,7 @@ struct sd_ctx {
 	struct ctx_req {
 		char unit[256];
 		uint64_t from_us, to_us; /* realtime window: first failure - before, last + after */
-		uint64_t due_ns;	 /* mono: read it then (the window closed, journald wrote) */
+		uint64_t due_ns; /* mono: read it then (the window closed, journald wrote) */
 	} reqs[CTX_REQS];
 	unsigned n_reqs;
 	uint64_t context_lines, context_cut, context_requests_dropped;
@@ -382,8 +382,8 @@ static void unit_state(struct sd_ctx *s, struct unit *u, const char *active, con
 	if (!u->tracked || !changed)
 		return;
 	/* failed, or its main process ended badly and it restarts: the lines around it */
-	if (!baseline && (strcmp(active, "failed") == 0 ||
-			  (restarting && strcmp(u->result, "success") != 0)))
+	if (!baseline &&
+	    (strcmp(active, "failed") == 0 || (restarting && strcmp(u->result, "success") != 0)))
 		context_request(s, u->name);
 	if (baseline && strcmp(active, "failed") != 0)
 		return; /* change-only: a listing at start reports only what is failed */

@@ -45,7 +45,7 @@ Test(link, escape_is_bounded_and_never_cuts_a_character)
 	cr_assert_str_eq(esc("abcdef", 6, 4), "abc");
 	/* "é" needs 2 bytes: with room for 3 characters + NUL after "ab" it does not fit */
 	cr_assert_str_eq(esc("ab\xc3\xa9", 4, 4), "ab");
-	cr_assert_str_eq(esc("a\x01", 2, 5), "a");	 /* "\x01" needs 4 */
+	cr_assert_str_eq(esc("a\x01", 2, 5), "a"); /* "\x01" needs 4 */
 	cr_assert_str_eq(esc("a\x01", 2, 6), "a\\x01");
 	char big[300];
 	memset(big, 0xff, sizeof(big));
