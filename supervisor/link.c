@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "textesc.h"
 #include "pbarena.h"
 #include "link.h"
 #include "pbwire.h"
@@ -50,51 +51,6 @@ static void printable(char *dst, size_t len, const char *src)
 	for (; src && src[i] && i + 1 < len; i++)
 		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
 	dst[i] = '\0';
-}
-
-/* A worker-supplied text for the log and status, as valid UTF-8: printable characters kept,
- * control characters, backslashes and bytes that are not UTF-8 written as \xNN. */
-void link_escape_text(char *dst, size_t len, const uint8_t *src, size_t n)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n && o + 1 < len;) {
-		uint8_t b = src[i];
-		size_t k = b < 0x80		? 1
-			   : (b & 0xe0) == 0xc0 ? 2
-			   : (b & 0xf0) == 0xe0 ? 3
-			   : (b & 0xf8) == 0xf0 ? 4
-						: 0;
-		bool ok = k > 0 && i + k <= n;
-		for (size_t j = 1; ok && j < k; j++)
-			ok = (src[i + j] & 0xc0) == 0x80;
-		if (ok && k == 2)
-			ok = b >= 0xc2; /* overlong */
-		if (ok && k == 3) {
-			uint32_t cp = (uint32_t)(b & 0x0f) << 12 |
-				      (uint32_t)(src[i + 1] & 0x3f) << 6 | (src[i + 2] & 0x3f);
-			ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
-		}
-		if (ok && k == 4) {
-			uint32_t cp = (uint32_t)(b & 0x07) << 18 | (uint32_t)(src[i + 1] & 0x3f)
-									   << 12;
-			ok = cp >= 0x10000 && cp <= 0x10ffff;
-		}
-		if (ok && k == 1 && (b < 0x20 || b == 0x7f || b == '\\'))
-			ok = false;
-		if (ok) {
-			if (o + k >= len)
-				break;
-			memcpy(dst + o, src + i, k);
-			o += k;
-			i += k;
-			continue;
-		}
-		if (o + 4 >= len)
-			break;
-		o += (size_t)snprintf(dst + o, len - o, "\\x%02x", b);
-		i++;
-	}
-	dst[o] = '\0';
 }
 
 /* After READY, the worker's state changed: DEGRADED with a reason, or READY again. Checked:
@@ -139,7 +95,7 @@ static int on_status(struct child *c, const Tapio__V1__Status *st)
 		return -EPROTO;
 	}
 	char reason[4 * WIRE_STATUS_REASON_MAX + 1];
-	link_escape_text(reason, sizeof(reason), (const uint8_t *)st->reason, n);
+	text_escape_utf8(reason, sizeof(reason), (const uint8_t *)st->reason, n);
 	if (c->state == CHILD_DEGRADED && c->degraded_reason &&
 	    strcmp(c->degraded_reason, reason) == 0)
 		return 0; /* no change */
@@ -203,7 +159,7 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	c->status_refill_ns = 0; /* a new worker: a full burst of Status frames */
 	if (r->degraded_reason && r->degraded_reason[0]) {
 		char reason[REASON_MAX];
-		link_escape_text(reason, sizeof(reason), (const uint8_t *)r->degraded_reason,
+		text_escape_utf8(reason, sizeof(reason), (const uint8_t *)r->degraded_reason,
 				 strnlen(r->degraded_reason, REASON_MAX / 4));
 		c->degraded_reason = strdup(reason);
 		child_handle(c, CEV_DEGRADED, NULL);

@@ -25,7 +25,3 @@ int link_open(struct link_env *le, struct child *c, int fd);
 void link_close(struct child *c);
 /* Read what a dead worker left in the socket (its last events, a Fatal frame). */
 void link_drain(struct child *c);
-/* A worker's text (a degraded reason) for the log and `tapioctl status`, always valid UTF-8 in
- * dst (len > 0): characters kept, control characters, backslashes and bytes that are not UTF-8
- * (overlong, surrogates, cut off) as \xNN; cut where dst is full, never mid-character. */
-void link_escape_text(char *dst, size_t len, const uint8_t *src, size_t n);

@@ -1,22 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
-// link_escape_text: a worker's degraded reason (Status and READY frames) as tapiod shows it,
+// text_escape_utf8 (common/textesc.c): a worker's degraded reason (Status and READY frames) as tapiod shows it,
 // always valid UTF-8 whatever bytes the worker sent.
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "supervisor/link.h"
+#include "textesc.h"
 
 static const char *esc(const char *in, size_t n, size_t room)
 {
 	static char out[512];
 	cr_assert_leq(room, sizeof(out));
-	link_escape_text(out, room, (const uint8_t *)in, n);
+	text_escape_utf8(out, room, (const uint8_t *)in, n);
 	return out;
 }
 
 #define ESC(s) esc((s), sizeof(s) - 1, 512)
 
-Test(link, escape_keeps_text_and_utf8)
+Test(textesc, escape_keeps_text_and_utf8)
 {
 	cr_assert_str_eq(ESC("bus lost (Connection reset by peer)"),
 			 "bus lost (Connection reset by peer)");
@@ -24,7 +24,7 @@ Test(link, escape_keeps_text_and_utf8)
 			 "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa7");
 }
 
-Test(link, escape_control_backslash_and_invalid_bytes)
+Test(textesc, escape_control_backslash_and_invalid_bytes)
 {
 	cr_assert_str_eq(ESC("a\nb\x01\x7f"), "a\\x0ab\\x01\\x7f");
 	cr_assert_str_eq(ESC("back\\slash"), "back\\x5cslash");
@@ -40,7 +40,7 @@ Test(link, escape_control_backslash_and_invalid_bytes)
 	cr_assert_str_eq(esc("a\0b", 3, 512), "a\\x00b");
 }
 
-Test(link, escape_is_bounded_and_never_cuts_a_character)
+Test(textesc, escape_is_bounded_and_never_cuts_a_character)
 {
 	cr_assert_str_eq(esc("abcdef", 6, 4), "abc");
 	/* "é" needs 2 bytes: with room for 3 characters + NUL after "ab" it does not fit */
