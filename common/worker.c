@@ -415,6 +415,15 @@ static void reason_copy(char *dst, const char *reason)
 
 static void status_send(struct worker *w);
 
+/* The wanted state changed: sent now, or at the end of the interval (merged with the changes
+ * that come meanwhile: counted). */
+static void status_changed(struct worker *w)
+{
+	if (timeconv_now_mono_ns() < w->status_next_ns)
+		w->status_merged++;
+	status_send(w);
+}
+
 int worker_set_degraded(struct worker *w, const char *reason)
 {
 	if (!reason || !reason[0])
@@ -429,9 +438,13 @@ int worker_set_degraded(struct worker *w, const char *reason)
 		w->degraded = d;
 		return 0;
 	}
+	char was[WIRE_STATUS_REASON_MAX];
+	bool was_degraded = w->want_degraded;
+	memcpy(was, w->want_reason, sizeof(was));
 	w->want_degraded = true;
 	reason_copy(w->want_reason, reason);
-	status_send(w);
+	if (!was_degraded || strcmp(was, w->want_reason) != 0)
+		status_changed(w);
 	return 0;
 }
 
@@ -442,9 +455,11 @@ int worker_set_ready(struct worker *w)
 		w->degraded = NULL;
 		return 0;
 	}
+	bool was_degraded = w->want_degraded;
 	w->want_degraded = false;
 	w->want_reason[0] = '\0';
-	status_send(w);
+	if (was_degraded)
+		status_changed(w);
 	return 0;
 }
 
@@ -766,10 +781,8 @@ static void status_send(struct worker *w)
 	    (!w->want_degraded || strcmp(w->want_reason, w->told_reason) == 0))
 		return;
 	uint64_t now = timeconv_now_mono_ns();
-	if (now < w->status_next_ns) {
-		w->status_merged++;
+	if (now < w->status_next_ns)
 		return; /* on_tick sends it once the interval is over */
-	}
 	if (!w->in_rings)
 		flush_batch(w); /* (inside a ring callback the batch keeps its own rules) */
 	Tapio__V1__Status st = TAPIO__V1__STATUS__INIT;
