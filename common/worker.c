@@ -104,6 +104,20 @@ struct worker {
 	Tapio__V1__Ready ready;
 	char *hooks[MAX_STR], *missing[MAX_STR];
 	char *degraded;
+	/* After READY (worker_set_degraded / worker_set_ready): the state wanted and the state
+	 * tapiod was last told, a Status frame at most every WIRE_STATUS_MIN_INTERVAL_MS. */
+	bool ready_sent;
+	bool want_degraded, told_degraded;
+	char want_reason[WIRE_STATUS_REASON_MAX], told_reason[WIRE_STATUS_REASON_MAX];
+	uint64_t status_next_ns; /* no Status frame before this */
+	uint64_t status_sent, status_merged;
+	/* worker_set_resume_token: the newest token, whether a batch still has to carry it */
+	uint8_t token[WIRE_RESUME_TOKEN_MAX];
+	size_t token_len;
+	bool token_dirty, uses_token;
+	uint8_t resume_token[WIRE_RESUME_TOKEN_MAX]; /* --resume-token: the predecessor's */
+	size_t resume_token_len;
+	bool has_resume_token;
 
 	struct strbuf batch; /* EventBatch body: repeated field 1 */
 	uint32_t batch_events;
@@ -388,10 +402,94 @@ void worker_add_missing(struct worker *w, const char *feature)
 	add_str(w->missing, &w->ready.n_features_missing, feature);
 }
 
-void worker_set_degraded(struct worker *w, const char *reason)
+/* Copy reason into dst (size WIRE_STATUS_REASON_MAX), cut at a UTF-8 character boundary. */
+static void reason_copy(char *dst, const char *reason)
 {
-	free(w->degraded);
-	w->degraded = strdup(reason);
+	size_t n = strnlen(reason, WIRE_STATUS_REASON_MAX - 1);
+	if (reason[n] != '\0')
+		while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
+			n--; /* reason[n] continues a character: cut before that character */
+	memcpy(dst, reason, n);
+	dst[n] = '\0';
+}
+
+static void status_send(struct worker *w);
+
+/* The wanted state changed: sent now, or at the end of the interval (merged with the changes
+ * that come meanwhile: counted). */
+static void status_changed(struct worker *w)
+{
+	if (timeconv_now_mono_ns() < w->status_next_ns)
+		w->status_merged++;
+	status_send(w);
+}
+
+int worker_set_degraded(struct worker *w, const char *reason)
+{
+	if (!reason || !reason[0])
+		return -EINVAL;
+	if (!w->ready_sent) {
+		char cut[WIRE_STATUS_REASON_MAX];
+		reason_copy(cut, reason);
+		char *d = strdup(cut);
+		if (!d)
+			return -ENOMEM;
+		free(w->degraded);
+		w->degraded = d;
+		return 0;
+	}
+	char was[WIRE_STATUS_REASON_MAX];
+	bool was_degraded = w->want_degraded;
+	memcpy(was, w->want_reason, sizeof(was));
+	w->want_degraded = true;
+	reason_copy(w->want_reason, reason);
+	if (!was_degraded || strcmp(was, w->want_reason) != 0)
+		status_changed(w);
+	return 0;
+}
+
+int worker_set_ready(struct worker *w)
+{
+	if (!w->ready_sent) {
+		free(w->degraded);
+		w->degraded = NULL;
+		return 0;
+	}
+	bool was_degraded = w->want_degraded;
+	w->want_degraded = false;
+	w->want_reason[0] = '\0';
+	if (was_degraded)
+		status_changed(w);
+	return 0;
+}
+
+bool worker_is_degraded(const struct worker *w)
+{
+	return w->ready_sent ? w->want_degraded : w->degraded != NULL;
+}
+
+int worker_set_resume_token(struct worker *w, const void *token, size_t len)
+{
+	if (len == 0 || len > WIRE_RESUME_TOKEN_MAX)
+		return -EINVAL;
+	memcpy(w->token, token, len);
+	w->token_len = len;
+	w->token_dirty = true;
+	w->uses_token = true;
+	if (w->batch_events == 0 && w->flushfd >= 0) {
+		/* no event waits to carry it (input that made no event): a batch of its own
+		 * within flush_ms */
+		long ns = (long)w->common->flush_ms * 1000000L;
+		struct itimerspec its = {.it_value = {ns / 1000000000L, ns % 1000000000L}};
+		timerfd_settime(w->flushfd, 0, &its, NULL);
+	}
+	return 0;
+}
+
+const uint8_t *worker_resume_token(const struct worker *w, size_t *ret_len)
+{
+	*ret_len = w->has_resume_token ? w->resume_token_len : 0;
+	return w->has_resume_token ? w->resume_token : NULL;
 }
 
 /* ---- output queue ------------------------------------------------------------------------ */
@@ -527,7 +625,7 @@ static int queue_message(struct worker *w, unsigned field, const ProtobufCMessag
 
 static void flush_batch(struct worker *w)
 {
-	if (w->batch_events == 0) {
+	if (w->batch_events == 0 && !w->token_dirty) {
 		/* records that made no event (filtered, malformed) are released too */
 		mark_rings(w);
 		commit_sent(w);
@@ -541,7 +639,19 @@ static void flush_batch(struct worker *w)
 		n += pbwire_put_varint(v + n, batch_pos(w, i));
 		strbuf_append(&w->batch, v, n);
 	}
+	/* EventBatch.resume_token: the collector's input up to here is in this batch or before */
+	bool with_token = w->token_dirty;
+	if (with_token) {
+		uint8_t v[1 + 10];
+		size_t n = 0;
+		v[n++] = WIRE_BATCH_RESUME_TOKEN << 3 | 2;
+		n += pbwire_put_varint(v + n, w->token_len);
+		strbuf_append(&w->batch, v, n);
+		strbuf_append(&w->batch, w->token, w->token_len);
+	}
 	int r = queue_frame(w, WIRE_FRAME_BATCH, w->batch.data, w->batch.len, false);
+	if (r == 0 && with_token)
+		w->token_dirty = false; /* else the next batch carries it */
 	if (r < 0) {
 		/* counted here, once: the batch's sequence numbers are the last ones given out
 		 * and are given again, so tapiod sees no gap for a loss already counted */
@@ -578,12 +688,19 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 	ev->seq = w->seq + 1;
 	ev->collector = (char *)w->coll->name;
 
+	if (w->uses_token && w->batch_events >= w->common->batch_max_events) {
+		/* a full batch leaves before the next event rather than after the last: the
+		 * collector sets the token that covers an event after emitting it */
+		flush_batch(w);
+		ev->seq = w->seq + 1;
+	}
 	size_t len = protobuf_c_message_get_packed_size(&ev->base);
-	if (len + 11 + 11 * WORKER_MAX_FDS > BATCH_BYTES_MAX) {
+	if (len + 11 + 11 * WORKER_MAX_FDS + 16 + WIRE_RESUME_TOKEN_MAX > BATCH_BYTES_MAX) {
 		w->queue_drops++;
 		return -EMSGSIZE;
 	}
-	if (w->batch.len + len + 11 + 11 * WORKER_MAX_FDS > BATCH_BYTES_MAX) {
+	if (w->batch.len + len + 11 + 11 * WORKER_MAX_FDS + 16 + WIRE_RESUME_TOKEN_MAX >
+	    BATCH_BYTES_MAX) {
 		/* the record being read makes this event: it belongs to the next batch */
 		w->flush_before_current = true;
 		flush_batch(w); /* a dropped batch gives its numbers back */
@@ -610,7 +727,7 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 		struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
 		timerfd_settime(w->flushfd, 0, &its, NULL);
 	}
-	if (w->batch_events >= w->common->batch_max_events)
+	if (!w->uses_token && w->batch_events >= w->common->batch_max_events)
 		flush_batch(w);
 	return 0;
 }
@@ -636,9 +753,53 @@ static int send_ready(struct worker *w, const struct sandbox_result *sb)
 	w->ready.privileges = &pr;
 	int r = queue_message(w, WIRE_FRAME_READY, &w->ready.base);
 	w->ready.privileges = NULL;
+	if (r == 0) {
+		/* from now on a change is a Status frame */
+		w->ready_sent = true;
+		w->want_degraded = w->told_degraded = w->degraded != NULL;
+		if (w->degraded) {
+			reason_copy(w->want_reason, w->degraded);
+			memcpy(w->told_reason, w->want_reason, sizeof(w->told_reason));
+		}
+		w->status_next_ns =
+			timeconv_now_mono_ns() + WIRE_STATUS_MIN_INTERVAL_MS * 1000000ull;
+	}
 	if (r == 0)
 		r = send_pending(w);
 	return r;
+}
+
+/* Tell tapiod the state wanted, if it differs from what it was told: at most one Status frame
+ * per WIRE_STATUS_MIN_INTERVAL_MS; a change within the interval waits for the tick (and
+ * changes that cancel out meanwhile are never sent), so a flapping source cannot flood tapiod.
+ * The events emitted before the change go first. */
+static void status_send(struct worker *w)
+{
+	if (!w->ready_sent)
+		return;
+	if (w->want_degraded == w->told_degraded &&
+	    (!w->want_degraded || strcmp(w->want_reason, w->told_reason) == 0))
+		return;
+	uint64_t now = timeconv_now_mono_ns();
+	if (now < w->status_next_ns)
+		return; /* on_tick sends it once the interval is over */
+	if (!w->in_rings)
+		flush_batch(w); /* (inside a ring callback the batch keeps its own rules) */
+	Tapio__V1__Status st = TAPIO__V1__STATUS__INIT;
+	st.has_degraded = 1;
+	st.degraded = w->want_degraded;
+	st.reason = w->want_degraded ? w->want_reason : NULL;
+	if (queue_message(w, WIRE_FRAME_STATUS, &st.base) < 0)
+		return; /* the queue is full: retried at the next tick */
+	w->told_degraded = w->want_degraded;
+	memcpy(w->told_reason, w->want_reason, sizeof(w->told_reason));
+	w->status_next_ns = now + WIRE_STATUS_MIN_INTERVAL_MS * 1000000ull;
+	w->status_sent++;
+	if (w->want_degraded)
+		log_warn("degraded: %s", w->want_reason);
+	else
+		log_info("ready again");
+	send_pending(w);
 }
 
 static void send_heartbeat(struct worker *w, uint64_t now)
@@ -686,6 +847,8 @@ static void send_stats(struct worker *w)
 			st.backlog_records += w->rings[i].rr.backlog_records;
 		st.kernel_drops_at_start = w->counters.kernel_drops_at_start;
 	}
+	if (w->status_merged)
+		worker_set_counter(w, "status_changes_merged", w->status_merged);
 	for (size_t i = 0; i < w->nnamed; i++)
 		cp[i] = &w->named[i];
 	st.counters = cp;
@@ -781,6 +944,27 @@ static int parse_stored(struct worker *w, const char *arg)
 	return 0;
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int parse_token(struct worker *w, const char *hex)
+{
+	size_t n = strnlen(hex, 2 * WIRE_RESUME_TOKEN_MAX + 1);
+	if (n == 0 || n % 2 || n > 2 * WIRE_RESUME_TOKEN_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		w->resume_token[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	w->resume_token_len = n / 2;
+	w->has_resume_token = true;
+	return 0;
+}
+
 static int parse_args(struct worker *w, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -789,6 +973,7 @@ static int parse_args(struct worker *w, int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'l' },
 		{"stored", required_argument, NULL, 's'},
 		{"ring-resume", required_argument, NULL, 'r'},
+		{"resume-token", required_argument, NULL, 't'},
 		{ NULL, 0, NULL, 0 },
 	};
 	int cfd = -1, opt;
@@ -835,6 +1020,14 @@ static int parse_args(struct worker *w, int argc, char **argv)
 			w->ring_resume[w->nresume++] = pos;
 			break;
 		}
+		case 't':
+			/* the predecessor's resume token, hex: checked like any input */
+			if (parse_token(w, optarg) < 0) {
+				log_error("--resume-token: not 1..%u bytes of hex",
+					  WIRE_RESUME_TOKEN_MAX);
+				return -EINVAL;
+			}
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -1036,6 +1229,7 @@ static int on_tick(struct worker *w)
 	if (r >= 0)
 		return r;
 	flush_batch(w);
+	status_send(w); /* a change that waited for the interval */
 	if (now >= w->next_heartbeat) {
 		send_heartbeat(w, now);
 		w->next_heartbeat = now + (uint64_t)w->common->heartbeat_interval_ms * 1000000ull;

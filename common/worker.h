@@ -91,7 +91,27 @@ int worker_add_read_path(struct worker *w, const char *path);
 int worker_allow_connect(struct worker *w, uint16_t port);
 void worker_add_hook(struct worker *w, const char *hook);
 void worker_add_missing(struct worker *w, const char *feature);
-void worker_set_degraded(struct worker *w, const char *reason);
+/* The worker's state as tapiod shows it. In setup: READY's degraded reason. After READY: a
+ * Status frame (DEGRADED with the reason, or READY again) when the state or the reason
+ * changes, at most one per WIRE_STATUS_MIN_INTERVAL_MS: a change within the interval is sent
+ * at its end, and changes that cancel out meanwhile are not sent at all (counted as
+ * status_changes_merged). Calling them on every poll is fine: nothing goes out without a
+ * change. The reason is cut to WIRE_STATUS_REASON_MAX - 1 bytes at a UTF-8 boundary.
+ * 0, -EINVAL (no reason), -ENOMEM. */
+int worker_set_degraded(struct worker *w, const char *reason);
+int worker_set_ready(struct worker *w);
+bool worker_is_degraded(const struct worker *w);
+
+/* A resume token: the collector's own position in its input (the journal's cursor), opaque to
+ * tapiod, 1..WIRE_RESUME_TOKEN_MAX bytes. After emitting the events of an input record, set
+ * the token that resumes after it: the batch that carries those events carries the token,
+ * tapiod keeps the last one it received whole and gives it to the collector's next worker,
+ * which finds it with worker_resume_token() in setup (NULL when none): what was delivered is
+ * not read again, what was not is. A token set with no event waiting goes in a batch of its
+ * own within flush_ms. A collector using tokens has full batches sent before its next event
+ * rather than after its last. 0 or -EINVAL. */
+int worker_set_resume_token(struct worker *w, const void *token, size_t len);
+const uint8_t *worker_resume_token(const struct worker *w, size_t *ret_len);
 
 /* ---- per-fd callbacks and one-shot timers (for clients driven by the loop, e.g. httpc) ----
  * Both run on the worker's loop thread, between other events; a callback returns 0, or -errno

@@ -163,8 +163,9 @@ static int spawn(struct child *c)
 	snprintf(path, sizeof(path), "%s/" REGISTRY_BINARY_PREFIX "%s", env->collector_dir,
 		 c->reg->name);
 	/* The fd store's objects follow as fds 5, 6, ...: --stored NAME=FD each. */
-	char *args[6 + 2 * FDSTORE_MAX + 2 * CHILD_MAX_RINGS] = {path, "--fd", "3", "--config-fd",
+	char *args[8 + 2 * FDSTORE_MAX + 2 * CHILD_MAX_RINGS] = {path, "--fd", "3", "--config-fd",
 								 "4"};
+	char token[2 * WIRE_RESUME_TOKEN_MAX + 1];
 	char stored[FDSTORE_MAX][FDSTORE_NAME_MAX + 8];
 	char resume[CHILD_MAX_RINGS][24];
 	uv_stdio_container_t stdio[5 + FDSTORE_MAX] = {
@@ -187,6 +188,17 @@ static int spawn(struct child *c)
 			 (unsigned long long)c->ring_delivered[i]);
 		args[nargs++] = "--ring-resume";
 		args[nargs++] = resume[i];
+	}
+	if (c->resume_token_len > 0) {
+		/* where the predecessor's delivered input ends (hex: the token is opaque) */
+		static const char hex[] = "0123456789abcdef";
+		for (size_t i = 0; i < c->resume_token_len; i++) {
+			token[2 * i] = hex[c->resume_token[i] >> 4];
+			token[2 * i + 1] = hex[c->resume_token[i] & 15];
+		}
+		token[2 * c->resume_token_len] = '\0';
+		args[nargs++] = "--resume-token";
+		args[nargs++] = token;
 	}
 	args[nargs] = NULL;
 	uv_process_options_t opts = {
@@ -373,6 +385,29 @@ static void act(struct child *c, enum child_action action, const char *why)
 		else
 			log_info("%s: READY (pid %d)", c->reg->name, (int)c->pid);
 		c->env->hooks->ready(c);
+		break;
+	case CACT_STATUS:
+		/* one line per transition (the worker sends only changes, at most one a second;
+		 * link.c refuses a flood) */
+		if (c->state == CHILD_DEGRADED) {
+			bool was_degraded = c->degraded_reason != NULL;
+			char *d = strdup(why ? why : "?");
+			if (!was_degraded) {
+				c->cnt.degraded_transitions++;
+				log_warn("%s: DEGRADED while running (pid %d): %s", c->reg->name,
+					 (int)c->pid, d ? d : "?");
+			} else {
+				log_info("%s: still DEGRADED, now: %s (was: %s)", c->reg->name,
+					 d ? d : "?", c->degraded_reason);
+			}
+			free(c->degraded_reason);
+			c->degraded_reason = d;
+		} else {
+			log_info("%s: READY again (pid %d); was DEGRADED: %s", c->reg->name,
+				 (int)c->pid, c->degraded_reason ? c->degraded_reason : "?");
+			free(c->degraded_reason);
+			c->degraded_reason = NULL;
+		}
 		break;
 	case CACT_KILL:
 		c->killed_by_us = true;

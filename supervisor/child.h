@@ -14,6 +14,7 @@
 #include "frame.h"
 #include "policy.h"
 #include "registry.h"
+#include "wire.h"
 
 struct child;
 struct link_env; /* link.h: what the links of all workers share */
@@ -68,6 +69,8 @@ struct child_counters {
 	uint64_t unattended_drops; /* ring overflow while no worker read (part of kernel_drops) */
 	uint64_t gap_ms;	   /* last heartbeat of a dead worker → its successor's READY */
 	uint64_t gaps;		   /* such replacements */
+	uint64_t degraded_transitions; /* READY → DEGRADED of a running worker (Status frames) */
+	uint64_t status_frames;	       /* Status frames received */
 };
 
 /* A worker's cumulative counters from its stats frames, folded into the child's totals
@@ -113,6 +116,13 @@ struct child {
 	uint64_t ring_delivered[CHILD_MAX_RINGS];
 	unsigned n_ring_delivered;
 	struct child_worker_stats base, cur; /* dead workers' sum; this worker's last frame */
+	/* The collector's resume token (EventBatch.resume_token, opaque, e.g. the journal's
+	 * cursor) from the last batch received whole: the next worker gets it at spawn. */
+	uint8_t resume_token[WIRE_RESUME_TOKEN_MAX];
+	size_t resume_token_len;
+	/* Status frames: a token bucket (WIRE_STATUS_BURST, one per interval) against a flood. */
+	double status_tokens;
+	uint64_t status_refill_ns;
 	uint64_t gap_from_ns; /* the dead predecessor's last heartbeat (0: none pending) */
 	/* The collector's own counters (Stats.counters), summed across its workers. */
 	struct child_named {

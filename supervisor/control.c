@@ -203,6 +203,10 @@ static void do_status(struct control_client *cl)
 		s->gaps = c->cnt.gaps;
 		s->gap_ms = c->cnt.gap_ms;
 		s->fd_store_drops = c->cnt.store_drops;
+		s->has_degraded_transitions = s->has_status_frames = s->has_resume_token_bytes = 1;
+		s->degraded_transitions = c->cnt.degraded_transitions;
+		s->status_frames = c->cnt.status_frames;
+		s->resume_token_bytes = (uint32_t)c->resume_token_len;
 		for (unsigned k = 0; k < c->n_named; k++) {
 			Tapio__V1__Counter *pc = &named[i].c[k];
 			*pc = (Tapio__V1__Counter)TAPIO__V1__COUNTER__INIT;

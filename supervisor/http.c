@@ -104,6 +104,9 @@ int http_render_metrics(const struct sup *sup, struct strbuf *o)
 		 offsetof(struct child_counters, protocol_errors)},
 		{"tapio_collector_sandbox_violations_total", "counter", "Worker deaths by SIGSYS.",
 		 offsetof(struct child_counters, sandbox_violations)},
+		{"tapio_collector_degraded_transitions_total", "counter",
+		 "A running worker went from READY to DEGRADED (its source went away).",
+		 offsetof(struct child_counters, degraded_transitions)},
 	};
 	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
 		help(o, counters[k].name, counters[k].type, counters[k].help);
@@ -236,7 +239,15 @@ bool http_ready(const struct sup *sup, char *why, size_t why_len)
 			return false;
 		}
 	}
-	snprintf(why, why_len, "ready");
+	/* DEGRADED is running (it still serves what it can): ready, and said so */
+	size_t o = (size_t)snprintf(why, why_len, "ready");
+	for (size_t i = 0; i < sup->n_children && o < why_len; i++) {
+		const struct child *c = &sup->children[i];
+		if (c->state == CHILD_DEGRADED)
+			o += (size_t)snprintf(why + o, why_len - o, "; %s DEGRADED: %s",
+					      c->reg->name,
+					      c->degraded_reason ? c->degraded_reason : "?");
+	}
 	return true;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "textesc.h"
 #include "pbarena.h"
 #include "link.h"
 #include "pbwire.h"
@@ -50,6 +51,56 @@ static void printable(char *dst, size_t len, const char *src)
 	for (; src && src[i] && i + 1 < len; i++)
 		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
 	dst[i] = '\0';
+}
+
+/* After READY, the worker's state changed: DEGRADED with a reason, or READY again. Checked:
+ * not before READY, a reason when degraded (1..WIRE_STATUS_REASON_MAX bytes, shown escaped),
+ * and no flood (a burst, then one per interval: the worker library sends one a second). */
+static int on_status(struct child *c, const Tapio__V1__Status *st)
+{
+	if (c->state == CHILD_STARTING) {
+		protocol_error(c, "status before READY");
+		return -EPROTO;
+	}
+	if (c->state != CHILD_READY && c->state != CHILD_DEGRADED)
+		return 0; /* the worker is gone or going: its last words change nothing */
+	uint64_t now = timeconv_now_mono_ns();
+	if (c->status_refill_ns == 0) {
+		c->status_tokens = WIRE_STATUS_BURST;
+	} else {
+		c->status_tokens +=
+			(double)(now - c->status_refill_ns) / (WIRE_STATUS_MIN_INTERVAL_MS * 1e6);
+		if (c->status_tokens > WIRE_STATUS_BURST)
+			c->status_tokens = WIRE_STATUS_BURST;
+	}
+	c->status_refill_ns = now;
+	if (c->status_tokens < 1.0) {
+		protocol_error(c, "status frames faster than one per %u ms",
+			       WIRE_STATUS_MIN_INTERVAL_MS);
+		return -EPROTO;
+	}
+	c->status_tokens -= 1.0;
+	c->cnt.status_frames++;
+	if (!st->has_degraded) {
+		protocol_error(c, "status without a state");
+		return -EPROTO;
+	}
+	if (!st->degraded) {
+		child_handle(c, CEV_STATUS_READY, NULL);
+		return 0;
+	}
+	size_t n = st->reason ? strnlen(st->reason, WIRE_STATUS_REASON_MAX + 1) : 0;
+	if (n == 0 || n > WIRE_STATUS_REASON_MAX) {
+		protocol_error(c, "degraded status with %s reason", n ? "an over-long" : "no");
+		return -EPROTO;
+	}
+	char reason[4 * WIRE_STATUS_REASON_MAX + 1];
+	text_escape_utf8(reason, sizeof(reason), (const uint8_t *)st->reason, n);
+	if (c->state == CHILD_DEGRADED && c->degraded_reason &&
+	    strcmp(c->degraded_reason, reason) == 0)
+		return 0; /* no change */
+	child_handle(c, CEV_STATUS_DEGRADED, reason);
+	return 0;
 }
 
 static int on_ready(struct child *c, const Tapio__V1__Ready *r)
@@ -105,9 +156,11 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	}
 	free(c->degraded_reason);
 	c->degraded_reason = NULL;
+	c->status_refill_ns = 0; /* a new worker: a full burst of Status frames */
 	if (r->degraded_reason && r->degraded_reason[0]) {
 		char reason[REASON_MAX];
-		printable(reason, sizeof(reason), r->degraded_reason);
+		text_escape_utf8(reason, sizeof(reason), (const uint8_t *)r->degraded_reason,
+				 strnlen(r->degraded_reason, REASON_MAX / 4));
 		c->degraded_reason = strdup(reason);
 		child_handle(c, CEV_DEGRADED, NULL);
 	} else {
@@ -165,8 +218,20 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 	int r;
 	uint64_t pos[CHILD_MAX_RINGS];
 	unsigned npos = 0;
+	const uint8_t *token = NULL;
+	size_t token_len = 0;
 	pbwire_iter_init(&it, bytes, len);
 	while ((r = pbwire_next(&it, &f)) > 0) {
+		if (f.number == WIRE_BATCH_RESUME_TOKEN && f.type == PBWIRE_LEN) {
+			if (f.value_len == 0 || f.value_len > WIRE_RESUME_TOKEN_MAX) {
+				protocol_error(c, "batch with a resume token of %zu bytes (1..%u)",
+					       f.value_len, WIRE_RESUME_TOKEN_MAX);
+				return -EPROTO;
+			}
+			token = f.value;
+			token_len = f.value_len;
+			continue;
+		}
 		if (f.number == WIRE_BATCH_RING_POS && f.type == PBWIRE_VARINT) {
 			if (npos == CHILD_MAX_RINGS) {
 				protocol_error(c, "batch with more than %u ring positions",
@@ -188,6 +253,11 @@ static int on_batch(struct child *c, const uint8_t *bytes, size_t len)
 	if (r < 0) {
 		protocol_error(c, "undecodable batch of %zu bytes", len);
 		return -EPROTO;
+	}
+	/* every event of the batch is delivered: the collector's next worker resumes behind it */
+	if (token) {
+		memcpy(c->resume_token, token, token_len);
+		c->resume_token_len = token_len;
 	}
 	/* every event of the batch is delivered: where the next worker on the same rings starts
 	 * (it only ever moves forward; only the fd store's workers share rings) */
@@ -393,6 +463,9 @@ static int on_frame(struct child *c, const uint8_t *data, size_t len)
 		break;
 	case TAPIO__V1__WORKER_FRAME__BODY_SIGNALED:
 		on_signaled(c, f->signaled);
+		break;
+	case TAPIO__V1__WORKER_FRAME__BODY_STATUS:
+		r = on_status(c, f->status);
 		break;
 	default:
 		protocol_error(c, "frame without a known body");

@@ -45,6 +45,8 @@ static const struct policy_step table[CHILD_STATE_MAX][CEV_MAX] = {
 	[CHILD_READY][CEV_HEARTBEAT_MISSED] = S(READY, ABORT),
 	[CHILD_READY][CEV_OVER_BUDGET] = S(READY, KILL),
 	[CHILD_READY][CEV_STOP_REQUESTED] = S(READY, TERM),
+	/* a running worker's source went away (or came back): its Status frame */
+	[CHILD_READY][CEV_STATUS_DEGRADED] = S(DEGRADED, STATUS),
 
 	[CHILD_DEGRADED][CEV_EXIT_CLEAN] = S(BACKOFF, BACKOFF),
 	[CHILD_DEGRADED][CEV_EXIT_CONFIG] = S(FAILED, FAIL),
@@ -55,6 +57,8 @@ static const struct policy_step table[CHILD_STATE_MAX][CEV_MAX] = {
 	[CHILD_DEGRADED][CEV_HEARTBEAT_MISSED] = S(DEGRADED, ABORT),
 	[CHILD_DEGRADED][CEV_OVER_BUDGET] = S(DEGRADED, KILL),
 	[CHILD_DEGRADED][CEV_STOP_REQUESTED] = S(DEGRADED, TERM),
+	[CHILD_DEGRADED][CEV_STATUS_DEGRADED] = S(DEGRADED, STATUS), /* a new reason */
+	[CHILD_DEGRADED][CEV_STATUS_READY] = S(READY, STATUS),
 
 	[CHILD_BACKOFF][CEV_BACKOFF_DONE] = S(STARTING, SPAWN),
 	[CHILD_BACKOFF][CEV_STOP_REQUESTED] = S(STOPPED, STOPPED),
@@ -126,6 +130,8 @@ const char *policy_event_name(enum child_event event)
 		[CEV_CRASH_LOOP] = "crash-loop",
 		[CEV_RESTART_LIVE] = "restart-live",
 		[CEV_RESTART_IDLE] = "restart-idle",
+		[CEV_STATUS_DEGRADED] = "status-degraded",
+		[CEV_STATUS_READY] = "status-ready",
 	};
 	return (unsigned)event < CEV_MAX && names[event] ? names[event] : "?";
 }
@@ -148,6 +154,7 @@ const char *policy_action_name(enum child_action action)
 		[CACT_FAIL_LOOPING] = "fail-looping",
 		[CACT_TERM_RESTART] = "term-restart",
 		[CACT_RESET_SPAWN] = "reset-spawn",
+		[CACT_STATUS] = "status",
 	};
 	return (unsigned)action < CACT_MAX && names[action] ? names[action] : "?";
 }

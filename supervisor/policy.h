@@ -56,6 +56,8 @@ enum child_event {
 	CEV_CRASH_LOOP,	      /* this death makes crash_loop_deaths within the window */
 	CEV_RESTART_LIVE,     /* restart by hand (tapioctl, reload) with a worker process */
 	CEV_RESTART_IDLE,     /* restart by hand with no worker process */
+	CEV_STATUS_DEGRADED,  /* after READY: a Status frame, degraded (or a new reason) */
+	CEV_STATUS_READY,     /* after READY: a Status frame, READY again */
 	CEV_MAX,
 };
 
@@ -75,6 +77,7 @@ enum child_action {
 	CACT_FAIL_LOOPING, /* crash loop: report, retry after restart_max_ms */
 	CACT_TERM_RESTART, /* mark the restart pending, SIGTERM (CEV_EXIT_FOR_RESTART follows) */
 	CACT_RESET_SPAWN,  /* clear deaths and backoff, start the worker */
+	CACT_STATUS,	   /* READY <-> DEGRADED of a running worker: keep the reason, log */
 	CACT_MAX,
 };
 

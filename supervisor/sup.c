@@ -192,6 +192,8 @@ static void reload(struct sup *sup)
 		}
 		if (was && !cc->enabled) {
 			child_store_drop(c, "disabled");
+			/* enabled later, its next worker reads its own disk copy */
+			c->resume_token_len = 0;
 			child_handle(c, CEV_STOP_REQUESTED, NULL);
 			stopped++;
 		} else if (!was && cc->enabled) {

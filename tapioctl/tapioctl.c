@@ -253,6 +253,16 @@ static int cmd_status(void)
 		       (unsigned long long)c->unattended_drops,
 		       (unsigned long long)c->fd_store_drops);
 	}
+	/* Running workers whose source went away and came back (Status frames). */
+	for (size_t i = 0; i < s->n_collectors; i++) {
+		const Tapio__V1__CollectorStatus *c = s->collectors[i];
+		if (!c->degraded_transitions && !c->resume_token_bytes)
+			continue;
+		printf("  %s: %llu time(s) DEGRADED while running (%llu status frames); resume "
+		       "token kept for the next worker: %u bytes\n",
+		       c->name ? c->name : "?", (unsigned long long)c->degraded_transitions,
+		       (unsigned long long)c->status_frames, c->resume_token_bytes);
+	}
 	tapio__v1__control_response__free_unpacked(resp, NULL);
 	return EXIT_CLEAN;
 }

@@ -42,6 +42,8 @@ struct kl_ctx {
 	} ans[REQ_N];
 
 	bool failing;		  /* the last poll failed */
+	char fail_why[400];	  /* ... why */
+	const char *static_why;	  /* degraded from the start (no cgroup cpu controller) */
 	uint32_t backoff_ms;	  /* next retry delay while failing */
 	uint64_t next_node_stats; /* mono ms */
 	uint64_t last_rescan;	  /* mono ms of the last cgroup index rescan */
@@ -193,6 +195,26 @@ static void schedule(struct kl_ctx *k, bool ok)
 }
 
 /* Every answer of the poll is in: decide, then apply or keep the table as it is. */
+/* tapiod sees the kubelet's reachability: DEGRADED while polls fail (down, HTTP errors,
+ * garbage, a stall), READY once one succeeds again. The worker library sends only changes, at
+ * most one a second, so calling this after every poll costs nothing. */
+static void update_status(struct kl_ctx *k)
+{
+	char why[600];
+	if (k->failing)
+		snprintf(why, sizeof(why), "kubelet at %s: %s; retrying with backoff%s%s",
+			 k->cfg->url, k->fail_why, k->static_why ? "; " : "",
+			 k->static_why ? k->static_why : "");
+	else if (k->static_why)
+		snprintf(why, sizeof(why), "%s", k->static_why);
+	else
+		why[0] = '\0';
+	if (why[0])
+		worker_set_degraded(k->w, why);
+	else
+		worker_set_ready(k->w);
+}
+
 static void poll_complete(struct kl_ctx *k)
 {
 	char why[400] = "";
@@ -248,12 +270,15 @@ static void poll_complete(struct kl_ctx *k)
 		else
 			log_debug("kubelet: still failing: %s", why);
 		k->failing = true;
+		snprintf(k->fail_why, sizeof(k->fail_why), "%s", why);
+		update_status(k);
 		schedule(k, false);
 		return;
 	}
 	if (k->failing)
 		log_info("kubelet at %s answers again", k->cfg->url);
 	k->failing = false;
+	update_status(k);
 	if (pods.cut || sum.cut)
 		worker_counters(k->w)->filtered += pods.cut + sum.cut;
 	if (pods_ok)
@@ -459,7 +484,8 @@ static int kl_setup(struct worker *w, void *ctx)
 	} else {
 		worker_add_missing(w,
 				   "cgroup cpu controller (no cpu_throttled, memory_near_limit)");
-		worker_set_degraded(w, "no cgroup cpu controller under cgroup_root");
+		k->static_why = "no cgroup cpu controller under cgroup_root";
+		worker_set_degraded(w, k->static_why);
 	}
 
 	worker_set_step(w, "HTTPS client");

@@ -24,11 +24,14 @@
 #include "worker.h"
 
 #define TICK_MS		  200
-#define BUS_ROUND_MAX	  256  /* sd_bus_process() calls per wakeup */
-#define JOURNAL_ROUND_MAX 512  /* entries read per wakeup */
-#define STATE_MAX	  32   /* ActiveState, SubState, Result: short words */
-#define RESTART_RING	  64   /* restart times per unit (restart_loop_count < 64) */
-#define CHECKPOINTS	  1024 /* cursors waiting for their events to be written */
+#define BUS_ROUND_MAX	  256	/* sd_bus_process() calls per wakeup */
+#define JOURNAL_ROUND_MAX 512	/* entries read per wakeup */
+#define STATE_MAX	  32	/* ActiveState, SubState, Result: short words */
+#define RESTART_RING	  64	/* restart times per unit (restart_loop_count < 64) */
+#define CHECKPOINTS	  1024	/* cursors waiting for their events to be written */
+#define CTX_REQS	  16	/* failures whose context is still to be read */
+#define CTX_GRACE_MS	  500	/* after the window: journald has written what it received */
+#define CTX_SCAN_MAX	  20000 /* entries of the unit looked at per failure */
 #define UNIT_PATH_PREFIX  "/org/freedesktop/systemd1/unit"
 #define SYSTEMD_DEST	  "org.freedesktop.systemd1"
 #define MANAGER_PATH	  "/org/freedesktop/systemd1"
@@ -101,8 +104,19 @@ struct sd_ctx {
 	struct checkpoint cps[CHECKPOINTS];
 	unsigned cp_first, cp_n;
 	bool sandboxed;
-	bool in_loop; /* past setup: sandboxed when `sandboxed` */
-	int exit_err; /* set: end the worker with this -errno at the next callback */
+	bool in_loop;	       /* past setup: sandboxed when `sandboxed` */
+	int exit_err;	       /* set: end the worker with this -errno at the next callback */
+	char journal_why[160]; /* the journal could not be opened: part of the degraded reason */
+	/* Context lines around a failure: a second journal handle (opened in setup, with the
+	 * first), and the failures whose window has not closed yet. */
+	sd_journal *jc;
+	struct ctx_req {
+		char unit[256];
+		uint64_t from_us, to_us; /* realtime window: first failure - before, last + after */
+		uint64_t due_ns; /* mono: read it then (the window closed, journald wrote) */
+	} reqs[CTX_REQS];
+	unsigned n_reqs;
+	uint64_t context_lines, context_cut, context_requests_dropped;
 	uint64_t journal_read, journal_suppressed, journal_truncated;
 };
 
@@ -343,6 +357,8 @@ static void note_restarts(struct sd_ctx *s, struct unit *u)
 	emit(s, "systemd.unit_restart_loop", &se);
 }
 
+static void context_request(struct sd_ctx *s, const char *unit);
+
 /* The unit's ActiveState/SubState are now `active`/`sub`: an event when they changed and the
  * unit is watched (or has just failed). `baseline`: the first listing, no previous state. */
 static void unit_state(struct sd_ctx *s, struct unit *u, const char *active, const char *sub,
@@ -365,6 +381,10 @@ static void unit_state(struct sd_ctx *s, struct unit *u, const char *active, con
 		copy_state(u->trigger, u->result);
 	if (!u->tracked || !changed)
 		return;
+	/* failed, or its main process ended badly and it restarts: the lines around it */
+	if (!baseline &&
+	    (strcmp(active, "failed") == 0 || (restarting && strcmp(u->result, "success") != 0)))
+		context_request(s, u->name);
 	if (baseline && strcmp(active, "failed") != 0)
 		return; /* change-only: a listing at start reports only what is failed */
 	if (!had && strcmp(active, "inactive") == 0)
@@ -543,6 +563,8 @@ static void request_service_props(struct sd_ctx *s, struct unit *u)
 	sd_bus_slot_unref(slot);
 }
 
+static void update_status(struct sd_ctx *s);
+
 static int on_list_units(sd_bus_message *m, void *userdata, sd_bus_error *err)
 {
 	struct sd_ctx *s = userdata;
@@ -572,6 +594,7 @@ static int on_list_units(sd_bus_message *m, void *userdata, sd_bus_error *err)
 	s->bus_ready = true;
 	s->backoff_ms = 0;
 	log_info("systemd: connected to the manager, %zu units known", s->n_units);
+	update_status(s);
 	return 0;
 bad:
 	worker_counters(s->w)->decode_errors++;
@@ -643,6 +666,26 @@ static int on_reloading(sd_bus_message *m, void *userdata, sd_bus_error *err)
 
 /* ---- the connection ---------------------------------------------------------------------- */
 
+/* After READY, tapiod sees what the worker can do now: DEGRADED while the bus is lost (or the
+ * journal never opened), READY once the manager answered again. The worker library sends only
+ * changes, at most one a second. */
+static void update_status(struct sd_ctx *s)
+{
+	if (!s->in_loop)
+		return; /* setup: READY carries the reason */
+	char why[400] = "";
+	size_t n = 0;
+	if (s->journal_why[0])
+		n = (size_t)snprintf(why, sizeof(why), "%s", s->journal_why);
+	if (!s->bus_ready && n < sizeof(why))
+		snprintf(why + n, sizeof(why) - n, "%ssystemd bus lost (%s): reconnecting",
+			 n ? "; " : "", s->bus_error[0] ? s->bus_error : "not connected");
+	if (why[0])
+		worker_set_degraded(s->w, why);
+	else
+		worker_set_ready(s->w);
+}
+
 static void bus_drop(struct sd_ctx *s, const char *why)
 {
 	if (!s->bus)
@@ -675,7 +718,10 @@ static void bus_drop(struct sd_ctx *s, const char *why)
 			 why);
 		s->exit_err = -ECONNREFUSED;
 	}
+	bool was_ready = s->bus_ready;
 	s->bus_ready = false;
+	if (was_ready)
+		update_status(s);
 }
 
 /* Register the bus fd with what sd-bus wants now, and its deadline on the timer. */
@@ -869,12 +915,17 @@ static void checkpoint_add(struct sd_ctx *s, uint64_t seq, char *cursor)
 	s->cp_n++;
 }
 
-/* The entry just read: behind every event emitted so far (covers entries filtered out). */
+/* The entry just read: behind every event emitted so far (covers entries filtered out). It
+ * is also the resume token of the batch that carries those events: tapiod hands it to the
+ * next worker, which resumes right behind what was delivered (exactly once across a kill;
+ * the file is for tapiod's own restarts). */
 static void checkpoint(struct sd_ctx *s)
 {
 	char *c = NULL;
-	if (sd_journal_get_cursor(s->j, &c) >= 0 && c)
+	if (sd_journal_get_cursor(s->j, &c) >= 0 && c) {
+		worker_set_resume_token(s->w, c, strlen(c));
 		checkpoint_add(s, s->last_emitted_seq, c);
+	}
 }
 
 /* A field's value: the bytes after "NAME=", or NULL. */
@@ -915,10 +966,13 @@ static bool rate_ok(struct sd_ctx *s, struct unit *u)
 	return true;
 }
 
+static int journal_emit(struct sd_ctx *s, sd_journal *j, struct unit *u, int p, bool context,
+			char **ret_cursor, uint64_t *ret_seq);
+
 /* The current entry: an event when its unit is watched and the rate allows. */
 static void journal_entry(struct sd_ctx *s)
 {
-	char unit[256], prio[4], pid[16], comm[64], ident[64];
+	char unit[256], prio[4];
 	field_str(s->j, "_SYSTEMD_UNIT", unit, sizeof(unit));
 	if (!unit[0] || strcmp(unit, "init.scope") == 0)
 		field_str(s->j, "UNIT", unit, sizeof(unit)); /* the manager about a unit */
@@ -954,11 +1008,35 @@ static void journal_entry(struct sd_ctx *s)
 		worker_counters(s->w)->filtered++;
 		return;
 	}
+	char *cursor = NULL;
+	uint64_t seq;
+	if (journal_emit(s, s->j, u, p, false, &cursor, &seq) == 0) {
+		s->last_emitted_seq = seq;
+		if (cursor) {
+			worker_set_resume_token(s->w, cursor, strlen(cursor));
+			checkpoint_add(s, seq, cursor);
+			cursor = NULL;
+		}
+		/* a full batch leaves inside worker_emit(), before its last checkpoint */
+		if (worker_sent_seq(s->w) >= seq)
+			cursor_commit(s);
+	}
+	free(cursor);
+}
+
+/* The current entry of j as a systemd.journal event of unit u (priority p); context: a line
+ * below the threshold around a failure. 0 (its cursor in *ret_cursor, owned, and its seq) or
+ * -errno. */
+static int journal_emit(struct sd_ctx *s, sd_journal *j, struct unit *u, int p, bool context,
+			char **ret_cursor, uint64_t *ret_seq)
+{
+	*ret_cursor = NULL;
+	char pid[16], comm[64], ident[64];
 	size_t mlen = 0;
-	const char *msg = field(s->j, "MESSAGE", &mlen);
+	const char *msg = field(j, "MESSAGE", &mlen);
 	char *text = malloc((size_t)s->cfg->message_max + 1);
 	if (!text)
-		return;
+		return -ENOMEM;
 	bool truncated = mlen > s->cfg->message_max;
 	size_t keep = truncated ? s->cfg->message_max : mlen;
 	if (msg)
@@ -966,9 +1044,9 @@ static void journal_entry(struct sd_ctx *s)
 	text[keep] = '\0';
 	if (strlen(text) != keep) /* binary MESSAGE: up to the first NUL */
 		truncated = true;
-	field_str(s->j, "_PID", pid, sizeof(pid));
-	field_str(s->j, "_COMM", comm, sizeof(comm));
-	field_str(s->j, "SYSLOG_IDENTIFIER", ident, sizeof(ident));
+	field_str(j, "_PID", pid, sizeof(pid));
+	field_str(j, "_COMM", comm, sizeof(comm));
+	field_str(j, "SYSLOG_IDENTIFIER", ident, sizeof(ident));
 
 	Tapio__V1__SystemdEvent se = TAPIO__V1__SYSTEMD_EVENT__INIT;
 	se.unit = u->name;
@@ -982,18 +1060,22 @@ static void journal_entry(struct sd_ctx *s)
 	}
 	if (ident[0])
 		se.syslog_identifier = ident;
+	if (context) {
+		se.has_context = 1;
+		se.context = 1;
+	}
 	char *cursor = NULL, boot_id[33] = "";
 	uint64_t mono = 0, real = 0;
 	sd_id128_t boot;
-	if (sd_journal_get_monotonic_usec(s->j, &mono, &boot) >= 0) {
+	if (sd_journal_get_monotonic_usec(j, &mono, &boot) >= 0) {
 		se.has_monotonic_us = 1;
 		se.monotonic_us = mono;
 		sd_id128_to_string(boot, boot_id);
 		se.boot_id = boot_id;
 	}
-	if (sd_journal_get_cursor(s->j, &cursor) >= 0)
+	if (sd_journal_get_cursor(j, &cursor) >= 0)
 		se.cursor = cursor;
-	if (u->suppressed) {
+	if (u->suppressed && !context) {
 		se.has_suppressed = 1;
 		se.suppressed = u->suppressed;
 		u->suppressed = 0;
@@ -1003,7 +1085,7 @@ static void journal_entry(struct sd_ctx *s)
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	uint64_t bootns;
 	int64_t now = wall_ns(s, &bootns);
-	if (sd_journal_get_realtime_usec(s->j, &real) >= 0)
+	if (sd_journal_get_realtime_usec(j, &real) >= 0)
 		set_time(&ts, (int64_t)real * 1000);
 	else
 		set_time(&ts, now);
@@ -1022,18 +1104,109 @@ static void journal_entry(struct sd_ctx *s)
 		ev.process = &pc;
 	ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_SYSTEMD;
 	ev.systemd = &se;
-	if (worker_emit(s->w, &ev) == 0) {
-		s->last_emitted_seq = ev.seq;
-		if (cursor) {
-			checkpoint_add(s, ev.seq, cursor);
-			cursor = NULL;
-		}
-		/* a full batch leaves inside worker_emit(), before its last checkpoint */
-		if (worker_sent_seq(s->w) >= ev.seq)
-			cursor_commit(s);
-	}
-	free(cursor);
+	int r = worker_emit(s->w, &ev);
 	free(text);
+	if (r < 0) {
+		free(cursor);
+		return r;
+	}
+	*ret_cursor = cursor;
+	*ret_seq = ev.seq;
+	return 0;
+}
+
+/* ---- context lines around a failure ------------------------------------------------------ */
+
+/* Unit `unit` failed now: read its lines below the threshold from context_before_ms before to
+ * context_after_ms after, once that window has closed. A failure of a unit whose window is
+ * still open widens it (a restart loop makes one window, not one per run). */
+static void context_request(struct sd_ctx *s, const char *unit)
+{
+	if (!s->jc || s->cfg->context_max_lines == 0)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	uint64_t from = now_us - (uint64_t)s->cfg->context_before_ms * 1000u;
+	uint64_t to = now_us + (uint64_t)s->cfg->context_after_ms * 1000u;
+	uint64_t due = timeconv_now_mono_ns() +
+		       ((uint64_t)s->cfg->context_after_ms + CTX_GRACE_MS) * 1000000ull;
+	for (unsigned i = 0; i < s->n_reqs; i++) {
+		struct ctx_req *q = &s->reqs[i];
+		if (strcmp(q->unit, unit) == 0 && from <= q->to_us) {
+			q->to_us = to;
+			q->due_ns = due;
+			return;
+		}
+	}
+	if (s->n_reqs == CTX_REQS || strlen(unit) >= sizeof(s->reqs[0].unit)) {
+		s->context_requests_dropped++;
+		return;
+	}
+	struct ctx_req *q = &s->reqs[s->n_reqs++];
+	snprintf(q->unit, sizeof(q->unit), "%s", unit);
+	q->from_us = from;
+	q->to_us = to;
+	q->due_ns = due;
+}
+
+/* The window of q: the unit's entries below journal_priority (those above it went out as
+ * ordinary lines), at most context_max_lines, the rest counted. */
+static void context_read(struct sd_ctx *s, const struct ctx_req *q)
+{
+	struct unit *u = unit_by_name(s, q->unit);
+	if (!u)
+		return;
+	char m[300];
+	snprintf(m, sizeof(m), "_SYSTEMD_UNIT=%s", q->unit);
+	sd_journal_flush_matches(s->jc);
+	if (sd_journal_add_match(s->jc, m, 0) < 0 ||
+	    sd_journal_seek_realtime_usec(s->jc, q->from_us) < 0)
+		return;
+	sd_journal_process(s->jc); /* files journald added since */
+	uint32_t sent = 0;
+	for (unsigned n = 0; n < CTX_SCAN_MAX && sd_journal_next(s->jc) > 0; n++) {
+		uint64_t real;
+		if (sd_journal_get_realtime_usec(s->jc, &real) < 0)
+			continue;
+		if (real > q->to_us)
+			break;
+		if (real < q->from_us)
+			continue;
+		char prio[4];
+		field_str(s->jc, "PRIORITY", prio, sizeof(prio));
+		int p = prio[0] >= '0' && prio[0] <= '7' && !prio[1] ? prio[0] - '0' : 6;
+		if (p <= (int)s->cfg->journal_priority)
+			continue; /* an ordinary line: already sent */
+		if (sent == s->cfg->context_max_lines) {
+			s->context_cut++;
+			continue;
+		}
+		char *cursor = NULL;
+		uint64_t seq;
+		if (journal_emit(s, s->jc, u, p, true, &cursor, &seq) == 0) {
+			sent++;
+			s->context_lines++;
+		}
+		free(cursor);
+	}
+	if (sent > 0)
+		log_debug("systemd: %u context lines around the failure of %s", sent, q->unit);
+}
+
+/* Windows that have closed: read them. */
+static void context_due(struct sd_ctx *s)
+{
+	uint64_t now = timeconv_now_mono_ns();
+	for (unsigned i = 0; i < s->n_reqs;) {
+		if (s->reqs[i].due_ns > now) {
+			i++;
+			continue;
+		}
+		struct ctx_req q = s->reqs[i];
+		s->reqs[i] = s->reqs[--s->n_reqs];
+		context_read(s, &q);
+	}
 }
 
 /* The next journal round in `ms`: at once when a round stopped at its size, a little later
@@ -1117,6 +1290,20 @@ static int journal_open(struct sd_ctx *s)
 	}
 	/* bounds what a huge field costs; MESSAGE beyond message_max is cut anyway */
 	sd_journal_set_data_threshold(s->j, cfg->message_max + 64);
+	if (cfg->context_max_lines > 0) {
+		/* the context lines' own handle (its matches change per failure): opened now, as
+		 * the first, before the sandbox; without it there are no context lines */
+		r = cfg->journal_directory[0]
+			    ? sd_journal_open_directory(&s->jc, cfg->journal_directory, 0)
+			    : sd_journal_open(&s->jc, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+		if (r < 0) {
+			log_warn("systemd: no context lines: cannot open the journal twice: %s",
+				 strerror(-r));
+			s->jc = NULL;
+		} else {
+			sd_journal_set_data_threshold(s->jc, cfg->message_max + 64);
+		}
+	}
 	for (unsigned p = 0; p <= cfg->journal_priority; p++) {
 		char m[16];
 		snprintf(m, sizeof(m), "PRIORITY=%u", p);
@@ -1125,17 +1312,36 @@ static int journal_open(struct sd_ctx *s)
 	/* the manager's own lines about a unit (UNIT=) carry PRIORITY too: no other match */
 	char *c = cursor_load(s->cursor_fd);
 	bool positioned = false;
+	/* The predecessor's resume token (tapiod kept it from the last batch it received whole)
+	 * is exact; the file may lag it by the batch in flight at a kill. The file serves when
+	 * there is no token: tapiod itself restarted. */
+	size_t tlen = 0;
+	const uint8_t *tok = worker_resume_token(s->w, &tlen);
+	if (tok && tlen < 512 && !memchr(tok, '\0', tlen)) {
+		char *t = strndup((const char *)tok, tlen);
+		if (t && sd_journal_seek_cursor(s->j, t) >= 0) {
+			r = sd_journal_next(s->j);
+			if (r > 0 && sd_journal_test_cursor(s->j, t) <= 0)
+				sd_journal_previous(s->j);
+			positioned = true;
+			log_info("systemd: journal resumes after the cursor tapiod kept");
+		} else if (t) {
+			log_warn("systemd: the resume token from tapiod is not a journal cursor: "
+				 "using the file");
+		}
+		free(t);
+	}
 	if (c) {
-		if (sd_journal_seek_cursor(s->j, c) >= 0) {
+		if (!positioned && sd_journal_seek_cursor(s->j, c) >= 0) {
 			r = sd_journal_next(s->j);
 			if (r > 0 && sd_journal_test_cursor(s->j, c) <= 0) {
 				/* the saved entry is gone: this one is the first unread */
 				sd_journal_previous(s->j);
 			}
 			positioned = true;
+			log_info("systemd: journal resumes after the saved cursor");
 		}
 		s->saved_cursor = c;
-		log_info("systemd: journal resumes after the saved cursor");
 	}
 	if (!positioned) {
 		/* the first start: from now on. Saved at once, so a restart before the first
@@ -1204,6 +1410,7 @@ static int systemd_setup(struct worker *w, void *ctx)
 			if (s->j)
 				s->j = (sd_journal_close(s->j), NULL);
 			snprintf(why, sizeof(why), "journal unavailable (%s)", strerror(-r));
+			snprintf(s->journal_why, sizeof(s->journal_why), "%s", why);
 			worker_add_missing(w, "journal");
 		} else {
 			worker_add_hook(w, "sd-journal");
@@ -1232,6 +1439,7 @@ static int on_tick(struct sd_ctx *s)
 		;
 	bus_maybe_connect(s);
 	cursor_commit(s);
+	context_due(s);
 	return 0;
 }
 
@@ -1278,6 +1486,11 @@ static void systemd_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 		  s->n_units, (unsigned long long)s->connects, (unsigned long long)s->disconnects,
 		  (unsigned long long)s->journal_read, (unsigned long long)s->journal_suppressed,
 		  (unsigned long long)s->journal_truncated);
+	if (s->jc) {
+		worker_set_counter(w, "context_lines", s->context_lines);
+		worker_set_counter(w, "context_lines_cut", s->context_cut);
+		worker_set_counter(w, "context_failures_dropped", s->context_requests_dropped);
+	}
 }
 
 /* Events were written to tapiod: save the cursor behind them right away, so that a kill
@@ -1300,6 +1513,8 @@ static void systemd_teardown(struct worker *w, void *ctx)
 		sd_bus_close_unref(s->bus);
 	if (s->j)
 		sd_journal_close(s->j);
+	if (s->jc)
+		sd_journal_close(s->jc);
 	for (size_t i = 0; i < s->n_units; i++) {
 		free(s->units[i].path);
 		free(s->units[i].name);

@@ -36,4 +36,8 @@ struct config_systemd {
 	uint32_t message_max;			       /* bytes of MESSAGE kept */
 	uint32_t journal_rate_per_s;		       /* entries per unit per second */
 	uint32_t journal_burst;			       /* and in a burst */
+	/* A unit's lines below journal_priority around its failure (context: true). */
+	uint32_t context_before_ms;
+	uint32_t context_after_ms;
+	uint32_t context_max_lines; /* per failure; 0 = none */
 };

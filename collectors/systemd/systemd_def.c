@@ -66,6 +66,12 @@ static const struct config_key keys[] = {
 	CONFIG_U32(C, "journal_rate_per_s", journal_rate_per_s, 50, 1, 100000,
 		   "entries per unit per second; the rest are counted"),
 	CONFIG_U32(C, "journal_burst", journal_burst, 200, 1, 1000000, "entries in a burst"),
+	CONFIG_U32(C, "context_before_ms", context_before_ms, 5000, 0, 60000,
+		   "a failing unit's lines below journal_priority this long before it failed"),
+	CONFIG_U32(C, "context_after_ms", context_after_ms, 2000, 0, 30000,
+		   "... and this long after (context: true)"),
+	CONFIG_U32(C, "context_max_lines", context_max_lines, 100, 0, 10000,
+		   "context lines per failure; the rest are counted; 0 = none"),
 };
 #undef C
 

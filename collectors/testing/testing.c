@@ -29,6 +29,7 @@ struct testing_ctx {
 	uint64_t ready_ns;
 	bool acted;
 	uint64_t ticks;
+	bool back; /* flap: the source came back */
 };
 
 static int testing_setup(struct worker *w, void *ctx)
@@ -122,6 +123,19 @@ static int act(struct worker *w, struct testing_ctx *t)
 		emit_tick(w, t, "testing.open", &sec);
 		break;
 	}
+	case CONFIG_TESTING_FLAP: {
+		/* a peer that comes and goes faster than anyone should be told: tapiod hears of
+		 * the first change, then of the state it settled in, a second later */
+		log_info("testing: the source flaps, then stays lost");
+		char why[64];
+		for (int i = 0; i < 1000; i++) {
+			snprintf(why, sizeof(why), "testing: flapping %d", i);
+			worker_set_degraded(w, why);
+			worker_set_ready(w);
+		}
+		worker_set_degraded(w, "testing: source lost");
+		break;
+	}
 	default:
 		break;
 	}
@@ -139,6 +153,12 @@ static int testing_on_readable(struct worker *w, void *ctx, int fd)
 		int r = act(w, t);
 		if (r)
 			return r;
+	}
+	if (t->cfg->mode == CONFIG_TESTING_FLAP && t->acted && !t->back &&
+	    timeconv_now_mono_ns() - t->ready_ns >= 2 * t->cfg->after_ms * 1000000ull) {
+		t->back = true;
+		log_info("testing: the source is back");
+		worker_set_ready(w);
 	}
 	t->ticks++;
 	emit_tick(w, t, "testing.tick", NULL);
@@ -206,6 +226,18 @@ static void send_batch_as(int fd, uint64_t first_seq, size_t n, bool forge)
 static void send_batch(int fd, uint64_t first_seq, size_t n)
 {
 	send_batch_as(fd, first_seq, n, false);
+}
+
+static void send_status(int fd, bool degraded, const char *reason)
+{
+	Tapio__V1__Status st = TAPIO__V1__STATUS__INIT;
+	st.has_degraded = 1;
+	st.degraded = degraded;
+	st.reason = (char *)reason;
+	Tapio__V1__WorkerFrame f = TAPIO__V1__WORKER_FRAME__INIT;
+	f.body_case = TAPIO__V1__WORKER_FRAME__BODY_STATUS;
+	f.status = &st;
+	send_frame(fd, &f.base);
 }
 
 static void send_ready(int fd)
@@ -319,6 +351,28 @@ static int run_raw(int fd, const struct config_testing *cfg)
 	case CONFIG_TESTING_EARLY_EVENTS:
 		send_batch(fd, 1, 4);
 		break;
+	case CONFIG_TESTING_STATUS_EARLY:
+		send_status(fd, true, "too early");
+		break;
+	case CONFIG_TESTING_STATUS_FLOOD:
+		send_ready(fd);
+		for (int i = 0; i < 64; i++)
+			send_status(fd, i % 2 == 0, i % 2 == 0 ? "flood" : NULL);
+		break;
+	case CONFIG_TESTING_STATUS_LONG: {
+		send_ready(fd);
+		char big[WIRE_STATUS_REASON_MAX + 2];
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		send_status(fd, true, big);
+		break;
+	}
+	case CONFIG_TESTING_STATUS_BYTES:
+		send_ready(fd);
+		/* an invalid byte, a control character, a backslash and a valid é */
+		send_status(fd, true, "bytes \xff\x01\\ caf\xc3\xa9");
+		keep_beating(fd);
+		break;
 	case CONFIG_TESTING_FORGE:
 		send_ready(fd);
 		send_batch_as(fd, 1, 8, true);
@@ -368,7 +422,9 @@ static bool raw_mode(enum config_testing_mode m)
 	       m == CONFIG_TESTING_FORGE || m == CONFIG_TESTING_MIXED_FRAME ||
 	       m == CONFIG_TESTING_BAD_EVENT || m == CONFIG_TESTING_SEQ_GAP ||
 	       m == CONFIG_TESTING_SEQ_BACKWARDS || m == CONFIG_TESTING_FD_STORE_FORGED ||
-	       m == CONFIG_TESTING_FD_STORE_UNNAMED;
+	       m == CONFIG_TESTING_FD_STORE_UNNAMED || m == CONFIG_TESTING_STATUS_EARLY ||
+	       m == CONFIG_TESTING_STATUS_FLOOD || m == CONFIG_TESTING_STATUS_LONG ||
+	       m == CONFIG_TESTING_STATUS_BYTES;
 }
 
 int main(int argc, char **argv)

@@ -24,6 +24,13 @@ enum config_testing_mode {
 	CONFIG_TESTING_SEQ_BACKWARDS,	  /* events 1-4, then 3 again */
 	CONFIG_TESTING_FD_STORE_FORGED,	  /* an FdStore naming a BPF map, with /dev/null */
 	CONFIG_TESTING_FD_STORE_UNNAMED,  /* fds without an FdStore frame, then READY */
+	/* READY; after after_ms its source flaps 1000 times and stays lost (DEGRADED); after
+	 * 2 x after_ms it is back (READY) */
+	CONFIG_TESTING_FLAP,
+	CONFIG_TESTING_STATUS_EARLY, /* a Status frame before READY */
+	CONFIG_TESTING_STATUS_FLOOD, /* READY, then Status frames as fast as it can */
+	CONFIG_TESTING_STATUS_LONG,  /* READY, then a degraded reason over the bound */
+	CONFIG_TESTING_STATUS_BYTES, /* READY, then a reason with bytes that are not UTF-8 */
 };
 
 struct config_testing {

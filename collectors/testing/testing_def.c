@@ -26,6 +26,11 @@ static const char *const mode_names[] = {
 	"seq_backwards",
 	"fd_store_forged",
 	"fd_store_unnamed",
+	"flap",
+	"status_early",
+	"status_flood",
+	"status_long",
+	"status_bytes",
 	NULL,
 };
 

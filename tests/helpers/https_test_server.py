@@ -5,7 +5,8 @@
 # on errors); it is not a kubelet. The responses are files the test writes into --root and
 # changes over time: GET /a/b serves ROOT/a-b.json byte for byte. ROOT/.mode (re-read on every
 # request) makes it misbehave: "ok", "stall" (answer nothing for 60 s), "500", "truncated" (half
-# the body, then close), "401". Test endpoints for the client itself: /bytes/N (N bytes with a
+# the body, then close), "401", "reset" (close the connection without an answer, as a kubelet
+# that died mid-request). Test endpoints for the client itself: /bytes/N (N bytes with a
 # length), /chunked/N (N bytes, chunked, no length), /stream (three JSON lines, 100 ms apart,
 # chunked), /status/N, /whoami (the bearer token it got). Python standard library only.
 import argparse
@@ -79,6 +80,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if mode == "500":
             return self.send_body(500, b"Internal Server Error", "text/plain")
+        if mode == "reset":
+            self.close_connection = True
+            return
         if path.startswith("/bytes/"):
             n = int(path[7:])
             return self.send_body(200, b"a" * n, "application/octet-stream")

@@ -334,3 +334,60 @@ Test(http, binds_to_loopback_by_default, .timeout = 30)
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
 	tapiod_cleanup(&t);
 }
+
+/* A running worker loses its source and gets it back (issue 15/18: Status frames): /metrics
+ * shows the DEGRADED state and counts the loss, /readyz stays 200 and names it. */
+Test(http, a_degraded_worker_is_in_metrics_and_readyz, .timeout = 60)
+{
+	harness_require_root();
+	int port = port_for_test() + 2;
+	char top[128];
+	snprintf(top, sizeof(top), "http:\n  port: %d\n", port);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start_full(&t, top, "",
+				       "  process:\n    enabled: false\n"
+				       "  testing:\n    enabled: true\n    tick_ms: 50\n"
+				       "    mode: flap\n    after_ms: 1500\n"),
+		     0);
+	cr_assert(tapiod_wait_state(&t, "testing", "DEGRADED", 15000));
+	char *body = NULL;
+	bool named = false;
+	for (int i = 0; i < 50 && !named; i++) {
+		free(body);
+		cr_assert_eq(http_get(port, "/readyz", &body), 200, "%s", body);
+		named = strstr(body, "testing DEGRADED: testing: source lost") != NULL;
+		if (!named)
+			tapiod_pump(&t, 50);
+	}
+	cr_assert(named, "/readyz: %s", body);
+	cr_assert_eq(strncmp(body, "ready", 5), 0, "%s", body);
+	free(body);
+	static struct sample v[1024];
+	struct families fam;
+	cr_assert_eq(http_get(port, "/metrics", &body), 200);
+	size_t n = parse_exposition(body, v, 1024, &fam);
+	double deg =
+		sample(v, n, "tapio_collector_state", "collector=\"testing\",state=\"DEGRADED\"");
+	double ready = sample(v, n, "tapio_ready", "");
+	double lost =
+		sample(v, n, "tapio_collector_degraded_transitions_total", "collector=\"testing\"");
+	free(body);
+	cr_assert_eq(deg, 1);
+	cr_assert_eq(ready, 1);
+	cr_assert_eq(lost, 1);
+
+	cr_assert(tapiod_wait_state(&t, "testing", "READY", 15000), "not READY again");
+	cr_assert_eq(http_get(port, "/readyz", &body), 200);
+	cr_assert_str_eq(body, "ready\n");
+	free(body);
+	cr_assert_eq(http_get(port, "/metrics", &body), 200);
+	n = parse_exposition(body, v, 1024, &fam);
+	cr_assert_eq(sample(v, n, "tapio_collector_state", "collector=\"testing\",state=\"READY\""),
+		     1);
+	cr_assert_eq(
+		sample(v, n, "tapio_collector_degraded_transitions_total", "collector=\"testing\""),
+		1);
+	free(body);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+}

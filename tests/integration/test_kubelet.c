@@ -322,17 +322,28 @@ Test(kubelet, one_event_per_transition_and_none_after_an_outage)
 	cr_expect_eq(jint(ev, "kubelet.node.cpuUsageCoreNs", -1), 987654321000ll);
 	wait_polls(1);
 
-	/* 6. outage: 500, truncated JSON, a stall; the state must survive it */
+	/* 6. outage: 500, truncated JSON, a dead connection, a stall; the state must survive
+	 * it, and tapiod shows the collector DEGRADED meanwhile, READY again after */
 	size_t before = td.n_events;
+	cr_assert(tapiod_wait_state(&td, "kubelet", "READY", 100), "READY before the outage");
 	mode("500");
-	wait_polls(2);
+	cr_assert(tapiod_wait_state(&td, "kubelet", "DEGRADED", 10000), "not DEGRADED on 500");
+	int st;
+	char *status = tapioctl_run(&td, &st, (const char *const[]){"status", NULL});
+	cr_expect(strstr(status ?: "", "HTTP 500; retrying with backoff"), "%s", status ?: "");
+	free(status);
+	wait_polls(1);
 	mode("truncated");
+	wait_polls(2);
+	mode("reset");
 	wait_polls(2);
 	mode("stall");
 	for (int i = 0; i < 40; i++)
 		tapiod_pump(&td, 100); /* 4 s: at least one request times out (1.5 s) */
+	cr_expect(tapiod_wait_state(&td, "kubelet", "DEGRADED", 100), "READY during the outage");
 	mode("ok");
 	wait_polls(3);
+	cr_assert(tapiod_wait_state(&td, "kubelet", "READY", 10000), "not READY again");
 	for (size_t i = before; i < td.n_events; i++)
 		cr_expect(strncmp(jstr(td.events[i], "type") ?: "", "kubelet.", 8) != 0 ||
 				  strcmp(jstr(td.events[i], "type"), "kubelet.node_stats") == 0,
@@ -340,6 +351,13 @@ Test(kubelet, one_event_per_transition_and_none_after_an_outage)
 	char *log = tapiod_log(&td);
 	cr_expect(strstr(log, "HTTP 500") != NULL, "the outage is logged clearly");
 	cr_expect(strstr(log, "answers again") != NULL);
+	/* tapiod's side: one line for the loss, one for the recovery, whatever the failures
+	 * in between (their new reasons are info lines) */
+	const char *deg = strstr(log, "kubelet: DEGRADED while running");
+	cr_expect(deg && strstr(deg, "HTTP 500"), "%s", log);
+	cr_expect(deg && !strstr(deg + 1, "kubelet: DEGRADED while running"), "%s", log);
+	const char *back = deg ? strstr(deg, "kubelet: READY again") : NULL;
+	cr_expect(back && !strstr(back + 1, "kubelet: READY again"), "%s", log);
 	free(log);
 
 	/* 7. evicted: phase Failed with reason Evicted; memory pressure clears */
@@ -429,6 +447,13 @@ Test(kubelet, rejects_a_wrong_token_and_a_wrong_ca)
 	cr_expect_str_eq(jstr(ev, "kubelet.node.nodeName"), "node-1");
 	log = tapiod_log(&td);
 	cr_expect(strstr(log, "answers again") != NULL);
+	/* tapiod's side: one line for the loss, one for the recovery, whatever the failures
+	 * in between (their new reasons are info lines) */
+	const char *deg = strstr(log, "kubelet: DEGRADED while running");
+	cr_expect(deg && strstr(deg, "HTTP 500"), "%s", log);
+	cr_expect(deg && !strstr(deg + 1, "kubelet: DEGRADED while running"), "%s", log);
+	const char *back = deg ? strstr(deg, "kubelet: READY again") : NULL;
+	cr_expect(back && !strstr(back + 1, "kubelet: READY again"), "%s", log);
 	free(log);
 }
 

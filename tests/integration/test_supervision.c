@@ -577,6 +577,89 @@ Test(supervision, degraded_worker_is_shown_with_its_reason, .timeout = 60)
 	tapiod_cleanup(&t);
 }
 
+/* Issue 15/18: a running worker whose source goes away says so (Status frame), and says so
+ * again when it is back. The testing worker flaps 1000 times first: tapiod hears of the first
+ * change and then of the state it settled in, never of the 2000 in between. */
+static size_t count_in(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; p && (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+Test(supervision, degraded_after_ready_and_back, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: flap\n    after_ms: 1500\n")), 0);
+	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	pid_t pid = worker_pid(&t, "testing");
+	cr_assert(wait_status(&t, "testing", "testing: source lost", 10000), "never DEGRADED");
+	char *l = status_line(&t, "testing");
+	cr_assert(strstr(l, "DEGRADED"), "status: %s", l);
+	free(l);
+	/* /readyz stays 200 (a degraded collector serves what it can) and names it */
+	cr_assert(wait_status(&t, "testing", "READY ", 10000), "never READY again");
+	cr_assert_eq(worker_pid(&t, "testing"), pid, "the worker was replaced");
+	/* a degraded worker kept streaming: events after the recovery too */
+	long long before = status_events(&t, "testing");
+	tapiod_pump(&t, 300);
+	cr_assert_gt(status_events(&t, "testing"), before);
+	const char *args[] = {"status", NULL};
+	int st;
+	char *out = tapioctl_run(&t, &st, args);
+	cr_assert(strstr(out ?: "", "testing: 1 time(s) DEGRADED while running"), "%s", out ?: "");
+	cr_assert(strstr(out, "status_changes_merged"), "%s", out);
+	free(out);
+	st = tapiod_stop(&t, 10000);
+	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	char *log = tapiod_log(&t);
+	/* one line per transition (a new reason while DEGRADED is an info line), the recovery */
+	cr_assert_eq(count_in(log, "testing: DEGRADED while running"), 1, "%s", log);
+	cr_assert(count_in(log, "testing: still DEGRADED") <= 1, "%s", log);
+	cr_assert_eq(count_in(log, "testing: READY again"), 1, "%s", log);
+	cr_assert(strstr(log, "was DEGRADED: testing: source lost"), "%s", log);
+	cr_assert_eq(count_in(log, "protocol violation"), 0, "%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+}
+
+Test(supervision, hostile_status_before_ready_is_killed, .timeout = 60)
+{
+	harness_require_root();
+	struct hostile_case hc = {"status_early", "status before READY"};
+	run_hostile(&hc);
+}
+
+Test(supervision, hostile_status_flood_is_killed, .timeout = 60)
+{
+	harness_require_root();
+	struct hostile_case hc = {"status_flood", "status frames faster than"};
+	run_hostile(&hc);
+}
+
+Test(supervision, hostile_overlong_status_reason_is_killed, .timeout = 60)
+{
+	harness_require_root();
+	struct hostile_case hc = {"status_long", "over-long reason"};
+	run_hostile(&hc);
+}
+
+/* A reason that is not UTF-8 is shown escaped, never as raw bytes. */
+Test(supervision, status_reason_bytes_are_escaped, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, BOTH("    mode: status_bytes\n")), 0);
+	cr_assert(wait_status(&t, "testing", "DEGRADED", 10000));
+	char *l = status_line(&t, "testing");
+	cr_assert(strstr(l, "bytes \\xff\\x01\\x5c caf\xc3\xa9"), "status: %s", l);
+	free(l);
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
 Test(tapioctl, events_follow_filters_by_collector_and_type, .timeout = 60)
 {
 	harness_require_root();

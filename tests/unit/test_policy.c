@@ -27,7 +27,8 @@ static const struct expect expected[] = {
 	E(STOPPED, EXIT_FOR_RESTART, BACKOFF, RESTART_NOW),
 	E(STOPPED, EXIT_STOPPING, STOPPED, GONE),
 
-	/* STARTING: spawned, waiting for READY. */
+	/* STARTING: spawned, waiting for READY (a Status frame before it is a protocol error,
+	 * raised by link.c: the status events do not apply here, nor once the worker is gone). */
 	E(STARTING, SPAWN_FAILED, BACKOFF, BACKOFF),
 	E(STARTING, SPAWN_BUSY, BACKOFF, SPAWN_RETRY),
 	E(STARTING, READY, READY, MARK_READY),
@@ -57,6 +58,8 @@ static const struct expect expected[] = {
 	E(READY, HEARTBEAT_MISSED, READY, ABORT),
 	E(READY, OVER_BUDGET, READY, KILL),
 	E(READY, STOP_REQUESTED, READY, TERM),
+	/* a Status frame after READY: degraded; "ready" while READY changes nothing */
+	E(READY, STATUS_DEGRADED, DEGRADED, STATUS),
 	E(READY, RESTART_IDLE, STARTING, RESET_SPAWN),
 	E(READY, RESTART_LIVE, READY, TERM_RESTART),
 	E(READY, EXIT_FOR_RESTART, BACKOFF, RESTART_NOW),
@@ -71,6 +74,9 @@ static const struct expect expected[] = {
 	E(DEGRADED, HEARTBEAT_MISSED, DEGRADED, ABORT),
 	E(DEGRADED, OVER_BUDGET, DEGRADED, KILL),
 	E(DEGRADED, STOP_REQUESTED, DEGRADED, TERM),
+	/* degraded with a new reason; READY again */
+	E(DEGRADED, STATUS_DEGRADED, DEGRADED, STATUS),
+	E(DEGRADED, STATUS_READY, READY, STATUS),
 	E(DEGRADED, RESTART_IDLE, STARTING, RESET_SPAWN),
 	E(DEGRADED, RESTART_LIVE, DEGRADED, TERM_RESTART),
 	E(DEGRADED, EXIT_FOR_RESTART, BACKOFF, RESTART_NOW),
