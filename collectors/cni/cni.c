@@ -336,7 +336,8 @@ static void parse_cni_args(struct inv *v, const char *s, size_t n)
 		const char *key;
 		size_t off, size;
 	} keys[] = {
-		{"K8S_POD_NAME=", offsetof(struct inv, pod_name), sizeof(((struct inv *)0)->pod_name)},
+		{"K8S_POD_NAME=", offsetof(struct inv, pod_name),
+		 sizeof(((struct inv *)0)->pod_name)},
 		{"K8S_POD_NAMESPACE=", offsetof(struct inv, pod_ns),
 		 sizeof(((struct inv *)0)->pod_ns)},
 		{"K8S_POD_UID=", offsetof(struct inv, pod_uid), sizeof(((struct inv *)0)->pod_uid)},

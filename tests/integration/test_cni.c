@@ -725,8 +725,7 @@ Test(cni, lease_without_del_is_a_leak, .timeout = 120, .fini = fini_host)
 	cr_assert_str_eq(jstr(d, "cni.lifetimeFrom"), "create");
 	long long life = jint(d, "cni.lifetimeNs", -1);
 	uint64_t now = boot_ns();
-	cr_assert(life >= 0 && (uint64_t)life >= before_del - added &&
-			  (uint64_t)life <= now - made,
+	cr_assert(life >= 0 && (uint64_t)life >= before_del - added && (uint64_t)life <= now - made,
 		  "lifetime %lld ns: it existed for %llu ns at least and at most %llu", life,
 		  (unsigned long long)(before_del - added), (unsigned long long)(now - made));
 	cr_assert_str_eq(jstr(d, "k8s.containerId"), cid);
@@ -781,7 +780,7 @@ static void sh_line(char *buf, size_t size, const char *cmd)
 	if (!fgets(buf, (int)size, f))
 		buf[0] = '\0';
 	pclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
 }
 
 Test(cni, cri_run_pod_sandbox, .timeout = 180, .fini = fini_host)
@@ -895,8 +894,8 @@ Test(cni, cri_run_pod_sandbox, .timeout = 180, .fini = fini_host)
 	cr_assert_str_eq(jstr(rip, "gateway"), gw);
 	/* The pod's address, read from its namespace, is the result's. */
 	char line[256];
-	snprintf(cmd, sizeof(cmd),
-		 "ip -n %s -4 -o addr show dev eth0 | awk '{print $4}'", basename_of_path(nspath));
+	snprintf(cmd, sizeof(cmd), "ip -n %s -4 -o addr show dev eth0 | awk '{print $4}'",
+		 basename_of_path(nspath));
 	sh_line(line, sizeof(line), cmd);
 	cr_assert_str_eq(line, ip, "eth0 in %s has %s", nspath, line);
 	const char *veth = jstr(arr_idx(br, "cni.resultInterfaces", 1), "name");
@@ -960,8 +959,9 @@ Test(cni, cri_run_pod_sandbox, .timeout = 180, .fini = fini_host)
 	cr_assert_not_null(ncev, "no netns.create for inode %llu", (unsigned long long)nst.st_ino);
 	cr_assert_str_eq(jstr(ncev, "process.comm"), "containerd");
 	/* bridge entering it: named by its file, tied to the pod. */
-	struct kv_match ne = {"netns.enter", "cni.netns",   nspath, NULL,
-			      NULL,	     "process.pid", jint(br, "cni.pid", -1)};
+	struct kv_match ne = {
+		"netns.enter",		"cni.netns", nspath, NULL, NULL, "process.pid",
+		jint(br, "cni.pid", -1)};
 	json_object *neev = tapiod_wait(&t, match_kv, &ne, 10000);
 	cr_assert_not_null(neev, "no netns.enter of %s by bridge", nspath);
 	cr_assert_eq(jint(neev, "cni.netnsInode", 0), (long long)nst.st_ino);
@@ -993,7 +993,7 @@ Test(cni, cri_run_pod_sandbox, .timeout = 180, .fini = fini_host)
 	snprintf(cmd, sizeof(cmd), "%s/ipam/%s/%s", e.dir, net, bare_ip);
 	cr_assert_neq(access(cmd, F_OK), 0, "host-local still holds %s", bare_ip);
 
-	struct kv_match dd = {"netns.destroy", NULL, NULL, NULL, NULL, "cni.netnsInode",
+	struct kv_match dd = {"netns.destroy",	    NULL, NULL, NULL, NULL, "cni.netnsInode",
 			      (long long)nst.st_ino};
 	json_object *d = tapiod_wait(&t, match_kv, &dd, 15000);
 	cr_assert_not_null(d, "no netns.destroy of inode %llu", (unsigned long long)nst.st_ino);
