@@ -81,7 +81,8 @@ def storm(a, tmp, kind, stats=False):
             a0, a1 = s0.get(i, {}), s1.get(i, {})
             runs = a1.get("run_cnt", 0) - a0.get("run_cnt", 0)
             ns = a1.get("run_time_ns", 0) - a0.get("run_time_ns", 0)
-            per[p.get("name", str(i))] = (runs, ns)
+            name = p.get("name", str(i))
+            per[name if name not in per else f"{name} (id {i})"] = (runs, ns)
         res["progs"] = per
     return res
 

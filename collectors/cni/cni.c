@@ -1677,6 +1677,11 @@ static int cni_setup(struct worker *w, void *ctx)
 			return r;
 	}
 	if (cc->cfg->netns_dir[0]) {
+		/* The sandbox can only allow a directory that exists: made as ip and the runtimes
+		 * make it (0755) when no namespace was named yet. */
+		if (mkdir(cc->cfg->netns_dir, 0755) == 0)
+			log_info("made %s (namespaces named later are read there)",
+				 cc->cfg->netns_dir);
 		r = worker_add_read_path(w, cc->cfg->netns_dir);
 		if (r < 0)
 			return r;
