@@ -61,6 +61,7 @@ def start(kind, tmp):
 def storm(a, tmp, kind, stats=False):
     before = progs()
     tool = start(kind, tmp)
+    time.sleep(1.0)  # the tool's start-up work (and none's wait alike) out of the storm
     mine = {i: p for i, p in progs().items() if i not in before}
     s0 = progs() if stats else {}
     gen = B.Gen([os.path.join(B.BBIN, "execstorm"), "--count", str(a.execs), "--parallel",

@@ -159,6 +159,16 @@ static int run_plugin(const char *path, const char *cmd, const char *cid, const 
 	return status;
 }
 
+/* The events whose type starts with prefix, into the test's log (after a failed wait). */
+static void dump_events(struct tapiod *t, const char *prefix)
+{
+	for (size_t i = 0; i < t->n_events; i++) {
+		const char *type = jstr(t->events[i], "type");
+		if (type && strncmp(type, prefix, strlen(prefix)) == 0)
+			cr_log_error("event: %s", json_object_to_json_string(t->events[i]));
+	}
+}
+
 static uint64_t boot_ns(void)
 {
 	struct timespec ts;
@@ -402,6 +412,8 @@ Test(cni, add_check_del_with_real_plugins, .timeout = 120, .fini = fini_host)
 	struct kv_match ne = {"netns.enter", "cni.netns",   nspath, NULL,
 			      NULL,	     "process.pid", add_pid};
 	json_object *neev = tapiod_wait(&t, match_kv, &ne, 10000);
+	if (!neev)
+		dump_events(&t, "netns.");
 	cr_assert_not_null(neev, "no netns.enter of bridge into %s", nspath);
 	cr_assert_eq(jint(neev, "cni.netnsInode", 0), (long long)nst.st_ino);
 
