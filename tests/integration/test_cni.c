@@ -4,6 +4,7 @@
 // stdin config — against a network namespace and a bridge made for the test only, on a 10.x
 // test subnet that never leaves that bridge.
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -50,8 +51,59 @@ static bool cur_link, cur_containerd;
 
 static void env_cleanup(struct env *e);
 
+/* A worker whose tapiod is gone (orphaned: its parent is now init) still holds its uid, and
+ * the next test's tapiod refuses to start while it does. Wait (at most 10 s) until none is
+ * left. */
+static void wait_orphans_gone(void)
+{
+	for (int round = 0; round < 100; round++) {
+		bool any = false;
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+		while (d && (de = readdir(d)) && !any) {
+			char p[300], comm[32] = "";
+			if (de->d_name[0] < '0' || de->d_name[0] > '9')
+				continue;
+			snprintf(p, sizeof(p), "/proc/%s/status", de->d_name);
+			FILE *f = fopen(p, "r");
+			if (!f)
+				continue;
+			char line[256];
+			bool worker = false;
+			while (fgets(line, sizeof(line), f)) {
+				if (sscanf(line, "Name: %31s", comm) == 1)
+					worker = strncmp(comm, "tapio-collector", 15) == 0;
+				else if (worker && strcmp(line, "PPid:\t1\n") == 0)
+					any = true;
+			}
+			fclose(f);
+		}
+		if (d)
+			closedir(d);
+		if (!any)
+			return;
+		usleep(100000);
+	}
+}
+
+static pid_t cur_tapiod; /* the test's tapiod, stopped by fini_host after a failure */
+
 static void fini_host(void)
 {
+	int st;
+	/* Still our unreaped child (so its pid cannot be another process's): stop it. */
+	if (cur_tapiod > 0 && waitpid(cur_tapiod, &st, WNOHANG) == 0) {
+		kill(cur_tapiod, SIGTERM);
+		for (int i = 0; i < 100 && waitpid(cur_tapiod, &st, WNOHANG) == 0; i++)
+			usleep(100000);
+		if (waitpid(cur_tapiod, &st, WNOHANG) == 0) {
+			kill(cur_tapiod, SIGKILL);
+			waitpid(cur_tapiod, &st, 0);
+		}
+	}
+	if (cur_tapiod > 0)
+		wait_orphans_gone();
+	cur_tapiod = 0;
 	if (cur_env)
 		env_cleanup(cur_env);
 	if (cur_conflist[0])
@@ -257,6 +309,7 @@ static void start(struct tapiod *t, const struct env *e, const char *extra)
 		 "    plugin_dirs: [%s, %s/bin]\n%s",
 		 e->dir, e->dir, PLUGIN_DIR, e->dir, extra ? extra : "");
 	cr_assert_eq(tapiod_start(t, cfg), 0);
+	cur_tapiod = t->pid;
 	cr_assert(tapiod_wait_state(t, "cni", "READY", 20000), "cni not READY; log:\n%s",
 		  tapiod_log(t));
 }
