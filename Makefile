@@ -230,7 +230,7 @@ $(BUILD)/tests/%: tests/helpers/%.c $(LIBTAPIO) | $(FLAGS_STAMP)
 
 # Tests that use a collector's own generated protocol code (CRI's runtime.v1).
 CRI_STAMP := $(GEN)/collectors/cri/.proto-stamp
-$(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
+$(OBJ)/tests/integration/test_cri.o $(OBJ)/tests/integration/test_cni.o $(OBJ)/tests/unit/test_cri_grpc.o $(BUILD)/fuzz/fuzz_cri_grpc: $(CRI_STAMP)
 ETCD_STAMP := $(GEN)/collectors/etcd/.proto-stamp
 $(OBJ)/tests/integration/test_etcd.o: $(ETCD_STAMP)
 $(BUILD)/fuzz/fuzz_etcd_parse: collectors/etcd/etcd_parse.c collectors/etcd/etcd_parse.h
@@ -277,11 +277,15 @@ bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench $(BUILD)
 	$(Q)$(BUILD)/bench/dns_parse_bench
 	$(Q)$(BUILD)/bench/kubelet_poll_bench
 	$(Q)$(BUILD)/bench/join_bench
+	$(Q)./bench/cni_exec.sh
+# The cni collector's exec filter alone (bench/results/<date>-cni.md).
+bench-cni:
+	$(Q)./bench/cni_exec.sh $(BENCH_ARGS)
 
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
-.PHONY: all deps run test test-unit test-integration test-kernels fuzz check clean format bench image image-build image-check
+.PHONY: all deps run test test-unit test-integration test-kernels fuzz check clean format bench bench-cni image image-build image-check
 all: $(ALL_BINS)
 
 # The image test (tests/integration/test_image.c) runs build/image; a sanitizer build's

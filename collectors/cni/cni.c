@@ -55,6 +55,11 @@ struct inv {
 	char netns[256];
 	char ifname[32];
 	char cni_path[512];
+	/* The pod, from CNI_ARGS (K8S_POD_NAME, K8S_POD_NAMESPACE, K8S_POD_UID: what containerd
+	 * and CRI-O pass every plugin). */
+	char pod_name[128];
+	char pod_ns[128];
+	char pod_uid[64];
 	char *out; /* owned: stdout, up to result_capture_bytes */
 	size_t out_len;
 	char err[STDERR_KEEP];
@@ -98,6 +103,30 @@ struct leak_check {
 #define VETH_PEERS  1024
 #define LEAK_CHECKS 256
 
+/* A network namespace known by its inode: when it was created, its id in the host namespace
+ * once it has one (RTM_GETNSID), and the pod a plugin call tied it to. Its netns.destroy
+ * (RTM_DELNSID of that id) names all of this. */
+struct ns_known {
+	uint64_t inode;		  /* 0 = free slot */
+	uint64_t created_boot_ns; /* its netns.create, 0 not seen */
+	int64_t nsfs_wall_ns;	  /* ctime of its nsfs inode, 0 unknown */
+	int32_t nsid;		  /* in the host namespace, -1 none known */
+	char path[128];		  /* its file (netns_dir or CNI_NETNS), "" unknown */
+	char container_id[256];
+	char pod_name[128];
+	char pod_ns[128];
+	char pod_uid[64];
+};
+
+/* An RTM_GETNSID sent and not yet answered: the namespace it asked about. */
+struct nsid_query {
+	uint32_t seq;
+	uint64_t inode;
+};
+
+#define NS_KNOWN     1024
+#define NSID_QUERIES 64
+
 struct cni_ctx {
 	struct cni_bpf *skel;
 	const struct config_cni *cfg;
@@ -110,7 +139,14 @@ struct cni_ctx {
 
 	struct mnl_socket *nl; /* owned */
 	int nl_fd;
+	uint32_t nl_portid, nl_seq;
 	uint64_t nl_drops, nl_errors;
+	struct ns_known ns[NS_KNOWN];
+	size_t ns_next;
+	struct nsid_query queries[NSID_QUERIES];
+	size_t query_next;
+	uint64_t nsid_queries, nsid_answers, ns_evicted;
+	dev_t nsfs_dev; /* st_dev of namespace files (nsfs) */
 	struct link_seen links[LINK_CACHE];
 	size_t n_links, link_next;
 
@@ -166,6 +202,116 @@ static bool netns_name(struct cni_ctx *cc, uint64_t inum, char *buf, size_t size
 	return false;
 }
 
+/* ---- namespaces by inode ------------------------------------------------------------------ */
+
+static struct ns_known *ns_find(struct cni_ctx *cc, uint64_t inode)
+{
+	if (!inode)
+		return NULL;
+	for (size_t i = 0; i < NS_KNOWN; i++)
+		if (cc->ns[i].inode == inode)
+			return &cc->ns[i];
+	return NULL;
+}
+
+static struct ns_known *ns_by_nsid(struct cni_ctx *cc, int32_t nsid)
+{
+	for (size_t i = 0; i < NS_KNOWN; i++)
+		if (cc->ns[i].inode && cc->ns[i].nsid == nsid)
+			return &cc->ns[i];
+	return NULL;
+}
+
+/* The entry of inode, made when new (in a free slot, else the next in turn). fresh: forget
+ * what an existing entry knew (the inode was given to a new namespace). */
+static struct ns_known *ns_get(struct cni_ctx *cc, uint64_t inode, bool fresh)
+{
+	struct ns_known *n = ns_find(cc, inode);
+	if (!inode || (n && !fresh))
+		return n;
+	for (size_t i = 0; i < NS_KNOWN && !n; i++)
+		if (!cc->ns[i].inode)
+			n = &cc->ns[i];
+	if (!n) {
+		n = &cc->ns[cc->ns_next];
+		cc->ns_next = (cc->ns_next + 1) % NS_KNOWN;
+		cc->ns_evicted++;
+	}
+	memset(n, 0, sizeof(*n));
+	n->inode = inode;
+	n->nsid = -1;
+	return n;
+}
+
+/* Ask the kernel for the id our (the host's) namespace has for a namespace, by an open fd of
+ * it (NETNSA_FD) or a process in it (NETNSA_PID). RTM_GETNSID needs no privilege and assigns
+ * no id; the answer (on_nsid_answer) arrives on the rtnetlink socket like the events. */
+static void nsid_query(struct cni_ctx *cc, uint64_t inode, int fd, uint32_t pid)
+{
+	if (!cc->nl)
+		return;
+	char buf[128] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETNSID;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	if (++cc->nl_seq == 0)
+		cc->nl_seq = 1;
+	nlh->nlmsg_seq = cc->nl_seq;
+	struct rtgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->rtgen_family = AF_UNSPEC;
+	if (fd >= 0)
+		mnl_attr_put_u32(nlh, NETNSA_FD, (uint32_t)fd);
+	else
+		mnl_attr_put_u32(nlh, NETNSA_PID, pid);
+	if (mnl_socket_sendto(cc->nl, nlh, nlh->nlmsg_len) < 0) {
+		cc->nl_errors++;
+		return;
+	}
+	cc->nsid_queries++;
+	cc->queries[cc->query_next] = (struct nsid_query){nlh->nlmsg_seq, inode};
+	cc->query_next = (cc->query_next + 1) % NSID_QUERIES;
+}
+
+/* The namespace bound at path (a file of netns_dir, or CNI_NETNS): remembered by inode, with
+ * the time its nsfs inode was made, and its id asked for unless known. NULL when path is no
+ * namespace (not yet bound) or cannot be opened. */
+static struct ns_known *ns_from_file(struct cni_ctx *cc, const char *path)
+{
+	struct stat st;
+	if (!cc->nsfs_dev || stat(path, &st) < 0 || st.st_dev != cc->nsfs_dev)
+		return NULL;
+	struct ns_known *n = ns_find(cc, st.st_ino);
+	if (n && n->nsid >= 0 && n->path[0])
+		return n;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != cc->nsfs_dev)
+		return n;
+	n = ns_get(cc, st.st_ino, false);
+	if (!n->path[0] && strlen(path) < sizeof(n->path))
+		snprintf(n->path, sizeof(n->path), "%s", path);
+	if (!n->nsfs_wall_ns)
+		n->nsfs_wall_ns = (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+	if (n->nsid < 0)
+		nsid_query(cc, n->inode, fd, 0);
+	return n;
+}
+
+/* Every namespace bound in netns_dir (ip netns, containerd's and CRI-O's pod namespaces). */
+static void scan_netns_dir(struct cni_ctx *cc)
+{
+	if (!cc->cfg->netns_dir[0] || !cc->nl)
+		return;
+	_cleanup_closedir_ DIR *d = opendir(cc->cfg->netns_dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[4096 + 256];
+		snprintf(path, sizeof(path), "%s/%s", cc->cfg->netns_dir, de->d_name);
+		ns_from_file(cc, path);
+	}
+}
+
 /* ---- cni.invoke ---------------------------------------------------------------------------- */
 
 static struct inv *inv_find(struct cni_ctx *cc, uint32_t pid)
@@ -180,6 +326,34 @@ static void inv_free(struct inv *v)
 {
 	free(v->out);
 	memset(v, 0, sizeof(*v));
+}
+
+/* CNI_ARGS, "K1=V1;K2=V2": the pod of a Kubernetes runtime's call (IgnoreUnknown=1;
+ * K8S_POD_NAMESPACE=..;K8S_POD_NAME=..;K8S_POD_INFRA_CONTAINER_ID=..;K8S_POD_UID=..). */
+static void parse_cni_args(struct inv *v, const char *s, size_t n)
+{
+	static const struct {
+		const char *key;
+		size_t off, size;
+	} keys[] = {
+		{"K8S_POD_NAME=", offsetof(struct inv, pod_name),
+		 sizeof(((struct inv *)0)->pod_name)},
+		{"K8S_POD_NAMESPACE=", offsetof(struct inv, pod_ns),
+		 sizeof(((struct inv *)0)->pod_ns)},
+		{"K8S_POD_UID=", offsetof(struct inv, pod_uid), sizeof(((struct inv *)0)->pod_uid)},
+	};
+	size_t off = 0;
+	while (off < n) {
+		const char *p = s + off;
+		const char *semi = memchr(p, ';', n - off);
+		size_t len = semi ? (size_t)(semi - p) : n - off;
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			size_t kl = strlen(keys[i].key);
+			if (len >= kl && memcmp(p, keys[i].key, kl) == 0)
+				copy_str((char *)v + keys[i].off, keys[i].size, p + kl, len - kl);
+		}
+		off += len + 1;
+	}
 }
 
 /* The CNI_* variables of the environment area env[0..len) (NUL-separated). When the kernel
@@ -210,6 +384,8 @@ static void parse_env(struct inv *v, const char *env, size_t len, bool tail)
 			if (n >= nl && memcmp(e, vars[i].name, nl) == 0)
 				copy_str((char *)v + vars[i].off, vars[i].size, e + nl, n - nl);
 		}
+		if (n >= 9 && memcmp(e, "CNI_ARGS=", 9) == 0)
+			parse_cni_args(v, e + 9, n - 9);
 		off += n + 1;
 	}
 }
@@ -279,6 +455,27 @@ static const char *basename_of(const char *path)
 	return s ? s + 1 : path;
 }
 
+static void ns_tie(struct cni_ctx *cc, const struct inv *v)
+{
+	struct ns_known *n = ns_get(cc, v->netns_inode, false);
+	snprintf(n->container_id, sizeof(n->container_id), "%s", v->container_id);
+	snprintf(n->pod_name, sizeof(n->pod_name), "%s", v->pod_name);
+	snprintf(n->pod_ns, sizeof(n->pod_ns), "%s", v->pod_ns);
+	snprintf(n->pod_uid, sizeof(n->pod_uid), "%s", v->pod_uid);
+	if (!n->path[0] && strlen(v->netns) < sizeof(n->path))
+		snprintf(n->path, sizeof(n->path), "%s", v->netns);
+	if (n->nsid >= 0)
+		return;
+	struct ns_known *f = ns_from_file(cc, v->netns);
+	if (f == n)
+		return;
+	/* /proc/PID/ns/net of another user's process is not ours to open: by its pid. */
+	unsigned pid;
+	int end = 0;
+	if (sscanf(v->netns, "/proc/%u/ns/net%n", &pid, &end) == 1 && v->netns[end] == '\0')
+		nsid_query(cc, n->inode, -1, pid);
+}
+
 static int on_exit_rec(struct cni_ctx *cc, const struct cni_exit_rec *r, size_t size)
 {
 	if (size != sizeof(*r))
@@ -297,6 +494,12 @@ static int on_exit_rec(struct cni_ctx *cc, const struct cni_exit_rec *r, size_t 
 	if (v->container_id[0] && !k.k8s.container_id) {
 		k.k8s.container_id = v->container_id;
 		k.ev.k8s = &k.k8s;
+		if (v->pod_name[0] && v->pod_ns[0]) {
+			k.k8s.pod_name = v->pod_name;
+			k.k8s.namespace_ = v->pod_ns;
+			if (v->pod_uid[0])
+				k.k8s.pod_uid = v->pod_uid;
+		}
 	}
 
 	Tapio__V1__CniEvent e = TAPIO__V1__CNI_EVENT__INIT;
@@ -428,6 +631,11 @@ static int on_exit_rec(struct cni_ctx *cc, const struct cni_exit_rec *r, size_t 
 		e.n_dns_search = res.n_search;
 		e.dns_search = search;
 	}
+	/* A successful ADD ties its namespace to the sandbox and pod, and the namespace has an id
+	 * in ours now if a link was made to it (a veth): asked for, for its netns.destroy. */
+	if (e.exit_code == 0 && v->container_id[0] && v->netns_inode &&
+	    strcmp(v->command, "ADD") == 0)
+		ns_tie(cc, v);
 	/* For the leak check: the host-side interfaces of a successful ADD. */
 	if (have && !res.is_error && e.exit_code == 0 && v->container_id[0] &&
 	    strcmp(v->command, "ADD") == 0) {
@@ -464,6 +672,13 @@ static int on_netns(struct cni_ctx *cc, const struct cni_netns_rec *r, size_t si
 	struct inv *v = r->op == CNI_NETNS_SETNS ? inv_find(cc, r->task.pid) : NULL;
 	if (v && r->task.pid && !v->netns_inode && v->netns[0])
 		v->netns_inode = r->inum;
+	/* A new namespace: its creation time, for the lifetime at its netns.destroy (an inode seen
+	 * before belonged to a namespace that is gone). */
+	if (r->op != CNI_NETNS_SETNS) {
+		struct ns_known *n = ns_get(cc, r->inum, true);
+		if (n)
+			n->created_boot_ns = r->task.boot_ns;
+	}
 	struct kevent k;
 	kevent_init(&k, worker_timeconv(cc->w),
 		    r->op == CNI_NETNS_SETNS ? "netns.enter" : "netns.create", r->task.boot_ns,
@@ -479,6 +694,20 @@ static int on_netns(struct cni_ctx *cc, const struct cni_netns_rec *r, size_t si
 	char name[512];
 	if (r->op == CNI_NETNS_SETNS && netns_name(cc, r->inum, name, sizeof(name)))
 		e.netns = name;
+	/* A plugin entering the namespace it configures: the sandbox and pod of its call. */
+	if (v && v->netns_inode == r->inum && v->container_id[0]) {
+		e.container_id = v->container_id;
+		if (!k.k8s.container_id) {
+			k.k8s.container_id = v->container_id;
+			k.ev.k8s = &k.k8s;
+			if (v->pod_name[0] && v->pod_ns[0]) {
+				k.k8s.pod_name = v->pod_name;
+				k.k8s.namespace_ = v->pod_ns;
+				if (v->pod_uid[0])
+					k.k8s.pod_uid = v->pod_uid;
+			}
+		}
+	}
 	k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_CNI;
 	k.ev.cni = &e;
 	int ret = worker_emit(cc->w, &k.ev);
@@ -597,13 +826,21 @@ static bool link_unchanged(struct cni_ctx *cc, int32_t nsid, uint32_t ifindex, u
 	return false;
 }
 
-static void emit_net(struct cni_ctx *cc, const char *type, Tapio__V1__CniEvent *e)
+/* An event of no process; k8s (or NULL) its pod. */
+static void emit_net_k8s(struct cni_ctx *cc, const char *type, Tapio__V1__CniEvent *e,
+			 Tapio__V1__KubernetesContext *k8s)
 {
 	struct kevent k;
 	kevent_init(&k, worker_timeconv(cc->w), type, timeconv_now_boot_ns(), NULL);
 	k.ev.payload_case = TAPIO__V1__EVENT__PAYLOAD_CNI;
 	k.ev.cni = e;
+	k.ev.k8s = k8s;
 	worker_emit(cc->w, &k.ev);
+}
+
+static void emit_net(struct cni_ctx *cc, const char *type, Tapio__V1__CniEvent *e)
+{
+	emit_net_k8s(cc, type, e, NULL);
 }
 
 static void on_link(struct nl_msg_ctx *m, const struct nlmsghdr *nlh)
@@ -726,21 +963,108 @@ static int nsid_attr_cb(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-/* The namespace of an id is gone (its last user left): netns.destroy. Ids exist only for
- * namespaces linked to ours (a veth peer, a nsid set by ip netns set). */
-static void on_delnsid(struct nl_msg_ctx *m, const struct nlmsghdr *nlh)
+/* NETNSA_NSID of an RTM_*NSID message, or false. */
+static bool nsid_of(const struct nlmsghdr *nlh, int32_t *ret)
 {
 	const struct nlattr *tb[NETNSA_MAX + 1] = {0};
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtgenmsg) ||
 	    mnl_attr_parse(nlh, sizeof(struct rtgenmsg), nsid_attr_cb, tb) < 0 ||
 	    !tb[NETNSA_NSID] || mnl_attr_validate(tb[NETNSA_NSID], MNL_TYPE_U32) < 0)
+		return false;
+	*ret = (int32_t)mnl_attr_get_u32(tb[NETNSA_NSID]);
+	return true;
+}
+
+static struct nsid_query *query_of(struct cni_ctx *cc, uint32_t seq)
+{
+	for (size_t i = 0; i < NSID_QUERIES; i++)
+		if (seq && cc->queries[i].seq == seq)
+			return &cc->queries[i];
+	return NULL;
+}
+
+/* The answer to an RTM_GETNSID of ours: the id of the namespace asked about (-1: it has none
+ * in ours, so its end will not be seen). */
+static void on_nsid_answer(struct cni_ctx *cc, const struct nlmsghdr *nlh)
+{
+	struct nsid_query *q = query_of(cc, nlh->nlmsg_seq);
+	int32_t nsid;
+	if (!q)
 		return;
+	cc->nsid_answers++;
+	struct ns_known *n = ns_find(cc, q->inode);
+	q->seq = 0;
+	if (!n || !nsid_of(nlh, &nsid) || nsid < 0)
+		return;
+	/* The id is this namespace's now: an entry that had it before is stale. */
+	struct ns_known *old;
+	while ((old = ns_by_nsid(cc, nsid)) && old != n)
+		old->nsid = -1;
+	n->nsid = nsid;
+}
+
+/* An error answer: to one of our RTM_GETNSIDs (the namespace file was not bound yet, the
+ * process is gone), else a real error. */
+static int nl_error_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nl_msg_ctx *m = data;
+	struct nsid_query *q = query_of(m->cc, nlh->nlmsg_seq);
+	if (q && nlh->nlmsg_pid == m->cc->nl_portid)
+		q->seq = 0;
+	else
+		m->cc->nl_errors++;
+	return MNL_CB_OK;
+}
+
+/* The namespace of an id is gone (its last user left): netns.destroy. Ids exist only for
+ * namespaces linked to ours (a veth peer, a nsid set by ip netns set). The namespace's inode,
+ * file, pod and lifetime when it was seen before (by its netns.create, a plugin's call, a file
+ * in netns_dir) and its id asked for. */
+static void on_delnsid(struct nl_msg_ctx *m, const struct nlmsghdr *nlh)
+{
+	int32_t nsid;
+	if (m->nsid != -1 || !nsid_of(nlh, &nsid))
+		return; /* an id another namespace had (LISTEN_ALL_NSID shows those too) */
 	struct cni_ctx *cc = m->cc;
-	int32_t nsid = (int32_t)mnl_attr_get_u32(tb[NETNSA_NSID]);
 	Tapio__V1__CniEvent e = TAPIO__V1__CNI_EVENT__INIT;
 	e.has_netnsid = 1;
 	e.netnsid = nsid;
 	e.netns_op = "nsid_removed";
+	Tapio__V1__KubernetesContext k8s = TAPIO__V1__KUBERNETES_CONTEXT__INIT;
+	bool pod = false;
+	struct ns_known known, *n = ns_by_nsid(cc, nsid);
+	if (n) {
+		known = *n;
+		memset(n, 0, sizeof(*n)); /* the inode and the id may be given again */
+		n = &known;
+		e.has_netns_inode = 1;
+		e.netns_inode = n->inode;
+		if (n->path[0])
+			e.netns = n->path;
+		if (n->container_id[0]) {
+			e.container_id = k8s.container_id = n->container_id;
+			pod = true;
+			if (n->pod_name[0] && n->pod_ns[0]) {
+				k8s.pod_name = n->pod_name;
+				k8s.namespace_ = n->pod_ns;
+				if (n->pod_uid[0])
+					k8s.pod_uid = n->pod_uid;
+			}
+		}
+		uint64_t now = timeconv_now_boot_ns();
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t wall = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+		if (n->created_boot_ns && n->created_boot_ns <= now) {
+			e.has_lifetime_ns = 1;
+			e.lifetime_ns = now - n->created_boot_ns;
+			e.lifetime_from = "create";
+		} else if (n->nsfs_wall_ns && n->nsfs_wall_ns <= wall) {
+			e.has_lifetime_ns = 1;
+			e.lifetime_ns = (uint64_t)(wall - n->nsfs_wall_ns);
+			e.lifetime_from = "nsfs";
+		}
+	}
 	/* The containers whose host veth had its peer in this namespace. */
 	char cid[256] = "";
 	for (size_t i = 0; i < VETH_PEERS; i++) {
@@ -767,9 +1091,11 @@ static void on_delnsid(struct nl_msg_ctx *m, const struct nlmsghdr *nlh)
 		}
 		memset(vp, 0, sizeof(*vp)); /* the id may be given to another namespace */
 	}
-	if (cid[0])
-		e.container_id = cid;
-	emit_net(cc, "netns.destroy", &e);
+	if (cid[0] && !e.container_id) {
+		e.container_id = k8s.container_id = cid;
+		pod = true;
+	}
+	emit_net_k8s(cc, "netns.destroy", &e, pod ? &k8s : NULL);
 }
 
 static int nl_msg_cb(const struct nlmsghdr *nlh, void *data)
@@ -786,6 +1112,14 @@ static int nl_msg_cb(const struct nlmsghdr *nlh, void *data)
 		break;
 	case RTM_DELNSID:
 		on_delnsid(m, nlh);
+		break;
+	case RTM_NEWNSID:
+		if (nlh->nlmsg_pid == m->cc->nl_portid && nlh->nlmsg_seq)
+			on_nsid_answer(m->cc, nlh);
+		else if (m->nsid == -1)
+			/* A namespace got an id in ours (a veth peer moved there): which, if it is
+			 * a file in netns_dir. Plugin calls ask for theirs at their exit. */
+			scan_netns_dir(m->cc);
 		break;
 	}
 	return MNL_CB_OK;
@@ -823,7 +1157,8 @@ static int read_netlink(struct cni_ctx *cc)
 			    c->cmsg_len >= CMSG_LEN(sizeof(int)))
 				memcpy(&m.nsid, CMSG_DATA(c), sizeof(int));
 		}
-		if (mnl_cb_run(buf, (size_t)n, 0, 0, nl_msg_cb, &m) < 0)
+		static mnl_cb_t ctl[NLMSG_MIN_TYPE] = {[NLMSG_ERROR] = nl_error_cb};
+		if (mnl_cb_run2(buf, (size_t)n, 0, 0, nl_msg_cb, &m, ctl, NLMSG_MIN_TYPE) < 0)
 			cc->nl_errors++;
 	}
 	return 0;
@@ -851,7 +1186,14 @@ static int setup_netlink(struct cni_ctx *cc)
 	int rcv = 1 << 20;
 	setsockopt(mnl_socket_get_fd(cc->nl), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	cc->nl_fd = mnl_socket_get_fd(cc->nl);
+	cc->nl_portid = mnl_socket_get_portid(cc->nl);
 	worker_add_hook(cc->w, "rtnetlink/link,addr,nsid");
+	/* Namespace files are nsfs inodes: ours tells their device. */
+	struct stat st;
+	if (stat("/proc/self/ns/net", &st) == 0)
+		cc->nsfs_dev = st.st_dev;
+	/* The namespaces that exist now, by their files: their ids, for their netns.destroy. */
+	scan_netns_dir(cc);
 	return worker_watch(cc->w, cc->nl_fd);
 }
 

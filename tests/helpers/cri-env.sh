@@ -4,6 +4,8 @@
 #   cri-env.sh start   generate a config, start containerd on $CRI_ENV_SOCK, import a
 #                      busybox-static image (also the sandbox image); prints the socket path
 #   cri-env.sh stop    kill containerd and its shims, unmount, remove the state
+# CRI_ENV_CNI_CONF_DIR / CRI_ENV_CNI_BIN_DIR, when set: the CRI plugin's CNI conf_dir and
+# bin_dir (pods with their own network namespace get their network from the CNI plugins there).
 # Needs root and the Debian packages containerd runc umoci skopeo busybox-static.
 set -eu
 
@@ -68,6 +70,14 @@ start() {
 	    -e "s|sandbox_image = .*|sandbox_image = \"$IMAGE\"|" \
 	    "$cfg.tmp" > "$cfg"
 	rm -f "$cfg.tmp"
+	if [ -n "${CRI_ENV_CNI_CONF_DIR:-}" ]; then
+		sed -i -e "/cri\".cni\]/,/^$/ s|^      conf_dir = .*|      conf_dir = \"$CRI_ENV_CNI_CONF_DIR\"|" "$cfg"
+		grep -q "conf_dir = \"$CRI_ENV_CNI_CONF_DIR\"" "$cfg" || die "could not set the CNI conf_dir"
+	fi
+	if [ -n "${CRI_ENV_CNI_BIN_DIR:-}" ]; then
+		sed -i -e "/cri\".cni\]/,/^$/ s|^      bin_dir = .*|      bin_dir = \"$CRI_ENV_CNI_BIN_DIR\"|" "$cfg"
+		grep -q "bin_dir = \"$CRI_ENV_CNI_BIN_DIR\"" "$cfg" || die "could not set the CNI bin_dir"
+	fi
 	grep -q "restrict_oom_score_adj = true" "$cfg" || die "could not set restrict_oom_score_adj"
 	grep -q "address = \"$SOCK\"" "$cfg" || die "could not set the grpc address"
 	# containerd outlives this script (and the test that started it): it must not keep an

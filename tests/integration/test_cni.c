@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -51,8 +52,59 @@ static bool cur_link, cur_containerd;
 
 static void env_cleanup(struct env *e);
 
+/* A worker whose tapiod is gone (orphaned: its parent is now init) still holds its uid, and
+ * the next test's tapiod refuses to start while it does. Wait (at most 10 s) until none is
+ * left. */
+static void wait_orphans_gone(void)
+{
+	for (int round = 0; round < 100; round++) {
+		bool any = false;
+		DIR *d = opendir("/proc");
+		struct dirent *de;
+		while (d && (de = readdir(d)) && !any) {
+			char p[300], comm[32] = "";
+			if (de->d_name[0] < '0' || de->d_name[0] > '9')
+				continue;
+			snprintf(p, sizeof(p), "/proc/%s/status", de->d_name);
+			FILE *f = fopen(p, "r");
+			if (!f)
+				continue;
+			char line[256];
+			bool worker = false;
+			while (fgets(line, sizeof(line), f)) {
+				if (sscanf(line, "Name: %31s", comm) == 1)
+					worker = strncmp(comm, "tapio-collector", 15) == 0;
+				else if (worker && strcmp(line, "PPid:\t1\n") == 0)
+					any = true;
+			}
+			fclose(f);
+		}
+		if (d)
+			closedir(d);
+		if (!any)
+			return;
+		usleep(100000);
+	}
+}
+
+static pid_t cur_tapiod; /* the test's tapiod, stopped by fini_host after a failure */
+
 static void fini_host(void)
 {
+	int st;
+	/* Still our unreaped child (so its pid cannot be another process's): stop it. */
+	if (cur_tapiod > 0 && waitpid(cur_tapiod, &st, WNOHANG) == 0) {
+		kill(cur_tapiod, SIGTERM);
+		for (int i = 0; i < 100 && waitpid(cur_tapiod, &st, WNOHANG) == 0; i++)
+			usleep(100000);
+		if (waitpid(cur_tapiod, &st, WNOHANG) == 0) {
+			kill(cur_tapiod, SIGKILL);
+			waitpid(cur_tapiod, &st, 0);
+		}
+	}
+	if (cur_tapiod > 0)
+		wait_orphans_gone();
+	cur_tapiod = 0;
 	if (cur_env)
 		env_cleanup(cur_env);
 	if (cur_conflist[0])
@@ -160,6 +212,29 @@ static int run_plugin(const char *path, const char *cmd, const char *cid, const 
 	return status;
 }
 
+/* The events whose type starts with prefix, into the test's log (after a failed wait). */
+static void dump_events(struct tapiod *t, const char *prefix)
+{
+	for (size_t i = 0; i < t->n_events; i++) {
+		const char *type = jstr(t->events[i], "type");
+		if (type && strncmp(type, prefix, strlen(prefix)) == 0)
+			cr_log_error("event: %s", json_object_to_json_string(t->events[i]));
+	}
+}
+
+static uint64_t boot_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static const char *basename_of_path(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
 /* A boolean field: 1 true, 0 false, -1 absent or not a boolean. */
 static int jbool(json_object *ev, const char *path)
 {
@@ -235,6 +310,7 @@ static void start(struct tapiod *t, const struct env *e, const char *extra)
 		 "    plugin_dirs: [%s, %s/bin]\n%s",
 		 e->dir, e->dir, PLUGIN_DIR, e->dir, extra ? extra : "");
 	cr_assert_eq(tapiod_start(t, cfg), 0);
+	cur_tapiod = t->pid;
 	cr_assert(tapiod_wait_state(t, "cni", "READY", 20000), "cni not READY; log:\n%s",
 		  tapiod_log(t));
 }
@@ -415,6 +491,8 @@ Test(cni, add_check_del_with_real_plugins, .timeout = 120, .fini = fini_host)
 	struct kv_match ne = {"netns.enter", "cni.netns",   nspath, NULL,
 			      NULL,	     "process.pid", add_pid};
 	json_object *neev = tapiod_wait(&t, match_kv, &ne, 10000);
+	if (!neev)
+		dump_events(&t, "netns.");
 	cr_assert_not_null(neev, "no netns.enter of bridge into %s", nspath);
 	cr_assert_eq(jint(neev, "cni.netnsInode", 0), (long long)nst.st_ino);
 
@@ -701,9 +779,13 @@ Test(cni, lease_without_del_is_a_leak, .timeout = 120, .fini = fini_host)
 	env_setup(&e);
 	struct tapiod t;
 	start(&t, &e, "    leak_grace_s: 1\n");
+	uint64_t made = boot_ns();
 	sh("ip netns add %s", e.netns);
+	uint64_t added = boot_ns();
 	char nspath[128], cid[64], out[16384];
 	snprintf(nspath, sizeof(nspath), "/var/run/netns/%s", e.netns);
+	struct stat nst;
+	cr_assert_eq(stat(nspath, &nst), 0);
 	snprintf(cid, sizeof(cid), "tapio-leak-%d", (int)getpid());
 	pid_t pid;
 	int st = run_plugin(PLUGIN_DIR "/bridge", "ADD", cid, nspath, "eth0", e.conf, NULL, out,
@@ -721,11 +803,23 @@ Test(cni, lease_without_del_is_a_leak, .timeout = 120, .fini = fini_host)
 	cr_assert_not_null(tapiod_wait(&t, match_kv, &am, 10000));
 
 	/* The runtime "forgets" DEL: the namespace is deleted, the lease stays. */
+	uint64_t before_del = boot_ns();
 	sh("ip netns del %s", e.netns);
 	struct kv_match dm = {"netns.destroy", "cni.containerId", cid, NULL, NULL, NULL, 0};
 	json_object *d = tapiod_wait(&t, match_kv, &dm, 15000);
 	cr_assert_not_null(d, "no netns.destroy naming %s; log:\n%s", cid, tapiod_log(&t));
 	cr_assert_geq(jint(d, "cni.netnsid", -1), 0);
+	/* The namespace by inode, file and lifetime: from its netns.create (ip's unshare) to
+	 * the kernel's cleanup after ip netns del. */
+	cr_assert_eq(jint(d, "cni.netnsInode", 0), (long long)nst.st_ino);
+	cr_assert_str_eq(jstr(d, "cni.netns"), nspath);
+	cr_assert_str_eq(jstr(d, "cni.lifetimeFrom"), "create");
+	long long life = jint(d, "cni.lifetimeNs", -1);
+	uint64_t now = boot_ns();
+	cr_assert(life >= 0 && (uint64_t)life >= before_del - added && (uint64_t)life <= now - made,
+		  "lifetime %lld ns: it existed for %llu ns at least and at most %llu", life,
+		  (unsigned long long)(before_del - added), (unsigned long long)(now - made));
+	cr_assert_str_eq(jstr(d, "k8s.containerId"), cid);
 	struct kv_match lm = {
 		"cni.ipam_leak", "cni.ipam.ip", bare_ip, "cni.ipam.containerId", cid, NULL, 0};
 	json_object *leak = tapiod_wait(&t, match_kv, &lm, 15000);
@@ -757,5 +851,269 @@ Test(cni, lease_without_del_is_a_leak, .timeout = 120, .fini = fini_host)
 
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
 	tapiod_cleanup(&t);
+	env_cleanup(&e);
+}
+
+/* ---- a pod sandbox through CRI ---------------------------------------------------------------
+ * containerd's CRI plugin (a private containerd, tests/helpers/cri-env.sh, whose CNI conf_dir is
+ * this test's and bin_dir Debian's /usr/lib/cni) runs the plugins for RunPodSandbox and
+ * StopPodSandbox, as the kubelet makes it. The CRI client is the cri collector's own (its
+ * objects are linked into this binary with tests/integration/test_cri.c). */
+#include "collectors/cri/cri_client.h"
+#define CRI_RS "/runtime.v1.RuntimeService/"
+
+/* The first line of a command's output, into buf ("" when none). */
+static void sh_line(char *buf, size_t size, const char *cmd)
+{
+	buf[0] = '\0';
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	if (!fgets(buf, (int)size, f))
+		buf[0] = '\0';
+	pclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+}
+
+Test(cni, cri_run_pod_sandbox, .timeout = 180, .fini = fini_host)
+{
+	require_plugins();
+	static struct env e; /* static: fini_host may use it after the test returned */
+	env_setup(&e);
+	/* The network list containerd's CRI plugin loads from its conf_dir at start. */
+	char conflist[256], net[64];
+	snprintf(net, sizeof(net), "tapio-cri-%d", (int)getpid());
+	snprintf(conflist, sizeof(conflist), "%s/conf/10-tapio-cri.conflist", e.dir);
+	FILE *f = fopen(conflist, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"{\"cniVersion\":\"1.0.0\",\"name\":\"%s\",\"plugins\":["
+		"{\"type\":\"bridge\",\"bridge\":\"%s\",\"isGateway\":true,\"ipMasq\":false,"
+		"\"ipam\":{\"type\":\"host-local\",\"subnet\":\"%s\",\"dataDir\":\"%s/ipam\"}}]}\n",
+		net, e.bridge, e.subnet, e.dir);
+	fclose(f);
+
+	char confdir[200];
+	snprintf(confdir, sizeof(confdir), "%s/conf", e.dir);
+	setenv("CRI_ENV_DIR", "/var/lib/tapio-test/cni-cri", 1);
+	setenv("CRI_ENV_RUN", "/run/tapio-test-cni-cri", 1);
+	setenv("CRI_ENV_CNI_CONF_DIR", confdir, 1);
+	setenv("CRI_ENV_CNI_BIN_DIR", PLUGIN_DIR, 1);
+	char cmd[1024], sock[256] = "";
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/cri-env.sh start", harness_source_dir());
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	bool ok = fgets(sock, sizeof(sock), f) != NULL;
+	int st = pclose(f);
+	cur_containerd = true;
+	cr_assert(ok && WIFEXITED(st) && WEXITSTATUS(st) == 0, "cri-env.sh start failed");
+	sock[strcspn(sock, "\n")] = '\0';
+
+	struct tapiod t;
+	start(&t, &e, NULL);
+
+	/* RunPodSandbox: a pod with its own network namespace (NamespaceMode POD). */
+	char pod[64], uid[64], ns[32] = "tapio-it";
+	snprintf(pod, sizeof(pod), "cni-pod-%d", (int)getpid());
+	snprintf(uid, sizeof(uid), "%08x-1111-4000-8000-%012x", (unsigned)getpid(),
+		 (unsigned)time(NULL));
+	Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+	md.name = pod;
+	md.namespace_ = ns;
+	md.uid = uid;
+	Runtime__V1__NamespaceOption nso = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+	nso.network = RUNTIME__V1__NAMESPACE_MODE__POD;
+	nso.pid = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+	Runtime__V1__LinuxSandboxSecurityContext sc =
+		RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT;
+	sc.namespace_options = &nso;
+	Runtime__V1__LinuxPodSandboxConfig lx = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT;
+	char parent[128], logdir[256];
+	snprintf(parent, sizeof(parent), "/kubepods/besteffort/pod%s", uid);
+	lx.cgroup_parent = parent;
+	lx.security_context = &sc;
+	snprintf(logdir, sizeof(logdir), "/var/lib/tapio-test/cni-cri/logs/%s", uid);
+	Runtime__V1__PodSandboxConfig cfg = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT;
+	cfg.metadata = &md;
+	cfg.hostname = pod;
+	cfg.log_directory = logdir;
+	cfg.linux_config = &lx;
+	Runtime__V1__RunPodSandboxRequest rq = RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT;
+	rq.config = &cfg;
+	struct cri_client *c = NULL;
+	cr_assert_eq(cri_client_connect(sock, 60000, &c), 0);
+	Runtime__V1__RunPodSandboxResponse *rr = NULL;
+	int r = cri_client_call(c, CRI_RS "RunPodSandbox", &rq.base,
+				&runtime__v1__run_pod_sandbox_response__descriptor,
+				(ProtobufCMessage **)&rr);
+	cr_assert_eq(r, 0, "RunPodSandbox: %s", cri_client_last_error(c));
+	char sb[80];
+	snprintf(sb, sizeof(sb), "%s", rr->pod_sandbox_id);
+	protobuf_c_message_free_unpacked(&rr->base, NULL);
+	cr_assert_eq(strlen(sb), 64, "sandbox id %s", sb);
+
+	/* bridge ADD for the sandbox, from containerd: every field. */
+	struct invoke_match bm = {"bridge", "ADD", sb, 0};
+	json_object *br = tapiod_wait(&t, match_invoke, &bm, 20000);
+	cr_assert_not_null(br, "no cni.invoke bridge ADD for sandbox %s; log:\n%s", sb,
+			   tapiod_log(&t));
+	cr_assert_eq(jint(br, "cni.exitCode", -1), 0);
+	cr_assert_str_eq(jstr(br, "cni.ifname"), "eth0");
+	cr_assert_str_eq(jstr(br, "cni.cniPath"), PLUGIN_DIR);
+	const char *nspath = jstr(br, "cni.netns");
+	cr_assert(nspath && strncmp(nspath, "/var/run/netns/cni-", 19) == 0, "netns %s",
+		  nspath ? nspath : "(none)");
+	struct stat nst;
+	cr_assert_eq(stat(nspath, &nst), 0, "%s: %s", nspath, strerror(errno));
+	cr_assert_eq(jint(br, "cni.netnsInode", 0), (long long)nst.st_ino);
+	cr_assert_str_eq(jstr(br, "process.comm"), "bridge");
+	cr_assert_str_eq(jstr(br, "cni.containerId"), sb);
+	/* The pod, as containerd tells its plugins (CNI_ARGS from the sandbox's CRI metadata). */
+	cr_assert_str_eq(jstr(br, "k8s.containerId"), sb);
+	cr_assert_str_eq(jstr(br, "k8s.podName"), pod);
+	cr_assert_str_eq(jstr(br, "k8s.namespace"), ns);
+	cr_assert_str_eq(jstr(br, "k8s.podUid"), uid);
+	cr_assert_str_eq(jstr(br, "cni.cniVersion"), "1.0.0");
+	const char *ip = json_object_get_string(arr_idx(br, "cni.ips", 0));
+	cr_assert_not_null(ip);
+	cr_assert(strncmp(ip, e.prefix, strlen(e.prefix)) == 0, "ip %s not in %s", ip, e.subnet);
+	char bare_ip[64];
+	snprintf(bare_ip, sizeof(bare_ip), "%.*s", (int)strcspn(ip, "/"), ip);
+	char gw[64];
+	snprintf(gw, sizeof(gw), "%s1", e.prefix);
+	json_object *rip = arr_idx(br, "cni.resultIps", 0);
+	cr_assert_not_null(rip);
+	cr_assert_str_eq(jstr(rip, "gateway"), gw);
+	/* The pod's address, read from its namespace, is the result's. */
+	char line[256];
+	snprintf(cmd, sizeof(cmd), "ip -n %s -4 -o addr show dev eth0 | awk '{print $4}'",
+		 basename_of_path(nspath));
+	sh_line(line, sizeof(line), cmd);
+	cr_assert_str_eq(line, ip, "eth0 in %s has %s", nspath, line);
+	const char *veth = jstr(arr_idx(br, "cni.resultInterfaces", 1), "name");
+	cr_assert_not_null(veth);
+	cr_assert_str_eq(jstr(arr_idx(br, "cni.resultInterfaces", 2), "name"), "eth0");
+	cr_assert_str_eq(jstr(arr_idx(br, "cni.resultInterfaces", 2), "sandbox"), nspath);
+
+	/* host-local, delegated by bridge; the lease, as host-local keeps it. */
+	struct invoke_match hm = {"host-local", "ADD", sb, 0};
+	json_object *hl = tapiod_wait(&t, match_invoke, &hm, 10000);
+	cr_assert_not_null(hl, "no cni.invoke host-local ADD");
+	cr_assert_eq(jint(hl, "cni.parentPluginPid", 0), jint(br, "cni.pid", -1));
+	cr_assert_str_eq(jstr(hl, "k8s.podName"), pod);
+	struct kv_match am = {
+		"cni.ipam", "cni.ipam.action", "allocate", "cni.ipam.ip", bare_ip, NULL, 0};
+	json_object *al = tapiod_wait(&t, match_kv, &am, 10000);
+	cr_assert_not_null(al, "no cni.ipam allocate for %s", bare_ip);
+	cr_assert_str_eq(jstr(al, "cni.ipam.network"), net);
+	cr_assert_str_eq(jstr(al, "cni.ipam.containerId"), sb);
+	cr_assert_str_eq(jstr(al, "cni.ipam.ifname"), "eth0");
+	char lease[256];
+	snprintf(cmd, sizeof(cmd), "head -n1 %s/ipam/%s/%s", e.dir, net, bare_ip);
+	sh_line(lease, sizeof(lease), cmd);
+	cr_assert_str_eq(lease, sb, "host-local's lease file names %s", lease);
+
+	/* The veth pair: the host end on the bridge, its peer eth0 in the pod's namespace. */
+	unsigned br_idx = if_nametoindex(e.bridge), veth_idx = if_nametoindex(veth);
+	cr_assert_gt(br_idx, 0);
+	cr_assert_gt(veth_idx, 0);
+	struct kv_match vm = {"net.link", "cni.link.name",	    veth,  "cni.link.kind",
+			      "veth",	  "cni.link.masterIfindex", br_idx};
+	json_object *vl = tapiod_wait(&t, match_kv, &vm, 10000);
+	cr_assert_not_null(vl, "no net.link for veth %s on the bridge", veth);
+	cr_assert_eq(jint(vl, "cni.link.netnsid", 0), -1);
+	cr_assert_eq(jint(vl, "cni.link.ifindex", 0), veth_idx);
+	long long pod_nsid = jint(vl, "cni.link.peerNetnsid", -1);
+	cr_assert_geq(pod_nsid, 0);
+	/* The id our namespace has for the pod's, as ip reports it. */
+	snprintf(cmd, sizeof(cmd), "ip netns list-id | awk '/name: %s\\)/{print $2}'",
+		 basename_of_path(nspath));
+	sh_line(line, sizeof(line), cmd);
+	cr_assert_eq(atoll(line), pod_nsid, "ip netns list-id says %s", line);
+	struct kv_match em = {"net.link", "cni.link.name",    "eth0",  "cni.link.kind",
+			      "veth",	  "cni.link.netnsid", pod_nsid};
+	json_object *el = tapiod_wait(&t, match_kv, &em, 10000);
+	cr_assert_not_null(el, "no net.link for eth0 in the pod namespace (nsid %lld)", pod_nsid);
+	cr_assert_eq(jint(el, "cni.link.peerIfindex", 0), veth_idx);
+	cr_assert_eq(jint(el, "cni.link.ifindex", 0), jint(vl, "cni.link.peerIfindex", -1));
+	cr_assert_str_eq(jstr(el, "cni.link.mac"),
+			 jstr(arr_idx(br, "cni.resultInterfaces", 2), "mac"));
+	struct kv_match pa = {"net.addr", "cni.addr.address", ip,      "cni.addr.action",
+			      "new",	  "cni.addr.netnsid", pod_nsid};
+	json_object *pad = tapiod_wait(&t, match_kv, &pa, 10000);
+	cr_assert_not_null(pad, "no net.addr %s in the pod namespace", ip);
+	cr_assert_eq(jint(pad, "cni.addr.ifindex", 0), jint(el, "cni.link.ifindex", -1));
+
+	/* containerd made the namespace (unshare in one of its threads) before the plugins ran. */
+	struct kv_match nc = {"netns.create",	"cni.netnsOp",	      "unshare", NULL, NULL,
+			      "cni.netnsInode", (long long)nst.st_ino};
+	json_object *ncev = tapiod_wait(&t, match_kv, &nc, 10000);
+	cr_assert_not_null(ncev, "no netns.create for inode %llu", (unsigned long long)nst.st_ino);
+	cr_assert_str_eq(jstr(ncev, "process.comm"), "containerd");
+	/* bridge entering it: named by its file, tied to the pod. */
+	struct kv_match ne = {
+		"netns.enter",		"cni.netns", nspath, NULL, NULL, "process.pid",
+		jint(br, "cni.pid", -1)};
+	json_object *neev = tapiod_wait(&t, match_kv, &ne, 10000);
+	cr_assert_not_null(neev, "no netns.enter of %s by bridge", nspath);
+	cr_assert_eq(jint(neev, "cni.netnsInode", 0), (long long)nst.st_ino);
+	cr_assert_str_eq(jstr(neev, "k8s.podName"), pod);
+
+	/* StopPodSandbox: DEL of the network, the lease's release, then the namespace's end. */
+	uint64_t before_stop = boot_ns();
+	Runtime__V1__StopPodSandboxRequest sq = RUNTIME__V1__STOP_POD_SANDBOX_REQUEST__INIT;
+	sq.pod_sandbox_id = sb;
+	ProtobufCMessage *resp = NULL;
+	r = cri_client_call(c, CRI_RS "StopPodSandbox", &sq.base,
+			    &runtime__v1__stop_pod_sandbox_response__descriptor, &resp);
+	cr_assert_eq(r, 0, "StopPodSandbox: %s", cri_client_last_error(c));
+	protobuf_c_message_free_unpacked(resp, NULL);
+	struct invoke_match dm = {"bridge", "DEL", sb, 0};
+	json_object *del = tapiod_wait(&t, match_invoke, &dm, 15000);
+	cr_assert_not_null(del, "no cni.invoke bridge DEL for the sandbox");
+	cr_assert_eq(jint(del, "cni.exitCode", -1), 0);
+	cr_assert_str_eq(jstr(del, "cni.netns"), nspath);
+	cr_assert_str_eq(jstr(del, "cni.ifname"), "eth0");
+	cr_assert_str_eq(jstr(del, "k8s.podName"), pod);
+	struct invoke_match hdm = {"host-local", "DEL", sb, 0};
+	cr_assert_not_null(tapiod_wait(&t, match_invoke, &hdm, 10000), "no host-local DEL");
+	struct kv_match rm = {
+		"cni.ipam", "cni.ipam.action", "release", "cni.ipam.ip", bare_ip, NULL, 0};
+	json_object *rl = tapiod_wait(&t, match_kv, &rm, 10000);
+	cr_assert_not_null(rl, "no cni.ipam release of %s", bare_ip);
+	cr_assert_str_eq(jstr(rl, "cni.ipam.containerId"), sb);
+	snprintf(cmd, sizeof(cmd), "%s/ipam/%s/%s", e.dir, net, bare_ip);
+	cr_assert_neq(access(cmd, F_OK), 0, "host-local still holds %s", bare_ip);
+
+	struct kv_match dd = {"netns.destroy",	    NULL, NULL, NULL, NULL, "cni.netnsInode",
+			      (long long)nst.st_ino};
+	json_object *d = tapiod_wait(&t, match_kv, &dd, 15000);
+	cr_assert_not_null(d, "no netns.destroy of inode %llu", (unsigned long long)nst.st_ino);
+	cr_assert_eq(jint(d, "cni.netnsid", -1), pod_nsid);
+	cr_assert_str_eq(jstr(d, "cni.netns"), nspath);
+	cr_assert_str_eq(jstr(d, "cni.containerId"), sb);
+	cr_assert_str_eq(jstr(d, "k8s.containerId"), sb);
+	cr_assert_str_eq(jstr(d, "k8s.podName"), pod);
+	cr_assert_str_eq(jstr(d, "k8s.namespace"), ns);
+	cr_assert_str_eq(jstr(d, "k8s.podUid"), uid);
+	cr_assert_str_eq(jstr(d, "cni.lifetimeFrom"), "create");
+	long long life = jint(d, "cni.lifetimeNs", -1);
+	cr_assert(life > 0 && life >= jint(br, "bootNs", 0) - jint(ncev, "bootNs", 0) &&
+			  (uint64_t)life <= boot_ns() - (uint64_t)jint(ncev, "bootNs", 0),
+		  "lifetime %lld", life);
+	cr_assert_gt(jint(d, "bootNs", 0), (long long)before_stop);
+
+	Runtime__V1__RemovePodSandboxRequest xq = RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
+	xq.pod_sandbox_id = sb;
+	r = cri_client_call(c, CRI_RS "RemovePodSandbox", &xq.base,
+			    &runtime__v1__remove_pod_sandbox_response__descriptor, &resp);
+	cr_assert_eq(r, 0, "RemovePodSandbox: %s", cri_client_last_error(c));
+	protobuf_c_message_free_unpacked(resp, NULL);
+	cri_client_free(c);
+
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/cri-env.sh stop", harness_source_dir());
+	cr_expect_eq(system(cmd), 0);
+	cur_containerd = false;
 	env_cleanup(&e);
 }
