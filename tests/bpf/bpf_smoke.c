@@ -3,17 +3,22 @@
 // its hook exists, drive a little real activity, and report per program whether it ran. Built for
 // the machine under test (scripts/test-kernels-arm64.sh cross-builds it statically for arm64).
 //
-//   bpf-smoke [--tp PROG=CAT/NAME,...] [--exec PATH] [--cgroup DIR] OBJ.bpf.o...
+//   bpf-smoke [--tp OBJ/PROG=CAT/NAME,...] [--retry OBJ:VAR=VAL,...] [--exec PATH] [--cgroup DIR]
+//             OBJ.bpf.o...
 //
 // --tp gives the tracepoints of a program whose section names none (SEC("tp"): the collector
-// attaches it to a list); cgroup programs attach to --cgroup (a cgroup2 dir, /sys/fs/cgroup).
+// attaches it to a list); --retry (repeatable, in order) the .rodata settings a collector loads
+// again with when the first load fails; cgroup programs attach to --cgroup (a cgroup2 dir,
+// /sys/fs/cgroup). A program whose hook the kernel lacks is reported absent, not loaded (the
+// collector probes and leaves it out).
 // One line per program:  SMOKE <obj> <prog> <section> <result> [detail]
-//   result: loaded+attached | loaded (no attach: why) | LOAD-FAILED | ATTACH-FAILED
+//   result: loaded+attached | loaded (no attach: why) | absent | LOAD-FAILED | ATTACH-FAILED
 // followed, for a failed load, by the tail of the verifier's log (SMOKE-LOG lines), and after the
 // activity by SMOKE-RUNS <obj> <prog> <run count> for the attached ones. Exit: 0 every program
 // loaded, 1 one did not, 2 usage.
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +38,7 @@
 #define LOG_KEEP  65536
 
 struct tp_target {
+	char obj[64];
 	char prog[64];
 	char targets[2048]; /* CAT/NAME,CAT/NAME */
 };
@@ -82,16 +88,96 @@ static const char *base(const char *p)
 	return s ? s + 1 : p;
 }
 
-static const struct tp_target *find_tp(const struct tp_target *tps, int n, const char *prog)
+/* A load-time fallback of a collector: the .rodata values it retries with when a load fails. */
+struct retry {
+	char obj[64];
+	char sets[256]; /* VAR=VAL,VAR=VAL */
+};
+
+static const struct tp_target *find_tp(const struct tp_target *tps, int n, const char *obj,
+				       const char *prog)
 {
 	for (int i = 0; i < n; i++)
-		if (strcmp(tps[i].prog, prog) == 0)
+		if (strcmp(tps[i].obj, obj) == 0 && strcmp(tps[i].prog, prog) == 0)
 			return &tps[i];
 	return NULL;
 }
 
 /* Attach one loaded program; returns 0 attached, 1 not attachable by itself, -errno failed. */
 static const char *cgroup_dir = "/sys/fs/cgroup";
+
+/* Set .rodata variables (integers) of an opened object: "VAR=VAL,VAR=VAL". 0 or -errno. */
+static int set_rodata(struct bpf_object *obj, const char *sets)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, ".rodata");
+	const struct btf *btf = bpf_object__btf(obj);
+	size_t size = 0;
+	char *data = m ? (char *)bpf_map__initial_value(m, &size) : NULL;
+	if (!data || !btf)
+		return -ENOENT;
+	int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (sec < 0)
+		return -ENOENT;
+	const struct btf_type *t = btf__type_by_id(btf, (__u32)sec);
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", sets);
+	char *save = NULL;
+	for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		if (!eq)
+			return -EINVAL;
+		*eq = '\0';
+		unsigned long long v = strtoull(eq + 1, NULL, 0);
+		const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+		int found = 0;
+		for (int j = 0; j < btf_vlen(t); j++, vs++) {
+			const struct btf_type *var = btf__type_by_id(btf, vs->type);
+			if (strcmp(btf__name_by_offset(btf, var->name_off), kv) != 0)
+				continue;
+			if (vs->offset + vs->size > size || vs->size > sizeof(v))
+				return -EINVAL;
+			memcpy(data + vs->offset, &v, vs->size); /* little-endian: arm64, x86 */
+			found = 1;
+		}
+		if (!found)
+			return -ENOENT;
+	}
+	return 0;
+}
+
+/* Whether the hook a section names exists on this kernel: tracefs for classic tracepoints,
+   the btf_trace_<name> type for BTF and raw tracepoints. 1 yes or unknown, 0 absent. */
+static int hook_exists(const char *sec, char *what, size_t what_len)
+{
+	static struct btf *vmlinux;
+	static int btf_tried;
+	const char *rest;
+	if ((rest = strchr(sec, '/')) &&
+	    (strncmp(sec, "tp/", 3) == 0 || strncmp(sec, "tracepoint/", 11) == 0)) {
+		char path[512];
+		snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s", rest + 1);
+		if (access("/sys/kernel/tracing/events", F_OK) == 0 && access(path, F_OK) != 0) {
+			snprintf(what, what_len, "no tracepoint %s on this kernel", rest + 1);
+			return 0;
+		}
+		return 1;
+	}
+	if (rest && (strncmp(sec, "tp_btf/", 7) == 0 || strncmp(sec, "raw_tp/", 7) == 0)) {
+		if (!btf_tried) {
+			btf_tried = 1;
+			vmlinux = btf__load_vmlinux_btf();
+			if (libbpf_get_error(vmlinux))
+				vmlinux = NULL;
+		}
+		char name[256];
+		snprintf(name, sizeof(name), "btf_trace_%s", rest + 1);
+		if (vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) < 0) {
+			snprintf(what, what_len, "no tracepoint %s on this kernel", rest + 1);
+			return 0;
+		}
+	}
+	return 1;
+}
 
 static int attach(struct loaded *l, struct bpf_program *p, const struct tp_target *tp, char *why,
 		  size_t why_len)
@@ -227,18 +313,31 @@ int main(int argc, char **argv)
 {
 	static struct tp_target tps[MAX_TP];
 	static struct loaded progs[MAX_PROGS];
+	static struct retry retries[MAX_TP];
+	int n_retry = 0;
 	int n_tp = 0, n = 0, failed = 0;
 	const char *exec_path = "/bin/true";
 	int i = 1;
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--tp") == 0 && i + 1 < argc && n_tp < MAX_TP) {
 			const char *eq = strchr(argv[++i], '=');
-			if (!eq)
+			const char *sl = strchr(argv[i], '/');
+			if (!eq || !sl || sl > eq)
 				return 2;
-			snprintf(tps[n_tp].prog, sizeof(tps[n_tp].prog), "%.*s",
-				 (int)(eq - argv[i]), argv[i]);
+			snprintf(tps[n_tp].obj, sizeof(tps[n_tp].obj), "%.*s", (int)(sl - argv[i]),
+				 argv[i]);
+			snprintf(tps[n_tp].prog, sizeof(tps[n_tp].prog), "%.*s", (int)(eq - sl - 1),
+				 sl + 1);
 			snprintf(tps[n_tp].targets, sizeof(tps[n_tp].targets), "%s", eq + 1);
 			n_tp++;
+		} else if (strcmp(argv[i], "--retry") == 0 && i + 1 < argc && n_retry < MAX_TP) {
+			const char *c = strchr(argv[++i], ':');
+			if (!c)
+				return 2;
+			snprintf(retries[n_retry].obj, sizeof(retries[n_retry].obj), "%.*s",
+				 (int)(c - argv[i]), argv[i]);
+			snprintf(retries[n_retry].sets, sizeof(retries[n_retry].sets), "%s", c + 1);
+			n_retry++;
 		} else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc) {
 			exec_path = argv[++i];
 		} else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
@@ -296,9 +395,53 @@ int main(int argc, char **argv)
 					mine = p;
 			}
 			const char *sec = bpf_program__section_name(mine);
+			char absent[512];
+			if (!hook_exists(sec, absent, sizeof(absent))) {
+				/* the collector probes for it and leaves the program out */
+				printf("SMOKE %s %s %s absent (%s)\n", objname, names[k], sec,
+				       absent);
+				bpf_object__close(obj);
+				continue;
+			}
 			loglen = 0;
 			logbuf[0] = '\0';
 			int err = bpf_object__load(obj);
+			char fallback[512] = "";
+			/* the collector's own fallbacks, in its order: reopen with the next rodata
+			 * set */
+			for (int r = 0; err && r < n_retry; r++) {
+				if (strcmp(retries[r].obj, objname) != 0)
+					continue;
+				if (!fallback[0]) {
+					printf("SMOKE-LOG %s %s: first load failed (%s); the "
+					       "collector's "
+					       "fallbacks follow\n",
+					       objname, names[k], strerror(-err));
+					print_log_tail(6);
+				}
+				bpf_object__close(obj);
+				obj = bpf_object__open_file(path, NULL);
+				if (!obj)
+					break;
+				bpf_object__for_each_program(p, obj)
+				{
+					int me = strcmp(bpf_program__name(p), names[k]) == 0;
+					bpf_program__set_autoload(p, me);
+					if (me)
+						mine = p;
+				}
+				sec = bpf_program__section_name(mine);
+				if (set_rodata(obj, retries[r].sets) < 0)
+					continue;
+				snprintf(fallback, sizeof(fallback), " with %s", retries[r].sets);
+				loglen = 0;
+				logbuf[0] = '\0';
+				err = bpf_object__load(obj);
+			}
+			if (!obj) {
+				failed++;
+				continue;
+			}
 			if (err) {
 				printf("SMOKE %s %s %s LOAD-FAILED %s\n", objname, names[k], sec,
 				       strerror(-err));
@@ -309,18 +452,21 @@ int main(int argc, char **argv)
 			}
 			struct bpf_prog_info info = {0};
 			__u32 il = sizeof(info);
-			char verified[64] = "";
+			char verified[600] = "";
 			if (bpf_obj_get_info_by_fd(bpf_program__fd(mine), &info, &il) == 0 &&
 			    info.verified_insns)
-				snprintf(verified, sizeof(verified), " (%u insns verified)",
-					 info.verified_insns);
+				snprintf(verified, sizeof(verified), "%s (%u insns verified)",
+					 fallback, info.verified_insns);
+			else
+				snprintf(verified, sizeof(verified), "%s", fallback);
 			struct loaded *l = &progs[n];
 			memset(l, 0, sizeof(*l));
 			l->obj = obj;
 			snprintf(l->objname, sizeof(l->objname), "%s", objname);
 			snprintf(l->prog, sizeof(l->prog), "%.63s", names[k]);
 			char why[1024] = "";
-			int a = attach(l, mine, find_tp(tps, n_tp, names[k]), why, sizeof(why));
+			int a = attach(l, mine, find_tp(tps, n_tp, objname, names[k]), why,
+				       sizeof(why));
 			if (a == 0)
 				printf("SMOKE %s %s %s loaded+attached%s: %s\n", objname, names[k],
 				       sec, verified, why);
