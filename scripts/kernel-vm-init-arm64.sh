@@ -23,7 +23,7 @@ echo "TAPIO-FEATURES $feat"
 
 echo "TAPIO-SMOKE-BEGIN"
 # shellcheck disable=SC2046
-/bin/bpf-smoke $(/bb/cat /smoke.args) /obj/*.bpf.o 2>&1
+/bin/bpf-smoke $(/bb/cat /smoke.args) $([ -e /mod/dummy.ko ] && echo --module /mod/dummy.ko) /obj/*.bpf.o 2>&1
 echo "TAPIO-SMOKE-RC $?"
 echo "TAPIO-SMOKE-END"
 /bb/sync

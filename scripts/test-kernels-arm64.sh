@@ -15,7 +15,8 @@
 # (scripts/kernel-vm-init-arm64.sh). bpf-smoke loads each program alone (the verifier's verdict
 # and log per program; a program whose hook the kernel lacks is reported absent, as the
 # collector leaves it out), attaches it where its hook exists, drives exec/fork/TCP/UDP/fsync/
-# setuid/namespace/cgroup activity and reports how often each attached program ran. Results:
+# setuid/namespace/cgroup activity, an OOM kill in a small cgroup and a module load (the kernel's
+# dummy.ko), and reports how often each attached program ran. Results:
 # build/kernels/arm64/results/<kernel>.{log,txt}; the table: scripts/kernels-table-arm64.sh.
 # Exit: 0 every program loaded on every kernel, 1 one did not, 2 a kernel could not be had or
 # booted.
@@ -206,7 +207,7 @@ smoke_args()
 		en="$en,syscalls/sys_enter_$s"
 		ex="$ex,syscalls/sys_exit_$s"
 	done
-	echo "--exec /bb/true --tp security/handle_enter=${en#,} --tp security/handle_exit=${ex#,}" \
+	echo "--exec /bb/true --oom --tp security/handle_enter=${en#,} --tp security/handle_exit=${ex#,}" \
 		"--retry dns:cfg_with_comm=0 --retry dns:cfg_with_pid=0,cfg_with_comm=0"
 }
 
@@ -227,10 +228,28 @@ build_initrd()
 	(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) >"$out"
 }
 
+# The kernel's own dummy.ko (no dependencies), decompressed, for the module_load tracepoint:
+# <kernel dir>/module.cpio with /mod/dummy.ko.
+build_module()
+{
+	local kdir=$1 kver=$2 root="$1/modroot" m
+	rm -rf "$root" && mkdir -p "$root/mod"
+	m=$(find "$kdir/lib/modules/$kver" -name 'dummy.ko*' | head -1)
+	case "$m" in
+	*.xz) xz -dc "$m" >"$root/mod/dummy.ko" ;;
+	*.zst) zstd -qdc "$m" >"$root/mod/dummy.ko" ;;
+	?*) cp "$m" "$root/mod/dummy.ko" ;;
+	esac
+	(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) >"$kdir/module.cpio"
+}
+
 run_kernel()
 {
-	local kdir=$1 kver logf cmdline
+	local kdir=$1 kver logf cmdline initrd
 	kver=$(basename "$(ls -d "$kdir"/lib/modules/*)")
+	[ -e "$kdir/module.cpio" ] || build_module "$kdir" "$kver"
+	initrd="$ADIR/initrd-$kver.cpio"
+	cat "$ADIR/initrd.cpio" "$kdir/module.cpio" >"$initrd"
 	logf="$ADIR/results/$kver.log"
 	mkdir -p "$ADIR/results"
 	cmdline="console=ttyAMA0 panic=-1 quiet loglevel=4"
@@ -238,8 +257,10 @@ run_kernel()
 	local t0=$SECONDS
 	timeout --foreground -k 10 "$VM_TIMEOUT" nice -n 10 "$QEMU" -M virt -cpu max -accel tcg -smp "$SMP" \
 		-m "$MEM" -no-reboot -nographic -monitor none -serial stdio -nic none \
-		-kernel "$kdir/boot/vmlinuz-$kver" -initrd "$ADIR/initrd.cpio" -append "$cmdline" </dev/null >"$logf" 2>&1
-	log "$kver: VM ran $((SECONDS - t0)) s (qemu exit $?)"
+		-kernel "$kdir/boot/vmlinuz-$kver" -initrd "$initrd" -append "$cmdline" </dev/null >"$logf" 2>&1
+	local qrc=$?
+	rm -f "$initrd"
+	log "$kver: VM ran $((SECONDS - t0)) s (qemu exit $qrc)"
 	echo "$kver" "$logf"
 }
 

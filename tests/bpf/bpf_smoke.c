@@ -4,14 +4,15 @@
 // the machine under test (scripts/test-kernels-arm64.sh cross-builds it statically for arm64).
 //
 //   bpf-smoke [--tp OBJ/PROG=CAT/NAME,...] [--retry OBJ:VAR=VAL,...] [--exec PATH] [--cgroup DIR]
-//             OBJ.bpf.o...
+//             [--oom] [--module KO] OBJ.bpf.o...
 //
 // --tp gives the tracepoints of a program whose section names none (SEC("tp"): the collector
 // attaches it to a list); --retry (repeatable, in order) the .rodata settings a collector loads
 // again with when the first load fails; cgroup programs attach to --cgroup (a cgroup2 dir,
-// /sys/fs/cgroup). A program whose hook the kernel lacks is reported absent, not loaded (the
-// collector probes and leaves it out).
-// One line per program:  SMOKE <obj> <prog> <section> <result> [detail]
+// /sys/fs/cgroup); --oom runs a child out of memory in a 4 MiB cgroup under it, --module loads and
+// removes a kernel module (for a throwaway VM). A program whose hook the kernel lacks is reported
+// absent, not loaded (the collector probes and leaves it out). One line per program:  SMOKE <obj>
+// <prog> <section> <result> [detail]
 //   result: loaded+attached | loaded (no attach: why) | absent | LOAD-FAILED | ATTACH-FAILED
 // followed, for a failed load, by the tail of the verifier's log (SMOKE-LOG lines), and after the
 // activity by SMOKE-RUNS <obj> <prog> <run count> for the attached ones. Exit: 0 every program
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,6 +107,16 @@ static const struct tp_target *find_tp(const struct tp_target *tps, int n, const
 
 /* Attach one loaded program; returns 0 attached, 1 not attachable by itself, -errno failed. */
 static const char *cgroup_dir = "/sys/fs/cgroup";
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = write(fd, s, strlen(s)) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
 
 /* Set .rodata variables (integers) of an opened object: "VAR=VAL,VAR=VAL". 0 or -errno. */
 static int set_rodata(struct bpf_object *obj, const char *sets)
@@ -235,12 +247,62 @@ static int attach(struct loaded *l, struct bpf_program *p, const struct tp_targe
 	return 0;
 }
 
+/* Out of memory in a cgroup of its own (4 MiB, no swap): the kernel kills the child. */
+static void oom_in_cgroup(void)
+{
+	char cg[512], f[600];
+	snprintf(cg, sizeof(cg), "%s/bpf-smoke-oom-%d", cgroup_dir, (int)getpid());
+	snprintf(f, sizeof(f), "%s/cgroup.subtree_control", cgroup_dir);
+	write_file(f, "+memory");
+	if (mkdir(cg, 0755) != 0)
+		return;
+	snprintf(f, sizeof(f), "%s/memory.max", cg);
+	int ok = write_file(f, "4194304") == 0;
+	snprintf(f, sizeof(f), "%s/memory.swap.max", cg);
+	write_file(f, "0");
+	pid_t c = ok ? fork() : -1;
+	if (c == 0) {
+		char pid[32];
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		snprintf(f, sizeof(f), "%s/cgroup.procs", cg);
+		if (write_file(f, pid) == 0)
+			for (int i = 0; i < 64; i++) {
+				char *m = malloc(1 << 20);
+				if (m)
+					memset(m, 1, 1 << 20);
+			}
+		_exit(0);
+	}
+	if (c > 0)
+		waitpid(c, NULL, 0);
+	rmdir(cg);
+}
+
+/* A module loaded from a file and removed again (the module_load tracepoint). */
+static void module_cycle(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (syscall(SYS_finit_module, fd, "", 0) == 0) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s", base(path));
+		name[strcspn(name, ".")] = '\0';
+		syscall(SYS_delete_module, name, O_NONBLOCK);
+	}
+	close(fd);
+}
+
 /* Real activity for the hooks: exec, exit, fork, TCP connect and close (state changes, a reset),
    a UDP datagram to port 53, write, fsync and sync_file_range, setuid, getppid, unshare, setns,
-   a cgroup mkdir and rmdir. Hooks nothing here reaches (OOM, module load, a retransmit) report
-   0 runs. */
-static void activity(const char *exec_path)
+   a cgroup mkdir and rmdir. With --oom an OOM kill, with --module a module load.
+   Hooks nothing here reaches (a retransmit) report 0 runs. */
+static void activity(const char *exec_path, int oom, const char *module)
 {
+	if (oom)
+		oom_in_cgroup();
+	if (module)
+		module_cycle(module);
 	for (int i = 0; i < 3; i++) {
 		pid_t c = fork();
 		if (c == 0) {
@@ -317,6 +379,8 @@ int main(int argc, char **argv)
 	int n_retry = 0;
 	int n_tp = 0, n = 0, failed = 0;
 	const char *exec_path = "/bin/true";
+	const char *module = NULL;
+	int oom = 0;
 	int i = 1;
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--tp") == 0 && i + 1 < argc && n_tp < MAX_TP) {
@@ -338,6 +402,10 @@ int main(int argc, char **argv)
 				 (int)(c - argv[i]), argv[i]);
 			snprintf(retries[n_retry].sets, sizeof(retries[n_retry].sets), "%s", c + 1);
 			n_retry++;
+		} else if (strcmp(argv[i], "--oom") == 0) {
+			oom = 1;
+		} else if (strcmp(argv[i], "--module") == 0 && i + 1 < argc) {
+			module = argv[++i];
 		} else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc) {
 			exec_path = argv[++i];
 		} else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc) {
@@ -481,7 +549,7 @@ int main(int argc, char **argv)
 		}
 	}
 	fflush(stdout);
-	activity(exec_path);
+	activity(exec_path, oom, module);
 	for (int k = 0; k < n; k++) {
 		if (progs[k].n_links == 0)
 			continue;
