@@ -10,7 +10,7 @@
 # The arm64 packages come from the Debian archive the host's apt uses, through a private apt
 # state for arm64 under build/kernels/arm64/apt (the host's dpkg architectures stay as they are):
 # the newest linux-image-<series>*-cloud-arm64-unsigned, busybox-static, and the static libbpf,
-# libelf, zlib and zstd that tests/bpf/bpf_smoke.c is linked with (aarch64-linux-gnu-gcc
+# libelf, zlib and zstd that tests/kernels/bpf_smoke.c is linked with (aarch64-linux-gnu-gcc
 # -static). The initramfs holds busybox, bpf-smoke, the objects and /init
 # (scripts/kernel-vm-init-arm64.sh). bpf-smoke loads each program alone (the verifier's verdict
 # and log per program; a program whose hook the kernel lacks is reported absent, as the
@@ -191,7 +191,7 @@ build_smoke()
 		done
 		touch "$sys/.unpacked"
 	fi
-	aarch64-linux-gnu-gcc -O2 -Wall -static -I"$sys/usr/include" -o "$out" tests/bpf/bpf_smoke.c \
+	aarch64-linux-gnu-gcc -O2 -Wall -static -I"$sys/usr/include" -o "$out" tests/kernels/bpf_smoke.c \
 		-L"$sys/usr/lib/aarch64-linux-gnu" -lbpf -lelf -lz -lzstd 2>"$ADIR/bpf-smoke.build.log" ||
 		{ cat "$ADIR/bpf-smoke.build.log" >&2; return 1; }
 }
