@@ -7,6 +7,8 @@
 #   make bpf-arm64  compile the BPF objects for arm64 as well (also part of `make check`)
 #   make test-kernels  the eBPF/integration tests on Debian's 6.1 and 6.12 kernels under qemu
 #                   (TCG); KERNELS="6.1" picks the series, KERNEL_ARGS=--ci the CI subset
+#   make test-kernels-arm64  the arm64 BPF objects loaded and attached on Debian's arm64 kernels
+#                   under qemu-system-aarch64 (also run by make test-kernels)
 #   make image      the container image (build/image/: OCI layout + docker-archive), no daemon;
 #                   IMAGE=name:tag names it (default tapio:dev, as deploy/kubernetes/ uses)
 #   make image-check  build the image twice and compare the digests (reproducibility)
@@ -93,15 +95,17 @@ $(BPFO)/$(ARCH)/$(1).bpf.o: $(BPFO)/$(ARCH)/$(1).tmp.o
 $(GEN)/$(1).skel.h: $(BPFO)/$(ARCH)/$(1).bpf.o
 	$$(call msg,SKEL,$$@)
 	$(Q)$(BPFTOOL) gen skeleton $$< name $(1)_bpf > $$@.tmp && mv $$@.tmp $$@
-$(BPFO)/arm64/$(1).bpf.o: collectors/$(1)/$(1).bpf.c $(VMLINUX_DIR)/vmlinux.h $(wildcard bpf/*.h) $(wildcard collectors/$(1)/*.h)
+$(BPFO)/arm64/$(1).bpf.o: collectors/$(1)/$(1).bpf.c bpf/vmlinux/arm64/vmlinux.h $(wildcard bpf/*.h) $(wildcard collectors/$(1)/*.h)
 	$$(call msg,BPF64,$$@)
 	$(Q)mkdir -p $$(@D)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -D__TARGET_ARCH_arm64 -Icollectors/$(1) -c $$< -o $$@.tmp.o
+	$(Q)$(CLANG) -Ibpf/vmlinux/arm64 $(BPF_CFLAGS) -D__TARGET_ARCH_arm64 -Icollectors/$(1) -c $$< -o $$@.tmp.o
 	$(Q)$(BPFTOOL) gen object $$@ $$@.tmp.o && rm -f $$@.tmp.o
 endef
 $(foreach n,$(BPF_NAMES),$(eval $(call bpf_rules,$(n))))
 SKELS := $(patsubst %,$(GEN)/%.skel.h,$(BPF_NAMES))
 
+# arm64 objects are compiled against an arm64 kernel's types (bpf/vmlinux/arm64/vmlinux.h: Debian's
+# arm64 6.1 BTF, `scripts/test-kernels-arm64.sh --vmlinux-h`), found before the host's vmlinux.h.
 .PHONY: bpf-arm64
 bpf-arm64: $(patsubst %,$(BPFO)/arm64/%.bpf.o,$(BPF_NAMES))
 
@@ -285,7 +289,7 @@ bench-cni:
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
-.PHONY: all deps run test test-unit test-integration test-kernels fuzz check clean format bench bench-cni image image-build image-check
+.PHONY: all deps run test test-unit test-integration test-kernels test-kernels-arm64 fuzz check clean format bench bench-cni image image-build image-check
 all: $(ALL_BINS)
 
 # The image test (tests/integration/test_image.c) runs build/image; a sanitizer build's
@@ -325,6 +329,12 @@ test-integration: tests
 # Debian's kernels under qemu (scripts/test-kernels.sh): fetched with apt-get, cached in build/.
 test-kernels: $(ALL_BINS) $(BUILD)/tests/integration-tests $(HELPER_BINS)
 	$(Q)BUILD=$(BUILD) ./scripts/test-kernels.sh $(KERNEL_ARGS) $(KERNELS)
+	$(Q)$(MAKE) --no-print-directory test-kernels-arm64
+
+# The arm64 BPF objects through the arm64 verifier, attached, on Debian's arm64 kernels under
+# qemu-system-aarch64 (scripts/test-kernels-arm64.sh).
+test-kernels-arm64: bpf-arm64
+	$(Q)BUILD=$(BUILD) ./scripts/test-kernels-arm64.sh $(KERNELS)
 
 fuzz: $(FUZZ_BINS)
 
@@ -338,4 +348,4 @@ format:
 clean:
 	$(Q)rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -11,9 +11,14 @@ libsystemd-dev libnats-dev"
 TEST_PKGS="libcriterion-dev libjson-c-dev locales dnsmasq dnsutils containerd runc umoci skopeo docker-registry busybox-static containernetworking-plugins gcc-aarch64-linux-gnu libclang-rt-14-dev procps iproute2 \
 util-linux python3 openssl etcd-server etcd-client systemd-container nats-server qemu-system-x86 cpio kmod \
 xz-utils"
+# Only for `make test-kernels-arm64` (scripts/test-kernels-arm64.sh; CI does not run it):
+# TAPIO_DEPS_ARM64=1 scripts/install-deps.sh, or scripts/install-deps.sh --arm64.
+ARM64_PKGS="qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross cpio python3"
+[ "${1:-}" = "--arm64" ] && TAPIO_DEPS_ARM64=1
+[ "${TAPIO_DEPS_ARM64:-0}" = 1 ] || ARM64_PKGS=""
 
 missing=""
-for p in $BUILD_PKGS ${TAPIO_DEPS_BUILD_ONLY:+} $TEST_PKGS; do
+for p in $BUILD_PKGS ${TAPIO_DEPS_BUILD_ONLY:+} $TEST_PKGS $ARM64_PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
 		missing="$missing $p"
 	fi

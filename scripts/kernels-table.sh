@@ -58,3 +58,8 @@ echo "|---|---|"
 for c in process network security dns; do
 	echo "| $c | ${minimum[$c]} |"
 done
+# arm64: the BPF objects on Debian's arm64 kernels (make test-kernels-arm64), when it ran
+if [ -x "$(dirname "$0")/kernels-table-arm64.sh" ] && ls "$(dirname "$dir")/arm64/results/"*.txt >/dev/null 2>&1; then
+	echo
+	"$(dirname "$0")/kernels-table-arm64.sh" "$(dirname "$dir")/arm64/results"
+fi
