@@ -12,6 +12,7 @@
 // window, publish calls, counters) belongs to the loop's thread.
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +31,13 @@
 #define DEFAULT_URL	 "nats://127.0.0.1:4222"
 #define TOKEN_MAX	 4096
 #define STREAM_MAX_BYTES (-1)
+#define TRIM_IDLE_MS	 2000
+/* libnats's buffers: the socket write buffer, and the one publishes go to while it reconnects
+ * (allocated at each disconnect; 8 MiB by default). The loop stops publishing when it sees the
+ * disconnect, so only the window's publishes of that moment land there; more are refused
+ * (NATS_INSUFFICIENT_BUFFER) and wait in the spool. */
+#define IO_BUF_BYTES	    (64 << 10)
+#define RECONNECT_BUF_BYTES (1 << 20)
 
 /* A publish awaiting its ack. msg is only a key: libnats owns it until the ack hands it back. */
 struct inflight {
@@ -70,6 +78,7 @@ struct sink_nats {
 	struct spool *spool;
 	struct inflight *ring; /* window entries, oldest at head */
 	size_t window, head, count;
+	size_t hint;	     /* ring index after the last answer matched: acks come in order */
 	unsigned unanswered; /* ring entries without their answer */
 	bool rewind;	     /* a publish failed: send again from the oldest unacked */
 	uint64_t retry_at;   /* uv_now() before which nothing is published */
@@ -79,6 +88,8 @@ struct sink_nats {
 	size_t enc_cap;
 
 	uint64_t written, spool_refused, lost, acked, failed, publish_errors, bad_records;
+	uint64_t timeouts;
+	uint64_t trim_due; /* uv_now() at which to malloc_trim once the window is idle */
 	bool warned_full;
 };
 
@@ -274,9 +285,12 @@ static void pump(struct sink_nats *n)
 		natsMsg *msg = NULL;
 		natsStatus s =
 			natsMsg_Create(&msg, subject, NULL, (const char *)m.data, (int)m.data_len);
+		/* No MaxWait: libnats 3.4 keeps a timeout record (an allocation and a copy of
+		 * the reply subject) for every publish until its deadline, acked or not, and
+		 * delivers a timeout message for each one then: at 200k events/s and 5 s, a
+		 * million records. The loop times the window out itself (on_tick). */
 		jsPubOptions po;
 		jsPubOptions_Init(&po);
-		po.MaxWait = n->ack_timeout_ms;
 		if (m.id_len)
 			po.MsgId = id;
 		natsMsg *key = msg;
@@ -320,15 +334,19 @@ static void maybe_rewind(struct sink_nats *n)
 	}
 	if (have)
 		spool_rewind(n->spool, from);
-	n->head = n->count = 0;
+	n->head = n->count = n->hint = 0;
 	n->rewind = false;
 	n->retry_at = uv_now(n->loop) + RETRY_MS;
 }
 
 /* Answers that will not come (lost, or overdue): treat every unanswered publish of the window
- * as failed; late answers then match no entry and are only destroyed. */
+ * as failed. libnats hands back the messages it still waits for (their late acks are then
+ * discarded by libnats); answers already handed over match no entry and are only destroyed. */
 static void give_up_window(struct sink_nats *n)
 {
+	natsMsgList pending = {0};
+	if (n->js && js_PublishAsyncGetPendingList(&pending, n->js) == NATS_OK)
+		natsMsgList_Destroy(&pending);
 	for (size_t i = 0; i < n->count; i++)
 		ring_at(n, i)->answered = true;
 	n->unanswered = 0;
@@ -353,11 +371,14 @@ static void take_answers(struct sink_nats *n)
 			n->publish_errors = 0;
 	}
 	for (size_t a = 0; a < cnt; a++) {
+		/* Acks come in publish order: look from the entry after the last match. */
 		struct inflight *f = NULL;
-		for (size_t i = 0; i < n->count; i++) {
+		for (size_t k = 0; k < n->count; k++) {
+			size_t i = (n->hint + k) % n->count;
 			struct inflight *c = ring_at(n, i);
 			if (c->msg == v[a].msg && !c->answered) {
 				f = c;
+				n->hint = i + 1;
 				break;
 			}
 		}
@@ -381,6 +402,8 @@ static void take_answers(struct sink_nats *n)
 		spool_ack(n->spool, ring_at(n, 0)->end);
 		n->head = (n->head + 1) % n->window;
 		n->count--;
+		if (n->hint)
+			n->hint--;
 	}
 	maybe_rewind(n);
 }
@@ -397,19 +420,28 @@ static void on_tick(uv_timer_t *h)
 	struct sink_nats *n = h->data;
 	spool_flush(n->spool);
 	take_answers(n);
-	/* libnats answers every publish within ack_timeout_ms; should one never come, the
-	 * window would stay full forever. */
+	/* A publish without its answer after ack_timeout_ms (lost with a server or a stream
+	 * leader, or in an outage): the window is sent again from the spool. */
 	for (size_t i = 0; i < n->count; i++) {
 		struct inflight *f = ring_at(n, i);
-		if (!f->answered &&
-		    uv_now(n->loop) > f->sent_ms + 3 * (uint64_t)n->ack_timeout_ms + 1000) {
-			log_warn("nats sink: no answer to a publish in %llu ms; sending again",
-				 (unsigned long long)(uv_now(n->loop) - f->sent_ms));
+		if (!f->answered && uv_now(n->loop) > f->sent_ms + (uint64_t)n->ack_timeout_ms) {
+			if (n->is_connected)
+				log_warn("nats sink: no ack in %llu ms; sending again from the "
+					 "spool",
+					 (unsigned long long)(uv_now(n->loop) - f->sent_ms));
+			n->timeouts++;
 			give_up_window(n);
 			maybe_rewind(n);
 			break;
 		}
 	}
+	/* After a burst (a replay, an outage), give the heap's free pages back. */
+	if (n->count == 0 && n->trim_due && uv_now(n->loop) >= n->trim_due) {
+		malloc_trim(0);
+		n->trim_due = 0;
+	}
+	if (n->count)
+		n->trim_due = uv_now(n->loop) + TRIM_IDLE_MS;
 	pump(n);
 }
 
@@ -568,6 +600,8 @@ static int setup_options(struct sink_nats *n, const struct config *cfg)
 	NATS_TRY("name", natsOptions_SetName(n->opts, name));
 	NATS_TRY("reconnect", natsOptions_SetMaxReconnect(n->opts, -1));
 	NATS_TRY("reconnect wait", natsOptions_SetReconnectWait(n->opts, c->reconnect_wait_ms));
+	NATS_TRY("io buffer", natsOptions_SetIOBufSize(n->opts, IO_BUF_BYTES));
+	NATS_TRY("reconnect buffer", natsOptions_SetReconnectBufSize(n->opts, RECONNECT_BUF_BYTES));
 	NATS_TRY("retry on failed connect",
 		 natsOptions_SetRetryOnFailedConnect(n->opts, true, on_connected, n));
 	NATS_TRY("callbacks", natsOptions_SetDisconnectedCB(n->opts, on_disconnected, n));
@@ -694,6 +728,10 @@ int sink_nats_open(const struct sink_env *env, struct sink **ret)
 	uv_unref((uv_handle_t *)&n->tick);
 	uv_unref((uv_handle_t *)&n->wake);
 
+	/* libnats's threads (socket reader, flusher, ack delivery, timers) would each get a
+	 * malloc arena of their own, whose freed pages stay resident; before they start, the
+	 * process is limited to one (tcache keeps the fast path lock-free). */
+	mallopt(M_ARENA_MAX, 1);
 	r = setup_options(n, cfg);
 	if (r == 0)
 		r = connect_js(n);
