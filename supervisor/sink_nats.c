@@ -5,6 +5,15 @@
 // window or a crash therefore only delays events: they wait on disk (bounded, counted) and go
 // out in order, before newer ones, once the server is back.
 //
+// A JetStream publish is a core NATS publish with a reply subject, answered on it with a
+// PubAck ({"stream":..,"seq":..} or {"error":..}). We publish with core natsConnection_PublishMsg
+// to <inbox>.<n>, n the publish's number, and read the answers on one subscription to
+// <inbox>.*: the number finds the window entry directly, and nothing of the message stays in
+// libnats after the publish. (libnats's js_PublishMsgAsync keeps every message, a hash entry and,
+// with MaxWait, a timeout record per publish, parses each ack into a JSON tree, and its
+// timeout records outlive the acks: several times the CPU per event, and memory per event
+// rate rather than per window.)
+//
 // Threads: libnats (nats.c) runs its own threads for the socket, acks and reconnects. We do not
 // use its libuv adapter: acks and connection callbacks still arrive on libnats's threads with
 // it, and the adapter must own the loop's thread for its socket. Instead the callbacks only
@@ -39,9 +48,9 @@
 #define IO_BUF_BYTES	    (64 << 10)
 #define RECONNECT_BUF_BYTES (1 << 20)
 
-/* A publish awaiting its ack. msg is only a key: libnats owns it until the ack hands it back. */
+/* A publish awaiting its ack; the ring holds consecutive publish numbers from its head on. */
 struct inflight {
-	natsMsg *msg;
+	uint64_t seq;
 	struct spool_pos start, end;
 	uint64_t sent_ms; /* uv_now() */
 	bool answered, acked;
@@ -49,7 +58,7 @@ struct inflight {
 
 /* What libnats's threads hand to the loop. */
 struct answer {
-	natsMsg *msg; /* owned by the receiver */
+	uint64_t seq;
 	bool ok;
 };
 
@@ -69,8 +78,12 @@ struct sink_nats {
 
 	natsOptions *opts;
 	natsConnection *nc;
-	jsCtx *js;
-	char *token; /* owned, for natsOptions_SetToken */
+	natsSubscription *acks;
+	jsCtx *js; /* only to create the stream */
+	char inbox[64];
+	size_t inbox_len;
+	uint64_t next_seq; /* the next publish's number, from 1 */
+	char *token;	   /* owned, for natsOptions_SetToken */
 	char stream[128], prefix[128], node[64];
 	bool binary;
 	int64_t ack_timeout_ms;
@@ -78,7 +91,6 @@ struct sink_nats {
 	struct spool *spool;
 	struct inflight *ring; /* window entries, oldest at head */
 	size_t window, head, count;
-	size_t hint;	     /* ring index after the last answer matched: acks come in order */
 	unsigned unanswered; /* ring entries without their answer */
 	bool rewind;	     /* a publish failed: send again from the oldest unacked */
 	uint64_t retry_at;   /* uv_now() before which nothing is published */
@@ -97,31 +109,42 @@ static const struct sink_ops nats_ops;
 
 /* ---- libnats's threads --------------------------------------------------------------------- */
 
-static void hand_over(struct sink_nats *n, natsMsg *msg, bool ok)
+static void hand_over(struct sink_nats *n, uint64_t seq, bool ok)
 {
 	pthread_mutex_lock(&n->mu);
 	if (n->closing) {
 		pthread_mutex_unlock(&n->mu);
-		natsMsg_Destroy(msg);
 		return;
 	}
-	/* At most window publishes await their answer, so this never fills; if it did, the
-	 * loop sends the whole window again. */
+	/* At most window publishes await their answer, so this rarely fills (late answers to
+	 * a window given up); if it does, the loop sends the whole window again. */
 	if (n->n_answers == n->window) {
 		n->answers_lost = true;
 		uv_async_send(&n->wake);
 		pthread_mutex_unlock(&n->mu);
-		natsMsg_Destroy(msg);
 		return;
 	}
-	n->answers[n->n_answers++] = (struct answer){msg, ok};
+	n->answers[n->n_answers++] = (struct answer){seq, ok};
 	uv_async_send(&n->wake);
 	pthread_mutex_unlock(&n->mu);
 }
 
-static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+/* An answer on <inbox>.<n>: a PubAck has "seq"; an error has "error"; a no-responders status
+ * (no stream for the subject) has no data. */
+static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
-	hand_over(closure, msg, pa != NULL && pae == NULL);
+	struct sink_nats *n = closure;
+	const char *subj = natsMsg_GetSubject(msg);
+	const char *data = natsMsg_GetData(msg);
+	int len = natsMsg_GetDataLength(msg);
+	uint64_t seq = 0;
+	if (subj && strlen(subj) > n->inbox_len + 1)
+		seq = strtoull(subj + n->inbox_len + 1, NULL, 10);
+	bool ok = data && len > 0 && memmem(data, (size_t)len, "\"seq\"", 5) &&
+		  !memmem(data, (size_t)len, "\"error\"", 7);
+	natsMsg_Destroy(msg);
+	if (seq)
+		hand_over(n, seq, ok);
 }
 
 static void set_connected(struct sink_nats *n, bool up)
@@ -282,22 +305,18 @@ static void pump(struct sink_nats *n)
 		subject[m.subject_len] = '\0';
 		memcpy(id, m.id, m.id_len);
 		id[m.id_len] = '\0';
+		char reply[sizeof(n->inbox) + 24];
+		uint64_t seq = n->next_seq;
+		snprintf(reply, sizeof(reply), "%s.%llu", n->inbox, (unsigned long long)seq);
 		natsMsg *msg = NULL;
 		natsStatus s =
-			natsMsg_Create(&msg, subject, NULL, (const char *)m.data, (int)m.data_len);
-		/* No MaxWait: libnats 3.4 keeps a timeout record (an allocation and a copy of
-		 * the reply subject) for every publish until its deadline, acked or not, and
-		 * delivers a timeout message for each one then: at 200k events/s and 5 s, a
-		 * million records. The loop times the window out itself (on_tick). */
-		jsPubOptions po;
-		jsPubOptions_Init(&po);
-		if (m.id_len)
-			po.MsgId = id;
-		natsMsg *key = msg;
+			natsMsg_Create(&msg, subject, reply, (const char *)m.data, (int)m.data_len);
+		if (s == NATS_OK && m.id_len)
+			s = natsMsgHeader_Set(msg, "Nats-Msg-Id", id);
 		if (s == NATS_OK)
-			s = js_PublishMsgAsync(n->js, &msg, &po);
+			s = natsConnection_PublishMsg(n->nc, msg);
+		natsMsg_Destroy(msg);
 		if (s != NATS_OK) {
-			natsMsg_Destroy(msg);
 			spool_rewind(n->spool, rec.start);
 			n->retry_at = uv_now(n->loop) + RETRY_MS;
 			if (n->publish_errors++ == 0)
@@ -305,8 +324,9 @@ static void pump(struct sink_nats *n)
 					 natsStatus_GetText(s));
 			return;
 		}
+		n->next_seq++;
 		*ring_at(n, n->count++) = (struct inflight){
-			.msg = key, .start = rec.start, .end = rec.end, .sent_ms = uv_now(n->loop)};
+			.seq = seq, .start = rec.start, .end = rec.end, .sent_ms = uv_now(n->loop)};
 		n->unanswered++;
 	}
 }
@@ -334,19 +354,15 @@ static void maybe_rewind(struct sink_nats *n)
 	}
 	if (have)
 		spool_rewind(n->spool, from);
-	n->head = n->count = n->hint = 0;
+	n->head = n->count = 0;
 	n->rewind = false;
 	n->retry_at = uv_now(n->loop) + RETRY_MS;
 }
 
 /* Answers that will not come (lost, or overdue): treat every unanswered publish of the window
- * as failed. libnats hands back the messages it still waits for (their late acks are then
- * discarded by libnats); answers already handed over match no entry and are only destroyed. */
+ * as failed; late answers then match no entry (the window is sent again under new numbers). */
 static void give_up_window(struct sink_nats *n)
 {
-	natsMsgList pending = {0};
-	if (n->js && js_PublishAsyncGetPendingList(&pending, n->js) == NATS_OK)
-		natsMsgList_Destroy(&pending);
 	for (size_t i = 0; i < n->count; i++)
 		ring_at(n, i)->answered = true;
 	n->unanswered = 0;
@@ -371,19 +387,14 @@ static void take_answers(struct sink_nats *n)
 			n->publish_errors = 0;
 	}
 	for (size_t a = 0; a < cnt; a++) {
-		/* Acks come in publish order: look from the entry after the last match. */
-		struct inflight *f = NULL;
-		for (size_t k = 0; k < n->count; k++) {
-			size_t i = (n->hint + k) % n->count;
-			struct inflight *c = ring_at(n, i);
-			if (c->msg == v[a].msg && !c->answered) {
-				f = c;
-				n->hint = i + 1;
-				break;
-			}
-		}
-		natsMsg_Destroy(v[a].msg);
-		if (!f)
+		/* The ring holds consecutive numbers: the answer's entry is found by its own. */
+		if (!n->count || v[a].seq < ring_at(n, 0)->seq)
+			continue;
+		uint64_t i = v[a].seq - ring_at(n, 0)->seq;
+		if (i >= n->count)
+			continue;
+		struct inflight *f = ring_at(n, (size_t)i);
+		if (f->seq != v[a].seq || f->answered)
 			continue;
 		f->answered = true;
 		n->unanswered--;
@@ -402,8 +413,6 @@ static void take_answers(struct sink_nats *n)
 		spool_ack(n->spool, ring_at(n, 0)->end);
 		n->head = (n->head + 1) % n->window;
 		n->count--;
-		if (n->hint)
-			n->hint--;
 	}
 	maybe_rewind(n);
 }
@@ -504,19 +513,19 @@ static void nats_close(struct sink *base)
 	pthread_mutex_lock(&n->mu);
 	n->closing = true;
 	pthread_mutex_unlock(&n->mu);
-	/* Nothing of libnats calls us after this: answers still queued are destroyed below, later
-	 * ones by hand_over itself. */
+	/* Nothing of libnats calls us after this: answers coming now are dropped by hand_over. */
+	if (n->nc)
+		natsConnection_Close(n->nc);
+	natsSubscription_Destroy(n->acks);
+	n->acks = NULL;
 	jsCtx_Destroy(n->js);
 	n->js = NULL;
 	if (n->nc) {
-		natsConnection_Close(n->nc);
 		natsConnection_Destroy(n->nc);
 		n->nc = NULL;
 	}
 	natsOptions_Destroy(n->opts);
 	n->opts = NULL;
-	for (size_t i = 0; i < n->n_answers; i++)
-		natsMsg_Destroy(n->answers[i].msg);
 	n->n_answers = 0;
 	spool_flush(n->spool);
 	struct sink_stats st;
@@ -637,15 +646,30 @@ static int connect_js(struct sink_nats *n)
 {
 	jsOptions jo;
 	jsOptions_Init(&jo);
-	jo.PublishAsync.MaxPending = (int64_t)n->window * 2;
-	jo.PublishAsync.AckHandler = on_ack;
-	jo.PublishAsync.AckHandlerClosure = n;
 	jo.Wait = n->ack_timeout_ms;
 	/* With RetryOnFailedConnect, an unreachable server is not an error: the connection comes
 	 * up in the background (on_connected). */
 	natsStatus s = natsConnection_Connect(&n->nc, n->opts);
 	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
 		log_error("nats sink: connect: %s", natsStatus_GetText(s));
+		return -EINVAL;
+	}
+	/* The answers' subscription; libnats sends it again after every reconnect. Its queue is
+	 * bounded by the window (and late answers), so libnats's limits are lifted. */
+	natsInbox *inbox = NULL;
+	s = natsInbox_Create(&inbox);
+	if (s == NATS_OK) {
+		snprintf(n->inbox, sizeof(n->inbox), "%s", (const char *)inbox);
+		n->inbox_len = strlen(n->inbox);
+		char wild[sizeof(n->inbox) + 2];
+		snprintf(wild, sizeof(wild), "%s.*", n->inbox);
+		s = natsConnection_Subscribe(&n->acks, n->nc, wild, on_reply, n);
+	}
+	natsInbox_Destroy(inbox);
+	if (s == NATS_OK)
+		s = natsSubscription_SetPendingLimits(n->acks, -1, -1);
+	if (s != NATS_OK) {
+		log_error("nats sink: subscribing to the acks: %s", natsStatus_GetText(s));
 		return -EINVAL;
 	}
 	s = natsConnection_JetStream(&n->js, n->nc, &jo);
@@ -686,6 +710,7 @@ int sink_nats_open(const struct sink_env *env, struct sink **ret)
 	n->binary = c->format == CONFIG_SINK_BINARY;
 	n->base.formats = n->binary ? SINK_RECORD : SINK_JSON;
 	n->window = c->window;
+	n->next_seq = 1;
 	n->ack_timeout_ms = c->ack_timeout_ms;
 	snprintf(n->prefix, sizeof(n->prefix), "%s", c->subject_prefix);
 	snprintf(n->stream, sizeof(n->stream), "%s", c->stream);

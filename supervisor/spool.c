@@ -16,8 +16,8 @@
 
 #include "spool.h"
 
-#define READ_CHUNK  (256u << 10)
-#define WRITE_AT    (256u << 10) /* buffered bytes written within an append */
+#define READ_CHUNK  (64u << 10)
+#define WRITE_AT    (64u << 10) /* buffered bytes written within an append */
 #define CURSOR_FILE "cursor"
 #define CURSOR_SIZE 28 /* seg, off, idx (u64 each), CRC-32 */
 
