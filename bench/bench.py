@@ -989,8 +989,8 @@ def nats_run(a, tmp, outage):
     sup = t.p.pid
     if not outage:  # connected and the stream exists before the clock starts
         nats_wait(lambda m: m.get('tapio_sink_up{sink="nats"}') == 1, 10)
-    hwm0 = status_kib(sup, "VmHWM")
     c0 = cpu_s(sup)
+    s0 = cpu_s(srv.p.pid) if srv.p else 0.0
     rss_peak = 0
     gen.go()
     samples = []  # (t, acked)
@@ -1012,6 +1012,7 @@ def nats_run(a, tmp, outage):
         res["write_rate"] = took / r_el
         res["write_mbs"] = res["spool_bytes"] / r_el / 1e6
         srv.start()
+        s0 = cpu_s(srv.p.pid)
         m, dt = nats_wait(lambda m: m.get(K_ACK, 0) >= took and m.get(K_SPOOL, 1) == 0, 300)
         # replay: from the server's start (reconnect included) to the last ack
         res["replay_s"] = dt
@@ -1029,6 +1030,7 @@ def nats_run(a, tmp, outage):
         if lo and hi and hi[-1][0] > lo[0][0]:
             res["steady_rate"] = (hi[-1][1] - lo[0][1]) / (hi[-1][0] - lo[0][0])
     res["cpu_sup"] = (cpu_s(sup) or 0) - (c0 or 0)
+    res["cpu_srv"] = (cpu_s(srv.p.pid) or 0) - (s0 or 0)
     res["dropped"] = m.get(K_DROP, 0)
     for _ in range(20):
         rss_peak = max(rss_peak, status_kib(sup, "VmRSS") or 0)
@@ -1076,16 +1078,20 @@ def nats_bench(a, tmp):
         rows.append(["ack'd", fmt(r["took"]), fmt(r["acked"]), fmt(r.get("ack_s"), 2, " s"),
                      fmt(r.get("ack_rate")), fmt(r.get("steady_rate")),
                      fmt(1e9 * r["cpu_sup"] / r["took"] if r["took"] else None),
+                     fmt(1e9 * r["cpu_srv"] / r["took"] if r["took"] else None),
                      fmt(r["rss_peak"] / 1024, 1, " MiB"), fmt(r["dropped"] + r["pipeline_lost"])])
     table(["run", "events taken", "acked", "until last ack", "ack'd events/s", "steady acks/s",
-           "tapiod ns CPU/event", "tapiod peak RSS", "lost"], rows)
+           "tapiod ns CPU/event", "nats-server ns CPU/event", "tapiod peak RSS", "lost"], rows)
     rows = []
     for r in outs:
         rows.append([fmt(r["took"]), fmt(r["write_rate"]), fmt(r["write_mbs"], 1, " MB/s"),
                      fmt(r["acked"]), fmt(r.get("replay_s"), 2, " s"), fmt(r.get("replay_rate")),
+                     fmt(1e9 * r["cpu_sup"] / r["took"] if r["took"] else None),
+                     fmt(1e9 * r["cpu_srv"] / r["took"] if r["took"] else None),
                      fmt(r["rss_peak"] / 1024, 1, " MiB"), fmt(r["dropped"] + r["pipeline_lost"])])
     table(["events spooled", "spool write events/s", "spool write", "acked after",
-           "replay time", "replay events/s", "tapiod peak RSS", "lost"], rows)
+           "replay time", "replay events/s", "tapiod ns CPU/event (load + replay)",
+           "nats-server ns CPU/event (replay)", "tapiod peak RSS", "lost"], rows)
     # the spool alone: append, then read back and acknowledge (bench/spool_bench.c)
     sb = []
     for i in range(a.nats_reps):
@@ -1112,13 +1118,17 @@ def nats_bench(a, tmp):
                write=med([r["write_rate"] for r in outs]),
                replay=med([r.get("replay_rate") for r in outs]),
                rss=med([r["rss_peak"] for r in runs + outs]),
+               srv_ns=med([1e9 * r["cpu_srv"] / r["took"] for r in outs if r["took"]]),
+               sup_ns=med([1e9 * r["cpu_sup"] / r["took"] for r in runs if r["took"]]),
                spool_append=med([v["records"] / v["append_ns"] * 1e9 for v in sb]),
                spool_replay=med([v["records"] / v["replay_ns"] * 1e9 for v in sb]))
     say(f"Medians: **{fmt(res['ack'])} ack'd events/s** (steady {fmt(res['steady'])}/s); spool "
         f"write {fmt(res['write'])} events/s (capped by the input rate), replay "
         f"{fmt(res['replay'])} events/s; tapiod peak RSS {fmt(res['rss'] / 1024, 1, ' MiB')}; "
         f"the spool alone appends {fmt(res['spool_append'])} and replays "
-        f"{fmt(res['spool_replay'])} records/s.")
+        f"{fmt(res['spool_replay'])} records/s. CPU per event: tapiod {fmt(res['sup_ns'])} ns, "
+        f"nats-server {fmt(res['srv_ns'])} ns (replay): on two CPUs shared with the generator "
+        "and the worker during the load, their sum bounds the ack'd rate.")
     say()
     return res
 
