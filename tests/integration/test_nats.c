@@ -81,14 +81,31 @@ static void server_stop(struct nats_server *s)
 	s->pid = 0;
 }
 
+/* Whether nobody listens on (or is bound to) 127.0.0.1:port now. */
+static bool port_free(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
 static void server_init(struct nats_server *s)
 {
 	harness_require_root();
 	if (!have_nats_server())
 		cr_skip_test("nats-server is not installed (scripts/install-deps.sh)");
 	memset(s, 0, sizeof(*s));
-	/* A port of our own: tests of other processes may hold others. */
-	s->port = 20000 + (int)(getpid() % 20000);
+	/* A port of our own, below the ephemeral range, free now. */
+	s->port = 20000 + (int)(getpid() % 12000);
+	for (int k = 0; k < 64 && !port_free(s->port); k++)
+		s->port = 20000 + (int)((getpid() + 97 * (k + 1)) % 12000);
 	snprintf(s->dir, sizeof(s->dir), "/tmp/tapio-nats-XXXXXX");
 	cr_assert_not_null(mkdtemp(s->dir));
 	snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
@@ -485,7 +502,7 @@ Test(nats_sink, binary_payloads_decode_as_events_with_the_message_id, .timeout =
 
 struct cluster {
 	struct nats_server n[3];
-	int route_base;
+	int route_base, http_port;
 	char urls[200];
 	char dir[40];
 };
@@ -527,9 +544,20 @@ static void cluster_init(struct cluster *c)
 	if (!have_nats_server())
 		cr_skip_test("nats-server is not installed (scripts/install-deps.sh)");
 	memset(c, 0, sizeof(*c));
-	/* Ports of our own: 3 client ports and 3 route ports. */
-	int base = 21000 + (int)(getpid() % 4000) * 8;
+	/* Ports of our own, below the kernel's ephemeral range (32768 on): 3 client ports, 3
+	 * route ports and tapiod's HTTP port, all free now. */
+	int base = 0;
+	for (int k = 0; k < 64 && !base; k++) {
+		int b = 21000 + (int)((getpid() + k * 97) % 1400) * 8;
+		bool all = true;
+		for (int p = 1; p <= 7 && all; p++)
+			all = port_free(b + p);
+		if (all)
+			base = b;
+	}
+	cr_assert_gt(base, 0, "seven free ports");
 	c->route_base = base + 4;
+	c->http_port = base + 7;
 	snprintf(c->dir, sizeof(c->dir), "/tmp/tapio-natsc-XXXXXX");
 	cr_assert_not_null(mkdtemp(c->dir));
 	size_t at = 0;
@@ -866,7 +894,7 @@ Test(nats_cluster, a_leader_kill_and_a_60s_outage_under_load_lose_and_double_not
 
 	struct paced gen;
 	paced_start(&gen, CLUSTER_RATE);
-	int http_port = 30000 + (int)(getpid() % 20000);
+	int http_port = c.http_port;
 	char top[256], sinks[1024], collectors[256], spool[128];
 	snprintf(top, sizeof(top), "http:\n  port: %d\n", http_port);
 	snprintf(spool, sizeof(spool), "%s/spool", c.dir);
