@@ -890,9 +890,253 @@ def profiles(a, tmp):
     table(["self", "process", "object", "symbol"], perf_top(path))
 
 
+# ---- 5. NATS JetStream sink ---------------------------------------------------------------
+
+NATS_PORT, NATS_HTTP = 14299, 19499
+
+
+class NatsServer:
+    """A single-node nats-server -js on loopback, its store in tmp."""
+
+    def __init__(self, tmp, port=NATS_PORT):
+        self.dir = tempfile.mkdtemp(prefix="nats-", dir=tmp)
+        self.port, self.p = port, None
+
+    def start(self):
+        self.p = subprocess.Popen(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port),
+                                   "-sd", self.dir], stdout=subprocess.DEVNULL,
+                                  stderr=open(os.path.join(self.dir, "server.log"), "ab"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nats-server did not come up")
+
+    def stop(self):
+        if self.p:
+            self.p.terminate()
+            self.p.wait()
+            self.p = None
+
+
+def scrape(port=NATS_HTTP):
+    """{metric{labels}: value} from tapiod's /metrics; {} when it does not answer."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        buf = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            buf += b
+        s.close()
+    except OSError:
+        return {}
+    out = {}
+    for line in buf.decode(errors="replace").split("\r\n\r\n", 1)[-1].splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
+    return out
+
+
+def nats_sink_yaml(tmp, spool, window=None):
+    w = f"    window: {window}\n" if window else ""
+    return ("sinks:\n  stdout:\n    enabled: false\n  nats:\n    enabled: true\n"
+            f"    servers: [nats://127.0.0.1:{NATS_PORT}]\n    format: binary\n"
+            f"    stream: TAPIOBENCH\n    reconnect_wait_ms: 100\n{w}"
+            f"    spool:\n      dir: {spool}\n      fsync: segment\n"
+            f"http:\n  enabled: true\n  port: {NATS_HTTP}\n")
+
+
+def nats_wait(pred, timeout, step=0.05):
+    """Poll /metrics until pred(metrics) holds: (metrics, seconds) or (last metrics, None)."""
+    t0 = time.monotonic()
+    m = {}
+    while time.monotonic() - t0 < timeout:
+        m = scrape()
+        if m and pred(m):
+            return m, time.monotonic() - t0
+        time.sleep(step)
+    return m, None
+
+
+K_ACK = 'tapio_sink_acknowledged_events_total{sink="nats"}'
+K_TOOK = 'tapio_sink_events_total{sink="nats"}'
+K_SPOOL = 'tapio_sink_spool_bytes{sink="nats"}'
+K_DROP = 'tapio_sink_dropped_events_total{sink="nats"}'
+
+
+def nats_run(a, tmp, outage):
+    """One run: the bench collector at a_nats_rate for a.nats_secs into the NATS sink. With
+    outage, the server is down while the load runs (everything goes to the spool) and starts
+    after it: the spool's write rate, then its replay rate. Without, the ack'd rate."""
+    srv = NatsServer(tmp)
+    spool = tempfile.mkdtemp(prefix="spool-", dir=tmp)
+    if not outage:
+        srv.start()
+    gen = Gen([os.path.join(BBIN, "getppid_gen"), "--rate", str(a.nats_rate), "--seconds",
+               str(a.nats_secs), "--wait"])
+    t = Tapio(tmp, {"bench": {"pid": gen.pid}}, extra=nats_sink_yaml(tmp, spool),
+              stats_interval=1)
+    sup = t.p.pid
+    if not outage:  # connected and the stream exists before the clock starts
+        nats_wait(lambda m: m.get('tapio_sink_up{sink="nats"}') == 1, 10)
+    c0 = cpu_s(sup)
+    s0 = cpu_s(srv.p.pid) if srv.p else 0.0
+    rss_peak = 0
+    gen.go()
+    samples = []  # (t, acked)
+    while gen.p.poll() is None:
+        m = scrape()
+        samples.append((time.monotonic() - gen.t0, m.get(K_ACK, 0), m.get(K_TOOK, 0)))
+        rss_peak = max(rss_peak, status_kib(sup, "VmRSS") or 0)
+        time.sleep(0.1)
+    r = gen.wait()
+    r_el = r["elapsed_ns"] / 1e9
+    res = dict(calls=r["calls"], gen_rate=r["calls"] / r_el)
+    # tapiod took every call (the pipeline's counters settle within its 1 s stats period)
+    m, _ = nats_wait(lambda m: m.get(K_TOOK, 0) >= r["calls"], 15)
+    took = m.get(K_TOOK, 0)
+    res["took"] = took
+    if outage:
+        # write: what the spool took while the server was down, over the generator's time
+        res["spool_bytes"] = m.get(K_SPOOL, 0)
+        res["write_rate"] = took / r_el
+        res["write_mbs"] = res["spool_bytes"] / r_el / 1e6
+        srv.start()
+        s0 = cpu_s(srv.p.pid)
+        m, dt = nats_wait(lambda m: m.get(K_ACK, 0) >= took and m.get(K_SPOOL, 1) == 0, 300)
+        # replay: from the server's start (reconnect included) to the last ack
+        res["replay_s"] = dt
+        res["replay_rate"] = took / dt if dt else None
+        res["acked"] = m.get(K_ACK, 0)
+    else:
+        m, dt = nats_wait(lambda m: m.get(K_ACK, 0) >= took, 300)
+        total = time.monotonic() - gen.t0
+        res["acked"] = m.get(K_ACK, 0)
+        res["ack_s"] = total if dt is not None else None
+        res["ack_rate"] = took / total if dt is not None else None
+        # steady: the ack rate between 20 % and 90 % of the load's time
+        lo = [s for s in samples if s[0] >= 0.2 * a.nats_secs]
+        hi = [s for s in samples if s[0] <= 0.9 * a.nats_secs]
+        if lo and hi and hi[-1][0] > lo[0][0]:
+            res["steady_rate"] = (hi[-1][1] - lo[0][1]) / (hi[-1][0] - lo[0][0])
+    res["cpu_sup"] = (cpu_s(sup) or 0) - (c0 or 0)
+    res["cpu_srv"] = (cpu_s(srv.p.pid) or 0) - (s0 or 0)
+    res["dropped"] = m.get(K_DROP, 0)
+    for _ in range(20):
+        rss_peak = max(rss_peak, status_kib(sup, "VmRSS") or 0)
+    res["hwm"] = status_kib(sup, "VmHWM")
+    res["rss_peak"] = rss_peak
+    t.stop()
+    srv.stop()
+    st = t.final_stats().get("bench", {})
+    res["pipeline_lost"] = sum(st.get(k, 0) for k in ("kernel", "worker_queue", "seq_gaps",
+                                                       "sink"))
+    shutil.rmtree(srv.dir, ignore_errors=True)
+    shutil.rmtree(spool, ignore_errors=True)
+    return res
+
+
+def nats_bench(a, tmp):
+    say("## 5. NATS JetStream sink (bench collector, binary format, single-node JetStream)")
+    say()
+    if not shutil.which("nats-server"):
+        say("nats-server is not installed: not measured.")
+        say()
+        return None
+    say(f"nats-server {pkg_version('nats-server')} (`-js`, file storage) and tapiod on the same "
+        f"two CPUs; getppid_gen at {a.nats_rate:,} calls/s for {a.nats_secs} s into the bench "
+        "collector, the NATS sink in the binary format, a stream created by tapiod, "
+        "`spool.fsync: segment`, the default window. **Ack'd**: events tapiod took / time from "
+        "the generator's start to the last JetStream ack (read from `/metrics` every 50 ms); "
+        "the sink is slower than the input, so the spool absorbs the difference and this is the "
+        "sink's ceiling. **Steady**: the ack rate between 20 % and 90 % of the load. "
+        "**Spool write**: the server is down while the load runs, so every event goes only to "
+        "the spool; **replay**: the server starts after the load, time from its start to the "
+        "last ack of the backlog (reconnect included). Medians of "
+        f"{a.nats_reps}.")
+    say()
+    runs = []
+    for i in range(a.nats_reps):
+        log(f"nats: ack'd throughput {i + 1}/{a.nats_reps}")
+        runs.append(nats_run(a, tmp, outage=False))
+    outs = []
+    for i in range(a.nats_reps):
+        log(f"nats: spool write/replay {i + 1}/{a.nats_reps}")
+        outs.append(nats_run(a, tmp, outage=True))
+    rows = []
+    for r in runs:
+        rows.append(["ack'd", fmt(r["took"]), fmt(r["acked"]), fmt(r.get("ack_s"), 2, " s"),
+                     fmt(r.get("ack_rate")), fmt(r.get("steady_rate")),
+                     fmt(1e9 * r["cpu_sup"] / r["took"] if r["took"] else None),
+                     fmt(1e9 * r["cpu_srv"] / r["took"] if r["took"] else None),
+                     fmt(r["rss_peak"] / 1024, 1, " MiB"), fmt(r["dropped"] + r["pipeline_lost"])])
+    table(["run", "events taken", "acked", "until last ack", "ack'd events/s", "steady acks/s",
+           "tapiod ns CPU/event", "nats-server ns CPU/event", "tapiod peak RSS", "lost"], rows)
+    rows = []
+    for r in outs:
+        rows.append([fmt(r["took"]), fmt(r["write_rate"]), fmt(r["write_mbs"], 1, " MB/s"),
+                     fmt(r["acked"]), fmt(r.get("replay_s"), 2, " s"), fmt(r.get("replay_rate")),
+                     fmt(1e9 * r["cpu_sup"] / r["took"] if r["took"] else None),
+                     fmt(1e9 * r["cpu_srv"] / r["took"] if r["took"] else None),
+                     fmt(r["rss_peak"] / 1024, 1, " MiB"), fmt(r["dropped"] + r["pipeline_lost"])])
+    table(["events spooled", "spool write events/s", "spool write", "acked after",
+           "replay time", "replay events/s", "tapiod ns CPU/event (load + replay)",
+           "nats-server ns CPU/event (replay)", "tapiod peak RSS", "lost"], rows)
+    # the spool alone: append, then read back and acknowledge (bench/spool_bench.c)
+    sb = []
+    for i in range(a.nats_reps):
+        d = tempfile.mkdtemp(prefix="spoolbench-", dir="/var/tmp")
+        try:
+            out = subprocess.run([os.path.join(BBIN, "spool_bench"), d, str(a.spool_n),
+                                  "segment"], capture_output=True, text=True, check=True).stdout
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        v = dict((k, int(x)) for k, x in re.findall(r"(\w+)=(\d+)", out))
+        sb.append(v)
+    rows = [[fmt(v["records"]), fmt(v["records"] / v["append_ns"] * 1e9),
+             fmt(v["bytes"] / v["append_ns"] * 1e3, 0, " MB/s"),
+             fmt(v["records"] / v["replay_ns"] * 1e9),
+             fmt(v["bytes"] / v["replay_ns"] * 1e3, 0, " MB/s")] for v in sb]
+    say(f"The spool alone (`bench/spool_bench`, /var/tmp, `fsync: segment`): {a.spool_n:,} "
+        "records of a bench event's size (110-byte payload, subject, id: 179 bytes with the "
+        "header) appended with a flush every 256 (the sink flushes once per loop wakeup), then "
+        "read back in order, decoded and acknowledged (segments deleted).")
+    say()
+    table(["records", "append records/s", "append", "replay records/s", "replay"], rows)
+    res = dict(ack=med([r.get("ack_rate") for r in runs]),
+               steady=med([r.get("steady_rate") for r in runs]),
+               write=med([r["write_rate"] for r in outs]),
+               replay=med([r.get("replay_rate") for r in outs]),
+               rss=med([r["rss_peak"] for r in runs + outs]),
+               srv_ns=med([1e9 * r["cpu_srv"] / r["took"] for r in outs if r["took"]]),
+               sup_ns=med([1e9 * r["cpu_sup"] / r["took"] for r in runs if r["took"]]),
+               spool_append=med([v["records"] / v["append_ns"] * 1e9 for v in sb]),
+               spool_replay=med([v["records"] / v["replay_ns"] * 1e9 for v in sb]))
+    say(f"Medians: **{fmt(res['ack'])} ack'd events/s** (steady {fmt(res['steady'])}/s); spool "
+        f"write {fmt(res['write'])} events/s (capped by the input rate), replay "
+        f"{fmt(res['replay'])} events/s; tapiod peak RSS {fmt(res['rss'] / 1024, 1, ' MiB')}; "
+        f"the spool alone appends {fmt(res['spool_append'])} and replays "
+        f"{fmt(res['spool_replay'])} records/s. CPU per event: tapiod {fmt(res['sup_ns'])} ns, "
+        f"nats-server {fmt(res['srv_ns'])} ns (replay): on two CPUs shared with the generator "
+        "and the worker during the load, their sum bounds the ack'd rate.")
+    say()
+    return res
+
+
 # ---- main ---------------------------------------------------------------------------------
 
-PEERS_AND_US = ("tapiod", "execsnoop", "bpftrace", "redis-server", "getppid_gen", "execstorm")
+PEERS_AND_US = ("tapiod", "execsnoop", "bpftrace", "redis-server", "getppid_gen", "execstorm",
+                "nats-server")
 
 
 def stray_tools():
@@ -914,16 +1158,18 @@ def stray_tools():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny counts, one repetition")
-    ap.add_argument("--only", default="storm,pipeline,redis,footprint,profile")
+    ap.add_argument("--only", default="storm,pipeline,redis,footprint,nats,profile")
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
     a = ap.parse_args()
     if a.smoke:
         a.reps, a.execs, a.parallel, a.pipe_secs = 1, 300, 2, 1
         a.rates, a.flat_reps, a.redis_n, a.kills = [50000], 1, 20000, 2
+        a.nats_rate, a.nats_secs, a.nats_reps, a.spool_n = 50000, 1, 1, 10000
     else:
         a.reps, a.execs, a.parallel, a.pipe_secs = 7, 4000, 2, 4
         a.rates = [50000, 100000, 150000, 200000, 250000, 300000, 400000, 500000, 700000, 1000000]
         a.flat_reps, a.redis_n, a.kills = 3, 2000000, 20
+        a.nats_rate, a.nats_secs, a.nats_reps, a.spool_n = 500000, 4, 3, 2000000
     only = set(a.only.split(","))
     stray = stray_tools()
     if stray:
@@ -1031,6 +1277,12 @@ def main():
                 targets.append(("start-up to all READY (median)", "≤ 2 s",
                                 fmt(med([s[0] for s in startup]) * 1000, 0, " ms"),
                                 med([s[0] for s in startup]) <= 2))
+        if "nats" in only:
+            nr = nats_bench(a, tmp)
+            if nr:
+                targets.append(("NATS JetStream, binary, ack'd events/s", "≥ 200,000/s",
+                                f"{fmt(nr['ack'])}/s", nr["ack"] is not None and
+                                nr["ack"] >= 200000))
         if "profile" in only and not a.smoke:
             profiles(a, tmp)
     finally:
@@ -1042,7 +1294,7 @@ def main():
            for n, g, m, ok in targets])
     say(f"Total bench time: {time.monotonic() - started:.0f} s.")
     os.makedirs(a.results, exist_ok=True)
-    name = f"{date}{'-smoke' if a.smoke else ''}.md"
+    name = f"{date}{'-nats' if only == {'nats'} else ''}{'-smoke' if a.smoke else ''}.md"
     with open(os.path.join(a.results, name), "w") as f:
         f.write("\n".join(OUT) + "\n")
     print(f"written: bench/results/{name}")

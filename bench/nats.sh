@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The NATS JetStream sink under faults (issue 20), as root, not part of `make bench` yet:
+# The NATS JetStream sink under faults (issue 20), as root, by hand with parameters (CI runs the
+# same scenario as the nats_cluster integration test; make bench measures the throughput):
 # a three-node JetStream cluster on loopback, a stream of three replicas for tapio.>, and
 # tapiod publishing the bench collector's getppid() events (binary format) at RATE events/s.
 # After WARM s the stream leader is killed with SIGKILL (and restarted 10 s later); then all

@@ -13,8 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Peers and tools: libbpf-tools (execsnoop), bpftrace, redis-server + redis-tools
-# (redis-benchmark, redis-cli), linux-perf (profiles), python3 (the driver).
-PKGS="libbpf-tools bpftrace redis-server redis-tools linux-perf python3"
+# (redis-benchmark, redis-cli), linux-perf (profiles), python3 (the driver), nats-server (the
+# NATS sink's JetStream).
+PKGS="libbpf-tools bpftrace redis-server redis-tools linux-perf python3 nats-server"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -49,6 +50,14 @@ for prog in execstorm getppid_gen; do
 		${CC:-cc} $BENCH_CFLAGS -o "build/bench/$prog" "bench/$prog.c"
 	fi
 done
+# The NATS sink's spool on its own (workload 5).
+if [ ! -x build/bench/spool_bench ] || [ bench/spool_bench.c -nt build/bench/spool_bench ] ||
+	[ supervisor/spool.c -nt build/bench/spool_bench ]; then
+	echo "  CC       bench/spool_bench.c"
+	# shellcheck disable=SC2086
+	${CC:-cc} $BENCH_CFLAGS -Isupervisor -o build/bench/spool_bench bench/spool_bench.c \
+		supervisor/spool.c -lz
+fi
 
 # bpftrace raises RLIMIT_MEMLOCK itself and warns when it cannot; give every tool the same room.
 ulimit -l unlimited 2>/dev/null || true

@@ -5,6 +5,15 @@
 // window or a crash therefore only delays events: they wait on disk (bounded, counted) and go
 // out in order, before newer ones, once the server is back.
 //
+// A JetStream publish is a core NATS publish with a reply subject, answered on it with a
+// PubAck ({"stream":..,"seq":..} or {"error":..}). We publish with core natsConnection_PublishMsg
+// to <inbox>.<n>, n the publish's number, and read the answers on one subscription to
+// <inbox>.*: the number finds the window entry directly, and nothing of the message stays in
+// libnats after the publish. (libnats's js_PublishMsgAsync keeps every message, a hash entry and,
+// with MaxWait, a timeout record per publish, parses each ack into a JSON tree, and its
+// timeout records outlive the acks: several times the CPU per event, and memory per event
+// rate rather than per window.)
+//
 // Threads: libnats (nats.c) runs its own threads for the socket, acks and reconnects. We do not
 // use its libuv adapter: acks and connection callbacks still arrive on libnats's threads with
 // it, and the adapter must own the loop's thread for its socket. Instead the callbacks only
@@ -12,6 +21,7 @@
 // window, publish calls, counters) belongs to the loop's thread.
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,10 +40,17 @@
 #define DEFAULT_URL	 "nats://127.0.0.1:4222"
 #define TOKEN_MAX	 4096
 #define STREAM_MAX_BYTES (-1)
+#define TRIM_IDLE_MS	 2000
+/* libnats's buffers: the socket write buffer, and the one publishes go to while it reconnects
+ * (allocated at each disconnect; 8 MiB by default). The loop stops publishing when it sees the
+ * disconnect, so only the window's publishes of that moment land there; more are refused
+ * (NATS_INSUFFICIENT_BUFFER) and wait in the spool. */
+#define IO_BUF_BYTES	    (64 << 10)
+#define RECONNECT_BUF_BYTES (1 << 20)
 
-/* A publish awaiting its ack. msg is only a key: libnats owns it until the ack hands it back. */
+/* A publish awaiting its ack; the ring holds consecutive publish numbers from its head on. */
 struct inflight {
-	natsMsg *msg;
+	uint64_t seq;
 	struct spool_pos start, end;
 	uint64_t sent_ms; /* uv_now() */
 	bool answered, acked;
@@ -41,7 +58,7 @@ struct inflight {
 
 /* What libnats's threads hand to the loop. */
 struct answer {
-	natsMsg *msg; /* owned by the receiver */
+	uint64_t seq;
 	bool ok;
 };
 
@@ -61,8 +78,12 @@ struct sink_nats {
 
 	natsOptions *opts;
 	natsConnection *nc;
-	jsCtx *js;
-	char *token; /* owned, for natsOptions_SetToken */
+	natsSubscription *acks;
+	jsCtx *js; /* only to create the stream */
+	char inbox[64];
+	size_t inbox_len;
+	uint64_t next_seq; /* the next publish's number, from 1 */
+	char *token;	   /* owned, for natsOptions_SetToken */
 	char stream[128], prefix[128], node[64];
 	bool binary;
 	int64_t ack_timeout_ms;
@@ -79,6 +100,8 @@ struct sink_nats {
 	size_t enc_cap;
 
 	uint64_t written, spool_refused, lost, acked, failed, publish_errors, bad_records;
+	uint64_t timeouts;
+	uint64_t trim_due; /* uv_now() at which to malloc_trim once the window is idle */
 	bool warned_full;
 };
 
@@ -86,31 +109,42 @@ static const struct sink_ops nats_ops;
 
 /* ---- libnats's threads --------------------------------------------------------------------- */
 
-static void hand_over(struct sink_nats *n, natsMsg *msg, bool ok)
+static void hand_over(struct sink_nats *n, uint64_t seq, bool ok)
 {
 	pthread_mutex_lock(&n->mu);
 	if (n->closing) {
 		pthread_mutex_unlock(&n->mu);
-		natsMsg_Destroy(msg);
 		return;
 	}
-	/* At most window publishes await their answer, so this never fills; if it did, the
-	 * loop sends the whole window again. */
+	/* At most window publishes await their answer, so this rarely fills (late answers to
+	 * a window given up); if it does, the loop sends the whole window again. */
 	if (n->n_answers == n->window) {
 		n->answers_lost = true;
 		uv_async_send(&n->wake);
 		pthread_mutex_unlock(&n->mu);
-		natsMsg_Destroy(msg);
 		return;
 	}
-	n->answers[n->n_answers++] = (struct answer){msg, ok};
+	n->answers[n->n_answers++] = (struct answer){seq, ok};
 	uv_async_send(&n->wake);
 	pthread_mutex_unlock(&n->mu);
 }
 
-static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+/* An answer on <inbox>.<n>: a PubAck has "seq"; an error has "error"; a no-responders status
+ * (no stream for the subject) has no data. */
+static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
-	hand_over(closure, msg, pa != NULL && pae == NULL);
+	struct sink_nats *n = closure;
+	const char *subj = natsMsg_GetSubject(msg);
+	const char *data = natsMsg_GetData(msg);
+	int len = natsMsg_GetDataLength(msg);
+	uint64_t seq = 0;
+	if (subj && strlen(subj) > n->inbox_len + 1)
+		seq = strtoull(subj + n->inbox_len + 1, NULL, 10);
+	bool ok = data && len > 0 && memmem(data, (size_t)len, "\"seq\"", 5) &&
+		  !memmem(data, (size_t)len, "\"error\"", 7);
+	natsMsg_Destroy(msg);
+	if (seq)
+		hand_over(n, seq, ok);
 }
 
 static void set_connected(struct sink_nats *n, bool up)
@@ -271,19 +305,18 @@ static void pump(struct sink_nats *n)
 		subject[m.subject_len] = '\0';
 		memcpy(id, m.id, m.id_len);
 		id[m.id_len] = '\0';
+		char reply[sizeof(n->inbox) + 24];
+		uint64_t seq = n->next_seq;
+		snprintf(reply, sizeof(reply), "%s.%llu", n->inbox, (unsigned long long)seq);
 		natsMsg *msg = NULL;
 		natsStatus s =
-			natsMsg_Create(&msg, subject, NULL, (const char *)m.data, (int)m.data_len);
-		jsPubOptions po;
-		jsPubOptions_Init(&po);
-		po.MaxWait = n->ack_timeout_ms;
-		if (m.id_len)
-			po.MsgId = id;
-		natsMsg *key = msg;
+			natsMsg_Create(&msg, subject, reply, (const char *)m.data, (int)m.data_len);
+		if (s == NATS_OK && m.id_len)
+			s = natsMsgHeader_Set(msg, "Nats-Msg-Id", id);
 		if (s == NATS_OK)
-			s = js_PublishMsgAsync(n->js, &msg, &po);
+			s = natsConnection_PublishMsg(n->nc, msg);
+		natsMsg_Destroy(msg);
 		if (s != NATS_OK) {
-			natsMsg_Destroy(msg);
 			spool_rewind(n->spool, rec.start);
 			n->retry_at = uv_now(n->loop) + RETRY_MS;
 			if (n->publish_errors++ == 0)
@@ -291,8 +324,9 @@ static void pump(struct sink_nats *n)
 					 natsStatus_GetText(s));
 			return;
 		}
+		n->next_seq++;
 		*ring_at(n, n->count++) = (struct inflight){
-			.msg = key, .start = rec.start, .end = rec.end, .sent_ms = uv_now(n->loop)};
+			.seq = seq, .start = rec.start, .end = rec.end, .sent_ms = uv_now(n->loop)};
 		n->unanswered++;
 	}
 }
@@ -326,7 +360,7 @@ static void maybe_rewind(struct sink_nats *n)
 }
 
 /* Answers that will not come (lost, or overdue): treat every unanswered publish of the window
- * as failed; late answers then match no entry and are only destroyed. */
+ * as failed; late answers then match no entry (the window is sent again under new numbers). */
 static void give_up_window(struct sink_nats *n)
 {
 	for (size_t i = 0; i < n->count; i++)
@@ -353,16 +387,14 @@ static void take_answers(struct sink_nats *n)
 			n->publish_errors = 0;
 	}
 	for (size_t a = 0; a < cnt; a++) {
-		struct inflight *f = NULL;
-		for (size_t i = 0; i < n->count; i++) {
-			struct inflight *c = ring_at(n, i);
-			if (c->msg == v[a].msg && !c->answered) {
-				f = c;
-				break;
-			}
-		}
-		natsMsg_Destroy(v[a].msg);
-		if (!f)
+		/* The ring holds consecutive numbers: the answer's entry is found by its own. */
+		if (!n->count || v[a].seq < ring_at(n, 0)->seq)
+			continue;
+		uint64_t i = v[a].seq - ring_at(n, 0)->seq;
+		if (i >= n->count)
+			continue;
+		struct inflight *f = ring_at(n, (size_t)i);
+		if (f->seq != v[a].seq || f->answered)
 			continue;
 		f->answered = true;
 		n->unanswered--;
@@ -397,19 +429,28 @@ static void on_tick(uv_timer_t *h)
 	struct sink_nats *n = h->data;
 	spool_flush(n->spool);
 	take_answers(n);
-	/* libnats answers every publish within ack_timeout_ms; should one never come, the
-	 * window would stay full forever. */
+	/* A publish without its answer after ack_timeout_ms (lost with a server or a stream
+	 * leader, or in an outage): the window is sent again from the spool. */
 	for (size_t i = 0; i < n->count; i++) {
 		struct inflight *f = ring_at(n, i);
-		if (!f->answered &&
-		    uv_now(n->loop) > f->sent_ms + 3 * (uint64_t)n->ack_timeout_ms + 1000) {
-			log_warn("nats sink: no answer to a publish in %llu ms; sending again",
-				 (unsigned long long)(uv_now(n->loop) - f->sent_ms));
+		if (!f->answered && uv_now(n->loop) > f->sent_ms + (uint64_t)n->ack_timeout_ms) {
+			if (n->is_connected)
+				log_warn("nats sink: no ack in %llu ms; sending again from the "
+					 "spool",
+					 (unsigned long long)(uv_now(n->loop) - f->sent_ms));
+			n->timeouts++;
 			give_up_window(n);
 			maybe_rewind(n);
 			break;
 		}
 	}
+	/* After a burst (a replay, an outage), give the heap's free pages back. */
+	if (n->count == 0 && n->trim_due && uv_now(n->loop) >= n->trim_due) {
+		malloc_trim(0);
+		n->trim_due = 0;
+	}
+	if (n->count)
+		n->trim_due = uv_now(n->loop) + TRIM_IDLE_MS;
 	pump(n);
 }
 
@@ -472,19 +513,19 @@ static void nats_close(struct sink *base)
 	pthread_mutex_lock(&n->mu);
 	n->closing = true;
 	pthread_mutex_unlock(&n->mu);
-	/* Nothing of libnats calls us after this: answers still queued are destroyed below, later
-	 * ones by hand_over itself. */
+	/* Nothing of libnats calls us after this: answers coming now are dropped by hand_over. */
+	if (n->nc)
+		natsConnection_Close(n->nc);
+	natsSubscription_Destroy(n->acks);
+	n->acks = NULL;
 	jsCtx_Destroy(n->js);
 	n->js = NULL;
 	if (n->nc) {
-		natsConnection_Close(n->nc);
 		natsConnection_Destroy(n->nc);
 		n->nc = NULL;
 	}
 	natsOptions_Destroy(n->opts);
 	n->opts = NULL;
-	for (size_t i = 0; i < n->n_answers; i++)
-		natsMsg_Destroy(n->answers[i].msg);
 	n->n_answers = 0;
 	spool_flush(n->spool);
 	struct sink_stats st;
@@ -568,6 +609,8 @@ static int setup_options(struct sink_nats *n, const struct config *cfg)
 	NATS_TRY("name", natsOptions_SetName(n->opts, name));
 	NATS_TRY("reconnect", natsOptions_SetMaxReconnect(n->opts, -1));
 	NATS_TRY("reconnect wait", natsOptions_SetReconnectWait(n->opts, c->reconnect_wait_ms));
+	NATS_TRY("io buffer", natsOptions_SetIOBufSize(n->opts, IO_BUF_BYTES));
+	NATS_TRY("reconnect buffer", natsOptions_SetReconnectBufSize(n->opts, RECONNECT_BUF_BYTES));
 	NATS_TRY("retry on failed connect",
 		 natsOptions_SetRetryOnFailedConnect(n->opts, true, on_connected, n));
 	NATS_TRY("callbacks", natsOptions_SetDisconnectedCB(n->opts, on_disconnected, n));
@@ -603,15 +646,30 @@ static int connect_js(struct sink_nats *n)
 {
 	jsOptions jo;
 	jsOptions_Init(&jo);
-	jo.PublishAsync.MaxPending = (int64_t)n->window * 2;
-	jo.PublishAsync.AckHandler = on_ack;
-	jo.PublishAsync.AckHandlerClosure = n;
 	jo.Wait = n->ack_timeout_ms;
 	/* With RetryOnFailedConnect, an unreachable server is not an error: the connection comes
 	 * up in the background (on_connected). */
 	natsStatus s = natsConnection_Connect(&n->nc, n->opts);
 	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
 		log_error("nats sink: connect: %s", natsStatus_GetText(s));
+		return -EINVAL;
+	}
+	/* The answers' subscription; libnats sends it again after every reconnect. Its queue is
+	 * bounded by the window (and late answers), so libnats's limits are lifted. */
+	natsInbox *inbox = NULL;
+	s = natsInbox_Create(&inbox);
+	if (s == NATS_OK) {
+		snprintf(n->inbox, sizeof(n->inbox), "%s", (const char *)inbox);
+		n->inbox_len = strlen(n->inbox);
+		char wild[sizeof(n->inbox) + 2];
+		snprintf(wild, sizeof(wild), "%s.*", n->inbox);
+		s = natsConnection_Subscribe(&n->acks, n->nc, wild, on_reply, n);
+	}
+	natsInbox_Destroy(inbox);
+	if (s == NATS_OK)
+		s = natsSubscription_SetPendingLimits(n->acks, -1, -1);
+	if (s != NATS_OK) {
+		log_error("nats sink: subscribing to the acks: %s", natsStatus_GetText(s));
 		return -EINVAL;
 	}
 	s = natsConnection_JetStream(&n->js, n->nc, &jo);
@@ -652,6 +710,7 @@ int sink_nats_open(const struct sink_env *env, struct sink **ret)
 	n->binary = c->format == CONFIG_SINK_BINARY;
 	n->base.formats = n->binary ? SINK_RECORD : SINK_JSON;
 	n->window = c->window;
+	n->next_seq = 1;
 	n->ack_timeout_ms = c->ack_timeout_ms;
 	snprintf(n->prefix, sizeof(n->prefix), "%s", c->subject_prefix);
 	snprintf(n->stream, sizeof(n->stream), "%s", c->stream);
@@ -694,6 +753,10 @@ int sink_nats_open(const struct sink_env *env, struct sink **ret)
 	uv_unref((uv_handle_t *)&n->tick);
 	uv_unref((uv_handle_t *)&n->wake);
 
+	/* libnats's threads (socket reader, flusher, ack delivery, timers) would each get a
+	 * malloc arena of their own, whose freed pages stay resident; before they start, the
+	 * process is limited to one (tcache keeps the fast path lock-free). */
+	mallopt(M_ARENA_MAX, 1);
 	r = setup_options(n, cfg);
 	if (r == 0)
 		r = connect_js(n);
