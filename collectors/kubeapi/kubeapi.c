@@ -69,6 +69,7 @@ struct reflector {
 	bool rv_unavailable; /* the next watch-list starts from "" (410 on the last one) */
 	uint32_t wl_noend; /* watch-lists in a row that ended without the initial-events-end mark */
 	char wl_error[200]; /* an ERROR other than 410 inside a watch-list's initial events */
+	bool unhealthy;	    /* its last request failed for a DEGRADED reason (set_health) */
 	uint32_t gen;	   /* the generation of the list running */
 	uint32_t attempts; /* consecutive failures (backoff) */
 	long last_fail;	   /* the last failure's status (or -errno), logged once per change */
@@ -332,6 +333,7 @@ static void synced(struct reflector *r)
 	r->last_fail = 0;
 	if (k->oversized < r->ks.oversized_objects)
 		k->oversized = r->ks.oversized_objects;
+	r->unhealthy = false;
 	set_health(k, NULL);
 }
 
@@ -361,6 +363,10 @@ static int on_object(void *arg, const char *json, size_t len)
 	if (!type || !obj) {
 		worker_counters(k->w)->decode_errors++;
 		goto out;
+	}
+	if (r->unhealthy && strcmp(type, "ERROR") != 0) {
+		r->unhealthy = false; /* the server answers again */
+		set_health(k, NULL);
 	}
 	if (strcmp(type, "BOOKMARK") == 0) {
 		if (!r->wl_initial) {
@@ -429,6 +435,10 @@ static void start_watchlist(struct reflector *r);
  * degraded: the reason, NULL = working again. */
 static void set_health(struct kubeapi *k, const char *degraded)
 {
+	if (!degraded)
+		for (size_t i = 0; i < k->nrefl; i++)
+			if (k->refl[i].unhealthy)
+				return; /* another reflector still fails */
 	if (degraded && !k->health_bad)
 		log_warn("kubeapi: DEGRADED: %s", degraded);
 	else if (!degraded && k->health_bad)
@@ -518,8 +528,10 @@ static void failed(struct reflector *r, const char *verb, const struct httpc_res
 			 resp->error && *resp->error ? resp->error : strerror(-resp->err));
 	else
 		why[0] = '\0';
-	if (why[0])
+	if (why[0]) {
+		r->unhealthy = true;
 		set_health(k, why);
+	}
 	backoff(r);
 }
 
@@ -655,6 +667,7 @@ static void on_watchlist_done(struct reflector *r, const struct httpc_response *
 				 name, why);
 		r->last_fail = -EPROTO;
 		k->failures++;
+		r->unhealthy = true;
 		set_health(k, "the API server refuses watch-list (watch_list: on)");
 		backoff(r);
 		return;
@@ -863,6 +876,8 @@ static void on_probe_done(void *data, const struct httpc_response *resp)
 	else
 		snprintf(why, sizeof(why), "list %s: HTTP %ld", d->name, resp->status);
 	log_warn("kubeapi: probe: %s", why);
+	r->unhealthy = true;
+	k->health_bad = true; /* DEGRADED from setup on */
 	if (!k->degraded[0])
 		snprintf(k->degraded, sizeof(k->degraded), "%s", why);
 }
