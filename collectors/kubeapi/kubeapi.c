@@ -58,21 +58,21 @@ struct reflector {
 	enum kres res;
 	const char *ns; /* borrowed from the config; NULL = every namespace */
 	enum rstate state;
-	char rv[RV_MAX];   /* the last resourceVersion seen (list, event, bookmark) */
-	char *cont;	   /* owned; the continue token of the next list page */
-	bool listed;	   /* a list completed once */
-	bool relist;	   /* the list running follows a 410 / lost history: flag its events */
-	bool gone;	   /* the stream said 410 */
-	bool initial;	   /* the list running is the first one */
-	bool wl_off;	   /* list+watch here: watch_list off, or the server refused watch-list */
-	bool wl_initial;   /* the watch running is a watch-list still streaming the initial state */
+	char rv[RV_MAX]; /* the last resourceVersion seen (list, event, bookmark) */
+	char *cont;	 /* owned; the continue token of the next list page */
+	bool listed;	 /* a list completed once */
+	bool relist;	 /* the list running follows a 410 / lost history: flag its events */
+	bool gone;	 /* the stream said 410 */
+	bool initial;	 /* the list running is the first one */
+	bool wl_off;	 /* list+watch here: watch_list off, or the server refused watch-list */
+	bool wl_initial; /* the watch running is a watch-list still streaming the initial state */
 	bool rv_unavailable; /* the next watch-list starts from "" (410 on the last one) */
 	uint32_t wl_noend; /* watch-lists in a row that ended without the initial-events-end mark */
 	char wl_error[200]; /* an ERROR other than 410 inside a watch-list's initial events */
 	bool unhealthy;	    /* its last request failed for a DEGRADED reason (set_health) */
-	uint32_t gen;	   /* the generation of the list running */
-	uint32_t attempts; /* consecutive failures (backoff) */
-	long last_fail;	   /* the last failure's status (or -errno), logged once per change */
+	uint32_t gen;	    /* the generation of the list running */
+	uint32_t attempts;  /* consecutive failures (backoff) */
+	long last_fail;	    /* the last failure's status (or -errno), logged once per change */
 	struct kstream ks;
 	struct httpc_req *req;
 	struct worker_timer *timer;
@@ -94,7 +94,7 @@ struct kubeapi {
 	struct kdecode_opts dopts;
 	int probe_pending;
 	char degraded[256];
-	bool health_bad; /* set_health(): the last state reported was DEGRADED */
+	bool health_bad;		  /* set_health(): the last state reported was DEGRADED */
 	const char *ca_path, *token_path; /* in effect (config or kubeconfig); for messages */
 	bool wl_fallback_logged;
 
@@ -502,10 +502,11 @@ static void failed(struct reflector *r, const char *verb, const struct httpc_res
 				 "deploy/kubernetes/rbac.yaml",
 				 verb, d->name, verb, d->name, d->group, scope);
 		else if (resp->err == -EKEYREJECTED)
-			log_warn("kubeapi: %s %s: the API server's certificate does not verify with "
-				 "ca_file %s: %s",
-				 verb, d->name, k->ca_path ?: "none",
-				 resp->error && *resp->error ? resp->error : "rejected");
+			log_warn(
+				"kubeapi: %s %s: the API server's certificate does not verify with "
+				"ca_file %s: %s",
+				verb, d->name, k->ca_path ?: "none",
+				resp->error && *resp->error ? resp->error : "rejected");
 		else if (resp->err)
 			log_warn("kubeapi: %s %s: %s", verb, d->name,
 				 resp->error && *resp->error ? resp->error : strerror(-resp->err));
@@ -522,7 +523,8 @@ static void failed(struct reflector *r, const char *verb, const struct httpc_res
 		snprintf(why, sizeof(why), "403 Forbidden: RBAC lacks verb '%s' on %s%s%s", verb,
 			 d->name, d->group[0] ? "." : "", d->group);
 	else if (resp->err == -EKEYREJECTED)
-		snprintf(why, sizeof(why), "the API server's certificate does not verify with ca_file");
+		snprintf(why, sizeof(why),
+			 "the API server's certificate does not verify with ca_file");
 	else if (resp->err && resp->err != -EPROTO)
 		snprintf(why, sizeof(why), "API server unreachable: %.150s",
 			 resp->error && *resp->error ? resp->error : strerror(-resp->err));
@@ -1180,12 +1182,11 @@ static void kubeapi_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *st
 			 "%llu, denied %llu, failures %llu",
 			 k->store.total, k->store.bytes >> 10, (unsigned long long)k->lists,
 			 (unsigned long long)k->watchlists, (unsigned long long)k->wl_synced,
-			 (unsigned long long)k->wl_fallbacks,
-			 (unsigned long long)k->watches, (unsigned long long)k->relists,
-			 (unsigned long long)k->gone, (unsigned long long)k->cut_streams,
-			 (unsigned long long)k->oversized, (unsigned long long)k->duplicates,
-			 (unsigned long long)k->unchanged, (unsigned long long)k->denied,
-			 (unsigned long long)k->failures);
+			 (unsigned long long)k->wl_fallbacks, (unsigned long long)k->watches,
+			 (unsigned long long)k->relists, (unsigned long long)k->gone,
+			 (unsigned long long)k->cut_streams, (unsigned long long)k->oversized,
+			 (unsigned long long)k->duplicates, (unsigned long long)k->unchanged,
+			 (unsigned long long)k->denied, (unsigned long long)k->failures);
 	}
 	worker_counters(w)->filtered = k->duplicates + k->unchanged;
 }

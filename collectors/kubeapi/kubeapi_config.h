@@ -27,9 +27,9 @@ struct config_kubeapi {
 	bool pods_all_nodes;		       /* false: spec.nodeName=<this node> */
 	bool initial_events;		       /* ADDED for what the first list finds */
 	enum config_kubeapi_watch_list watch_list;
-	uint32_t max_object_kib;	       /* a larger object is skipped and counted */
-	uint32_t page_size;		       /* list pages (limit=) */
-	uint32_t watch_timeout_s;	       /* server-side timeoutSeconds, jittered up to 2x */
+	uint32_t max_object_kib;  /* a larger object is skipped and counted */
+	uint32_t page_size;	  /* list pages (limit=) */
+	uint32_t watch_timeout_s; /* server-side timeoutSeconds, jittered up to 2x */
 	uint32_t backoff_initial_ms;
 	uint32_t backoff_max_ms;
 	uint32_t probe_timeout_ms; /* the reachability/RBAC probe during setup */

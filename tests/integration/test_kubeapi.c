@@ -788,8 +788,8 @@ Test(kubeapi, watch_list_initial_events_no_list_and_resync_after_410, .timeout =
 		json_object *r = json_object_array_get_idx(rq, i);
 		const char *q = jstr(r, "query");
 		if (!strcmp(jstr(r, "path"), "/api/v1/pods") && request_kind(q) == 'W')
-			cr_assert(strstr(q, "resourceVersion=1"), "re-sync not from the last RV: %s",
-				  q);
+			cr_assert(strstr(q, "resourceVersion=1"),
+				  "re-sync not from the last RV: %s", q);
 	}
 	json_object_put(rq);
 	/* and the watch goes on */
