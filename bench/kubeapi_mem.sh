@@ -5,10 +5,14 @@
 # real ones (labels, an owner, volumes, env from ConfigMaps/Secrets, status with conditions;
 # about 2.5 KiB of JSON each) watched cluster-wide (pods_all_nodes), or N services. Prints the
 # worker's RSS once the initial list is in the store, the RSS of the same worker with an
-# empty cluster, and (RSS - empty) / N as bytes per object; also the store's own record bytes.
-#   bench/kubeapi_mem.sh [RES:COUNT...]   default: pods:0 pods:1000 pods:10000 services:10000
+# empty cluster, and (RSS - empty) / N as bytes per object; also the store's own record bytes,
+# and the worker's peak RSS (VmHWM: what the initial state cost on the way).
+#   bench/kubeapi_mem.sh [RES:COUNT[:MODE]...]   default: pods:0 pods:1000 pods:10000 services:10000
+# MODE: list (paged list + watch, watch_list: off; the default) or watchlist (the initial state
+# streamed by the watch, sendInitialEvents; watch_list: on).
 # (pods:0, the empty worker, first: the others are measured against it). Measured 2026-12-06:
 # pods 1000: 684 B/pod; 10000: 544; 100000: 505 (RSS 61 MiB); services 10000: 304 B/service.
+# List vs watch-list: bench/results/2026-12-07-kubeapi-watchlist.md.
 # Needs root (tapiod), python3, openssl; builds nothing (run `make` first).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,10 +80,18 @@ PY
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-printf '%-10s %8s %12s %12s %14s %14s\n' resource count rss_kib empty_kib bytes/object store_bytes/obj
+printf '%-10s %8s %-9s %10s %10s %10s %13s %15s %9s\n' resource count mode rss_kib peak_kib \
+	empty_kib bytes/object store_bytes/obj sync_ms
 for spec in "$@"; do
 	res=${spec%%:*}
 	n=${spec#*:}
+	mode=list
+	case "$n" in *:*) mode=${n#*:} n=${n%%:*} ;; esac
+	case "$mode" in
+	list) wl=off want="kubeapi: $n objects .*watches 1," ;;
+	watchlist) wl=on want="kubeapi: $n objects .*(synced 1," ;;
+	*) echo "unknown mode $mode (list, watchlist)" >&2; exit 1 ;;
+	esac
 	"$here/tests/helpers/kubeapi-env.sh" stop "$work/env" 2>/dev/null || true
 	rm -rf "$work/env"
 	set -- $("$here/tests/helpers/kubeapi-env.sh" start "$work/env")
@@ -97,21 +109,25 @@ collectors:
     ca_file: $work/env/ca.crt
     resources: [$res]
     pods_all_nodes: true
+    watch_list: "$wl"
 YAML
+	t0=$(date +%s%N)
 	"$bin/tapiod" --config "$work/tapio.yaml" >/dev/null 2>"$work/log" &
 	tpid=$!
-	# the initial list is in when the worker logs "N objects" and its watch runs
+	# the initial state is in when the worker logs "N objects" and its watch runs
 	i=0
-	while ! grep -q "kubeapi: $n objects .*watches 1," "$work/log"; do
+	while ! grep -q "$want" "$work/log"; do
 		i=$((i + 1))
 		if [ $i -gt 1200 ] || grep -q "state=FAILED" "$work/log"; then
 			echo "no list; log:" >&2; grep -v "stats kubeapi" "$work/log" | tail -5 >&2; exit 1
 		fi
 		sleep 0.1
 	done
+	sync_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 	sleep 1
 	wpid=$(pgrep -P "$tpid" -f tapio-collector-kubeapi | head -1)
 	rss=$(rss_kib "$wpid")
+	hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$wpid/status")
 	store=$(sed -n "s/.*kubeapi: $n objects (\([0-9]*\) KiB).*/\1/p" "$work/log" | tail -1)
 	kill "$tpid"; wait "$tpid" 2>/dev/null || true; tpid=""
 	[ "$n" -eq 0 ] && empty=$rss
@@ -121,5 +137,6 @@ YAML
 	else
 		per=- sper=-
 	fi
-	printf '%-10s %8s %12s %12s %14s %14s\n' "$res" "$n" "$rss" "${empty:--}" "$per" "$sper"
+	printf '%-10s %8s %-9s %10s %10s %10s %13s %15s %9s\n' "$res" "$n" "$mode" "$rss" "$hwm" \
+		"${empty:--}" "$per" "$sper" "$sync_ms"
 done

@@ -4,6 +4,14 @@
 #pragma once
 #include "config.h"
 
+/* watch_list: the initial state streamed by a watch (sendInitialEvents=true, Kubernetes 1.27+
+ * with the WatchList feature) instead of a paged list. */
+enum config_kubeapi_watch_list {
+	CONFIG_KUBEAPI_WATCH_LIST_AUTO = 0, /* used; list+watch where the server rejects it */
+	CONFIG_KUBEAPI_WATCH_LIST_ON = 1,   /* used; a rejection is an error (retried) */
+	CONFIG_KUBEAPI_WATCH_LIST_OFF = 2,  /* list+watch only */
+};
+
 struct config_kubeapi {
 	struct config_collector_common common;
 	char *api_server; /* owned; "" = in cluster: https://$KUBERNETES_SERVICE_HOST:PORT */
@@ -18,9 +26,10 @@ struct config_kubeapi {
 	struct config_string_list annotations; /* annotation keys copied into events */
 	bool pods_all_nodes;		       /* false: spec.nodeName=<this node> */
 	bool initial_events;		       /* ADDED for what the first list finds */
-	uint32_t max_object_kib;	       /* a larger object is skipped and counted */
-	uint32_t page_size;		       /* list pages (limit=) */
-	uint32_t watch_timeout_s;	       /* server-side timeoutSeconds, jittered up to 2x */
+	enum config_kubeapi_watch_list watch_list;
+	uint32_t max_object_kib;  /* a larger object is skipped and counted */
+	uint32_t page_size;	  /* list pages (limit=) */
+	uint32_t watch_timeout_s; /* server-side timeoutSeconds, jittered up to 2x */
 	uint32_t backoff_initial_ms;
 	uint32_t backoff_max_ms;
 	uint32_t probe_timeout_ms; /* the reachability/RBAC probe during setup */

@@ -26,6 +26,8 @@ static const char *const extra_syscalls[] = {
 	"shutdown", "getrandom", "newfstatat", "fstat",	     "statx",	      "uname",
 	"pipe2",    "eventfd2",	 "socketpair", "getpid",     "clock_gettime", NULL};
 
+static const char *const watch_list_names[] = {"auto", "on", "off", NULL};
+
 #define C struct config_kubeapi
 static const struct config_key keys[] = {
 	CONFIG_STRING(
@@ -52,6 +54,9 @@ static const struct config_key keys[] = {
 		    "false: only this node's pods (spec.nodeName=<node_name>)"),
 	CONFIG_BOOL(C, "initial_events", initial_events, true,
 		    "ADDED for every object the first list finds"),
+	CONFIG_ENUM(C, "watch_list", watch_list, enum config_kubeapi_watch_list,
+		    CONFIG_KUBEAPI_WATCH_LIST_AUTO, watch_list_names,
+		    "initial state by watch (sendInitialEvents); auto: list+watch where refused"),
 	CONFIG_U32(C, "max_object_kib", max_object_kib, 2048, 16, 65536,
 		   "a larger object is skipped and counted"),
 	CONFIG_U32(C, "page_size", page_size, 500, 1, 10000, "list pages (limit=)"),

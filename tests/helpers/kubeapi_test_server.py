@@ -19,6 +19,9 @@
 #   /cut {}                      every open watch is cut mid-object (no chunked terminator)
 #   /bookmark {}                 every open watch (that allowed them) gets a BOOKMARK
 #   /mode {"deny":{R:403},"unauthorized":bool,"slow_ms":N,"gone_as_status":bool}
+#          deny {"R/watch":403} denies one verb only (list or watch) as RBAC does
+#          "watch_list":false answers like a kube-apiserver without the WatchList feature
+#          gate: a watch with sendInitialEvents is 422 Invalid (true, the default: with it)
 #   /requests {}                 → the requests seen: [{"path","query","accept","status"}]
 # Python standard library only.
 import argparse
@@ -74,6 +77,7 @@ class State:
         self.cut_gen = 0
         self.bookmark_gen = 0
         self.mode = {"deny": {}, "unauthorized": False, "slow_ms": 0, "gone_as_status": False}
+        self.mode["watch_list"] = True  # the WatchList feature gate (sendInitialEvents)
         self.requests = []
 
     def apply(self, res, obj, silent=False):
@@ -215,7 +219,7 @@ class Handler(BaseHTTPRequestHandler):
         res, ns = r
         kind, prefix, namespaced = RESOURCES[res]
         verb = "watch" if q.get("watch") in ("1", "true") else "list"
-        deny = st.mode["deny"].get(res)
+        deny = st.mode["deny"].get(res) or st.mode["deny"].get(res + "/" + verb)
         if deny:
             return self.send_json(deny, status(
                 deny, "Forbidden", '%s is forbidden: User "system:serviceaccount:tapio:tapio" '
@@ -277,8 +281,69 @@ class Handler(BaseHTTPRequestHandler):
             self.chunk(body[i:i + 65536])
         self.chunk(b"")
 
+    def watch_list_options(self, q):
+        """As kube-apiserver's SetListOptionsDefaults + validateWatchOptions
+        (apimachinery/pkg/apis/meta/internalversion): (send_initial_events, Status or None)."""
+        enabled = self.server.state.mode["watch_list"]
+        sie = q.get("sendInitialEvents")
+        match = q.get("resourceVersionMatch", "")
+        if enabled and sie is None and not match and q.get("resourceVersion", "") in ("", "0"):
+            # the feature on: a legacy watch from ""/"0" streams its initial state likewise
+            sie, match = "true", "NotOlderThan"
+        errs = []
+        if sie is not None:
+            if match != "NotOlderThan":
+                errs.append(("resourceVersionMatch", "FieldValueForbidden", "Forbidden: "
+                             "sendInitialEvents requires setting resourceVersionMatch to "
+                             "NotOlderThan"))
+            if not enabled:
+                errs.append(("sendInitialEvents", "FieldValueForbidden", "Forbidden: "
+                             "sendInitialEvents is forbidden for watch unless the WatchList "
+                             "feature gate is enabled"))
+        if match:
+            if sie is None:
+                errs.append(("resourceVersionMatch", "FieldValueForbidden", "Forbidden: "
+                             "resourceVersionMatch is forbidden for watch unless "
+                             "sendInitialEvents is provided"))
+            if match != "NotOlderThan":
+                errs.append(("resourceVersionMatch", "FieldValueNotSupported",
+                             'Unsupported value: "%s": supported values: "NotOlderThan"' % match))
+        if errs:
+            # errors.NewInvalid(GroupKind{meta.k8s.io, ListOptions}, "", errs): 422
+            st = status(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: ' +
+                        ", ".join("%s: %s" % (f, m) for f, _, m in errs))
+            st["details"] = {"group": "meta.k8s.io", "kind": "ListOptions", "causes": [
+                {"reason": r, "message": m, "field": f} for f, r, m in errs]}
+            return False, st
+        return sie == "true", None
+
+    def initial_events(self, res, sel, meta, bookmarks):
+        """The watch cache's answer to sendInitialEvents=true: ADDED for the current state (in
+        key order, whatever resourceVersion was asked: NotOlderThan), then, when bookmarks are
+        allowed, a BOOKMARK annotated k8s.io/initial-events-end at the state's resourceVersion.
+        Returns that resourceVersion: the watch goes on from there."""
+        st = self.server.state
+        kind, prefix, _ = RESOURCES[res]
+        with st.lock:
+            cur = st.rv
+            objs = sorted((copy.deepcopy(o) for o in st.objects[res].values() if matches(o, sel)),
+                          key=lambda o: (o["metadata"].get("namespace", ""),
+                                         o["metadata"]["name"]))
+        for o in objs:
+            self.send_event("ADDED", as_metadata(o) if meta else o)
+        if bookmarks:
+            md = {"resourceVersion": str(cur), "creationTimestamp": None,
+                  "annotations": {"k8s.io/initial-events-end": "true"}}
+            self.send_event("BOOKMARK", {"kind": "PartialObjectMetadata", "apiVersion":
+                                         "meta.k8s.io/v1", "metadata": md} if meta else
+                            {"kind": kind, "apiVersion": api_version(prefix), "metadata": md})
+        return cur
+
     def watch(self, res, sel, q, meta):
         st = self.server.state
+        initial, invalid = self.watch_list_options(q)
+        if invalid:
+            return self.send_json(422, invalid)
         try:
             since = int(q.get("resourceVersion") or 0)
         except ValueError:
@@ -286,7 +351,7 @@ class Handler(BaseHTTPRequestHandler):
         timeout = float(q.get("timeoutSeconds") or 1800)
         bookmarks = q.get("allowWatchBookmarks") == "true"
         with st.lock:
-            too_old = since < st.compacted
+            too_old = since < st.compacted and not initial
             gone_as_status = st.mode["gone_as_status"]
             expire_gen, cut_gen, bm_gen = st.expire_gen, st.cut_gen, st.bookmark_gen
         if too_old and gone_as_status:
@@ -307,6 +372,8 @@ class Handler(BaseHTTPRequestHandler):
         pos = since
         kind, prefix, _ = RESOURCES[res]
         try:
+            if initial:
+                pos = self.initial_events(res, sel, meta, bookmarks)
             while time.monotonic() < deadline:
                 with st.lock:
                     evs = [(rv, t, o) for rv, r, t, o in st.history if r == res and rv > pos]

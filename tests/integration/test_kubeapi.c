@@ -322,7 +322,8 @@ Test(kubeapi, relations_resume_relist_and_no_secret_data, .timeout = 120, .fini 
 	char pod_uid[64];
 	seed(&e, pod_uid, sizeof(pod_uid));
 	struct tapiod t;
-	start_tapiod(&t, &e, "ca.crt", "    annotations: [team]\n");
+	/* list+watch here (the paged lists, re-lists); watch-list: the tests below */
+	start_tapiod(&t, &e, "ca.crt", "    annotations: [team]\n    watch_list: \"off\"\n");
 	cr_assert(tapiod_wait_state(&t, "kubeapi", "READY", 15000), "kubeapi not READY");
 
 	/* the initial lists */
@@ -535,8 +536,10 @@ Test(kubeapi, rbac_denied_then_granted_is_degraded_and_recovers, .timeout = 60, 
 	cr_assert(tapiod_wait_state(&t, "kubeapi", "DEGRADED", 15000), "not DEGRADED");
 	tapiod_pump(&t, 500);
 	char *log = tapiod_log(&t);
-	cr_assert(strstr(log, "RBAC lacks list/watch on pods"), "%s", log);
-	cr_assert(strstr(log, "RBAC does not grant verb 'list' on resource 'pods' (apiGroup \"\")"),
+	cr_assert(strstr(log, "RBAC lacks verb 'list' on pods"), "%s", log);
+	/* after the probe, the request denied is the watch-list: a watch */
+	cr_assert(strstr(log, "RBAC does not grant verb 'watch' on resource 'pods' (apiGroup "
+			      "\"\")"),
 		  "%s", log);
 	free(log);
 	/* granted: the backoff retries and the pod arrives */
@@ -555,6 +558,27 @@ Test(kubeapi, rbac_denied_then_granted_is_degraded_and_recovers, .timeout = 60, 
 	free(log);
 	tapiod_stop(&t, 5000);
 	tapiod_cleanup(&t);
+
+	/* list granted, watch not (the watch-list is a watch): the log names the verb */
+	ctl_do(&e, "/mode", "{\"unauthorized\":false,\"deny\":{\"pods/watch\":403}}");
+	start_tapiod(&t, &e, "ca.crt", "    resources: [pods]\n");
+	cr_assert(tapiod_wait_state(&t, "kubeapi", "READY", 15000), "list is granted: READY");
+	for (int i = 0; i < 50; i++) {
+		log = tapiod_log(&t);
+		bool found = strstr(log, "RBAC does not grant verb 'watch' on resource 'pods' "
+					 "(apiGroup \"\") cluster-wide") != NULL;
+		free(log);
+		if (found)
+			break;
+		tapiod_pump(&t, 100);
+	}
+	log = tapiod_log(&t);
+	cr_assert(strstr(log, "403 Forbidden: RBAC does not grant verb 'watch' on resource "
+			      "'pods' (apiGroup \"\") cluster-wide"),
+		  "%s", log);
+	free(log);
+	tapiod_stop(&t, 5000);
+	tapiod_cleanup(&t);
 	kenv_stop(&e);
 }
 
@@ -569,8 +593,279 @@ Test(kubeapi, wrong_ca_is_degraded, .timeout = 60, .fini = kenv_fini)
 	tapiod_pump(&t, 300);
 	char *log = tapiod_log(&t);
 	cr_assert(strstr(log, "certificate does not verify with ca_file"), "%s", log);
+	cr_assert(strstr(log, "other-ca.crt"), "which CA: %s", log);
 	free(log);
 	tapiod_stop(&t, 5000);
+	tapiod_cleanup(&t);
+	kenv_stop(&e);
+}
+
+/* ---- watch-list (sendInitialEvents) ------------------------------------------------------ */
+
+static bool is_watchlist(const char *q)
+{
+	return strstr(q, "watch=1") && strstr(q, "sendInitialEvents=true") &&
+	       strstr(q, "resourceVersionMatch=NotOlderThan") &&
+	       strstr(q, "allowWatchBookmarks=true");
+}
+
+/* The kind of a request by its query: 'L' a paged list, 'P' the probe's list (limit=1), 'W' a
+ * watch-list, 'w' a plain watch. */
+static char request_kind(const char *q)
+{
+	if (strstr(q, "watch=1"))
+		return is_watchlist(q) ? 'W' : 'w';
+	const char *l = strstr(q, "limit=");
+	return l && atoi(l + 6) == 1 ? 'P' : 'L';
+}
+
+/* Requests from index `from` on, of path `path` (NULL = any) and kind (request_kind), answered
+ * with `status` (0 = any). */
+static size_t count_requests(const struct kenv *e, size_t from, const char *path, char kind,
+			     long status)
+{
+	json_object *rq = requests(e);
+	size_t n = 0;
+	for (size_t i = from; i < json_object_array_length(rq); i++) {
+		json_object *r = json_object_array_get_idx(rq, i);
+		if (path && strcmp(jstr(r, "path") ?: "", path) != 0)
+			continue;
+		if (status && jint(r, "status", 0) != status)
+			continue;
+		if (request_kind(jstr(r, "query") ?: "") == kind)
+			n++;
+	}
+	json_object_put(rq);
+	return n;
+}
+
+static size_t n_requests(const struct kenv *e)
+{
+	json_object *rq = requests(e);
+	size_t n = json_object_array_length(rq);
+	json_object_put(rq);
+	return n;
+}
+
+/* Wait until `n` requests of a kind were made (from index `from`). */
+static void wait_requests(struct tapiod *t, const struct kenv *e, size_t from, const char *path,
+			  char kind, size_t n, int ms)
+{
+	size_t got = 0;
+	for (int waited = 0; waited < ms; waited += 100) {
+		got = count_requests(e, from, path, kind, 0);
+		if (got >= n)
+			return;
+		tapiod_pump(t, 100);
+	}
+	cr_assert_fail("%zu requests of kind %c to %s within %d ms, want %zu", got, kind,
+		       path ?: "*", ms, n);
+}
+
+static size_t count_in(const char *log, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* A server with the WatchList feature: the initial state comes from the watch itself (no list
+ * of objects at all), the relations are whole, a cut stream resumes as a plain watch, and a 410
+ * inside the stream streams the state again and emits only its differences with the store. */
+Test(kubeapi, watch_list_initial_events_no_list_and_resync_after_410, .timeout = 120,
+     .fini = kenv_fini)
+{
+	harness_require_root();
+	static struct kenv e;
+	kenv_start(&e);
+	char pod_uid[64];
+	seed(&e, pod_uid, sizeof(pod_uid));
+	apply_pod(&e, "stays", "web", "Running", false);
+	apply_pod(&e, "goes-unseen", "g", "Running", false);
+	struct tapiod t;
+	start_tapiod(&t, &e, "ca.crt", "    annotations: [team]\n");
+	cr_assert(tapiod_wait_state(&t, "kubeapi", "READY", 15000), "kubeapi not READY");
+	/* every reflector's state arrives by watch-list (15 resources) */
+	wait_requests(&t, &e, 0, NULL, 'W', 15, 10000);
+	json_object *ev = wait_for(&t, W("ADDED", "Pod", "web-5d4-x"), 10000);
+	cr_assert_str_eq(jstr(ev, "k8sObject.uid"), pod_uid);
+	cr_assert_str_eq(jstr(ev, "k8s.podUid"), pod_uid);
+	cr_assert_str_eq(jstr(ev, "k8sObject.phase"), "Pending");
+	cr_assert(!jbool(ev, "k8sObject.relist"));
+	wait_for(&t, W("ADDED", "Secret", "db-creds"), 10000);
+	wait_for(&t, W("ADDED", "ConfigMap", "web-cfg"), 10000);
+	wait_for(&t, WX("ADDED", "Event", "web-5d4-x.17a", false, "involved/Pod/shop/web-5d4-x"),
+		 10000);
+	wait_for(&t, WX("ADDED", "EndpointSlice", "web-abcde", false, "service/shop/web"), 10000);
+	wait_for(&t, W("ADDED", "Deployment", "web"), 10000);
+	wait_for(&t, W("ADDED", "ReplicaSet", "web-5d4"), 10000);
+	wait_for(&t, W("ADDED", "Service", "web"), 10000);
+	wait_for(&t, W("ADDED", "Node", NODE), 10000);
+	wait_for(&t, W("ADDED", "Pod", "goes-unseen"), 10000);
+
+	/* on the wire: no list of objects, only the probe's limit=1 (one per reflector, before
+	 * READY) and one watch-list per reflector; the pods' with the node's field selector,
+	 * Secrets and ConfigMaps metadata only; the first from resourceVersion "" */
+	cr_assert_eq(count_requests(&e, 0, NULL, 'L', 0), 0, "a list was made");
+	cr_assert_eq(count_requests(&e, 0, NULL, 'P', 0), 15);
+	cr_assert_eq(count_requests(&e, 0, NULL, 'W', 0), 15);
+	json_object *rq = requests(&e);
+	for (size_t i = 0; i < json_object_array_length(rq); i++) {
+		json_object *r = json_object_array_get_idx(rq, i);
+		const char *path = jstr(r, "path"), *q = jstr(r, "query"), *acc = jstr(r, "accept");
+		if (request_kind(q) != 'W')
+			continue;
+		cr_assert_null(strstr(q, "resourceVersion="), "first watch-list from an RV: %s", q);
+		if (!strcmp(path, "/api/v1/pods"))
+			cr_assert(strstr(q, "fieldSelector=spec.nodeName%3D" NODE), "pods: %s", q);
+		if (!strcmp(path, "/api/v1/secrets") || !strcmp(path, "/api/v1/configmaps"))
+			cr_assert(strstr(acc, "as=PartialObjectMetadata;g=meta.k8s.io;v=v1"),
+				  "%s Accept: %s", path, acc);
+	}
+	json_object_put(rq);
+
+	/* the stores are complete: the relations and the owner chain of the pod (a change,
+	 * then the seeded pod again) */
+	apply_pod(&e, "web-5d4-x", "web", "Running", false);
+	wait_for(&t, W("MODIFIED", "Pod", "web-5d4-x"), 10000);
+	seed(&e, pod_uid, sizeof(pod_uid));
+	ev = wait_for(&t, WX("MODIFIED", "Pod", "web-5d4-x", false, "secret/shop/db-creds"), 10000);
+	static const char *const rels[] = {
+		"node/" NODE,	       "serviceaccount/shop/web-sa", "configmap/shop/web-cfg",
+		"secret/shop/web-tls", "pvc/shop/web-data",	     "secret/shop/db-creds",
+		"service/shop/web"};
+	for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++)
+		cr_assert(has_relation(ev, rels[i]), "no %s in %s", rels[i],
+			  json_object_to_json_string(ev));
+	cr_assert_str_eq(jstr(ev, "k8sObject.topOwner.kind"), "Deployment");
+	cr_assert_str_eq(jstr(ev, "k8sObject.topOwner.name"), "web");
+	json_object *ko = NULL, *owners = NULL;
+	cr_assert(json_object_object_get_ex(ev, "k8sObject", &ko) &&
+		  json_object_object_get_ex(ko, "owners", &owners) &&
+		  json_object_array_length(owners) == 1);
+	cr_assert_str_eq(jstr(json_object_array_get_idx(owners, 0), "kind") ?: "", "ReplicaSet");
+	cr_assert_eq(count(&t, W(NULL, "Pod", "elsewhere")), 0);
+	cr_assert_eq(count(&t, W("ADDED", "Pod", "web-5d4-x")), 1, "ADDED twice");
+
+	/* a cut stream after the initial state resumes as a plain watch: no state again */
+	size_t before = n_requests(&e);
+	ctl_do(&e, "/cut", "{}");
+	apply_pod(&e, "during-cut", "c", "Running", false);
+	wait_for(&t, W("ADDED", "Pod", "during-cut"), 10000);
+	wait_requests(&t, &e, before, "/api/v1/pods", 'w', 1, 10000);
+	cr_assert_eq(count_requests(&e, before, "/api/v1/pods", 'W', 0), 0,
+		     "the initial state again after a cut");
+
+	/* 410 inside the stream: history compacted, changes the watches never saw, then ERROR
+	 * 410. The state streamed again (from the last resourceVersion: NotOlderThan) is
+	 * compared with the store: only the differences, flagged relist, the deletion of what
+	 * the initial events lack included; still no list. */
+	size_t stays_events = count(&t, W(NULL, "Pod", "stays"));
+	size_t seeded_events = count(&t, W(NULL, "Pod", "web-5d4-x"));
+	ctl_do(&e, "/compact", "{}");
+	apply_pod(&e, "appeared-unseen", "y", "Running", true);
+	apply_pod(&e, "during-cut", "c", "Failed", true);
+	ctl_do(&e, "/delete",
+	       "{\"resource\":\"pods\",\"namespace\":\"shop\",\"name\":\"goes-unseen\","
+	       "\"silent\":true}");
+	before = n_requests(&e);
+	ctl_do(&e, "/expire", "{}");
+	wait_for(&t, WX("ADDED", "Pod", "appeared-unseen", true, NULL), 10000);
+	ev = wait_for(&t, WX("MODIFIED", "Pod", "during-cut", true, NULL), 10000);
+	cr_assert_str_eq(jstr(ev, "k8sObject.phase"), "Failed");
+	wait_for(&t, WX("DELETED", "Pod", "goes-unseen", true, NULL), 10000);
+	wait_requests(&t, &e, before, NULL, 'W', 15, 10000);
+	tapiod_pump(&t, 1000);
+	cr_assert_eq(count(&t, W(NULL, "Pod", "stays")), stays_events, "unchanged pod re-emitted");
+	cr_assert_eq(count(&t, W(NULL, "Pod", "web-5d4-x")), seeded_events);
+	cr_assert_eq(count(&t, WX(NULL, "Service", "web", true, NULL)), 0);
+	cr_assert_eq(count(&t, W("ADDED", "Pod", "appeared-unseen")), 1);
+	cr_assert_eq(count(&t, W("DELETED", "Pod", "goes-unseen")), 1);
+	cr_assert_eq(count_requests(&e, 0, NULL, 'L', 0), 0, "a list was made");
+	rq = requests(&e);
+	for (size_t i = before; i < json_object_array_length(rq); i++) {
+		json_object *r = json_object_array_get_idx(rq, i);
+		const char *q = jstr(r, "query");
+		if (!strcmp(jstr(r, "path"), "/api/v1/pods") && request_kind(q) == 'W')
+			cr_assert(strstr(q, "resourceVersion=1"),
+				  "re-sync not from the last RV: %s", q);
+	}
+	json_object_put(rq);
+	/* and the watch goes on */
+	apply_pod(&e, "after-resync", "a", "Running", false);
+	wait_for(&t, W("ADDED", "Pod", "after-resync"), 10000);
+
+	tapiod_pump(&t, 1500); /* a stats round */
+	cr_assert_eq(tapiod_stop(&t, 5000) >= 0, 1);
+	char *log = tapiod_log(&t);
+	cr_assert(strstr(log, "watch pods: 410 Gone at resourceVersion"), "%s", log);
+	cr_assert_null(strstr(log, "refused"), "%s", log);
+	cr_assert(strstr(log, "fallbacks 0)"), "%s", log);
+	assert_no_secret_data(&t);
+	free(log);
+	tapiod_cleanup(&t);
+	kenv_stop(&e);
+}
+
+/* A server without the WatchList feature answers the watch-list with 422 Invalid: each
+ * reflector falls back to list+watch (logged once, counted), and works. With watch_list: on
+ * the refusal is an error, retried, and nothing is listed. */
+Test(kubeapi, watch_list_fallback_on_a_server_without_it, .timeout = 60, .fini = kenv_fini)
+{
+	harness_require_root();
+	static struct kenv e;
+	kenv_start(&e);
+	ctl_do(&e, "/mode", "{\"watch_list\":false}");
+	apply_pod(&e, "p1", "a", "Running", false);
+	apply(&e, "services",
+	      "{\"metadata\":{\"name\":\"s1\",\"namespace\":\"shop\"},\"spec\":{\"selector\":"
+	      "{\"app\":\"a\"}}}",
+	      false);
+	struct tapiod t;
+	start_tapiod(&t, &e, "ca.crt", "    resources: [pods, services]\n");
+	cr_assert(tapiod_wait_state(&t, "kubeapi", "READY", 15000), "kubeapi not READY");
+	wait_for(&t, W("ADDED", "Pod", "p1"), 10000);
+	wait_for(&t, W("ADDED", "Service", "s1"), 10000);
+	wait_requests(&t, &e, 0, "/api/v1/pods", 'w', 1, 10000);
+	wait_requests(&t, &e, 0, "/api/v1/services", 'w', 1, 10000);
+	/* one refused watch-list per resource, then list and watch */
+	cr_assert_eq(count_requests(&e, 0, "/api/v1/pods", 'W', 422), 1);
+	cr_assert_eq(count_requests(&e, 0, "/api/v1/services", 'W', 422), 1);
+	cr_assert_eq(count_requests(&e, 0, NULL, 'W', 0), 2);
+	cr_assert_eq(count_requests(&e, 0, "/api/v1/pods", 'L', 200), 1);
+	cr_assert_eq(count_requests(&e, 0, "/api/v1/services", 'L', 200), 1);
+	apply_pod(&e, "p2", "a", "Running", false);
+	wait_for(&t, W("ADDED", "Pod", "p2"), 10000);
+	/* a 410 now re-lists: no watch-list again */
+	ctl_do(&e, "/compact", "{}");
+	apply_pod(&e, "p3", "a", "Running", true);
+	ctl_do(&e, "/expire", "{}");
+	wait_for(&t, WX("ADDED", "Pod", "p3", true, NULL), 10000);
+	cr_assert_eq(count_requests(&e, 0, NULL, 'W', 0), 2, "watch-list tried again");
+	cr_assert_eq(count(&t, W("ADDED", "Pod", "p1")), 1);
+	tapiod_pump(&t, 1500); /* a stats round */
+	tapiod_stop(&t, 5000);
+	char *log = tapiod_log(&t);
+	cr_assert_eq(count_in(log, "watch-list (sendInitialEvents) refused"), 1, "%s", log);
+	cr_assert(strstr(log, "HTTP 422: ListOptions.meta.k8s.io \"\" is invalid: "
+			      "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for "
+			      "watch unless the WatchList feature gate is enabled"),
+		  "%s", log);
+	cr_assert(strstr(log, "fallbacks 2)"), "%s", log);
+	free(log);
+	tapiod_cleanup(&t);
+
+	/* watch_list: on: refused is an error, retried with backoff; no list */
+	size_t before = n_requests(&e);
+	start_tapiod(&t, &e, "ca.crt", "    resources: [pods]\n    watch_list: \"on\"\n");
+	wait_requests(&t, &e, before, "/api/v1/pods", 'W', 2, 10000);
+	cr_assert_eq(count_requests(&e, before, NULL, 'L', 0), 0);
+	cr_assert_eq(count(&t, W(NULL, "Pod", "p1")), 0);
+	tapiod_stop(&t, 5000);
+	log = tapiod_log(&t);
+	cr_assert_eq(count_in(log, "watch-list pods refused (watch_list: on"), 1, "%s", log);
+	free(log);
 	tapiod_cleanup(&t);
 	kenv_stop(&e);
 }
