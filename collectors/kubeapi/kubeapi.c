@@ -430,9 +430,9 @@ static void start_list(struct reflector *r);
 static void start_watch(struct reflector *r);
 static void start_watchlist(struct reflector *r);
 
-/* DEGRADED / READY while running. TODO(lead): wire to worker_set_degraded/worker_set_ready of
- * common/worker.h (h-proto) once they work after setup; until then the transition is logged.
- * degraded: the reason, NULL = working again. */
+/* DEGRADED / READY while running: logged on a transition and sent to tapiod as a Status frame
+ * (worker_set_degraded/worker_set_ready send only changes). degraded: the reason, NULL =
+ * working again (once no reflector fails). */
 static void set_health(struct kubeapi *k, const char *degraded)
 {
 	if (!degraded)
@@ -444,6 +444,11 @@ static void set_health(struct kubeapi *k, const char *degraded)
 	else if (!degraded && k->health_bad)
 		log_info("kubeapi: READY again: the API server answers");
 	k->health_bad = degraded != NULL;
+	/* a Status frame to tapiod on a change only; also clears setup's probe reason once
+	 * every reflector has synced */
+	int r = degraded ? worker_set_degraded(k->w, degraded) : worker_set_ready(k->w);
+	if (r < 0)
+		log_warn("kubeapi: cannot report the state: %s", strerror(-r));
 }
 
 static bool use_watchlist(const struct reflector *r)
