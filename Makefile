@@ -265,11 +265,18 @@ $(BUILD)/bench/kubelet_poll_bench: bench/kubelet_poll_bench.c $(KL_BENCH_SRCS) c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(KL_BENCH_SRCS) $(LIBTAPIO) $(PKG_LIBS) -ljson-c
 
+# The etcd PUT storm writer (bench/etcd.py): the shared gRPC client and the etcd subset proto.
+$(BUILD)/bench/etcd_put_storm: bench/etcd_put_storm.c $(GEN)/collectors/etcd/etcd_rpc.pb-c.c $(LIBTAPIO) | $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTAPIO) $(PKG_LIBS) -lnghttp2 -lssl -lcrypto
+
 # Builds what it needs itself (a collector that does not build is left out, not fatal).
-bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench
+bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench $(BUILD)/bench/etcd_put_storm
 	$(Q)./bench/run.sh $(BENCH_ARGS)
 	$(Q)$(BUILD)/bench/dns_parse_bench
 	$(Q)$(BUILD)/bench/kubelet_poll_bench
+	$(Q)/usr/bin/python3 bench/etcd.py $(ETCD_BENCH_ARGS)
 
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
