@@ -1364,6 +1364,13 @@ static int start_watch(struct etcd_ctx *ec, int i, const struct health *h)
 	}
 	ec->lost_at_ms = 0;
 	ec->attempt = 0;
+	/* the baseline of the change events: what this member said at connect */
+	if (!e->has_h) {
+		e->h = *h;
+		e->has_h = true;
+	}
+	if (!ec->cluster.valid && sample_cluster(ec, ec->g, &ec->cluster) < 0)
+		ec->cluster.valid = false;
 	return 0;
 }
 
