@@ -275,13 +275,20 @@ $(BUILD)/bench/join_bench: bench/join_bench.c $(SUP_LIB_OBJS) $(LIBTAPIO) | $(FL
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SUP_LIB_OBJS) $(LIBTAPIO) $(PKG_LIBS) $(NATS_LIBS) -lpthread
 
+# The etcd PUT storm writer (bench/etcd.py): the shared gRPC client and the etcd subset proto.
+$(BUILD)/bench/etcd_put_storm: bench/etcd_put_storm.c $(GEN)/collectors/etcd/etcd_rpc.pb-c.c $(LIBTAPIO) | $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTAPIO) $(PKG_LIBS) -lnghttp2 -lssl -lcrypto
+
 # Builds what it needs itself (a collector that does not build is left out, not fatal).
-bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench $(BUILD)/bench/join_bench
+bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench $(BUILD)/bench/join_bench $(BUILD)/bench/etcd_put_storm
 	$(Q)./bench/run.sh $(BENCH_ARGS)
 	$(Q)$(BUILD)/bench/dns_parse_bench
 	$(Q)$(BUILD)/bench/kubelet_poll_bench
 	$(Q)$(BUILD)/bench/join_bench
 	$(Q)./bench/cni_exec.sh
+	$(Q)/usr/bin/python3 bench/etcd.py $(ETCD_BENCH_ARGS)
 # The cni collector's exec filter alone (bench/results/<date>-cni.md).
 bench-cni:
 	$(Q)./bench/cni_exec.sh $(BENCH_ARGS)

@@ -24,9 +24,10 @@
 
 #include "cleanup.h"
 
-#define SLICE_MS    100u	/* longest single blocking read */
-#define WINDOW	    (16u << 20) /* HTTP/2 flow-control window we grant */
-#define HEADERS_MAX 4
+#define SLICE_MS      100u	  /* longest single blocking read */
+#define WINDOW	      (16u << 20) /* HTTP/2 flow-control window we grant */
+#define HEADERS_MAX   4
+#define GRPC_ADDR_MAX 4
 
 struct call {
 	int32_t stream_id;
@@ -57,6 +58,12 @@ struct grpc_client {
 	char authority[128];
 	char agent[32];
 	char *hname[HEADERS_MAX], *hvalue[HEADERS_MAX];
+	/* TCP clients: the addresses resolved at creation and the TLS peer name, for
+	 * grpc_client_reconnect (no name lookups, no certificate files read again) */
+	struct sockaddr_storage addr[GRPC_ADDR_MAX];
+	socklen_t addr_len[GRPC_ADDR_MAX];
+	int n_addr;
+	char peer_name[256];
 };
 
 static __thread char connect_err[GRPC_ERR_LEN];
@@ -289,16 +296,17 @@ int grpc_client_connect_unix(const char *path, uint32_t timeout_ms, struct grpc_
 
 static int tls_fail(const char *what, const char *file)
 {
-	char why[160];
+	char why[100];
 	unsigned long e = ERR_get_error();
 	ERR_error_string_n(e, why, sizeof(why));
-	snprintf(connect_err, sizeof(connect_err), "%s%s%s: %s", what, file ? " " : "",
+	snprintf(connect_err, sizeof(connect_err), "%s%s%.120s: %s", what, file ? " " : "",
 		 file ? file : "", e ? why : "failed");
 	return -EKEYREJECTED;
 }
 
-/* The TLS handshake on the connected socket, within the client's timeout. */
-static int tls_start(struct grpc_client *c, const char *host, const struct grpc_tls *t)
+/* The TLS context: CA, client certificate and key are read now (a sandboxed worker may not
+ * be able to read them later), and the name the server's certificate must have. */
+static int tls_ctx_new(struct grpc_client *c, const char *host, const struct grpc_tls *t)
 {
 	ERR_clear_error();
 	c->tls_ctx = SSL_CTX_new(TLS_client_method());
@@ -324,10 +332,19 @@ static int tls_start(struct grpc_client *c, const char *host, const struct grpc_
 	}
 	static const unsigned char alpn[] = {2, 'h', '2'};
 	SSL_CTX_set_alpn_protos(c->tls_ctx, alpn, sizeof(alpn));
+	snprintf(c->peer_name, sizeof(c->peer_name), "%s",
+		 t->server_name && *t->server_name ? t->server_name : host);
+	return 0;
+}
+
+/* The TLS handshake on the connected socket, within the client's timeout. */
+static int tls_start(struct grpc_client *c)
+{
+	ERR_clear_error();
 	c->ssl = SSL_new(c->tls_ctx);
 	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
 		return tls_fail("TLS session", NULL);
-	const char *name = t->server_name && *t->server_name ? t->server_name : host;
+	const char *name = c->peer_name;
 	struct in6_addr a6;
 	struct in_addr a4;
 	bool ip = inet_pton(AF_INET, name, &a4) == 1 || inet_pton(AF_INET6, name, &a6) == 1;
@@ -378,34 +395,76 @@ static int tls_start(struct grpc_client *c, const char *host, const struct grpc_
 	return 0;
 }
 
-int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout_ms,
-			    const struct grpc_tls *tls, struct grpc_client **ret)
+int grpc_client_new_tcp(const char *host, const char *port, uint32_t timeout_ms,
+			const struct grpc_tls *tls, struct grpc_client **ret)
 {
 	connect_err[0] = '\0';
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai, *a;
 	int g = getaddrinfo(host, port, &hints, &ai);
-	if (g != 0)
+	if (g != 0) {
+		snprintf(connect_err, sizeof(connect_err), "resolving %s: %s", host,
+			 gai_strerror(g));
 		return g == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	}
 	_cleanup_(grpc_client_freep) struct grpc_client *c = client_new(timeout_ms);
 	if (!c) {
 		freeaddrinfo(ai);
 		return -ENOMEM;
 	}
+	for (a = ai; a && c->n_addr < GRPC_ADDR_MAX; a = a->ai_next) {
+		if (a->ai_addrlen > sizeof(c->addr[0]))
+			continue;
+		memcpy(&c->addr[c->n_addr], a->ai_addr, a->ai_addrlen);
+		c->addr_len[c->n_addr++] = a->ai_addrlen;
+	}
+	freeaddrinfo(ai);
 	snprintf(c->authority, sizeof(c->authority), "%s:%s", host, port);
-	if (tls)
+	c->dead = true; /* until connected */
+	if (tls) {
 		c->scheme_https = true;
+		int r = tls_ctx_new(c, host, tls);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+/* Drop the session, the TLS state and the socket; keep the address, TLS context, headers. */
+static void session_end(struct grpc_client *c)
+{
+	if (c->h2)
+		nghttp2_session_del(c->h2);
+	c->h2 = NULL;
+	if (c->ssl)
+		SSL_free(c->ssl);
+	c->ssl = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	call_reset(&c->call);
+	call_reset(&c->stream);
+	c->dead = true;
+}
+
+int grpc_client_reconnect(struct grpc_client *c)
+{
+	connect_err[0] = '\0';
+	session_end(c);
+	c->err[0] = '\0';
+	c->last_status = 0;
 	int r = -EHOSTUNREACH;
 	uint32_t t = c->timeout_ms;
 	struct timeval tv = {.tv_sec = t / 1000, .tv_usec = (t % 1000) * 1000};
-	for (a = ai; a; a = a->ai_next) {
-		c->fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	for (int i = 0; i < c->n_addr; i++) {
+		c->fd = socket(c->addr[i].ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (c->fd < 0) {
 			r = -errno;
 			continue;
 		}
 		/* SO_SNDTIMEO bounds connect(2) too */
 		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(c->fd, a->ai_addr, a->ai_addrlen) == 0) {
+		if (connect(c->fd, (struct sockaddr *)&c->addr[i], c->addr_len[i]) == 0) {
 			r = 0;
 			break;
 		}
@@ -413,7 +472,6 @@ int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout
 		close(c->fd);
 		c->fd = -1;
 	}
-	freeaddrinfo(ai);
 	if (r == 0) {
 		int one = 1;
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -421,11 +479,31 @@ int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout
 		uint32_t slice = c->timeout_ms < SLICE_MS ? c->timeout_ms : SLICE_MS;
 		struct timeval st = {.tv_sec = slice / 1000, .tv_usec = (slice % 1000) * 1000};
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &st, sizeof(st));
-		if (tls)
-			r = tls_start(c, host, tls);
+		if (c->tls_ctx)
+			r = tls_start(c);
 		if (r == 0)
 			r = session_start(c);
 	}
+	if (r < 0) {
+		session_end(c);
+		return r;
+	}
+	c->dead = false;
+	return 0;
+}
+
+bool grpc_client_connected(const struct grpc_client *c)
+{
+	return c->fd >= 0 && !c->dead;
+}
+
+int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout_ms,
+			    const struct grpc_tls *tls, struct grpc_client **ret)
+{
+	_cleanup_(grpc_client_freep) struct grpc_client *c = NULL;
+	int r = grpc_client_new_tcp(host, port, timeout_ms, tls, &c);
+	if (r == 0)
+		r = grpc_client_reconnect(c);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(c);

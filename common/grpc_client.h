@@ -43,6 +43,17 @@ int grpc_client_connect_tcp(const char *host, const char *port, uint32_t timeout
 			    const struct grpc_tls *tls, struct grpc_client **ret);
 /* Why the last connect of this thread failed, beyond its errno ("" when nothing more). */
 const char *grpc_client_connect_error(void);
+/* The two halves of grpc_client_connect_tcp, for a client that reconnects from inside a
+ * sandbox: new_tcp resolves host:port and reads the TLS files (returns an unconnected client;
+ * -errno when the name does not resolve or a file is unusable); reconnect drops any session
+ * and connects again to those addresses with that TLS context, keeping the extra headers —
+ * only socket(2), connect(2), setsockopt(2), read(2) and write(2). 0 or -errno as above
+ * (grpc_client_connect_error says why). A stream open before is gone. */
+int grpc_client_new_tcp(const char *host, const char *port, uint32_t timeout_ms,
+			const struct grpc_tls *tls, struct grpc_client **ret);
+int grpc_client_reconnect(struct grpc_client *c);
+/* Connected, and the session has not ended. */
+bool grpc_client_connected(const struct grpc_client *c);
 void grpc_client_free(struct grpc_client *c);
 int grpc_client_fd(const struct grpc_client *c);
 /* Extra request metadata on every later call and stream (e.g. etcd's "token"); name is

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// etcd collector, worker side: connect to an etcd member over its v3 gRPC API during setup
-// (the sandbox forbids connect() after), list the prefix at a known revision (or resume from
-// the revision of the state file), then watch from revision+1. A watch cancelled for
-// compaction re-lists and emits the differences, deletes included; a lost connection saves
-// the state and ends the worker (tapiod's restart with backoff is the reconnect). Periodic
-// health: Status, Alarm and MemberList, with what changed.
+// etcd collector, worker side: connect to an etcd member over its v3 gRPC API, list the prefix
+// at a known revision (or resume from the revision of the state file), then watch from
+// revision+1. A watch cancelled for compaction re-lists and emits the differences, deletes
+// included; a lost connection fails over to the next endpoint inside the worker (connect() to
+// the configured ports only) and resumes after the last revision emitted. Periodic health:
+// Status of every endpoint, Alarm and MemberList, with change events.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -148,24 +148,47 @@ static void kmap_free(struct kmap *m)
 /* ---- context ------------------------------------------------------------------------------ */
 
 struct health {
-	bool valid;
 	uint64_t member_id, leader, term, index, applied;
 	int64_t db_size, db_in_use;
 	char version[32];
+	char errors[4][HEALTH_STR];
+	size_t n_errors;
+};
+
+/* One configured endpoint: its client (resolved and TLS files read in setup, connected on
+ * demand) and what its last health sample said. */
+struct endpoint {
+	char name[256];	       /* as configured */
+	struct grpc_client *c; /* NULL: unusable (did not resolve, TLS files) */
+	char error[GRPC_ERR_LEN + 64];
+	bool seen, up; /* sampled at least once; answered the last sample */
+	bool has_h;    /* h: the last good sample */
+	struct health h;
+};
+
+/* The cluster-wide part of the health (Alarm, MemberList), from one endpoint. */
+struct cluster {
+	bool valid;
 	char alarms[ALARMS_MAX][HEALTH_STR];
 	size_t n_alarms;
 	char members[MEMBERS_MAX][HEALTH_STR];
 	size_t n_members;
-	char errors[4][HEALTH_STR];
-	size_t n_errors;
 };
 
 struct etcd_ctx {
 	struct worker *w;
 	const struct config_etcd *cfg;
-	struct grpc_client *g;
+	struct grpc_client *g; /* the watch's connection: ep[cur].c, NULL while reconnecting */
 	char endpoint[256];
 	char error[GRPC_ERR_LEN + 64];
+	struct endpoint ep[ETCD_ENDPOINTS_MAX];
+	size_t n_ep;
+	int cur; /* the endpoint of the watch (the last one while reconnecting), -1 = none yet */
+	char user[256], pass[512]; /* credentials_file, read in setup (root may only read it) */
+	unsigned attempt;	   /* reconnect rounds that failed since the connection was lost */
+	uint64_t next_connect_ms, lost_at_ms, reconnects, failovers;
+	unsigned seed;
+	struct cluster cluster;
 	int tfd, state_fd;
 	struct kmap keys;
 	int64_t rev; /* every change up to here has been emitted */
@@ -173,9 +196,9 @@ struct etcd_ctx {
 	bool watching;
 	uint8_t *range_end;
 	size_t prefix_len;
-	uint64_t now_ms, exit_at_ms, next_health_ms, next_state_ms;
-	struct health health;
+	uint64_t now_ms, next_health_ms, next_state_ms, creds_exit_ms;
 	uint64_t puts, deletes, resyncs, undecodable, secrets;
+	uint64_t repeats; /* watch events at or below the revision already emitted: skipped */
 	/* disk-sync tracer */
 	struct etcd_bpf *skel;
 	int ncpus;
@@ -496,6 +519,12 @@ static void emit_kv(struct etcd_ctx *ec, bool put, const Etcdserverpb__KeyValue 
 
 /* ---- etcd calls --------------------------------------------------------------------------- */
 
+static void set_error_of(struct etcd_ctx *ec, struct grpc_client *g, const char *what, int r)
+{
+	const char *e = grpc_client_last_error(g);
+	snprintf(ec->error, sizeof(ec->error), "%s: %s", what, *e ? e : strerror(-r));
+}
+
 static void set_error(struct etcd_ctx *ec, const char *what, int r)
 {
 	const char *e = grpc_client_last_error(ec->g);
@@ -631,9 +660,12 @@ static int resync(struct etcd_ctx *ec, int64_t compact_rev)
 	return open_watch(ec);
 }
 
-/* Every complete WatchResponse received so far. 0, or an exit code. */
+/* Every complete WatchResponse received so far. 0, or -EPIPE when the watch has ended
+ * (ec->error says why; the caller fails over). */
 static int drain_watch(struct etcd_ctx *ec)
 {
+	if (!ec->g || !ec->watching)
+		return 0;
 	for (;;) {
 		Etcdserverpb__WatchResponse *wr = NULL;
 		int r = grpc_stream_next(ec->g, &etcdserverpb__watch_response__descriptor,
@@ -642,7 +674,6 @@ static int drain_watch(struct etcd_ctx *ec)
 			return 0;
 		if (r < 0) {
 			set_error(ec, "Watch", r);
-			log_error("etcd: %s: %s", ec->endpoint, ec->error);
 			return -EPIPE;
 		}
 		if (wr->canceled) {
@@ -652,19 +683,24 @@ static int drain_watch(struct etcd_ctx *ec)
 				 wr->cancel_reason ? wr->cancel_reason : "");
 			protobuf_c_message_free_unpacked(&wr->base, NULL);
 			if (cr > 0) {
-				if (resync(ec, cr) < 0) {
-					log_error("etcd: %s: %s", ec->endpoint, ec->error);
+				if (resync(ec, cr) < 0)
 					return -EPIPE;
-				}
 				continue;
 			}
-			log_error("etcd: %s: watch canceled: %s", ec->endpoint, reason);
+			snprintf(ec->error, sizeof(ec->error), "watch canceled: %s", reason);
 			return -EPIPE;
 		}
+		/* Everything up to ec->rev has been emitted (a watch resumed on another member
+		 * starts after it); all events of one revision come in one response. */
+		int64_t done = ec->rev;
 		for (size_t i = 0; i < wr->n_events; i++) {
 			Etcdserverpb__Event *e = wr->events[i];
 			if (!e->kv)
 				continue;
+			if (e->kv->mod_revision <= done) {
+				ec->repeats++;
+				continue;
+			}
 			bool put = e->type == ETCDSERVERPB__EVENT__EVENT_TYPE__PUT;
 			emit_kv(ec, put, e->kv, e->kv->mod_revision, "watch");
 			if (put)
@@ -846,18 +882,39 @@ static const char *alarm_name(Etcdserverpb__AlarmType a)
 	}
 }
 
-static int sample_health(struct etcd_ctx *ec, struct health *h)
+static int authenticate(struct etcd_ctx *ec, struct grpc_client *g);
+
+/* A unary call on one endpoint's client. A token etcd rejects (expired: simple tokens live 5
+ * minutes by default) is renewed once with the credentials kept since setup. 0 or -errno with
+ * ec->error set. */
+static int ep_call(struct etcd_ctx *ec, struct grpc_client *g, const char *what, const char *method,
+		   const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+		   ProtobufCMessage **resp)
+{
+	int r = grpc_client_call(g, method, req, desc, resp);
+	if (r == -EREMOTEIO && grpc_client_last_status(g) == GRPC_UNAUTHENTICATED && ec->user[0]) {
+		log_info("etcd: token rejected (%s); authenticating again",
+			 grpc_client_last_error(g));
+		r = authenticate(ec, g);
+		if (r < 0)
+			return r;
+		r = grpc_client_call(g, method, req, desc, resp);
+	}
+	if (r < 0)
+		set_error_of(ec, g, what, r);
+	return r;
+}
+
+/* Maintenance.Status of the member behind g: its own view of leader, raft and db. */
+static int sample_status(struct etcd_ctx *ec, struct grpc_client *g, struct health *h)
 {
 	memset(h, 0, sizeof(*h));
 	Etcdserverpb__StatusRequest sq = ETCDSERVERPB__STATUS_REQUEST__INIT;
 	Etcdserverpb__StatusResponse *st = NULL;
-	int r = grpc_client_call(ec->g, M_STATUS, &sq.base,
-				 &etcdserverpb__status_response__descriptor,
-				 (ProtobufCMessage **)&st);
-	if (r < 0) {
-		set_error(ec, "Status", r);
+	int r = ep_call(ec, g, "Status", M_STATUS, &sq.base,
+			&etcdserverpb__status_response__descriptor, (ProtobufCMessage **)&st);
+	if (r < 0)
 		return r;
-	}
 	h->member_id = st->header ? st->header->member_id : 0;
 	h->leader = st->leader;
 	h->term = st->raftterm;
@@ -871,45 +928,47 @@ static int sample_health(struct etcd_ctx *ec, struct health *h)
 		etcd_copy_printable(h->errors[h->n_errors++], HEALTH_STR,
 				    (const uint8_t *)st->errors[i], strlen(st->errors[i]));
 	protobuf_c_message_free_unpacked(&st->base, NULL);
+	return 0;
+}
 
+/* The cluster-wide part: active alarms and the member list. */
+static int sample_cluster(struct etcd_ctx *ec, struct grpc_client *g, struct cluster *cl)
+{
+	memset(cl, 0, sizeof(*cl));
 	Etcdserverpb__AlarmRequest aq = ETCDSERVERPB__ALARM_REQUEST__INIT;
 	aq.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET;
 	Etcdserverpb__AlarmResponse *ar = NULL;
-	r = grpc_client_call(ec->g, M_ALARM, &aq.base, &etcdserverpb__alarm_response__descriptor,
-			     (ProtobufCMessage **)&ar);
-	if (r < 0) {
-		set_error(ec, "Alarm", r);
+	int r = ep_call(ec, g, "Alarm", M_ALARM, &aq.base,
+			&etcdserverpb__alarm_response__descriptor, (ProtobufCMessage **)&ar);
+	if (r < 0)
 		return r;
-	}
-	for (size_t i = 0; i < ar->n_alarms && h->n_alarms < ALARMS_MAX; i++)
-		snprintf(h->alarms[h->n_alarms++], HEALTH_STR, "%s member=%llx",
+	for (size_t i = 0; i < ar->n_alarms && cl->n_alarms < ALARMS_MAX; i++)
+		snprintf(cl->alarms[cl->n_alarms++], HEALTH_STR, "%s member=%llx",
 			 alarm_name(ar->alarms[i]->alarm),
 			 (unsigned long long)ar->alarms[i]->memberid);
 	protobuf_c_message_free_unpacked(&ar->base, NULL);
 
 	Etcdserverpb__MemberListRequest mq = ETCDSERVERPB__MEMBER_LIST_REQUEST__INIT;
 	Etcdserverpb__MemberListResponse *ml = NULL;
-	r = grpc_client_call(ec->g, M_MEMBERS, &mq.base,
-			     &etcdserverpb__member_list_response__descriptor,
-			     (ProtobufCMessage **)&ml);
-	if (r < 0) {
-		set_error(ec, "MemberList", r);
+	r = ep_call(ec, g, "MemberList", M_MEMBERS, &mq.base,
+		    &etcdserverpb__member_list_response__descriptor, (ProtobufCMessage **)&ml);
+	if (r < 0)
 		return r;
-	}
-	for (size_t i = 0; i < ml->n_members && h->n_members < MEMBERS_MAX; i++) {
+	for (size_t i = 0; i < ml->n_members && cl->n_members < MEMBERS_MAX; i++) {
 		char name[64];
 		const char *nm = ml->members[i]->name ? ml->members[i]->name : "";
 		etcd_copy_printable(name, sizeof(name), (const uint8_t *)nm, strlen(nm));
-		snprintf(h->members[h->n_members++], HEALTH_STR, "%llx %s%s",
+		snprintf(cl->members[cl->n_members++], HEALTH_STR, "%llx %s%s",
 			 (unsigned long long)ml->members[i]->id, name,
 			 ml->members[i]->islearner ? " learner" : "");
 	}
 	protobuf_c_message_free_unpacked(&ml->base, NULL);
-	h->valid = true;
+	cl->valid = true;
 	return 0;
 }
 
-static bool same_list(char (*a)[HEALTH_STR], size_t na, char (*b)[HEALTH_STR], size_t nb)
+static bool same_list(const char (*a)[HEALTH_STR], size_t na, const char (*b)[HEALTH_STR],
+		      size_t nb)
 {
 	if (na != nb)
 		return false;
@@ -919,46 +978,102 @@ static bool same_list(char (*a)[HEALTH_STR], size_t na, char (*b)[HEALTH_STR], s
 	return true;
 }
 
-static void emit_health(struct etcd_ctx *ec, const struct health *h, char **changes,
-			size_t n_changes)
+/* Is s in l? by_id: compare the first word only (a member's hex id). */
+static bool in_list(const char (*l)[HEALTH_STR], size_t n, const char *s, bool by_id)
+{
+	size_t k = by_id ? strcspn(s, " ") : strlen(s) + 1;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(l[i], s, k) == 0 && (!by_id || l[i][k] == ' ' || l[i][k] == '\0'))
+			return true;
+	return false;
+}
+
+/* The entries of a that are not in b, as pointers into a. */
+static size_t list_minus(const char (*a)[HEALTH_STR], size_t na, const char (*b)[HEALTH_STR],
+			 size_t nb, bool by_id, char **out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < na; i++)
+		if (!in_list(b, nb, a[i], by_id))
+			out[n++] = (char *)a[i];
+	return n;
+}
+
+/* What one health-type event carries beside the endpoint. */
+struct hx {
+	const struct health *h;	  /* the endpoint's sample; NULL when it did not answer */
+	const struct cluster *cl; /* alarms and members, when known */
+	const char *error;	  /* why it did not answer */
+	char **changes;
+	size_t n_changes;
+	bool has_prev_leader;
+	uint64_t prev_leader;
+	char **added, **removed, **raised, **cleared;
+	size_t n_added, n_removed, n_raised, n_cleared;
+	bool hist; /* attach the disk-sync histogram since the last one */
+};
+
+static void emit_hevent(struct etcd_ctx *ec, const char *type, const struct endpoint *e,
+			const struct hx *a)
 {
 	static struct ev_parts p;
 	static Tapio__V1__EtcdHealth x;
 	static char *alarms[ALARMS_MAX], *members[MEMBERS_MAX], *errors[4];
-	init_event(ec, &p, "etcd.health");
+	init_event(ec, &p, type);
+	p.x.endpoint = (char *)e->name;
 	x = (Tapio__V1__EtcdHealth)TAPIO__V1__ETCD_HEALTH__INIT;
-	x.member_id = h->member_id;
-	x.has_member_id = true;
-	x.leader_id = h->leader;
-	x.has_leader_id = true;
-	x.raft_term = h->term;
-	x.has_raft_term = true;
-	x.raft_index = h->index;
-	x.has_raft_index = true;
-	x.raft_applied_index = h->applied;
-	x.has_raft_applied_index = true;
-	x.db_size = h->db_size;
-	x.has_db_size = true;
-	x.db_size_in_use = h->db_in_use;
-	x.has_db_size_in_use = true;
-	x.version = (char *)h->version;
-	for (size_t i = 0; i < h->n_alarms; i++)
-		alarms[i] = (char *)h->alarms[i];
-	x.alarms = alarms;
-	x.n_alarms = h->n_alarms;
-	for (size_t i = 0; i < h->n_members; i++)
-		members[i] = (char *)h->members[i];
-	x.members = members;
-	x.n_members = h->n_members;
-	for (size_t i = 0; i < h->n_errors; i++)
-		errors[i] = (char *)h->errors[i];
-	x.errors = errors;
-	x.n_errors = h->n_errors;
-	x.changes = changes;
-	x.n_changes = n_changes;
+	x.reachable = a->h != NULL;
+	x.has_reachable = true;
+	x.watching = ec->g && ec->cur >= 0 && e == &ec->ep[ec->cur];
+	x.has_watching = true;
+	x.error = a->h ? NULL : (char *)a->error;
+	const struct health *h = a->h;
+	if (h) {
+		x.member_id = h->member_id;
+		x.has_member_id = true;
+		x.leader_id = h->leader;
+		x.has_leader_id = true;
+		x.raft_term = h->term;
+		x.has_raft_term = true;
+		x.raft_index = h->index;
+		x.has_raft_index = true;
+		x.raft_applied_index = h->applied;
+		x.has_raft_applied_index = true;
+		x.db_size = h->db_size;
+		x.has_db_size = true;
+		x.db_size_in_use = h->db_in_use;
+		x.has_db_size_in_use = true;
+		x.version = (char *)h->version;
+		for (size_t i = 0; i < h->n_errors; i++)
+			errors[i] = (char *)h->errors[i];
+		x.errors = errors;
+		x.n_errors = h->n_errors;
+	}
+	if (a->cl && a->cl->valid) {
+		for (size_t i = 0; i < a->cl->n_alarms; i++)
+			alarms[i] = (char *)a->cl->alarms[i];
+		x.alarms = alarms;
+		x.n_alarms = a->cl->n_alarms;
+		for (size_t i = 0; i < a->cl->n_members; i++)
+			members[i] = (char *)a->cl->members[i];
+		x.members = members;
+		x.n_members = a->cl->n_members;
+	}
+	x.changes = a->changes;
+	x.n_changes = a->n_changes;
+	x.previous_leader_id = a->prev_leader;
+	x.has_previous_leader_id = a->has_prev_leader;
+	x.members_added = a->added;
+	x.n_members_added = a->n_added;
+	x.members_removed = a->removed;
+	x.n_members_removed = a->n_removed;
+	x.alarms_raised = a->raised;
+	x.n_alarms_raised = a->n_raised;
+	x.alarms_cleared = a->cleared;
+	x.n_alarms_cleared = a->n_cleared;
 	static Tapio__V1__EtcdSyncBucket b[ETCD_HIST_BUCKETS], *bp[ETCD_HIST_BUCKETS];
 	uint64_t tot[ETCD_HIST_BUCKETS];
-	if (ec->skel && sync_hist(ec, tot) == 0) {
+	if (a->hist && ec->skel && sync_hist(ec, tot) == 0) {
 		uint64_t all = 0;
 		size_t n = 0;
 		for (unsigned i = 0; i < ETCD_HIST_BUCKETS; i++) {
@@ -989,36 +1104,157 @@ static void emit_health(struct etcd_ctx *ec, const struct health *h, char **chan
 	worker_emit(ec->w, &p.ev);
 }
 
-static int check_health(struct etcd_ctx *ec)
+static int ep_open(struct etcd_ctx *ec, struct endpoint *e);
+static void conn_lost(struct etcd_ctx *ec, const char *why);
+
+/* One health round: Status of every endpoint (connecting those not connected), alarms and
+ * members from one that answers (the watch's first), change events, then an etcd.health per
+ * endpoint. */
+static void check_health(struct etcd_ctx *ec)
 {
-	struct health h;
-	if (sample_health(ec, &h) < 0) {
-		log_error("etcd: %s: %s", ec->endpoint, ec->error);
-		return -EPIPE;
+	static struct health now[ETCD_ENDPOINTS_MAX];
+	static char why[ETCD_ENDPOINTS_MAX][sizeof(ec->error)];
+	bool ok[ETCD_ENDPOINTS_MAX];
+	bool watch_failed = false;
+	for (size_t i = 0; i < ec->n_ep; i++) {
+		struct endpoint *e = &ec->ep[i];
+		bool is_watch = ec->g && (int)i == ec->cur;
+		int r = 0;
+		if (!e->c) {
+			snprintf(ec->error, sizeof(ec->error), "%s", e->error);
+			r = -EHOSTUNREACH;
+		} else if (!is_watch && !grpc_client_connected(e->c)) {
+			r = ep_open(ec, e);
+		}
+		if (r == 0)
+			r = sample_status(ec, e->c, &now[i]);
+		ok[i] = r == 0;
+		if (!ok[i]) {
+			snprintf(why[i], sizeof(why[i]), "%s", ec->error);
+			watch_failed |= is_watch;
+		}
 	}
-	char *changes[4];
-	size_t n = 0;
-	struct health *o = &ec->health;
-	if (o->valid) {
-		if (o->leader != h.leader)
+	struct cluster cl = {0};
+	int from = -1;
+	for (size_t k = 0; k < ec->n_ep && from < 0; k++) {
+		size_t i = ec->cur >= 0 ? ((size_t)ec->cur + k) % ec->n_ep : k;
+		if (ok[i] && sample_cluster(ec, ec->ep[i].c, &cl) == 0)
+			from = (int)i;
+	}
+	/* cluster changes, once, from the endpoint that answered */
+	char *added[MEMBERS_MAX], *removed[MEMBERS_MAX], *raised[ALARMS_MAX], *cleared[ALARMS_MAX];
+	bool alarm_changed = false, members_changed = false;
+	struct cluster *old = &ec->cluster;
+	if (cl.valid && old->valid) {
+		alarm_changed = !same_list((const char(*)[HEALTH_STR])old->alarms, old->n_alarms,
+					   (const char(*)[HEALTH_STR])cl.alarms, cl.n_alarms);
+		members_changed =
+			!same_list((const char(*)[HEALTH_STR])old->members, old->n_members,
+				   (const char(*)[HEALTH_STR])cl.members, cl.n_members);
+	}
+	if (alarm_changed) {
+		struct hx a = {.h = &now[from], .cl = &cl};
+		a.n_raised = list_minus((const char(*)[HEALTH_STR])cl.alarms, cl.n_alarms,
+					(const char(*)[HEALTH_STR])old->alarms, old->n_alarms,
+					false, raised);
+		a.n_cleared = list_minus((const char(*)[HEALTH_STR])old->alarms, old->n_alarms,
+					 (const char(*)[HEALTH_STR])cl.alarms, cl.n_alarms, false,
+					 cleared);
+		a.raised = raised;
+		a.cleared = cleared;
+		log_warn("etcd: alarms changed: %zu raised%s%s, %zu cleared%s%s", a.n_raised,
+			 a.n_raised ? " " : "", a.n_raised ? raised[0] : "", a.n_cleared,
+			 a.n_cleared ? " " : "", a.n_cleared ? cleared[0] : "");
+		emit_hevent(ec, "etcd.alarm", &ec->ep[from], &a);
+	}
+	if (members_changed) {
+		struct hx a = {.h = &now[from], .cl = &cl};
+		a.n_added = list_minus((const char(*)[HEALTH_STR])cl.members, cl.n_members,
+				       (const char(*)[HEALTH_STR])old->members, old->n_members,
+				       true, added);
+		a.n_removed = list_minus((const char(*)[HEALTH_STR])old->members, old->n_members,
+					 (const char(*)[HEALTH_STR])cl.members, cl.n_members, true,
+					 removed);
+		a.added = added;
+		a.removed = removed;
+		log_info("etcd: member list changed: %zu added%s%s, %zu removed%s%s, %zu members",
+			 a.n_added, a.n_added ? " " : "", a.n_added ? added[0] : "", a.n_removed,
+			 a.n_removed ? " " : "", a.n_removed ? removed[0] : "", cl.n_members);
+		emit_hevent(ec, "etcd.member_change", &ec->ep[from], &a);
+	}
+	const struct cluster *shown = cl.valid ? &cl : (old->valid ? old : NULL);
+
+	bool hist = true;
+	for (size_t i = 0; i < ec->n_ep; i++) {
+		struct endpoint *e = &ec->ep[i];
+		char *changes[6];
+		size_t n = 0;
+		struct hx a = {.h = ok[i] ? &now[i] : NULL, .cl = shown, .error = why[i]};
+		if (!ok[i] && (!e->seen || e->up)) {
+			changes[n++] = "down";
+			log_warn("etcd: endpoint %s down: %s", e->name, why[i]);
+			emit_hevent(ec, "etcd.endpoint_down", e, &a);
+		}
+		if (ok[i] && e->seen && !e->up) {
+			changes[n++] = "up";
+			log_info("etcd: endpoint %s up again (member %llx)", e->name,
+				 (unsigned long long)now[i].member_id);
+			emit_hevent(ec, "etcd.endpoint_up", e, &a);
+		}
+		if (ok[i] && e->has_h && e->h.leader != now[i].leader) {
 			changes[n++] = "leader";
-		if (o->term != h.term)
+			struct hx l = a;
+			l.has_prev_leader = true;
+			l.prev_leader = e->h.leader;
+			l.changes = changes + n - 1;
+			l.n_changes = 1;
+			log_info("etcd: %s: leader %llx -> %llx (term %llu)", e->name,
+				 (unsigned long long)e->h.leader, (unsigned long long)now[i].leader,
+				 (unsigned long long)now[i].term);
+			emit_hevent(ec, "etcd.leader_change", e, &l);
+		}
+		if (ok[i] && e->has_h && e->h.term != now[i].term)
 			changes[n++] = "term";
-		if (!same_list(o->alarms, o->n_alarms, h.alarms, h.n_alarms))
+		if (alarm_changed)
 			changes[n++] = "alarm";
-		if (!same_list(o->members, o->n_members, h.members, h.n_members))
+		if (members_changed)
 			changes[n++] = "members";
+		a.changes = changes;
+		a.n_changes = n;
+		a.hist = hist;
+		hist = false;
+		emit_hevent(ec, "etcd.health", e, &a);
+		e->seen = true;
+		e->up = ok[i];
+		if (ok[i]) {
+			e->h = now[i];
+			e->has_h = true;
+		}
 	}
-	if (n)
-		log_info("etcd: %s: %s%s%s changed (leader %llx, %zu alarms, %zu members)",
-			 ec->endpoint, changes[0], n > 1 ? " and " : "", n > 1 ? changes[1] : "",
-			 (unsigned long long)h.leader, h.n_alarms, h.n_members);
-	emit_health(ec, &h, changes, n);
-	*o = h;
-	return 0;
+	if (cl.valid)
+		*old = cl;
+	if (watch_failed)
+		conn_lost(ec, why[ec->cur]);
 }
 
 /* ---- connection --------------------------------------------------------------------------- */
+
+/* The connection's state, to tapiod: DEGRADED with the reason while no endpoint carries the
+ * watch, READY once one does again (a Status frame after READY, only on a change; in setup,
+ * READY's degraded reason). */
+static void etcd_status(struct etcd_ctx *ec, bool ready, const char *reason)
+{
+	int r;
+	if (ready) {
+		log_info("etcd: status READY (%s)", reason);
+		r = worker_set_ready(ec->w);
+	} else {
+		log_warn("etcd: status DEGRADED: %s", reason);
+		r = worker_set_degraded(ec->w, reason);
+	}
+	if (r < 0)
+		log_warn("etcd: cannot report the state: %s", strerror(-r));
+}
 
 static int read_credentials(const char *path, char *user, size_t ucap, char *pass, size_t pcap)
 {
@@ -1042,26 +1278,193 @@ static int read_credentials(const char *path, char *user, size_t ucap, char *pas
 	return r;
 }
 
-static int authenticate(struct etcd_ctx *ec, const char *user, const char *pass)
+static int authenticate(struct etcd_ctx *ec, struct grpc_client *g)
 {
 	Etcdserverpb__AuthenticateRequest q = ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
-	q.name = (char *)user;
-	q.password = (char *)pass;
+	q.name = ec->user;
+	q.password = ec->pass;
 	Etcdserverpb__AuthenticateResponse *resp = NULL;
-	int r = grpc_client_call(ec->g, M_AUTH, &q.base,
+	int r = grpc_client_call(g, M_AUTH, &q.base,
 				 &etcdserverpb__authenticate_response__descriptor,
 				 (ProtobufCMessage **)&resp);
 	if (r < 0) {
-		set_error(ec, "Authenticate", r);
+		set_error_of(ec, g, "Authenticate", r);
 		return r;
 	}
-	r = grpc_client_set_header(ec->g, "token", resp->token ? resp->token : "");
+	r = grpc_client_set_header(g, "token", resp->token ? resp->token : "");
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return r;
 }
 
-/* Connect to the first endpoint that answers Status (after Authenticate when configured). */
-static int connect_any(struct etcd_ctx *ec)
+/* (Re)connect endpoint e and authenticate. 0 or -errno with ec->error set. */
+static int ep_open(struct etcd_ctx *ec, struct endpoint *e)
+{
+	if (!e->c) {
+		snprintf(ec->error, sizeof(ec->error), "%s", e->error);
+		return -EHOSTUNREACH;
+	}
+	int r = grpc_client_reconnect(e->c);
+	if (r < 0) {
+		const char *why = grpc_client_connect_error();
+		snprintf(ec->error, sizeof(ec->error), "connect %s: %s", e->name,
+			 *why ? why : strerror(-r));
+		return r;
+	}
+	if (ec->user[0])
+		r = authenticate(ec, e->c);
+	return r;
+}
+
+static int on_grpc_io(struct worker *w, int fd, unsigned events, void *data);
+
+/* Run the watch over endpoint i (connected, answered Status h): the baseline list when there
+ * is none yet, then the watch from the last revision + 1. */
+static int start_watch(struct etcd_ctx *ec, int i, const struct health *h)
+{
+	struct endpoint *e = &ec->ep[i];
+	int prev = ec->cur;
+	ec->g = e->c;
+	ec->cur = i;
+	snprintf(ec->endpoint, sizeof(ec->endpoint), "%s", e->name);
+	if (ec->rev == 0) {
+		int64_t at = list_prefix(ec, baseline_cb, &ec->keys);
+		if (at <= 0) {
+			if (at == 0)
+				snprintf(ec->error, sizeof(ec->error), "Range: no revision");
+			ec->g = NULL;
+			return -EPIPE;
+		}
+		ec->rev = at;
+		ec->state_dirty = true;
+		log_info("etcd: %zu keys below %s at revision %lld", ec->keys.n, ec->cfg->prefix,
+			 (long long)at);
+	}
+	int r = open_watch(ec);
+	if (r == 0) {
+		r = worker_io_watch(ec->w, grpc_client_fd(ec->g), WORKER_IO_READ, on_grpc_io, ec);
+		if (r < 0)
+			snprintf(ec->error, sizeof(ec->error), "watching the socket: %s",
+				 strerror(-r));
+	}
+	if (r < 0) {
+		ec->watching = false;
+		ec->g = NULL;
+		return r;
+	}
+	if (ec->lost_at_ms) {
+		ec->reconnects++;
+		if (i != prev)
+			ec->failovers++;
+		char reason[400];
+		snprintf(reason, sizeof(reason),
+			 "watching over %s again from revision %lld, %llu ms after the loss",
+			 e->name, (long long)ec->rev + 1,
+			 (unsigned long long)(ec->now_ms - ec->lost_at_ms));
+		log_info("etcd: %s", reason);
+		etcd_status(ec, true, reason);
+	} else {
+		log_info("etcd: connected to %s (member %llx, leader %llx, version %s)", e->name,
+			 (unsigned long long)h->member_id, (unsigned long long)h->leader,
+			 h->version);
+	}
+	ec->lost_at_ms = 0;
+	ec->attempt = 0;
+	/* the baseline of the change events: what this member said at connect */
+	if (!e->has_h) {
+		e->h = *h;
+		e->has_h = true;
+	}
+	if (!ec->cluster.valid && sample_cluster(ec, ec->g, &ec->cluster) < 0)
+		ec->cluster.valid = false;
+	return 0;
+}
+
+/* The wait before the next round: 100 ms doubling per failed round up to reconnect_ms, a
+ * random point in its upper half (nodes that lost etcd together do not retry in step). */
+static uint64_t backoff(struct etcd_ctx *ec)
+{
+	uint64_t cap = ec->cfg->reconnect_ms, d = 100;
+	for (unsigned i = 1; i < ec->attempt && d < cap; i++)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	return d / 2 + (uint64_t)rand_r(&ec->seed) % (d / 2 + 1);
+}
+
+/* One round over the endpoints, the one after the lost one first (the lost one last): the
+ * first that connects, answers Status and takes the watch carries it. */
+static void try_connect(struct etcd_ctx *ec)
+{
+	size_t n = ec->n_ep;
+	for (size_t k = 0; k < n; k++) {
+		int i = ec->cur < 0 ? (int)k : (int)(((size_t)ec->cur + 1 + k) % n);
+		struct endpoint *e = &ec->ep[i];
+		struct health h;
+		int r = 0;
+		if (!e->c || !grpc_client_connected(e->c))
+			r = ep_open(ec, e);
+		if (r == 0)
+			r = sample_status(ec, e->c, &h);
+		if (r == 0)
+			r = start_watch(ec, i, &h);
+		if (r == 0)
+			return;
+		log_warn("etcd: %s: %s", e->name, ec->error);
+	}
+	ec->attempt++;
+	uint64_t d = backoff(ec);
+	ec->next_connect_ms = ec->now_ms + d;
+	char reason[sizeof(ec->error) + 32];
+	snprintf(reason, sizeof(reason), "etcd unreachable: %s", ec->error);
+	log_warn("etcd: no endpoint usable (round %u); retrying in %llu ms", ec->attempt,
+		 (unsigned long long)d);
+	if (ec->attempt == 1)
+		etcd_status(ec, false, reason);
+}
+
+/* The watch's connection failed (EOF, GOAWAY, a failed call, the stream ended): keep what was
+ * emitted (ec->rev), and go on with the next endpoint at once. */
+static void conn_lost(struct etcd_ctx *ec, const char *why)
+{
+	if (!ec->g)
+		return;
+	log_warn("etcd: %s: connection lost (%s); failing over", ec->endpoint, why);
+	worker_io_unwatch(ec->w, grpc_client_fd(ec->g));
+	ec->g = NULL;
+	ec->watching = false;
+	ec->lost_at_ms = ec->now_ms ? ec->now_ms : 1;
+	ec->attempt = 0;
+	state_save(ec);
+	char reason[sizeof(ec->endpoint) + 300];
+	snprintf(reason, sizeof(reason), "connection to %s lost: %s", ec->endpoint, why);
+	etcd_status(ec, false, reason);
+	try_connect(ec);
+}
+
+static int on_grpc_io(struct worker *w, int fd, unsigned events, void *data)
+{
+	(void)w;
+	(void)events;
+	struct etcd_ctx *ec = data;
+	if (!ec->g || fd != grpc_client_fd(ec->g))
+		return 0;
+	ec->now_ms = mono_ms();
+	if (grpc_client_pump(ec->g) < 0) {
+		char why[GRPC_ERR_LEN];
+		snprintf(why, sizeof(why), "%s", grpc_client_last_error(ec->g));
+		drain_watch(ec); /* what came before the end still counts */
+		conn_lost(ec, why);
+		return 0;
+	}
+	if (drain_watch(ec) < 0)
+		conn_lost(ec, ec->error);
+	return 0;
+}
+
+/* The endpoints of the config: resolved, TLS files read (the sandbox may not allow either
+ * later), their ports allowed for connect(). An endpoint that fails here stays listed with
+ * its error. */
+static int setup_endpoints(struct etcd_ctx *ec)
 {
 	static const char *const fallback[] = {"127.0.0.1:2379"};
 	const char *const *eps = (const char *const *)ec->cfg->endpoints.items;
@@ -1070,20 +1473,13 @@ static int connect_any(struct etcd_ctx *ec)
 		eps = fallback;
 		n = 1;
 	}
-	char user[256] = "", pass[512] = "";
-	if (ec->cfg->credentials_file && *ec->cfg->credentials_file) {
-		int r = read_credentials(ec->cfg->credentials_file, user, sizeof(user), pass,
-					 sizeof(pass));
-		if (r < 0) {
-			snprintf(ec->error, sizeof(ec->error), "credentials file %s: %s",
-				 ec->cfg->credentials_file,
-				 r == -EINVAL ? "not one line user:password" : strerror(-r));
-			return r;
-		}
-	}
-	int r = -EHOSTUNREACH;
+	if (n > ETCD_ENDPOINTS_MAX)
+		n = ETCD_ENDPOINTS_MAX; /* the config check refuses more */
+	bool any_tls = false;
 	for (size_t i = 0; i < n; i++) {
+		struct endpoint *e = &ec->ep[ec->n_ep++];
 		const char *ep = eps[i];
+		snprintf(e->name, sizeof(e->name), "%s", ep);
 		bool tls = ec->cfg->tls || (ec->cfg->tls_ca_file && *ec->cfg->tls_ca_file);
 		if (strncmp(ep, "https://", 8) == 0) {
 			ep += 8;
@@ -1091,42 +1487,48 @@ static int connect_any(struct etcd_ctx *ec)
 		} else if (strncmp(ep, "http://", 7) == 0) {
 			ep += 7;
 		}
+		any_tls |= tls;
 		char host[256];
 		snprintf(host, sizeof(host), "%s", ep);
 		char *colon = strrchr(host, ':');
-		if (!colon)
+		if (!colon) {
+			snprintf(e->error, sizeof(e->error), "%s: not host:port", eps[i]);
 			continue;
+		}
 		*colon = '\0';
 		char *h = host;
 		if (h[0] == '[' && colon[-1] == ']') { /* [v6]:port */
 			h++;
 			colon[-1] = '\0';
 		}
-		snprintf(ec->endpoint, sizeof(ec->endpoint), "%s", eps[i]);
-		struct grpc_tls t = {ec->cfg->tls_ca_file, ec->cfg->tls_cert_file,
-				     ec->cfg->tls_key_file, ec->cfg->tls_server_name};
-		r = grpc_client_connect_tcp(h, colon + 1, ec->cfg->rpc_timeout_ms, tls ? &t : NULL,
-					    &ec->g);
-		if (r < 0) {
-			const char *why = grpc_client_connect_error();
-			snprintf(ec->error, sizeof(ec->error), "connect %s: %s", eps[i],
-				 *why ? why : strerror(-r));
-			log_warn("etcd: %s", ec->error);
+		unsigned long port = strtoul(colon + 1, NULL, 10);
+		if (port == 0 || port > 65535) {
+			snprintf(e->error, sizeof(e->error), "%s: bad port", eps[i]);
 			continue;
 		}
-		grpc_client_set_agent(ec->g, "tapio-etcd/1");
-		if (user[0])
-			r = authenticate(ec, user, pass);
-		if (r == 0)
-			r = sample_health(ec, &ec->health);
-		if (r == 0)
-			break;
-		log_warn("etcd: %s: %s", eps[i], ec->error);
-		grpc_client_free(ec->g);
-		ec->g = NULL;
+		int r = worker_allow_connect(ec->w, (uint16_t)port);
+		if (r < 0)
+			return r;
+		struct grpc_tls t = {ec->cfg->tls_ca_file, ec->cfg->tls_cert_file,
+				     ec->cfg->tls_key_file, ec->cfg->tls_server_name};
+		r = grpc_client_new_tcp(h, colon + 1, ec->cfg->rpc_timeout_ms, tls ? &t : NULL,
+					&e->c);
+		if (r < 0) {
+			const char *why = grpc_client_connect_error();
+			snprintf(e->error, sizeof(e->error), "connect %s: %s", eps[i],
+				 *why ? why : strerror(-r));
+			log_warn("etcd: %s (not retried before a restart)", e->error);
+			e->c = NULL;
+			continue;
+		}
+		grpc_client_set_agent(e->c, "tapio-etcd/1");
 	}
-	explicit_bzero(pass, sizeof(pass));
-	return r;
+	/* the system store is looked up by hash while verifying, after the sandbox */
+	if (any_tls && !(ec->cfg->tls_ca_file && *ec->cfg->tls_ca_file)) {
+		worker_add_read_path(ec->w, "/etc/ssl/certs");
+		worker_add_read_path(ec->w, "/usr/share/ca-certificates");
+	}
+	return 0;
 }
 
 /* ---- worker callbacks --------------------------------------------------------------------- */
@@ -1137,6 +1539,8 @@ static int etcd_setup(struct worker *w, void *ctx)
 	ec->w = w;
 	ec->cfg = config_section(worker_config(w), "etcd");
 	ec->tfd = ec->state_fd = -1;
+	ec->cur = -1;
+	ec->seed = (unsigned)getpid() ^ (unsigned)mono_ms();
 	ec->prefix_len = strlen(ec->cfg->prefix);
 	/* range_end of a prefix: the prefix with its last byte + 1 (the prefix starts with '/') */
 	ec->range_end = malloc(ec->prefix_len);
@@ -1161,37 +1565,36 @@ static int etcd_setup(struct worker *w, void *ctx)
 	if (r)
 		return r;
 	ec->now_ms = mono_ms();
-	if (connect_any(ec) < 0) {
+	r = setup_endpoints(ec);
+	if (r < 0)
+		return r;
+	if (ec->cfg->credentials_file && *ec->cfg->credentials_file) {
+		r = read_credentials(ec->cfg->credentials_file, ec->user, sizeof(ec->user),
+				     ec->pass, sizeof(ec->pass));
+		if (r < 0) {
+			/* a config problem a restart may fix (the file appears): say it, wait,
+			 * exit */
+			log_error("etcd: credentials file %s: %s; restarting in %u ms",
+				  ec->cfg->credentials_file,
+				  r == -EINVAL ? "not one line user:password" : strerror(-r),
+				  ec->cfg->reconnect_ms);
+			worker_set_degraded(w, "etcd credentials file unusable");
+			worker_add_missing(w, "etcd connection");
+			ec->creds_exit_ms = ec->now_ms + ec->cfg->reconnect_ms;
+			return 0;
+		}
+	}
+	try_connect(ec);
+	if (!ec->g) {
 		char reason[sizeof(ec->error) + 32];
 		snprintf(reason, sizeof(reason), "etcd unreachable: %s", ec->error);
-		log_error("etcd: %s; retrying in %u ms", reason, ec->cfg->reconnect_ms);
+		log_error("etcd: %s; retrying with backoff", reason);
 		worker_set_degraded(w, reason);
 		worker_add_missing(w, "etcd connection");
-		ec->exit_at_ms = ec->now_ms + ec->cfg->reconnect_ms;
-		return 0;
+		ec->lost_at_ms = ec->now_ms ? ec->now_ms : 1;
 	}
-	log_info("etcd: connected to %s (member %llx, leader %llx, version %s)", ec->endpoint,
-		 (unsigned long long)ec->health.member_id, (unsigned long long)ec->health.leader,
-		 ec->health.version);
 	worker_add_hook(w, "etcd v3 watch");
 	worker_add_hook(w, "etcd v3 maintenance status");
-
-	/* No saved revision: what exists now is the baseline, not news. */
-	if (ec->rev == 0) {
-		int64_t at = list_prefix(ec, baseline_cb, &ec->keys);
-		if (at <= 0) {
-			log_error("etcd: %s: %s", ec->endpoint, at < 0 ? ec->error : "no revision");
-			return -EPIPE;
-		}
-		ec->rev = at;
-		ec->state_dirty = true;
-		log_info("etcd: %zu keys below %s at revision %lld", ec->keys.n, ec->cfg->prefix,
-			 (long long)at);
-	}
-	if (open_watch(ec) < 0 || worker_watch(w, grpc_client_fd(ec->g)) < 0) {
-		log_error("etcd: %s: %s", ec->endpoint, ec->error);
-		return -EPIPE;
-	}
 	ec->next_health_ms = ec->now_ms + ec->cfg->health_interval_ms;
 	ec->next_state_ms = ec->now_ms + ec->cfg->state_interval_ms;
 	return 0;
@@ -1203,22 +1606,21 @@ static int on_tick(struct etcd_ctx *ec)
 	if (read(ec->tfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return -EPIPE;
 	ec->now_ms = mono_ms();
-	if (!ec->g) {
-		if (ec->now_ms >= ec->exit_at_ms) {
-			log_warn("etcd: still unreachable; restarting to reconnect");
+	if (ec->creds_exit_ms) {
+		if (ec->now_ms >= ec->creds_exit_ms) {
+			log_warn("etcd: restarting to read the credentials file again");
 			return -EHOSTUNREACH;
 		}
 		return 0;
 	}
+	if (!ec->g && ec->now_ms >= ec->next_connect_ms)
+		try_connect(ec);
 	if (ec->now_ms >= ec->next_health_ms) {
 		ec->next_health_ms = ec->now_ms + ec->cfg->health_interval_ms;
-		int r = check_health(ec);
-		if (r)
-			return r;
+		check_health(ec);
 		/* watch messages that arrived during the calls are buffered: handle them now */
-		r = drain_watch(ec);
-		if (r)
-			return r;
+		if (ec->g && drain_watch(ec) < 0)
+			conn_lost(ec, ec->error);
 	}
 	if (ec->now_ms >= ec->next_state_ms) {
 		ec->next_state_ms = ec->now_ms + ec->cfg->state_interval_ms;
@@ -1232,16 +1634,6 @@ static int etcd_on_readable(struct worker *w, void *ctx, int fd)
 	struct etcd_ctx *ec = ctx;
 	if (fd == ec->tfd)
 		return on_tick(ec);
-	if (ec->g && fd == grpc_client_fd(ec->g)) {
-		if (grpc_client_pump(ec->g) < 0) {
-			int r = drain_watch(ec); /* what came before the end still counts */
-			if (r == 0)
-				log_error("etcd: %s: connection lost: %s", ec->endpoint,
-					  grpc_client_last_error(ec->g));
-			return -EPIPE;
-		}
-		return drain_watch(ec);
-	}
 	return 0;
 }
 
@@ -1251,6 +1643,10 @@ static void etcd_fill_stats(struct worker *w, void *ctx, Tapio__V1__Stats *stats
 	struct worker_counters *c = worker_counters(w);
 	c->records_read = ec->puts + ec->deletes + ec->slow_syncs;
 	c->decode_errors = ec->undecodable;
+	worker_set_counter(w, "reconnects", ec->reconnects);
+	worker_set_counter(w, "failovers", ec->failovers);
+	worker_set_counter(w, "resyncs", ec->resyncs);
+	worker_set_counter(w, "repeats_skipped", ec->repeats);
 	uint64_t sums[TAPIO_CNT_MAX];
 	if (ec->skel && kevent_counters_sum(bpf_map__fd(ec->skel->maps.counters), sums) == 0) {
 		stats->has_kernel_drops = 1;
@@ -1265,16 +1661,20 @@ static void etcd_teardown(struct worker *w, void *ctx)
 		state_save(ec);
 		close(ec->state_fd);
 	}
-	if (ec->g)
-		grpc_client_free(ec->g);
+	for (size_t i = 0; i < ec->n_ep; i++)
+		grpc_client_free(ec->ep[i].c);
+	ec->g = NULL;
+	explicit_bzero(ec->pass, sizeof(ec->pass));
 	if (ec->tfd >= 0)
 		close(ec->tfd);
 	kmap_free(&ec->keys);
 	free(ec->range_end);
 	etcd_bpf__destroy(ec->skel);
-	log_info("etcd: %llu puts, %llu deletes (%llu of Secrets), %llu re-lists, revision %lld",
+	log_info("etcd: %llu puts, %llu deletes (%llu of Secrets), %llu re-lists, %llu reconnects "
+		 "(%llu to another endpoint), revision %lld",
 		 (unsigned long long)ec->puts, (unsigned long long)ec->deletes,
 		 (unsigned long long)ec->secrets, (unsigned long long)ec->resyncs,
+		 (unsigned long long)ec->reconnects, (unsigned long long)ec->failovers,
 		 (long long)ec->rev);
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 #include "config.h"
 
+#define ETCD_ENDPOINTS_MAX 16 /* endpoints in the list (one allowed connect port each) */
+
 enum config_etcd_value_policy {
 	CONFIG_ETCD_VALUE_NONE = 0,	/* size only */
 	CONFIG_ETCD_VALUE_DIGEST = 1,	/* size and sha256 */
@@ -25,7 +27,7 @@ struct config_etcd {
 	char *state_file;	/* owned; "" = no resume across restarts */
 	uint32_t rpc_timeout_ms;
 	uint32_t health_interval_ms;
-	uint32_t reconnect_ms; /* wait before retrying an unreachable etcd (DEGRADED meanwhile) */
+	uint32_t reconnect_ms; /* the longest wait between reconnect rounds (backoff cap) */
 	uint32_t state_interval_ms;
 	uint32_t page_size;	    /* keys per Range page when listing */
 	bool sync_trace;	    /* eBPF: disk-sync latency of the etcd process */

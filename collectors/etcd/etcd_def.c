@@ -9,8 +9,11 @@
 #include "registry.h"
 
 static const char *const read_paths[] = {"/proc/self", NULL};
-/* Rewriting the state file (opened during setup) in place. */
-static const char *const extra_syscalls[] = {"ftruncate", NULL};
+/* Rewriting the state file (opened during setup) in place; reconnecting to the configured
+ * endpoints (their ports only, by Landlock; addresses resolved and TLS files read in setup). */
+static const char *const extra_syscalls[] = {"ftruncate",   "socket",	  "connect",
+					     "setsockopt",  "getsockopt", "getsockname",
+					     "getpeername", NULL};
 static const char *const policy_names[] = {"none", "digest", "metadata", NULL};
 
 #define C struct config_etcd
@@ -38,7 +41,7 @@ static const struct config_key keys[] = {
 	CONFIG_U32(C, "health_interval_ms", health_interval_ms, 10000, 100, 3600000,
 		   "etcd.health summaries and change checks"),
 	CONFIG_U32(C, "reconnect_ms", reconnect_ms, 5000, 100, 600000,
-		   "an unreachable etcd is retried after this long"),
+		   "longest wait between reconnect rounds (backoff with jitter)"),
 	CONFIG_U32(C, "state_interval_ms", state_interval_ms, 5000, 100, 3600000, NULL),
 	CONFIG_U32(C, "page_size", page_size, 500, 1, 100000, "keys per Range when listing"),
 	CONFIG_BOOL(C, "sync_trace", sync_trace, true,
@@ -55,6 +58,11 @@ static int check(const struct config *all, const void *section, const char **ret
 {
 	(void)all;
 	const struct config_etcd *c = section;
+	if (c->endpoints.n > ETCD_ENDPOINTS_MAX) {
+		*ret_key = "endpoints";
+		snprintf(msg, size, "at most %d endpoints", ETCD_ENDPOINTS_MAX);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < c->endpoints.n; i++) {
 		const char *e = c->endpoints.items[i];
 		if (strncmp(e, "https://", 8) == 0)
@@ -86,10 +94,11 @@ static int check(const struct config *all, const void *section, const char **ret
 	return 0;
 }
 
-/* The client connects over TCP during setup (the sandbox forbids connect() after); a lost
- * connection ends the worker (exit 111) and tapiod's restart is the reconnect, resuming from
- * the state file. BPF capabilities for the disk-sync tracer (optional: without them the API
- * part runs and the tracer is reported missing). */
+/* The client connects over TCP to the configured endpoints, during setup and again from the
+ * running worker (connect() to their ports only); a lost connection fails over to the next
+ * endpoint and resumes the watch after the last revision emitted. BPF capabilities for the
+ * disk-sync tracer (optional: without them the API part runs and the tracer is reported
+ * missing). */
 const struct registry_entry collector_def_etcd = {
 	.name = "etcd",
 	.id_slot = 4,

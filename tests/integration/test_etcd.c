@@ -322,6 +322,8 @@ static size_t k8s_value(uint8_t *out, const char *api, const char *kind, const c
 	return unk.n + 4;
 }
 
+static void etcd_row(const struct tapiod *t, long long *pid, long long *restarts);
+
 /* ---- matching ---- */
 
 struct want {
@@ -654,18 +656,23 @@ Test(etcd, unreachable_is_degraded, .timeout = 60)
 		tapiod_start(&t, config(cfg, sizeof(cfg), &e, state, "    reconnect_ms: 500\n")),
 		0);
 	cr_assert(tapiod_wait_state(&t, "etcd", "DEGRADED", 15000));
-	/* it retries by restarting, with backoff, and says why in the log */
+	long long pid0, restarts0, pid1, restarts1;
+	etcd_row(&t, &pid0, &restarts0);
+	/* it retries inside the worker, with backoff, and says why in the log */
 	char *log = NULL;
 	for (int i = 0; i < 100; i++) {
 		free(log);
 		log = tapiod_log(&t);
-		if (strstr(log, "restarting to reconnect"))
+		if (strstr(log, "no endpoint usable (round 4)"))
 			break;
 		usleep(100000);
 	}
 	cr_assert_not_null(strstr(log, "etcd unreachable: connect 127.0.0.1:1"), "%s", log);
-	cr_assert_not_null(strstr(log, "restarting to reconnect"));
+	cr_assert_not_null(strstr(log, "no endpoint usable (round 4); retrying in"), "%s", log);
 	free(log);
+	etcd_row(&t, &pid1, &restarts1);
+	cr_assert_eq(pid1, pid0, "the worker was replaced");
+	cr_assert_eq(restarts1, restarts0, "the worker restarted");
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
 	tapiod_cleanup(&t);
 	rmdir(dir);
@@ -761,6 +768,13 @@ Test(etcd, failover_and_member_change, .timeout = 60)
 		     0, "member add: %s", grpc_client_last_error(e.g));
 	protobuf_c_message_free_unpacked(m, NULL);
 	ev = tapiod_wait(&t, is_members_change, NULL, 10000);
+	if (!ev) {
+		for (size_t i = 0; i < t.n_events; i++)
+			fprintf(stderr, "%s\n", json_object_to_json_string(t.events[i]));
+		char *log = tapiod_log(&t);
+		fprintf(stderr, "%s\n", log);
+		free(log);
+	}
 	cr_assert_not_null(ev, "member list change not reported");
 	const char *m0 = jarr(ev, "etcd.health.members", 0, NULL),
 		   *m1 = jarr(ev, "etcd.health.members", 1, NULL);
@@ -974,4 +988,409 @@ Test(etcd, slow_disk_syncs, .timeout = 90)
 	tapiod_cleanup(&t);
 	etcd_stop(&e);
 	rmdir(cg);
+}
+
+/* ---- a 3-member cluster on 127.0.0.1 ---- */
+
+#define MEMBERS 3
+
+struct cluster {
+	struct etcd m[MEMBERS];
+	char dir[96];
+	uint64_t id[MEMBERS];
+};
+
+static bool ports_distinct(const struct cluster *c, int upto, int port)
+{
+	for (int i = 0; i < upto; i++)
+		if (c->m[i].port == port)
+			return false;
+	return true;
+}
+
+static pid_t member_spawn(struct cluster *c, int i, const char *initial)
+{
+	struct etcd *e = &c->m[i];
+	char name[8], curl[64], purl[64], data[200], log[200];
+	snprintf(name, sizeof(name), "m%d", i);
+	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", e->port);
+	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", e->port + 1);
+	snprintf(data, sizeof(data), "%s/data", e->dir);
+	snprintf(log, sizeof(log), "%s/etcd.log", e->dir);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		/* quick elections: the tests stop leaders */
+		execl(ETCD, "etcd", "--name", name, "--data-dir", data, "--listen-client-urls",
+		      curl, "--advertise-client-urls", curl, "--listen-peer-urls", purl,
+		      "--initial-advertise-peer-urls", purl, "--initial-cluster", initial,
+		      "--initial-cluster-state", "new", "--initial-cluster-token", c->dir,
+		      "--heartbeat-interval", "50", "--election-timeout", "500", (char *)NULL);
+		_exit(127);
+	}
+	cr_assert(pid > 0);
+	return pid;
+}
+
+static uint64_t status_of(struct etcd *e, uint64_t *leader)
+{
+	Etcdserverpb__StatusRequest q = ETCDSERVERPB__STATUS_REQUEST__INIT;
+	Etcdserverpb__StatusResponse *r = NULL;
+	if (!e->g || grpc_client_call(e->g, "/etcdserverpb.Maintenance/Status", &q.base,
+				      &etcdserverpb__status_response__descriptor,
+				      (ProtobufCMessage **)&r) < 0)
+		return 0;
+	uint64_t id = r->header ? r->header->member_id : 0;
+	if (leader)
+		*leader = r->leader;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return id;
+}
+
+/* Three members on free port pairs, each answering Status with a leader elected. */
+static void cluster_start(struct cluster *c)
+{
+	if (access(ETCD, X_OK) < 0) {
+		const char *ci = getenv("CI");
+		if (ci && strcmp(ci, "true") == 0)
+			cr_assert_fail("%s missing: install etcd-server", ETCD);
+		cr_skip_test("%s missing", ETCD);
+	}
+	snprintf(c->dir, sizeof(c->dir), "/tmp/tapio-etcd3-XXXXXX");
+	cr_assert_not_null(mkdtemp(c->dir));
+	char initial[512] = "";
+	for (int i = 0; i < MEMBERS; i++) {
+		struct etcd *e = &c->m[i];
+		do
+			e->port = free_port_pair();
+		while (!ports_distinct(c, i, e->port));
+		snprintf(e->dir, sizeof(e->dir), "%s/m%d", c->dir, i);
+		cr_assert_eq(mkdir(e->dir, 0700), 0);
+		snprintf(e->client, sizeof(e->client), "127.0.0.1:%d", e->port);
+		size_t n = strlen(initial);
+		snprintf(initial + n, sizeof(initial) - n, "%sm%d=http://127.0.0.1:%d",
+			 i ? "," : "", i, e->port + 1);
+	}
+	for (int i = 0; i < MEMBERS; i++)
+		c->m[i].pid = member_spawn(c, i, initial);
+	for (int i = 0; i < MEMBERS; i++) {
+		struct etcd *e = &c->m[i];
+		char port[16];
+		snprintf(port, sizeof(port), "%d", e->port);
+		uint64_t leader = 0;
+		for (int k = 0; k < 300 && !(c->id[i] && leader); k++) {
+			if (!e->g &&
+			    grpc_client_connect_tcp("127.0.0.1", port, 2000, NULL, &e->g) < 0)
+				e->g = NULL;
+			c->id[i] = status_of(e, &leader);
+			if (!(c->id[i] && leader))
+				usleep(50000);
+		}
+		cr_assert(c->id[i] && leader, "member %d (%s) not up with a leader", i, e->client);
+	}
+}
+
+static int cluster_leader(struct cluster *c)
+{
+	for (int k = 0; k < 100; k++) {
+		for (int i = 0; i < MEMBERS; i++) {
+			uint64_t leader = 0;
+			if (c->m[i].pid > 0 && status_of(&c->m[i], &leader) && leader == c->id[i])
+				return i;
+		}
+		usleep(50000);
+	}
+	cr_assert_fail("no leader");
+	return -1;
+}
+
+static void member_stop(struct etcd *e, int sig)
+{
+	if (e->g)
+		grpc_client_free(e->g);
+	e->g = NULL;
+	if (e->pid > 0) {
+		int st;
+		kill(e->pid, sig);
+		waitpid(e->pid, &st, 0);
+	}
+	e->pid = 0;
+}
+
+static void cluster_stop(struct cluster *c)
+{
+	for (int i = 0; i < MEMBERS; i++)
+		member_stop(&c->m[i], SIGTERM);
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", c->dir);
+}
+
+/* Move the leadership to member `to` (the request goes to the current leader). */
+static void move_leader(struct cluster *c, int to)
+{
+	int from = cluster_leader(c);
+	if (from == to)
+		return;
+	Etcdserverpb__MoveLeaderRequest q = ETCDSERVERPB__MOVE_LEADER_REQUEST__INIT;
+	q.targetid = c->id[to];
+	ProtobufCMessage *m = NULL;
+	cr_assert_eq(grpc_client_call(c->m[from].g, "/etcdserverpb.Maintenance/MoveLeader", &q.base,
+				      &etcdserverpb__move_leader_response__descriptor, &m),
+		     0, "move-leader: %s", grpc_client_last_error(c->m[from].g));
+	protobuf_c_message_free_unpacked(m, NULL);
+	cr_assert_eq(cluster_leader(c), to);
+}
+
+static const char *cluster_config(char *buf, size_t cap, const struct cluster *c, const char *state)
+{
+	snprintf(buf, cap,
+		 "  process:\n    enabled: false\n"
+		 "  etcd:\n    enabled: true\n    endpoints: [\"%s\", \"%s\", \"%s\"]\n"
+		 "    state_file: \"%s\"\n    health_interval_ms: 300\n    rpc_timeout_ms: 2000\n"
+		 "    reconnect_ms: 1000\n    sync_trace: false\n",
+		 c->m[0].client, c->m[1].client, c->m[2].client, state);
+	return buf;
+}
+
+struct hwant {
+	const char *type, *endpoint;
+	uint64_t leader, prev;	     /* 0 = any */
+	uint64_t leader2;	     /* leaderId may be this one instead */
+	int reachable;		     /* 0 = any, 1 = reachable, 2 = not */
+	const char *added, *removed; /* a substring of membersAdded[0] / membersRemoved[0] */
+};
+
+static bool hmatch(json_object *ev, void *arg)
+{
+	struct hwant *w = arg;
+	const char *t = jstr(ev, "type"), *ep = jstr(ev, "etcd.endpoint");
+	if (!t || strcmp(t, w->type) != 0 || !ep || (w->endpoint && strcmp(ep, w->endpoint) != 0))
+		return false;
+	const char *l = jstr(ev, "etcd.health.leaderId"),
+		   *p = jstr(ev, "etcd.health.previousLeaderId");
+	uint64_t lv = l ? strtoull(l, NULL, 10) : 0;
+	if (w->leader && (!l || (lv != w->leader && (!w->leader2 || lv != w->leader2))))
+		return false;
+	if (w->prev && (!p || strtoull(p, NULL, 10) != w->prev))
+		return false;
+	if (w->reachable) {
+		json_object *h = NULL, *r = NULL;
+		json_object_object_get_ex(ev, "etcd", &h);
+		if (!h || !json_object_object_get_ex(h, "health", &h) ||
+		    !json_object_object_get_ex(h, "reachable", &r))
+			return false;
+		if (json_object_get_boolean(r) != (w->reachable == 1))
+			return false;
+	}
+	const char *a = jarr(ev, "etcd.health.membersAdded", 0, NULL);
+	if (w->added && !(a && strstr(a, w->added)))
+		return false;
+	const char *r = jarr(ev, "etcd.health.membersRemoved", 0, NULL);
+	return !w->removed || (r && strstr(r, w->removed));
+}
+
+static json_object *hwait(struct tapiod *t, struct hwant w, int timeout_ms)
+{
+	return tapiod_wait(t, hmatch, &w, timeout_ms);
+}
+
+/* The `etcd` row of `tapioctl status`: pid and restarts. */
+static void etcd_row(const struct tapiod *t, long long *pid, long long *restarts)
+{
+	const char *args[] = {"status", NULL};
+	int st;
+	char *out = tapioctl_run(t, &st, args);
+	cr_assert_not_null(out);
+	const char *p = strstr(out, "\netcd ");
+	char state[16], up[16];
+	cr_assert(p && sscanf(p + 1, "etcd %15s %lld %15s %lld", state, pid, up, restarts) == 4,
+		  "%s", out);
+	free(out);
+}
+
+Test(etcd, cluster_health_per_endpoint, .timeout = 120)
+{
+	harness_require_root();
+	struct cluster c = {0};
+	cluster_start(&c);
+	move_leader(&c, 2);
+	char cfg[1024], state[200];
+	snprintf(state, sizeof(state), "%s/state", c.dir);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, cluster_config(cfg, sizeof(cfg), &c, state)), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+
+	/* every endpoint: its own member id, the same leader, reachable; the watch on the first */
+	for (int i = 0; i < MEMBERS; i++) {
+		json_object *h = hwait(&t,
+				       (struct hwant){"etcd.health", c.m[i].client,
+						      .leader = c.id[2], .reachable = 1},
+				       10000);
+		cr_assert_not_null(h, "no etcd.health of %s", c.m[i].client);
+		cr_assert_not_null(jstr(h, "etcd.health.memberId"));
+		cr_assert_eq(strtoull(jstr(h, "etcd.health.memberId"), NULL, 10), c.id[i]);
+		cr_assert_gt(jint(h, "etcd.health.raftTerm", 0), 0);
+		cr_assert_gt(jint(h, "etcd.health.raftIndex", 0), 0);
+		cr_assert_gt(jint(h, "etcd.health.dbSize", 0), 0);
+		cr_assert_gt(jint(h, "etcd.health.dbSizeInUse", 0), 0);
+		cr_assert_not_null(jarr(h, "etcd.health.members", 2, NULL), "three members");
+		json_object *x = NULL, *wt = NULL;
+		json_object_object_get_ex(h, "etcd", &x);
+		json_object_object_get_ex(x, "health", &x);
+		bool watching = json_object_object_get_ex(x, "watching", &wt) &&
+				json_object_get_boolean(wt);
+		cr_assert_eq(watching, i == 0, "the watch runs over the first endpoint only");
+	}
+
+	/* move-leader 2 -> 1: every endpoint reports the change (from 2, or from "no leader"
+	 * when a sample fell into the hand-over) */
+	move_leader(&c, 1);
+	for (int i = 0; i < MEMBERS; i++) {
+		json_object *lc = hwait(
+			&t, (struct hwant){"etcd.leader_change", c.m[i].client, .leader = c.id[1]},
+			10000);
+		cr_assert_not_null(lc, "leader change to 1 not reported by %s", c.m[i].client);
+		const char *pv = jstr(lc, "etcd.health.previousLeaderId");
+		cr_assert_not_null(pv, "previousLeaderId");
+		uint64_t prev = strtoull(pv, NULL, 10);
+		cr_assert(prev == c.id[2] || prev == 0, "previous leader %llx",
+			  (unsigned long long)prev);
+	}
+
+	/* a learner added, then removed */
+	Etcdserverpb__MemberAddRequest q = ETCDSERVERPB__MEMBER_ADD_REQUEST__INIT;
+	char peer[64], hexid[32];
+	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", c.m[0].port + 7);
+	char *peers[] = {peer};
+	q.peerurls = peers;
+	q.n_peerurls = 1;
+	q.islearner = true;
+	Etcdserverpb__MemberAddResponse *ar = NULL;
+	/* etcd refuses a reconfiguration until its members have been connected for 5 s */
+	int r = -1;
+	for (int k = 0; k < 100 && r < 0; k++) {
+		r = grpc_client_call(c.m[0].g, "/etcdserverpb.Cluster/MemberAdd", &q.base,
+				     &etcdserverpb__member_add_response__descriptor,
+				     (ProtobufCMessage **)&ar);
+		if (r < 0 && strstr(grpc_client_last_error(c.m[0].g), "unhealthy cluster"))
+			usleep(100000);
+		else
+			break;
+	}
+	cr_assert_eq(r, 0, "member add: %s", grpc_client_last_error(c.m[0].g));
+	uint64_t learner = ar->member->id;
+	protobuf_c_message_free_unpacked(&ar->base, NULL);
+	snprintf(hexid, sizeof(hexid), "%llx ", (unsigned long long)learner);
+	json_object *ev =
+		hwait(&t, (struct hwant){"etcd.member_change", NULL, .added = hexid}, 10000);
+	cr_assert_not_null(ev, "member add not reported");
+	cr_assert_not_null(strstr(jarr(ev, "etcd.health.membersAdded", 0, NULL), " learner"));
+	cr_assert_not_null(jarr(ev, "etcd.health.members", 3, NULL), "four members");
+	Etcdserverpb__MemberRemoveRequest rq = ETCDSERVERPB__MEMBER_REMOVE_REQUEST__INIT;
+	rq.id = learner;
+	ProtobufCMessage *m = NULL;
+	cr_assert_eq(grpc_client_call(c.m[0].g, "/etcdserverpb.Cluster/MemberRemove", &rq.base,
+				      &etcdserverpb__member_remove_response__descriptor, &m),
+		     0, "member remove: %s", grpc_client_last_error(c.m[0].g));
+	protobuf_c_message_free_unpacked(m, NULL);
+	ev = hwait(&t, (struct hwant){"etcd.member_change", NULL, .removed = hexid}, 10000);
+	cr_assert_not_null(ev, "member removal not reported");
+	cr_assert_null(jarr(ev, "etcd.health.members", 3, NULL), "three members again");
+
+	/* the leader (member 1) stops: its endpoint is down, the others see a new leader */
+	member_stop(&c.m[1], SIGKILL);
+	ev = hwait(&t, (struct hwant){"etcd.endpoint_down", c.m[1].client, .reachable = 2}, 10000);
+	cr_assert_not_null(ev, "endpoint down not reported");
+	cr_assert_not_null(jstr(ev, "etcd.health.error"));
+	cr_assert_not_null(
+		hwait(&t, (struct hwant){"etcd.health", c.m[1].client, .reachable = 2}, 10000));
+	for (int i = 0; i < MEMBERS; i += 2) {
+		/* (through "no leader", 0, while the election runs) */
+		ev = hwait(&t,
+			   (struct hwant){"etcd.leader_change", c.m[i].client, .leader = c.id[0],
+					  .leader2 = c.id[2]},
+			   15000);
+		cr_assert_not_null(ev, "%s: no leader change after the leader stopped",
+				   c.m[i].client);
+	}
+	/* the up members stay reachable and the watch goes on */
+	int64_t rp = put_str(&c.m[2], "/registry/pods/default/after-stop", "{}");
+	wait_kv(&t, "etcd.put", "/registry/pods/default/after-stop", rp, "watch");
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	cluster_stop(&c);
+}
+
+static bool is_fo_put(json_object *ev, void *arg)
+{
+	const char *t = jstr(ev, "type"), *k = jstr(ev, "etcd.key");
+	return t && strcmp(t, "etcd.put") == 0 && k &&
+	       strncmp(k, "/registry/configmaps/fo/", 24) == 0;
+}
+
+Test(etcd, failover_inside_the_worker, .timeout = 120)
+{
+	harness_require_root();
+	struct cluster c = {0};
+	cluster_start(&c);
+	move_leader(&c, 2); /* writes go on while member 0, the watch's, is killed */
+	char cfg[1024], state[200];
+	snprintf(state, sizeof(state), "%s/state", c.dir);
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, cluster_config(cfg, sizeof(cfg), &c, state)), 0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+	long long pid0, restarts0, pid1, restarts1;
+	etcd_row(&t, &pid0, &restarts0);
+
+	enum { N = 400, KILL_AT = 150 };
+	int64_t rev[N];
+	for (int i = 0; i < N; i++) {
+		char key[64], val[64];
+		snprintf(key, sizeof(key), "/registry/configmaps/fo/k%03d", i);
+		snprintf(val, sizeof(val), "{\"i\":%d}", i);
+		rev[i] = put_str(&c.m[2], key, val);
+		if (i == KILL_AT)
+			member_stop(&c.m[0], SIGKILL); /* mid-stream */
+	}
+	char last[64];
+	snprintf(last, sizeof(last), "/registry/configmaps/fo/k%03d", N - 1);
+	json_object *ev = wait_kv(&t, "etcd.put", last, rev[N - 1], "watch");
+	cr_assert_neq(strcmp(jstr(ev, "etcd.endpoint"), c.m[0].client), 0,
+		      "the last put came over another endpoint");
+
+	/* every put exactly once, at its revision */
+	int seen[N] = {0};
+	size_t total = 0;
+	for (size_t i = 0; i < t.n_events; i++) {
+		json_object *e = t.events[i];
+		if (!is_fo_put(e, NULL))
+			continue;
+		total++;
+		int k = atoi(jstr(e, "etcd.key") + 25);
+		cr_assert(k >= 0 && k < N);
+		seen[k]++;
+		cr_assert_eq(jint(e, "etcd.revision", -1), rev[k], "k%03d at its revision", k);
+		str_is(e, "etcd.cause", "watch");
+	}
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(seen[i], 1, "k%03d reported %d times", i, seen[i]);
+	cr_assert_eq(total, (size_t)N);
+
+	/* inside the same worker: no restart */
+	etcd_row(&t, &pid1, &restarts1);
+	cr_assert_eq(pid1, pid0, "the worker was replaced");
+	cr_assert_eq(restarts1, restarts0, "the worker restarted");
+	cr_assert_not_null(hwait(
+		&t, (struct hwant){"etcd.endpoint_down", c.m[0].client, .reachable = 2}, 10000));
+	char *log = tapiod_log(&t);
+	cr_assert_not_null(strstr(log, "connection lost"), "%s", log);
+	cr_assert_not_null(strstr(log, "again from revision"), "%s", log);
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	cluster_stop(&c);
 }
