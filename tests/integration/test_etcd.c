@@ -36,6 +36,7 @@ struct etcd {
 	int port;
 	bool mtls;		  /* serve https with client-certificate auth */
 	bool on_disk;		  /* data dir on a block device (/var/tmp), not tmpfs */
+	bool keep_port;		  /* etcd_try: start again on e->port (a restart) */
 	struct grpc_tls tls_opts; /* how the test's own client connects, when mtls */
 	const struct grpc_tls *tls;
 	char ca[160], srv_crt[160], srv_key[160], cli_crt[160], cli_key[160], other_ca[160];
@@ -119,7 +120,8 @@ static int free_port_pair(void)
 static bool etcd_try(struct etcd *e)
 {
 	const char *scheme = e->mtls ? "https" : "http";
-	e->port = free_port_pair();
+	if (!e->keep_port)
+		e->port = free_port_pair();
 	char curl[64], purl[64], data[160], log[160];
 	snprintf(curl, sizeof(curl), "%s://127.0.0.1:%d", scheme, e->port);
 	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", e->port + 1);
@@ -676,6 +678,55 @@ Test(etcd, unreachable_is_degraded, .timeout = 60)
 	cr_assert_eq(tapiod_stop(&t, 10000), 0);
 	tapiod_cleanup(&t);
 	rmdir(dir);
+}
+
+/* The only endpoint goes away under a READY worker: tapiod shows the collector DEGRADED (a
+ * Status frame; the worker is not replaced), and READY again once etcd answers on the same
+ * address, with the writes made meanwhile reported. */
+Test(etcd, lost_after_ready_is_degraded_then_ready, .timeout = 90)
+{
+	harness_require_root();
+	struct etcd e = {0};
+	etcd_start(&e);
+	char cfg[1024], state[200];
+	snprintf(state, sizeof(state), "%s/state", e.dir);
+	struct tapiod t;
+	cr_assert_eq(
+		tapiod_start(&t, config(cfg, sizeof(cfg), &e, state, "    reconnect_ms: 500\n")),
+		0);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 15000));
+	long long pid0, restarts0, pid1, restarts1;
+	etcd_row(&t, &pid0, &restarts0);
+	int64_t r1 = put_str(&e, "/registry/configmaps/default/before", "{\"v\":1}");
+	wait_kv(&t, "etcd.put", "/registry/configmaps/default/before", r1, "watch");
+
+	if (e.g) {
+		grpc_client_free(e.g);
+		e.g = NULL;
+	}
+	int st;
+	kill(e.pid, SIGKILL);
+	waitpid(e.pid, &st, 0);
+	e.pid = 0;
+	cr_assert(tapiod_wait_state(&t, "etcd", "DEGRADED", 15000),
+		  "not DEGRADED after its only endpoint died");
+
+	e.keep_port = true;
+	cr_assert(etcd_try(&e), "etcd did not come back on port %d", e.port);
+	cr_assert(tapiod_wait_state(&t, "etcd", "READY", 20000), "not READY again");
+	int64_t r2 = put_str(&e, "/registry/configmaps/default/after", "{\"v\":1}");
+	wait_kv(&t, "etcd.put", "/registry/configmaps/default/after", r2, "watch");
+	etcd_row(&t, &pid1, &restarts1);
+	cr_assert_eq(pid1, pid0, "the worker was replaced");
+	cr_assert_eq(restarts1, restarts0, "the worker restarted");
+	char *log = tapiod_log(&t);
+	cr_assert_not_null(strstr(log, "etcd: DEGRADED while running"),
+			   "no DEGRADED transition in tapiod's log:\n%s", log);
+	cr_assert_not_null(strstr(log, "etcd: READY again"), "no READY transition:\n%s", log);
+	free(log);
+	cr_assert_eq(tapiod_stop(&t, 10000), 0);
+	tapiod_cleanup(&t);
+	etcd_stop(&e);
 }
 
 Test(etcd, mtls, .timeout = 90)
