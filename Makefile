@@ -7,6 +7,7 @@
 #   make bpf-arm64  compile the BPF objects for arm64 as well (also part of `make check`)
 #   make test-kernels  the eBPF/integration tests on Debian's 6.1 and 6.12 kernels under qemu
 #                   (TCG); KERNELS="6.1" picks the series, KERNEL_ARGS=--ci the CI subset
+#   make bench-kernels the security collector's hook sets, ns per syscall, in those kernels
 #   make image      the container image (build/image/: OCI layout + docker-archive), no daemon;
 #                   IMAGE=name:tag names it (default tapio:dev, as deploy/kubernetes/ uses)
 #   make image-check  build the image twice and compare the digests (reproducibility)
@@ -274,7 +275,7 @@ bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
-.PHONY: all deps run test test-unit test-integration test-kernels fuzz check clean format bench image image-build image-check
+.PHONY: all deps run test test-unit test-integration test-kernels bench-kernels fuzz check clean format bench image image-build image-check
 all: $(ALL_BINS)
 
 # The image test (tests/integration/test_image.c) runs build/image; a sanitizer build's
@@ -314,6 +315,11 @@ test-integration: tests
 # Debian's kernels under qemu (scripts/test-kernels.sh): fetched with apt-get, cached in build/.
 test-kernels: $(ALL_BINS) $(BUILD)/tests/integration-tests $(HELPER_BINS)
 	$(Q)BUILD=$(BUILD) ./scripts/test-kernels.sh $(KERNEL_ARGS) $(KERNELS)
+
+# The security collector's hook sets, per-syscall cost side by side in Debian's kernels under
+# qemu (bench/kernel-hooks.sh; not part of make test).
+bench-kernels: $(ALL_BINS) $(BUILD)/tests/integration-tests $(HELPER_BINS)
+	$(Q)BUILD=$(BUILD) ./bench/kernel-hooks.sh $(KERNELS)
 
 fuzz: $(FUZZ_BINS)
 
