@@ -47,9 +47,9 @@ for s in "${series[@]}"; do
 		$1 == "BENCH" && $2 == "none" { no[++nn] = $4 } $1 == "BENCH" && $2 == "tracepoint" { tp[++nt] = $4 }
 		$1 == "BENCH" && $2 == "auto" { au[++na] = $4 }
 		END { m0 = median(no, nn); m1 = median(tp, nt); m2 = median(au, na)
-			printf "%.1f %.1f %.1f %.2f %.2f %.1f %.1f", m0, m1, m2, m1 / m0, m2 / m0, m1 - m0, m2 - m0 }')
+			printf "%.1f %.1f %.1f %.2f %.2f %+.1f %+.1f", m0, m1, m2, m1 / m0, m2 / m0, m1 - m0, m2 - m0 }')
 	read -r m0 m1 m2 r1 r2 d1 d2 <<<"$med"
-	summary+=("| $kver | $m0 | $m1 (×$r1, +$d1) | $m2 (×$r2, +$d2) | $set_tp | $set_auto |")
+	summary+=("| $kver | $m0 | $m1 (×$r1, $d1) | $m2 (×$r2, $d2) | $set_tp | $set_auto |")
 done
 {
 	echo "| kernel | none: ns/getppid (median) | tracepoint set (ratio, +ns) | hooks: auto (ratio, +ns) | tracepoint run attached | auto run attached |"

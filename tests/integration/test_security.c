@@ -446,7 +446,8 @@ Test(security, worker_sandboxed_and_reports_missing_hooks, .timeout = 60)
 
 /* A module load (modprobe of nlmon, a harmless netlink monitor driver that creates no device):
  * the module/module_load record with the name, and the init/finit_module syscall with its
- * result. Kernels without loadable modules (this host's) must report the hook missing. */
+ * result. Kernels without loadable modules (this host's) must report the hook missing, and that
+ * is what the test checks there. */
 Test(security, module_load_with_name_and_result, .timeout = 60)
 {
 	harness_require_root();
@@ -460,7 +461,10 @@ Test(security, module_load_with_name_and_result, .timeout = 60)
 		tapiod_cleanup(&t);
 		cr_assert(said, "module_load missing but not reported; log:\n%s", log);
 		free(log);
-		cr_skip_test("kernel without loadable modules (module_load reported missing)");
+		/* The documented behaviour on such a kernel, asserted above: not a skip (this host
+		 * runs CI); the load itself runs in make test-kernels (Debian's kernels). */
+		cr_log_info("kernel without loadable modules: module_load reported missing");
+		return;
 	}
 	const char *mod = "nlmon";
 	if (access("/sys/module/nlmon", F_OK) == 0)
