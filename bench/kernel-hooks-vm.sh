@@ -18,7 +18,7 @@ start_tapiod() { # $1: hooks value
 	printf '%s\n' "node_name: vm" "log_level: info" "collector_dir: $B/bin" "control:" \
 		"  socket_path: $d/ctl.sock" "collectors:" "  process:" "    enabled: false" \
 		"  security:" "    enabled: true" "    hooks: $1" >$d/tapio.yaml
-	"$B/bin/tapiod" --config $d/tapio.yaml >/dev/null 2>$d/log.$1 &
+	"$B/bin/tapiod" --config $d/tapio.yaml >/dev/null 2>"$d/log.$1" &
 	tpid=$!
 	i=0
 	while [ $i -lt 120 ]; do

@@ -8,7 +8,7 @@
 #   flock /work/integ.lock bench/kernel-hooks.sh [SERIES...]      (default 6.12 6.1)
 # Writes the table to stdout and, with OUT=file, to that file.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 series=("$@")
 [ ${#series[@]} -gt 0 ] || series=(6.12 6.1)
