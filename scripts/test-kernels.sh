@@ -17,6 +17,8 @@
 # --ci     the smaller CI subset (CI_SUITES), CI=true inside the VM (a skip is a failure)
 # --no-btf /sys/kernel/btf is hidden inside the VM: collectors that need BTF must exit 125
 #          naming it, the others must still run (reported, not part of the pass/fail count)
+# VM_RUN=<script> (with VM_STAGE=<files>): the VM runs that script instead of the probe and the
+#          tests, console in results/<kernel>-run.log (bench/kernel-hooks.sh)
 # Exit: 0 every kernel passed, 1 a test failed, 2 a kernel could not be had or booted.
 set -uo pipefail
 cd "$(dirname "$0")/.."
