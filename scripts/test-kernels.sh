@@ -42,7 +42,7 @@ for a in "$@"; do
 	case "$a" in
 	--ci) ci=1 ;;
 	--no-btf) nobtf=1 ;;
-	-h | --help) sed -n '3,20p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,22p' "$0"; exit 0 ;;
 	*) series+=("$a") ;;
 	esac
 done
