@@ -9,6 +9,7 @@
 #                   (TCG); KERNELS="6.1" picks the series, KERNEL_ARGS=--ci the CI subset
 #   make test-kernels-arm64  the arm64 BPF objects loaded and attached on Debian's arm64 kernels
 #                   under qemu-system-aarch64 (also run by make test-kernels)
+#   make bench-kernels the security collector's hook sets, ns per syscall, in those kernels
 #   make image      the container image (build/image/: OCI layout + docker-archive), no daemon;
 #                   IMAGE=name:tag names it (default tapio:dev, as deploy/kubernetes/ uses)
 #   make image-check  build the image twice and compare the digests (reproducibility)
@@ -296,7 +297,7 @@ bench-cni:
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
-.PHONY: all deps run test test-unit test-integration test-kernels test-kernels-arm64 fuzz check clean format bench bench-cni image image-build image-check
+.PHONY: all deps run test test-unit test-integration test-kernels test-kernels-arm64 bench-kernels fuzz check clean format bench bench-cni image image-build image-check
 all: $(ALL_BINS)
 
 # The image test (tests/integration/test_image.c) runs build/image; a sanitizer build's
@@ -342,6 +343,11 @@ test-kernels: $(ALL_BINS) $(BUILD)/tests/integration-tests $(HELPER_BINS)
 # qemu-system-aarch64 (scripts/test-kernels-arm64.sh).
 test-kernels-arm64: bpf-arm64
 	$(Q)BUILD=$(BUILD) ./scripts/test-kernels-arm64.sh $(KERNELS)
+
+# The security collector's hook sets, per-syscall cost side by side in Debian's kernels under
+# qemu (bench/kernel-hooks.sh; not part of make test).
+bench-kernels: $(ALL_BINS) $(BUILD)/tests/integration-tests $(HELPER_BINS)
+	$(Q)BUILD=$(BUILD) ./bench/kernel-hooks.sh $(KERNELS)
 
 fuzz: $(FUZZ_BINS)
 

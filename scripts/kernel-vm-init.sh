@@ -48,6 +48,15 @@ echo "TAPIO-FEATURES $feat"
 cd "$src" || echo "no $src"
 export TAPIO_BUILD="$src/$build" HOME=/root
 
+# tapio.run=SCRIPT (test-kernels.sh VM_RUN): run it instead of the probe and the tests
+run=$(arg tapio.run)
+if [ -n "$run" ]; then
+	/bin/sh "$src/$run" "$src/$build" 2>&1
+	echo "TAPIO-RUN-END $?"
+	/bb/sync
+	/bb/poweroff -f
+fi
+
 # Probe: tapiod with every eBPF collector that needs no container runtime; which hook set each
 # attached (its "attached ..." log line) or why it did not start (exit code and reason).
 probe()

@@ -12,20 +12,20 @@ declare -A suite=([process]=process_e2e [network]=network [security]=security [d
 declare -A minimum=(
 	[process]="5.5 + BTF (tp_btf); raw_tp / procfs fallbacks"
 	[network]="5.5 + BTF (tp_btf); raw_tp fallback"
-	[security]="5.8 + BTF (ring buffer, syscall tracepoints)"
+	[security]="5.8 + BTF (ring buffer, syscall tracepoints); fentry/fexit set: 5.8 + trampolines"
 	[dns]="5.8 (cgroup_skb); pid attribution 6.4; AF_PACKET fallback"
 )
 
 echo "| kernel | collector | hook set | result |"
 echo "|---|---|---|---|"
-for log in $(ls "$dir"/*.log 2>/dev/null | grep -v -E -- '-(ci|nobtf)(-nobtf)?\.log$' | sort -V); do
+for log in $(ls "$dir"/*.log 2>/dev/null | grep -v -E -- '-(ci|nobtf|run)(-nobtf)?\.log$' | sort -V); do
 	k=$(basename "$log" .log)
 	txt="$dir/$k.txt"
 	[ -e "$txt" ] || continue
 	clean=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | tr -d '\r')
 	for c in process network security dns; do
 		hooks=$(echo "$clean" | grep -a "^TAPIO-PROBE .*tapio-$c\[[0-9]*\] info: attached" | head -1 |
-			sed -E 's/.* info: attached //; s/; ring buffer.*//; s/ hooks$//; s/^([0-9]+) security hooks \(exec via (.*)\)/syscall tracepoints (\1 hooks), exec via \2/')
+			sed -E 's/.* info: attached //; s/; ring buffer.*//; s/ hooks$//; s/^([0-9]+) security hooks \(exec via ([^)]*)\); syscalls via (.*)/syscalls via \3 (\1 hooks), exec via \2/; s/^([0-9]+) security hooks \(exec via ([^)]*)\)$/syscall tracepoints (\1 hooks), exec via \2/')
 		if [ -z "$hooks" ]; then
 			hooks=$(echo "$clean" | grep -a "^TAPIO-STATUS $c " | sed -E 's/^TAPIO-STATUS [a-z]+ +([A-Z]+) .* ([0-9]+\/[0-9]+|-) +/\1: /')
 			[ -n "$hooks" ] || hooks="not run"

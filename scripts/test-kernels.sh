@@ -17,6 +17,8 @@
 # --ci     the smaller CI subset (CI_SUITES), CI=true inside the VM (a skip is a failure)
 # --no-btf /sys/kernel/btf is hidden inside the VM: collectors that need BTF must exit 125
 #          naming it, the others must still run (reported, not part of the pass/fail count)
+# VM_RUN=<script> (with VM_STAGE=<files>): the VM runs that script instead of the probe and the
+#          tests, console in results/<kernel>-run.log (bench/kernel-hooks.sh)
 # Exit: 0 every kernel passed, 1 a test failed, 2 a kernel could not be had or booted.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +42,7 @@ for a in "$@"; do
 	case "$a" in
 	--ci) ci=1 ;;
 	--no-btf) nobtf=1 ;;
-	-h | --help) sed -n '3,20p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,22p' "$0"; exit 0 ;;
 	*) series+=("$a") ;;
 	esac
 done
@@ -49,7 +51,7 @@ SUITES=${SUITES:-$([ $ci -eq 1 ] && echo "$CI_SUITES" || echo "$FULL_SUITES")}
 
 log() { printf 'test-kernels: %s\n' "$*" >&2; }
 # results of the CI subset and of a run without BTF are kept apart from the full run's
-suffix() { [ $ci -eq 1 ] && printf -- -ci; [ $nobtf -eq 1 ] && printf -- -nobtf; true; }
+suffix() { [ $ci -eq 1 ] && printf -- -ci; [ $nobtf -eq 1 ] && printf -- -nobtf; [ -n "${VM_RUN:-}" ] && printf -- -run; true; }
 
 need_tools()
 {
@@ -144,6 +146,11 @@ build_common()
 		stage_bin "$root" "$f"
 	done
 	mkdir -p "$root$SRC/tests" && cp -r "$SRC/tests/helpers" "$root$SRC/tests/"
+	# VM_RUN=<script under the source tree>: run it instead of the tests (bench/kernel-hooks.sh)
+	if [ -n "${VM_RUN:-}" ]; then
+		mkdir -p "$root$SRC/$(dirname "$VM_RUN")" && cp "$SRC/$VM_RUN" "$root$SRC/$VM_RUN"
+		for f in ${VM_STAGE:-}; do stage_bin "$root" "$f"; done
+	fi
 	cp "$SRC/Makefile" "$root$SRC/"
 	[ -d "$SRC/deploy" ] && cp -r "$SRC/deploy" "$root$SRC/"
 	# name service: root and nobody, as the sandbox and hardening tests use
@@ -160,7 +167,7 @@ build_common()
 
 # Modules the tests may load (network: veth, tc ingress; security: a module to load), with their
 # dependencies, decompressed, and depmod'ed: build/kernels/<kernel>/modules.cpio.
-MODULES='veth sch_ingress cls_bpf overlay'
+MODULES='veth sch_ingress cls_bpf overlay nlmon' # nlmon: security::module_load (loaded by the test)
 build_modules()
 {
 	local kdir=$1 kver=$2 out="$1/modules.cpio" root="$1/modroot" m p
@@ -181,7 +188,8 @@ build_modules()
 		done
 	done
 	depmod -b "$root" "$kver" 2>/dev/null
-	(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) >"$out"
+	(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) >"$out" &&
+		echo "$MODULES" >"$kdir/modules.list"
 }
 
 # Boot one kernel; the console goes to build/kernels/results/<kernel>.log.
@@ -190,12 +198,13 @@ run_kernel()
 	local kdir=$1 kver vmlinuz initrd logf cmdline
 	kver=$(basename "$(ls -d "$kdir"/lib/modules/*)")
 	vmlinuz="$kdir/boot/vmlinuz-$kver"
-	[ -e "$kdir/modules.cpio" ] || build_modules "$kdir" "$kver"
+	[ -e "$kdir/modules.cpio" ] && [ "$(cat "$kdir/modules.list" 2>/dev/null)" = "$MODULES" ] ||
+		build_modules "$kdir" "$kver"
 	initrd="$KDIR/initrd-$kver.cpio"
 	cat "$KDIR/common.cpio" "$kdir/modules.cpio" >"$initrd"
 	logf="$KDIR/results/$kver$(suffix).log"
 	mkdir -p "$KDIR/results"
-	cmdline="console=ttyS0 panic=-1 quiet loglevel=4 ${KERNEL_APPEND:-} tapio.suites=$SUITES tapio.ci=$ci tapio.nobtf=$nobtf tapio.src=$SRC tapio.build=$BUILD"
+	cmdline="console=ttyS0 panic=-1 quiet loglevel=4 ${KERNEL_APPEND:-} tapio.suites=$SUITES tapio.ci=$ci tapio.nobtf=$nobtf tapio.src=$SRC tapio.build=$BUILD${VM_RUN:+ tapio.run=$VM_RUN}"
 	log "booting $kver under TCG ($SMP cpus, ${MEM} MiB); console: $logf"
 	local t0=$SECONDS
 	timeout --foreground -k 10 "$VM_TIMEOUT" nice -n 10 "$QEMU" -accel tcg -cpu max -smp "$SMP" -m "$MEM" \

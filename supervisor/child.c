@@ -64,6 +64,8 @@ void child_release(struct child *c)
 	frame_reader_release(&c->reader);
 	free(c->degraded_reason);
 	c->degraded_reason = NULL;
+	free(c->hooks);
+	c->hooks = NULL;
 }
 
 static void on_proc_closed(uv_handle_t *h)

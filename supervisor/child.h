@@ -139,6 +139,7 @@ struct child {
 	char looping[256];	 /* why a crash-looping child is FAILED, "" otherwise */
 	char foreign_signal[96]; /* "SIGTERM from pid P uid U", reported by the worker */
 	char *degraded_reason;	 /* owned */
+	char *hooks;		 /* owned: the last READY's hooks_attached, ", "-joined */
 	struct child_counters cnt;
 	uint64_t events_at_last_log;
 	uint64_t events_at_last_tick;

@@ -184,6 +184,7 @@ static void do_status(struct control_client *cl)
 		s->sandbox_violations = c->cnt.sandbox_violations;
 		s->over_budget = c->cnt.over_budget;
 		s->degraded_reason = c->state == CHILD_DEGRADED ? c->degraded_reason : NULL;
+		s->hooks = c->hooks; /* which hook set runs (issue 21) */
 		s->looping = c->state == CHILD_FAILED && c->looping[0] ? c->looping : NULL;
 		s->has_foreign_signals = s->has_foreign_processes = 1;
 		s->foreign_signals = c->cnt.foreign_signals;

@@ -166,6 +166,20 @@ static int on_ready(struct child *c, const Tapio__V1__Ready *r)
 	} else {
 		child_handle(c, CEV_READY, NULL); /* its action runs the audit */
 	}
+	/* The hook set, for tapioctl status: bounded, printable. */
+	char hooks[1024] = "";
+	for (size_t i = 0, u = 0; i < r->n_hooks_attached && i < 32 && u < sizeof(hooks); i++) {
+		char h[512];
+		printable(h, sizeof(h), r->hooks_attached[i]);
+		int n = snprintf(hooks + u, sizeof(hooks) - u, "%s%s", i ? ", " : "", h);
+		if (n < 0)
+			break;
+		u += (size_t)n;
+	}
+	if (hooks[0]) { /* a worker resumed on the stored objects lists none: keep the last */
+		free(c->hooks);
+		c->hooks = strdup(hooks);
+	}
 	for (size_t i = 0; i < r->n_features_missing && i < 16; i++) {
 		char what[256];
 		printable(what, sizeof(what), r->features_missing[i]);

@@ -229,6 +229,11 @@ static int cmd_status(void)
 	}
 	for (size_t i = 0; i < s->n_collectors; i++) {
 		const Tapio__V1__CollectorStatus *c = s->collectors[i];
+		if (c->hooks && c->hooks[0])
+			printf("  %s hooks: %s\n", c->name ? c->name : "?", c->hooks);
+	}
+	for (size_t i = 0; i < s->n_collectors; i++) {
+		const Tapio__V1__CollectorStatus *c = s->collectors[i];
 		if (!c->n_counters)
 			continue;
 		printf("  %s:", c->name ? c->name : "?");

@@ -206,6 +206,50 @@ static __always_inline void resolve_ns_fd(struct inflight *in, struct task_struc
 	in->flags |= SEC_SYS_HAVE_NS;
 }
 
+/* A traced syscall's entry (act != SEC_ACT_NONE): record its arguments and the state it may
+ * change, per thread, for its exit. Shared by the tracepoint and the fentry hook sets. */
+static __always_inline int sys_enter(__u32 act, const __u64 *args)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((__u32)(id >> 32) == cfg_self_tgid)
+		return 0;
+
+	struct inflight in = {};
+	in.action = act;
+	__builtin_memcpy(in.args, args, sizeof(in.args));
+
+	if (act == SEC_ACT_CLONE) {
+		in.clone_flags = args[0];
+		if (!(in.clone_flags & CLONE_NS_MASK))
+			return 0;
+	} else if (act == SEC_ACT_CLONE3) {
+		if (bpf_probe_read_user(&in.clone_flags, sizeof(__u64), (void *)args[0]) < 0)
+			return 0;
+		if (!(in.clone_flags & CLONE_NS_MASK))
+			return 0;
+	} else if (act == SEC_ACT_BPF && bpf_cmd_boring(args[0])) {
+		return 0;
+	}
+	if (is_ns_action(act) && comm_excluded()) {
+		tapio_count(TAPIO_CNT_FILTERED);
+		return 0;
+	}
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, real_cred);
+	if (is_uid_family(act) || is_gid_family(act)) {
+		read_ids(in.old_ids, cred, is_gid_family(act));
+		in.flags |= SEC_SYS_HAVE_IDS;
+	} else if (act == SEC_ACT_CAPSET) {
+		read_caps(in.old_caps, cred);
+		in.flags |= SEC_SYS_HAVE_CAPS;
+	} else if (act == SEC_ACT_SETNS) {
+		resolve_ns_fd(&in, task, (int)args[0]);
+	}
+	bpf_map_update_elem(&inflight, &id, &in, BPF_ANY);
+	return 0;
+}
+
 SEC("tp")
 int handle_enter(void *ctx)
 {
@@ -218,44 +262,7 @@ int handle_enter(void *ctx)
 	__u32 *act = bpf_map_lookup_elem(&syscall_action, &nr);
 	if (!act || *act == SEC_ACT_NONE)
 		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	if ((__u32)(id >> 32) == cfg_self_tgid)
-		return 0;
-
-	struct inflight in = {};
-	in.action = *act;
-	__builtin_memcpy(in.args, a.args, sizeof(in.args));
-
-	if (in.action == SEC_ACT_CLONE) {
-		in.clone_flags = a.args[0];
-		if (!(in.clone_flags & CLONE_NS_MASK))
-			return 0;
-	} else if (in.action == SEC_ACT_CLONE3) {
-		if (bpf_probe_read_user(&in.clone_flags, sizeof(__u64), (void *)a.args[0]) < 0)
-			return 0;
-		if (!(in.clone_flags & CLONE_NS_MASK))
-			return 0;
-	} else if (in.action == SEC_ACT_BPF && bpf_cmd_boring(a.args[0])) {
-		return 0;
-	}
-	if (is_ns_action(in.action) && comm_excluded()) {
-		tapio_count(TAPIO_CNT_FILTERED);
-		return 0;
-	}
-
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	const struct cred *cred = BPF_CORE_READ(task, real_cred);
-	if (is_uid_family(in.action) || is_gid_family(in.action)) {
-		read_ids(in.old_ids, cred, is_gid_family(in.action));
-		in.flags |= SEC_SYS_HAVE_IDS;
-	} else if (in.action == SEC_ACT_CAPSET) {
-		read_caps(in.old_caps, cred);
-		in.flags |= SEC_SYS_HAVE_CAPS;
-	} else if (in.action == SEC_ACT_SETNS) {
-		resolve_ns_fd(&in, task, (int)a.args[0]);
-	}
-	bpf_map_update_elem(&inflight, &id, &in, BPF_ANY);
-	return 0;
+	return sys_enter(*act, a.args);
 }
 
 static __always_inline __u16 read_ustr(char *dst, __u64 ptr, __u32 *flags, __u32 trunc_bit)
@@ -273,8 +280,10 @@ static __always_inline __u16 read_ustr(char *dst, __u64 ptr, __u32 *flags, __u32
 	return (__u16)(n & (SECURITY_STR_MAX - 1));
 }
 
-SEC("tp")
-int handle_exit(struct sys_exit_ctx *ctx)
+/* A traced syscall's exit: the record of its entry (this thread's), completed with the result
+ * and the state after. act is the syscall's action (a constant in the fexit programs: the
+ * switch below then keeps only its own case). */
+static __always_inline int sys_exit(__u32 act, __s64 ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight *p = bpf_map_lookup_elem(&inflight, &id);
@@ -282,10 +291,7 @@ int handle_exit(struct sys_exit_ctx *ctx)
 		return 0;
 	struct inflight in = *p;
 	bpf_map_delete_elem(&inflight, &id);
-
-	__u32 nr = (__u32)ctx->nr;
-	__u32 *act = bpf_map_lookup_elem(&syscall_action, &nr);
-	if (!act || *act != in.action)
+	if (in.action != act)
 		return 0; /* a stale entry of another syscall */
 
 	struct security_sys_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
@@ -298,9 +304,9 @@ int handle_exit(struct sys_exit_ctx *ctx)
 	r->hdr.type = SECURITY_REC_SYSCALL;
 	r->hdr.version = SECURITY_REC_VERSION;
 	r->hdr.size = sizeof(*r);
-	r->action = in.action;
+	r->action = act;
 	r->flags = in.flags;
-	r->ret = ctx->ret;
+	r->ret = ret;
 	__builtin_memcpy(r->args, in.args, sizeof(r->args));
 	__builtin_memcpy(r->old_ids, in.old_ids, sizeof(r->old_ids));
 	__builtin_memcpy(r->old_caps, in.old_caps, sizeof(r->old_caps));
@@ -314,7 +320,7 @@ int handle_exit(struct sys_exit_ctx *ctx)
 	__builtin_memset(r->prog_name, 0, sizeof(r->prog_name));
 
 	const struct cred *cred = BPF_CORE_READ(task, real_cred);
-	switch (in.action) {
+	switch (act) {
 	case SEC_ACT_SETUID:
 	case SEC_ACT_SETREUID:
 	case SEC_ACT_SETRESUID:
@@ -359,6 +365,92 @@ int handle_exit(struct sys_exit_ctx *ctx)
 	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
 }
+
+SEC("tp")
+int handle_exit(struct sys_exit_ctx *ctx)
+{
+	__u32 nr = (__u32)ctx->nr;
+	if (nr >= SECURITY_NR_MAX)
+		return 0;
+	__u32 *act = bpf_map_lookup_elem(&syscall_action, &nr);
+	if (!act || *act == SEC_ACT_NONE)
+		return 0;
+	return sys_exit(*act, ctx->ret);
+}
+
+/* ---- the fentry set: fentry/fexit on the syscall functions ---------------------------------
+ * The syscall tracepoints put every syscall of every task on the kernel's tracing slow path
+ * (TIF_SYSCALL_TRACEPOINT); a trampoline on __<arch>_sys_<name> costs only that syscall. One
+ * program pair per syscall (a tracing program has one target, set by user space before load:
+ * SEC("fentry") without a name). Arguments from the syscall's pt_regs, the result from fexit;
+ * the same records as the tracepoint pair. */
+/* The syscall's arguments from the pt_regs its __<arch>_sys_ wrapper receives (CO-RE views:
+ * the vmlinux.h of the build is x86's). No traced syscall uses a 6th argument. */
+#if defined(__TARGET_ARCH_arm64)
+struct user_pt_regs___tapio {
+	__u64 regs[31];
+} __attribute__((preserve_access_index));
+
+static __always_inline void sys_args(void *regs, __u64 a[6])
+{
+	const struct user_pt_regs___tapio *u = regs;
+	a[0] = BPF_CORE_READ(u, regs[0]);
+	a[1] = BPF_CORE_READ(u, regs[1]);
+	a[2] = BPF_CORE_READ(u, regs[2]);
+	a[3] = BPF_CORE_READ(u, regs[3]);
+	a[4] = BPF_CORE_READ(u, regs[4]);
+	a[5] = 0;
+}
+#else
+static __always_inline void sys_args(struct pt_regs *regs, __u64 a[6])
+{
+	a[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	a[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	a[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	a[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	a[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	a[5] = 0;
+}
+#endif
+
+#define SYS_FENTRY(name, act)                                                                      \
+	SEC("fentry")                                                                              \
+	int BPF_PROG(fe_##name, struct pt_regs *regs)                                              \
+	{                                                                                          \
+		__u64 a[6];                                                                        \
+		sys_args(regs, a);                                                                 \
+		return sys_enter(act, a);                                                          \
+	}                                                                                          \
+	SEC("fexit")                                                                               \
+	int BPF_PROG(fx_##name, struct pt_regs *regs, long ret)                                    \
+	{                                                                                          \
+		return sys_exit(act, ret);                                                         \
+	}
+
+SYS_FENTRY(setuid, SEC_ACT_SETUID)
+SYS_FENTRY(setreuid, SEC_ACT_SETREUID)
+SYS_FENTRY(setresuid, SEC_ACT_SETRESUID)
+SYS_FENTRY(setfsuid, SEC_ACT_SETFSUID)
+SYS_FENTRY(setgid, SEC_ACT_SETGID)
+SYS_FENTRY(setregid, SEC_ACT_SETREGID)
+SYS_FENTRY(setresgid, SEC_ACT_SETRESGID)
+SYS_FENTRY(setfsgid, SEC_ACT_SETFSGID)
+SYS_FENTRY(capset, SEC_ACT_CAPSET)
+SYS_FENTRY(ptrace, SEC_ACT_PTRACE)
+SYS_FENTRY(process_vm_readv, SEC_ACT_VM_READV)
+SYS_FENTRY(process_vm_writev, SEC_ACT_VM_WRITEV)
+SYS_FENTRY(bpf, SEC_ACT_BPF)
+SYS_FENTRY(mount, SEC_ACT_MOUNT)
+SYS_FENTRY(umount, SEC_ACT_UMOUNT)
+SYS_FENTRY(move_mount, SEC_ACT_MOVE_MOUNT)
+SYS_FENTRY(fsopen, SEC_ACT_FSOPEN)
+SYS_FENTRY(fsmount, SEC_ACT_FSMOUNT)
+SYS_FENTRY(unshare, SEC_ACT_UNSHARE)
+SYS_FENTRY(setns, SEC_ACT_SETNS)
+SYS_FENTRY(clone, SEC_ACT_CLONE)
+SYS_FENTRY(clone3, SEC_ACT_CLONE3)
+SYS_FENTRY(init_module, SEC_ACT_INIT_MODULE)
+SYS_FENTRY(finit_module, SEC_ACT_FINIT_MODULE)
 
 /* ---- exec of an anonymous file ------------------------------------------------------------ */
 

@@ -173,10 +173,31 @@ static int kallsyms_ranges(const char *const *names, size_t n, uint64_t *lo, uin
 	return found;
 }
 
+/* The syscall functions fentry/fexit attach to: __<arch>_sys_<SYSCALL_DEFINE name>. */
+#if defined(__x86_64__)
+#define SYS_PREFIX "__x64_sys_"
+#elif defined(__aarch64__)
+#define SYS_PREFIX "__arm64_sys_"
+#else
+#define SYS_PREFIX "sys_"
+#endif
+
+/* The fentry (p[0]) and fexit (p[1]) programs of syscalls[i] (fe_<tp>, fx_<tp>). */
+static void sys_progs(struct security_bpf *s, size_t i, struct bpf_program *p[2])
+{
+	char n[64];
+	snprintf(n, sizeof(n), "fe_%s", syscalls[i].tp);
+	p[0] = bpf_object__find_program_by_name(s->obj, n);
+	snprintf(n, sizeof(n), "fx_%s", syscalls[i].tp);
+	p[1] = bpf_object__find_program_by_name(s->obj, n);
+}
+
 struct plan {
 	bool sys[N_SYSCALLS]; /* both tracepoints exist */
 	bool any_sys;
 	bool exec_btf, exec_tp, capable, modload;
+	bool fentry;	       /* syscalls through fentry/fexit, not the tracepoints */
+	bool fsys[N_SYSCALLS]; /* the syscall's function is in the kernel's BTF */
 	uint64_t cap_mask;
 	uint64_t vm_lo[2], vm_hi[2];
 };
@@ -186,8 +207,27 @@ static int load(struct security_ctx *sc, const struct plan *pl)
 	struct security_bpf *s = security_bpf__open();
 	if (!s)
 		return -errno ? -errno : -ENOMEM;
-	bpf_program__set_autoload(s->progs.handle_enter, pl->any_sys);
-	bpf_program__set_autoload(s->progs.handle_exit, pl->any_sys);
+	bpf_program__set_autoload(s->progs.handle_enter, pl->any_sys && !pl->fentry);
+	bpf_program__set_autoload(s->progs.handle_exit, pl->any_sys && !pl->fentry);
+	for (size_t i = 0; i < N_SYSCALLS; i++) {
+		struct bpf_program *p[2];
+		sys_progs(s, i, p);
+		bool on = pl->fentry && pl->fsys[i];
+		for (int k = 0; k < 2; k++) {
+			if (!p[k])
+				continue;
+			bpf_program__set_autoload(p[k], on);
+			if (on) {
+				char fn[64];
+				snprintf(fn, sizeof(fn), "%s%s", SYS_PREFIX, syscalls[i].tp);
+				int r = bpf_program__set_attach_target(p[k], 0, fn);
+				if (r < 0) {
+					security_bpf__destroy(s);
+					return r;
+				}
+			}
+		}
+	}
 	bpf_program__set_autoload(s->progs.handle_exec_btf, pl->exec_btf);
 	bpf_program__set_autoload(s->progs.handle_exec_tp, pl->exec_tp);
 	bpf_program__set_autoload(s->progs.handle_capable, pl->capable);
@@ -272,8 +312,58 @@ static size_t attach_syscalls(struct security_ctx *sc, const struct plan *pl, ch
 	return n;
 }
 
-/* The exec hook's candidate sets, best first (hookset.h); the other hooks have one kind. */
-static const struct hookset exec_hooksets[] = {
+static void drop_links(struct security_ctx *sc)
+{
+	for (size_t i = 0; i < sc->n_links; i++)
+		bpf_link__destroy(sc->links[i]);
+	sc->n_links = 0;
+}
+
+/* Attach the fentry/fexit pair of every syscall whose function the kernel's BTF has: all or
+ * nothing (a kernel that loads but cannot attach tracing programs falls back as a whole). */
+static int attach_fentry(struct security_ctx *sc, const struct plan *pl, char *missing,
+			 size_t missing_len)
+{
+	char attached[1024] = "";
+	size_t n = 0;
+	for (size_t i = 0; i < N_SYSCALLS; i++) {
+		if (!pl->fsys[i])
+			continue;
+		struct bpf_program *p[2];
+		sys_progs(sc->skel, i, p);
+		for (int k = 0; k < 2; k++) {
+			struct bpf_link *l = p[k] ? bpf_program__attach(p[k]) : NULL;
+			if (!l) {
+				int e = p[k] ? errno : ENOENT;
+				log_info("fentry/fexit %s%s: attach failed: %s", SYS_PREFIX,
+					 syscalls[i].tp, strerror(e));
+				drop_links(sc);
+				return -(e ? e : EINVAL);
+			}
+			sc->links[sc->n_links++] = l;
+		}
+		size_t u = strlen(attached);
+		snprintf(attached + u, sizeof(attached) - u, "%s%s", n ? "," : "", syscalls[i].tp);
+		n++;
+	}
+	if (n == 0)
+		return -ENOENT;
+	for (size_t i = 0; i < N_SYSCALLS; i++) {
+		if (!pl->fsys[i]) {
+			size_t u = strlen(missing);
+			snprintf(missing + u, missing_len - u, " %s", syscalls[i].tp);
+		}
+	}
+	char hook[1100];
+	snprintf(hook, sizeof(hook), "fentry+fexit/%s{%s}", SYS_PREFIX, attached);
+	worker_add_hook(sc->w, hook);
+	return (int)n;
+}
+
+/* The candidate sets, best first (hookset.h): syscalls through fentry/fexit and exec through
+ * tp_btf; then the syscall tracepoints with exec through tp_btf, or the classic tracepoint. */
+static const struct hookset hooksets[] = {
+	{"fentry", true, "fentry/fexit on the syscall functions (syscall tracepoints used)"},
 	{"tp_btf", true, "tp_btf/sched_process_exec (classic tracepoint used)"},
 	{"tracepoint", false, NULL},
 };
@@ -281,18 +371,40 @@ static const struct hookset exec_hooksets[] = {
 struct load_try {
 	struct security_ctx *sc;
 	struct plan *pl;
-	bool tp_exec_ok; /* the classic sched_process_exec tracepoint exists */
+	bool tp_exec_ok;   /* the classic sched_process_exec tracepoint exists */
+	bool any_fsys;	   /* some syscall function is in the kernel's BTF */
+	size_t n_fentry;   /* syscalls attached through fentry/fexit */
+	char missing[512]; /* fentry: syscalls without a function in BTF, space separated */
 };
 
-/* Load the programs with exec through one set: tp_btf when BTF describes it. */
-static int try_exec_set(void *ctx, const struct hookset *set)
+/* Load (and for fentry attach) the programs of one set. */
+static int try_set(void *ctx, const struct hookset *set)
 {
 	struct load_try *t = ctx;
+	bool fentry = strcmp(set->name, "fentry") == 0;
+	t->pl->fentry = fentry;
 	t->pl->exec_btf = set->btf;
 	t->pl->exec_tp = !set->btf && t->tp_exec_ok;
-	int r = set->btf && !btf_tp_exists("sched_process_exec") ? -EOPNOTSUPP : load(t->sc, t->pl);
+	int r = 0;
+	if (set->btf && !btf_tp_exists("sched_process_exec"))
+		r = -EOPNOTSUPP;
+	else if (fentry && !t->any_fsys)
+		r = -ENOENT; /* no syscall function in BTF */
+	if (r == 0)
+		r = load(t->sc, t->pl);
+	if (r == 0 && fentry) {
+		t->missing[0] = '\0';
+		r = attach_fentry(t->sc, t->pl, t->missing, sizeof(t->missing));
+		if (r < 0) {
+			security_bpf__destroy(t->sc->skel);
+			t->sc->skel = NULL;
+		} else {
+			t->n_fentry = (size_t)r;
+			r = 0;
+		}
+	}
 	if (r < 0)
-		t->pl->exec_btf = t->pl->exec_tp = false;
+		t->pl->exec_btf = t->pl->exec_tp = t->pl->fentry = false;
 	return r;
 }
 
@@ -341,6 +453,15 @@ static int security_setup(struct worker *w, void *ctx)
 			snprintf(missing + u, sizeof(missing) - u, " %s", syscalls[i].tp);
 		}
 	}
+	{
+		_cleanup_(btf_freep) struct btf *vbtf = btf__load_vmlinux_btf();
+		for (size_t i = 0; vbtf && i < N_SYSCALLS; i++) {
+			char fn[64];
+			snprintf(fn, sizeof(fn), "%s%s", SYS_PREFIX, syscalls[i].tp);
+			pl.fsys[i] = syscalls[i].nr >= 0 && syscalls[i].nr < SECURITY_NR_MAX &&
+				     btf__find_by_name_kind(vbtf, fn, BTF_KIND_FUNC) > 0;
+		}
+	}
 	enum config_hooks want = sc->cfg->hooks;
 	bool tp_exec_ok = tp_exists("sched", "sched_process_exec");
 	pl.capable = sc->cfg->capability_rate_per_s > 0 && tp_exists("capability", "cap_capable");
@@ -369,9 +490,11 @@ static int security_setup(struct worker *w, void *ctx)
 	}
 
 	worker_set_step(w, "load programs");
-	struct load_try lt = {sc, &pl, tp_exec_ok};
-	r = hookset_select(w, want, exec_hooksets, sizeof(exec_hooksets) / sizeof(exec_hooksets[0]),
-			   NULL, 0, try_exec_set, &lt);
+	struct load_try lt = {sc, &pl, tp_exec_ok, false, 0, ""};
+	for (size_t i = 0; i < N_SYSCALLS; i++)
+		lt.any_fsys |= pl.fsys[i];
+	r = hookset_select(w, want, hooksets, sizeof(hooksets) / sizeof(hooksets[0]), NULL, 0,
+			   try_set, &lt);
 	if (r < 0 && want == CONFIG_HOOKS_TP_BTF) {
 		log_error("hooks: tp_btf requested but tp_btf/sched_process_exec cannot load");
 		return -EOPNOTSUPP;
@@ -388,10 +511,17 @@ static int security_setup(struct worker *w, void *ctx)
 		return r;
 
 	worker_set_step(w, "attach hooks");
-	size_t hooks = attach_syscalls(sc, &pl, missing, sizeof(missing));
+	size_t hooks;
+	if (pl.fentry) {
+		hooks = lt.n_fentry;
+		snprintf(missing, sizeof(missing), "%s", lt.missing);
+	} else {
+		hooks = attach_syscalls(sc, &pl, missing, sizeof(missing));
+	}
 	if (missing[0]) {
 		char m[600];
-		snprintf(m, sizeof(m), "tracepoint/syscalls (absent or not attachable):%s",
+		snprintf(m, sizeof(m), "%s (absent or not attachable):%s",
+			 pl.fentry ? "fentry+fexit/" SYS_PREFIX "*" : "tracepoint/syscalls",
 			 missing);
 		worker_add_missing(w, m);
 	}
@@ -456,8 +586,9 @@ static int security_setup(struct worker *w, void *ctx)
 	if (r < 0)
 		return r;
 	kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &sc->cgroups);
-	log_info("attached %zu security hooks (exec via %s); ring buffer %u KiB", hooks,
-		 pl.exec_btf ? "tp_btf" : "tracepoint", sc->cfg->ring_buffer_kib);
+	log_info("attached %zu security hooks (exec via %s); syscalls via %s; ring buffer %u KiB",
+		 hooks, pl.exec_btf ? "tp_btf" : "tracepoint",
+		 pl.fentry ? "fentry/fexit" : "tracepoints", sc->cfg->ring_buffer_kib);
 	return 0;
 }
 
