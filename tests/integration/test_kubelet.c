@@ -447,10 +447,9 @@ Test(kubelet, rejects_a_wrong_token_and_a_wrong_ca)
 	cr_expect_str_eq(jstr(ev, "kubelet.node.nodeName"), "node-1");
 	log = tapiod_log(&td);
 	cr_expect(strstr(log, "answers again") != NULL);
-	/* tapiod's side: one line for the loss, one for the recovery, whatever the failures
-	 * in between (their new reasons are info lines) */
+	/* tapiod's side: DEGRADED while refused (the reason names the RBAC), READY once let in */
 	const char *deg = strstr(log, "kubelet: DEGRADED while running");
-	cr_expect(deg && strstr(deg, "HTTP 500"), "%s", log);
+	cr_expect(deg && strstr(deg, "HTTP 401 (the token needs get on nodes/healthz"), "%s", log);
 	cr_expect(deg && !strstr(deg + 1, "kubelet: DEGRADED while running"), "%s", log);
 	const char *back = deg ? strstr(deg, "kubelet: READY again") : NULL;
 	cr_expect(back && !strstr(back + 1, "kubelet: READY again"), "%s", log);
