@@ -445,6 +445,8 @@ Test(kubelet, rejects_a_wrong_token_and_a_wrong_ca)
 	cr_assert_eq(rename(tmp, tok), 0);
 	json_object *ev = wait_for("kubelet.node_stats", NULL, 10000);
 	cr_expect_str_eq(jstr(ev, "kubelet.node.nodeName"), "node-1");
+	/* READY again: within a second (the worker sends at most one change a second) */
+	cr_expect(tapiod_wait_state(&td, "kubelet", "READY", 10000), "not READY again");
 	log = tapiod_log(&td);
 	cr_expect(strstr(log, "answers again") != NULL);
 	/* tapiod's side: DEGRADED while refused (the reason names the RBAC), READY once let in */
