@@ -753,11 +753,14 @@ static int handle_record(void *ctx, void *data, size_t size)
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
-/* Load and attach; the OOM hook prefers tp_btf (victim task) over the classic tracepoint. */
+/* Load and attach; the OOM hook prefers tp_btf (victim task) over the classic tracepoint, unless
+ * `hooks` names one of them. */
 static int load_bpf(struct cri_ctx *cc, char *reason, size_t cap)
 {
 	int r = -ENOENT;
-	for (int btf = 1; btf >= 0; btf--) {
+	int first = cc->cfg->hooks == CONFIG_HOOKS_TRACEPOINT ? 0 : 1;
+	int last = cc->cfg->hooks == CONFIG_HOOKS_TP_BTF ? 1 : 0;
+	for (int btf = first; btf >= last; btf--) {
 		struct cri_bpf *s = cri_bpf__open();
 		if (!s) {
 			r = -errno;

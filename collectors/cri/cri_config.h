@@ -11,5 +11,6 @@ struct config_cri {
 	uint32_t rpc_timeout_ms; /* per-RPC deadline */
 	uint32_t ring_buffer_kib;
 	bool force_degraded; /* CRI polling only, no eBPF (for tests) */
+	enum config_hooks hooks; /* mark_victim: tp_btf (victim task) or the classic tracepoint */
 	bool inventory;	     /* one inventory event at start */
 };

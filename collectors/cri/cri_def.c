@@ -21,6 +21,8 @@ static const struct config_key keys[] = {
 	CONFIG_BOOL(C, "force_degraded", force_degraded, false,
 		    "CRI polling only, no eBPF (for tests)"),
 	CONFIG_BOOL(C, "inventory", inventory, true, "one inventory event at start"),
+	CONFIG_ENUM(C, "hooks", hooks, enum config_hooks, CONFIG_HOOKS_AUTO, config_hooks_names,
+		    "OOM victims: auto = tp_btf, else the classic tracepoint"),
 };
 #undef C
 

@@ -241,13 +241,18 @@ static pid_t worker_pid(struct tapiod *t)
 }
 
 static char cfg_yaml[600];
-static const char *cri_yaml(bool degraded)
+static const char *cri_yaml_hooks(bool degraded, const char *hooks)
 {
 	snprintf(cfg_yaml, sizeof(cfg_yaml),
 		 "  cri:\n    enabled: true\n    socket_path: %s\n    poll_interval_ms: 500\n"
-		 "    rpc_timeout_ms: 3000\n    force_degraded: %s\n",
-		 sock_path, degraded ? "true" : "false");
+		 "    rpc_timeout_ms: 3000\n    force_degraded: %s\n    hooks: %s\n",
+		 sock_path, degraded ? "true" : "false", hooks);
 	return cfg_yaml;
+}
+
+static const char *cri_yaml(bool degraded)
+{
+	return cri_yaml_hooks(degraded, "auto");
 }
 
 /* Pod → container exiting 3 → remove → stop/remove pod; kill -9 of the worker in the middle. */
@@ -622,13 +627,24 @@ Test(cri, process_events_carry_the_pods_top_owner, .timeout = 90, .fini = kapi_f
 
 /* A 32 MiB container that allocates ~100 MB: the victim pid from the kernel, the limit from
  * the cgroup; in degraded mode the same OOM from CRI's reason OOMKilled. */
-static void oom_case(bool degraded)
+static void oom_case(bool degraded, const char *hooks)
 {
 	env_start();
 	struct tapiod t;
-	cr_assert_eq(tapiod_start(&t, cri_yaml(degraded)), 0);
+	cr_assert_eq(tapiod_start(&t, cri_yaml_hooks(degraded, hooks)), 0);
 	cr_assert(tapiod_wait_state(&t, "cri", degraded ? "DEGRADED" : "READY", 15000),
 		  "cri not %s", degraded ? "DEGRADED" : "READY");
+	if (!degraded) {
+		/* the hook that runs is the one asked for (READY's hook list in tapioctl status) */
+		const char *want = strcmp(hooks, "tracepoint") == 0 ? "tp/oom/mark_victim"
+								     : "tp_btf/mark_victim";
+		const char *args[] = {"status", NULL};
+		int st;
+		char *out = tapioctl_run(&t, &st, args);
+		cr_assert_not_null(out);
+		cr_assert_not_null(strstr(out, want), "%s not attached:\n%s", want, out);
+		free(out);
+	}
 	wait_ev(&t, "cri.inventory", NULL, NULL, 10000);
 
 	struct cri_client *c = client();
@@ -675,12 +691,19 @@ static void oom_case(bool degraded)
 
 Test(cri, oom_killed_victim_and_limit, .timeout = 60)
 {
-	oom_case(false);
+	oom_case(false, "auto");
+}
+
+/* Issue 21: mark_victim's fallback, the classic tracepoint older kernels offer (it names only
+ * the victim's pid), run for real on this kernel by asking for it: the same event. */
+Test(cri, oom_killed_through_the_classic_tracepoint, .timeout = 60)
+{
+	oom_case(false, "tracepoint");
 }
 
 Test(cri, oom_killed_degraded_from_cri, .timeout = 60)
 {
-	oom_case(true);
+	oom_case(true, "auto");
 }
 
 /* Issue 14 point 5: a stop with every kernel collector and CRI running is clean: tapiod exits 0
