@@ -773,18 +773,13 @@ static void start_list(struct reflector *r)
 	}
 }
 
-static void start_watch(struct reflector *r)
+/* The watch request of reflector r (a plain watch or a watch-list, as build_url makes it for
+ * r's state), its stream parsed by on_chunk. 0, or -errno with nothing in flight. */
+static int send_watch(struct reflector *r)
 {
 	struct kubeapi *k = r->k;
-	if (!r->rv[0]) {
-		start_sync(r);
-		return;
-	}
 	struct strbuf url = STRBUF_INIT;
 	strbuf_init(&url, URL_MAX * 2);
-	r->state = R_WATCHING;
-	r->wl_initial = false;
-	k->watches++;
 	kstream_reset(&r->ks, KSTREAM_WATCH);
 	int ret = build_url(r, true, 0, &url);
 	struct httpc_request req = {
@@ -800,6 +795,20 @@ static void start_watch(struct reflector *r)
 	if (ret == 0)
 		ret = httpc_get(k->http, &req, &r->req);
 	strbuf_release(&url);
+	return ret;
+}
+
+static void start_watch(struct reflector *r)
+{
+	struct kubeapi *k = r->k;
+	if (!r->rv[0]) {
+		start_sync(r);
+		return;
+	}
+	r->state = R_WATCHING;
+	r->wl_initial = false;
+	k->watches++;
+	int ret = send_watch(r);
 	if (ret < 0) {
 		struct httpc_response resp = {.err = ret, .error = httpc_last_error(k->http)};
 		failed(r, "watch", &resp);
@@ -810,8 +819,6 @@ static void start_watch(struct reflector *r)
 static void start_watchlist(struct reflector *r)
 {
 	struct kubeapi *k = r->k;
-	struct strbuf url = STRBUF_INIT;
-	strbuf_init(&url, URL_MAX * 2);
 	r->gen = ++k->gen;
 	r->initial = !r->listed;
 	r->state = R_WATCHING;
@@ -819,20 +826,7 @@ static void start_watchlist(struct reflector *r)
 	r->wl_error[0] = '\0';
 	r->gone = false;
 	k->watchlists++;
-	kstream_reset(&r->ks, KSTREAM_WATCH);
-	int ret = build_url(r, true, 0, &url);
-	struct httpc_request req = {
-		.url = url.data,
-		.accept = kubeapi_resources[r->res].metadata_only ? ACCEPT_META_WATCH : ACCEPT_JSON,
-		.timeout_ms = (k->cfg->watch_timeout_s * 2 + 30) * 1000,
-		.max_body = 1u << 20,
-		.on_chunk = on_chunk,
-		.on_done = on_watch_done,
-		.data = r,
-	};
-	if (ret == 0)
-		ret = httpc_get(k->http, &req, &r->req);
-	strbuf_release(&url);
+	int ret = send_watch(r);
 	if (ret < 0) {
 		r->wl_initial = false;
 		struct httpc_response resp = {.err = ret, .error = httpc_last_error(k->http)};
