@@ -590,15 +590,19 @@ Test(hardening, row_6_idle_connections_time_out_and_root_keeps_a_slot, .timeout 
 	tapiod_cleanup(&t);
 }
 
-static long rss_kib(pid_t pid)
+/* A /proc/PID/status field in KiB ("VmRSS", "RssAnon"), or -1. */
+static long status_kib(pid_t pid, const char *field)
 {
 	char path[64], line[256];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	FILE *f = fopen(path, "r");
 	long v = -1;
+	size_t n = strlen(field);
 	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &v) == 1)
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			v = strtol(line + n + 1, NULL, 10);
 			break;
+		}
 	if (f)
 		fclose(f);
 	return v;
@@ -624,22 +628,32 @@ Test(hardening, row_7_subscribers_that_never_read_are_cut_off_within_a_budget, .
 			     (ssize_t)sizeof(events_rq));
 	}
 	/* the last one left has the whole budget: at ~300 KB/s it passes it in about 15 s */
-	long peak = 0;
+	long peak = 0, peak_anon = 0;
 	long long cut = 0;
 	double deadline = now_s() + 45;
 	while (now_s() < deadline && cut < 63) {
 		tapiod_pump(&t, 500);
-		long r = rss_kib(t.pid);
+		long r = status_kib(t.pid, "VmRSS"), a = status_kib(t.pid, "RssAnon");
 		if (r > peak)
 			peak = r;
+		if (a > peak_anon)
+			peak_anon = a;
 		cut = control_stat(&t, "cut off");
 	}
 	cr_assert_eq(cut, 63, "subscribers cut off: %lld", cut);
+	cr_log_info("tapiod with 63 stalled subscribers: peak RSS %ld KiB, of it anonymous %ld KiB",
+		    peak, peak_anon);
 #ifndef __SANITIZE_ADDRESS__
 	/* The memory bound holds for the build users run; under ASan the allocator's quarantine
-	 * and redzones keep freed batches resident, so only the cut-offs are checked there. */
-	cr_assert_leq(peak, 8 * 1024 + (long)(SUBSCRIBERS_BUDGET_KIB),
-		      "tapiod peaked at %ld KiB with 63 stalled subscribers", peak);
+	 * and redzones keep freed batches resident, so only the cut-offs are checked there. The
+	 * bound is on anonymous memory (the heap, where the subscribers' batches live): the shared
+	 * budget plus 6 MiB for tapiod's own heap (measured: budget + 3.8 to 4.5 MiB; before the
+	 * budget, 411 MB). File-backed pages, the libraries tapiod maps (about 3.8 MiB, libcrypto
+	 * for the NATS sink the largest), do not grow with subscribers; a bound on the whole RSS
+	 * of 8 MiB + budget failed by 1 % in one CI run out of two. */
+	cr_assert_leq(peak_anon, 6 * 1024 + (long)(SUBSCRIBERS_BUDGET_KIB),
+		      "tapiod's heap peaked at %ld KiB with 63 stalled subscribers (RSS %ld KiB)",
+		      peak_anon, peak);
 #endif
 	for (int i = 0; i < 63; i++)
 		close(fds[i]);
