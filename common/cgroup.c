@@ -18,14 +18,14 @@
 #include "log.h"
 #include "strbuf.h"
 
-#define CGROUP_PATH_MAX 4096               /* longest path cgroup_parse_path accepts */
-#define CACHE_MAX_ENTRIES ((size_t)1 << 22) /* upper bound for max_entries */
-#define SCAN_MAX_DEPTH 64                   /* directories below the root */
-#define SCAN_MAX_DIRS ((size_t)1 << 17)     /* directories recorded per rescan */
-#define SCAN_MAX_BYTES ((size_t)16 << 20)   /* path bytes recorded per rescan */
-#define RESCAN_INTERVAL_NS 100000000ULL     /* 100 ms */
-#define NEGATIVE_TTL_NS 1000000000ULL       /* 1 s */
-#define LINE_MAX_LEN 32768                  /* longer /proc lines are skipped */
+#define CGROUP_PATH_MAX	   4096		      /* longest path cgroup_parse_path accepts */
+#define CACHE_MAX_ENTRIES  ((size_t)1 << 22)  /* upper bound for max_entries */
+#define SCAN_MAX_DEPTH	   64		      /* directories below the root */
+#define SCAN_MAX_DIRS	   ((size_t)1 << 17)  /* directories recorded per rescan */
+#define SCAN_MAX_BYTES	   ((size_t)16 << 20) /* path bytes recorded per rescan */
+#define RESCAN_INTERVAL_NS 100000000ULL	      /* 100 ms */
+#define NEGATIVE_TTL_NS	   1000000000ULL      /* 1 s */
+#define LINE_MAX_LEN	   32768	      /* longer /proc lines are skipped */
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
@@ -102,7 +102,7 @@ static bool is_container_id(struct span s)
  * Hex may be either case; ret_uid gets lowercase with dashes. */
 static bool parse_pod_uid(struct span s, char sep, char ret_uid[CGROUP_POD_UID_LEN + 1])
 {
-	static const size_t groups[] = { 8, 4, 4, 4, 12 };
+	static const size_t groups[] = {8, 4, 4, 4, 12};
 	char tmp[CGROUP_POD_UID_LEN + 1];
 	size_t i = 0, o = 0;
 
@@ -160,14 +160,14 @@ static bool match_pod_slice(struct span c, char ret_uid[CGROUP_POD_UID_LEN + 1],
 	const char *dash = memrchr(c.p, '-', c.n);
 	if (!dash)
 		return false;
-	struct span last = { dash + 1, (size_t)(end - dash - 1) };
+	struct span last = {dash + 1, (size_t)(end - dash - 1)};
 	if (!span_starts(last, "pod"))
 		return false;
-	struct span u = { last.p + 3, last.n - 3 };
+	struct span u = {last.p + 3, last.n - 3};
 
-	struct span head = { c.p, (size_t)(dash - c.p) };
+	struct span head = {c.p, (size_t)(dash - c.p)};
 	const char *d2 = memrchr(head.p, '-', head.n);
-	struct span word = d2 ? (struct span){ d2 + 1, (size_t)(dash - d2 - 1) } : head;
+	struct span word = d2 ? (struct span){d2 + 1, (size_t)(dash - d2 - 1)} : head;
 	const char *q;
 	if (span_eq(word, "kubepods")) {
 		q = QOS_GUARANTEED;
@@ -175,9 +175,9 @@ static bool match_pod_slice(struct span c, char ret_uid[CGROUP_POD_UID_LEN + 1],
 		q = qos_from_word(word);
 		if (!q || !d2)
 			return false;
-		struct span rest = { head.p, (size_t)(d2 - head.p) };
+		struct span rest = {head.p, (size_t)(d2 - head.p)};
 		const char *d3 = memrchr(rest.p, '-', rest.n);
-		struct span kp = d3 ? (struct span){ d3 + 1, (size_t)(d2 - d3 - 1) } : rest;
+		struct span kp = d3 ? (struct span){d3 + 1, (size_t)(d2 - d3 - 1)} : rest;
 		if (!span_eq(kp, "kubepods"))
 			return false;
 	}
@@ -199,7 +199,7 @@ static bool match_pod_dir(struct span c, struct span parent, struct span grand,
 		q = QOS_GUARANTEED;
 	else if ((q = qos_from_word(parent)) == NULL || !span_eq(grand, "kubepods"))
 		return false;
-	if (!parse_pod_uid((struct span){ c.p + 3, c.n - 3 }, '-', ret_uid))
+	if (!parse_pod_uid((struct span){c.p + 3, c.n - 3}, '-', ret_uid))
 		return false;
 	*ret_qos = q;
 	return true;
@@ -210,16 +210,16 @@ struct id_form {
 };
 
 static const struct id_form id_forms[] = {
-	{ "cri-containerd-", ".scope", RT_CONTAINERD },
-	{ "crio-conmon-", ".scope", RT_CRIO },
-	{ "crio-conmon-", "", RT_CRIO }, /* cri-o, cgroupfs driver */
-	{ "crio-", ".scope", RT_CRIO },
-	{ "crio-", "", RT_CRIO },        /* cri-o, cgroupfs driver */
-	{ "docker-", ".scope", RT_DOCKER },
-	{ "libpod-", ".scope", RT_PODMAN },
-	{ "libpod-", "", RT_PODMAN },    /* podman, cgroupfs driver */
-	{ "libpod-conmon-", ".scope", RT_PODMAN },
-	{ "", "", NULL },                /* bare id: cgroupfs kubelet, /docker/<id> */
+	{"cri-containerd-", ".scope", RT_CONTAINERD},
+	{"crio-conmon-", ".scope", RT_CRIO},
+	{"crio-conmon-", "", RT_CRIO}, /* cri-o, cgroupfs driver */
+	{"crio-", ".scope", RT_CRIO},
+	{"crio-", "", RT_CRIO}, /* cri-o, cgroupfs driver */
+	{"docker-", ".scope", RT_DOCKER},
+	{"libpod-", ".scope", RT_PODMAN},
+	{"libpod-", "", RT_PODMAN}, /* podman, cgroupfs driver */
+	{"libpod-conmon-", ".scope", RT_PODMAN},
+	{"", "", NULL}, /* bare id: cgroupfs kubelet, /docker/<id> */
 };
 
 static bool match_container(struct span c, struct span parent, char ret_id[CGROUP_ID_LEN + 1],
@@ -231,7 +231,7 @@ static bool match_container(struct span c, struct span parent, char ret_id[CGROU
 		if (c.n != pl + CGROUP_ID_LEN + sl || !span_starts(c, f->prefix) ||
 		    !span_ends(c, f->suffix))
 			continue;
-		struct span s = { c.p + pl, CGROUP_ID_LEN };
+		struct span s = {c.p + pl, CGROUP_ID_LEN};
 		if (!is_container_id(s))
 			continue;
 		memcpy(ret_id, s.p, CGROUP_ID_LEN);
@@ -253,14 +253,14 @@ int cgroup_parse_path(const char *path, struct cgroup_info *ret_info)
 	if (len >= CGROUP_PATH_MAX)
 		return -EINVAL;
 
-	struct cgroup_info info = { 0 };
-	struct span parent = { "", 0 }, grand = { "", 0 };
+	struct cgroup_info info = {0};
+	struct span parent = {"", 0}, grand = {"", 0};
 	const char *p = path, *end = path + len;
 
 	while (p < end) {
 		const char *slash = memchr(p, '/', (size_t)(end - p));
 		const char *cend = slash ? slash : end;
-		struct span c = { p, (size_t)(cend - p) };
+		struct span c = {p, (size_t)(cend - p)};
 		p = slash ? slash + 1 : end;
 		if (c.n == 0)
 			continue;
@@ -270,14 +270,14 @@ int cgroup_parse_path(const char *path, struct cgroup_info *ret_info)
 
 		/* "<pod slice>:cri-containerd:<id>": runc's systemd-style cgroupsPath taken
 		 * literally by a cgroupfs-driven containerd under a systemd kubelet. */
-		struct span pod_part = c, ctr = { "", 0 };
+		struct span pod_part = c, ctr = {"", 0};
 		const char *colon = memchr(c.p, ':', c.n);
 		if (colon) {
 			static const char tag[] = "cri-containerd:";
-			struct span rest = { colon + 1, (size_t)(cend - colon - 1) };
-			pod_part = (struct span){ c.p, (size_t)(colon - c.p) };
+			struct span rest = {colon + 1, (size_t)(cend - colon - 1)};
+			pod_part = (struct span){c.p, (size_t)(colon - c.p)};
 			if (span_starts(rest, tag)) {
-				struct span s = { rest.p + strlen(tag), rest.n - strlen(tag) };
+				struct span s = {rest.p + strlen(tag), rest.n - strlen(tag)};
 				if (is_container_id(s))
 					ctr = s;
 			}
@@ -321,7 +321,7 @@ struct line_reader {
 
 static int lr_open(struct line_reader *lr, const char *path)
 {
-	*lr = (struct line_reader){ .fd = -1 };
+	*lr = (struct line_reader){.fd = -1};
 	lr->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (lr->fd < 0)
 		return -errno;
@@ -486,7 +486,7 @@ int cgroup2_find_mount(char *buf, size_t len)
 
 struct node {
 	struct cgroup_entry entry; /* entry.path owned; NULL for a negative entry */
-	uint64_t expires_ns;       /* negative entries only */
+	uint64_t expires_ns;	   /* negative entries only */
 	struct node *hnext, **hpprev;
 	struct node *lru_prev, *lru_next;
 };
@@ -502,8 +502,8 @@ struct cgroup_cache {
 	int root_fd;
 	dev_t root_dev;
 	size_t max_entries, count;
-	struct node **buckets; /* owned; chains of nodes */
-	size_t nbuckets, max_buckets; /* powers of two */
+	struct node **buckets;		  /* owned; chains of nodes */
+	size_t nbuckets, max_buckets;	  /* powers of two */
 	struct node *lru_head, *lru_tail; /* head: most recently used */
 	bool scanned;
 	uint64_t last_scan_ns;
@@ -698,7 +698,7 @@ static int listing_cmp(const void *a, const void *b)
 
 static int resolve_by_listing(const struct cgroup_cache *c, uint64_t id, char **ret_path)
 {
-	struct listing_ent key = { .id = id };
+	struct listing_ent key = {.id = id};
 	const struct listing_ent *e;
 
 	if (!c->listing_len)
@@ -746,7 +746,7 @@ static int walk_record(struct walk *w, uint64_t id)
 		w->truncated = true;
 		return r;
 	}
-	w->ents[w->len++] = (struct listing_ent){ .id = id, .off = off };
+	w->ents[w->len++] = (struct listing_ent){.id = id, .off = off};
 	return 0;
 }
 
@@ -813,7 +813,8 @@ static void cache_rescan(struct cgroup_cache *c, uint64_t now)
 	if (r < 0 && r != -ENOBUFS)
 		log_debug("cgroup: rescan of %s stopped: %s", c->root, strerror(-r));
 	if (w->truncated)
-		log_debug("cgroup: rescan of %s hit a limit after %zu directories", c->root, w->len);
+		log_debug("cgroup: rescan of %s hit a limit after %zu directories", c->root,
+			  w->len);
 
 	if (w->len)
 		qsort(w->ents, w->len, sizeof(*w->ents), listing_cmp);

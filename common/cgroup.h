@@ -9,16 +9,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CGROUP_ID_LEN 64        /* container ids are 64 lowercase hex characters */
-#define CGROUP_POD_UID_LEN 36   /* 8-4-4-4-12 */
+#define CGROUP_ID_LEN	   64 /* container ids are 64 lowercase hex characters */
+#define CGROUP_POD_UID_LEN 36 /* 8-4-4-4-12 */
 
 struct cgroup_info {
-	char container_id[CGROUP_ID_LEN + 1];   /* "" when the path names no container */
-	char pod_uid[CGROUP_POD_UID_LEN + 1];   /* with dashes, "" when none */
-	const char *runtime;                    /* static: "containerd", "cri-o", "docker",
-						 * "podman", "unknown" (bare 64-hex), or NULL */
-	const char *qos;                        /* static: "guaranteed", "burstable",
-						 * "besteffort", or NULL */
+	char container_id[CGROUP_ID_LEN + 1]; /* "" when the path names no container */
+	char pod_uid[CGROUP_POD_UID_LEN + 1]; /* with dashes, "" when none */
+	const char *runtime;		      /* static: "containerd", "cri-o", "docker",
+					       * "podman", "unknown" (bare 64-hex), or NULL */
+	const char *qos;		      /* static: "guaranteed", "burstable",
+					       * "besteffort", or NULL */
 };
 
 /* Parse a cgroup path (e.g. "/kubepods.slice/kubepods-burstable.slice/
@@ -38,7 +38,7 @@ int cgroup_parse_path(const char *path, struct cgroup_info *ret_info);
 
 struct cgroup_entry {
 	uint64_t id;
-	char *path;               /* owned; path relative to the cgroup2 root, starts with '/' */
+	char *path; /* owned; path relative to the cgroup2 root, starts with '/' */
 	struct cgroup_info info;
 };
 
@@ -65,7 +65,7 @@ int cgroup_cache_lookup(struct cgroup_cache *cache, uint64_t id, pid_t pid_hint,
  * by the pid hint, the last listing or a rescan, or not at all); rescans: tree walks. */
 struct cgroup_cache_stats {
 	uint64_t hits, misses, rescans, evictions;
-	uint64_t negative_hits;   /* answered -ENOENT from a negative entry (not in misses) */
+	uint64_t negative_hits; /* answered -ENOENT from a negative entry (not in misses) */
 };
 void cgroup_cache_get_stats(const struct cgroup_cache *cache, struct cgroup_cache_stats *ret);
 

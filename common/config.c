@@ -54,7 +54,8 @@ static const struct config_key top_keys[] = {
 	CONFIG_STRING(C, "collector_dir", collector_dir, "", NULL,
 		      "\"\" = the directory of the tapiod executable"),
 	CONFIG_U32(C, "run_as_uid", run_as_uid, CONFIG_WORKER_ID_FIRST, 1, CONFIG_WORKER_ID_MAX,
-		   "the first of 64 ids; each collector's worker has a fixed one: uid run_as_uid+slot"),
+		   "the first of 64 ids; each collector's worker has a fixed one: uid "
+		   "run_as_uid+slot"),
 	CONFIG_U32(C, "run_as_gid", run_as_gid, CONFIG_WORKER_ID_FIRST, 1, CONFIG_WORKER_ID_MAX,
 		   "... and gid run_as_gid+slot; ids no other process may use"),
 
@@ -97,8 +98,8 @@ static const struct config_key top_keys[] = {
 		   "publishes awaiting their ack; the rest waits in the spool"),
 	CONFIG_U32(C, "sinks.nats.ack_timeout_ms", sink_nats.ack_timeout_ms, 5000, 100, 600000,
 		   "no ack within this: sent again from the spool"),
-	CONFIG_U32(C, "sinks.nats.reconnect_wait_ms", sink_nats.reconnect_wait_ms, 1000, 10,
-		   600000, NULL),
+	CONFIG_U32(C, "sinks.nats.reconnect_wait_ms", sink_nats.reconnect_wait_ms, 1000, 10, 600000,
+		   NULL),
 	CONFIG_STRING(C, "sinks.nats.credentials_file", sink_nats.credentials_file, "", NULL,
 		      "NATS .creds file (JWT and nkey seed)"),
 	CONFIG_STRING(C, "sinks.nats.nkey", sink_nats.nkey, "", NULL,

@@ -188,10 +188,10 @@ struct config {
 	struct {
 		bool enabled;
 		struct config_string_list servers; /* empty = nats://127.0.0.1:4222 */
-		char *subject_prefix;		   /* owned; subjects <prefix>.<node>.<collector>.<type> */
-		enum config_sink_format format;	   /* json or binary (the encoded tapio.v1.Event) */
-		char *stream;			   /* owned; "" = do not create a stream */
-		uint32_t window;		   /* publishes awaiting their ack */
+		char *subject_prefix; /* owned; subjects <prefix>.<node>.<collector>.<type> */
+		enum config_sink_format format; /* json or binary (the encoded tapio.v1.Event) */
+		char *stream;			/* owned; "" = do not create a stream */
+		uint32_t window;		/* publishes awaiting their ack */
 		uint32_t ack_timeout_ms;
 		uint32_t reconnect_wait_ms;
 		char *credentials_file; /* owned; .creds (JWT + nkey seed), "" = none */

@@ -9,11 +9,11 @@
 #define FRAME_HDR 4
 
 struct frame_reader {
-	uint8_t *buf;   /* owned; FRAME_HDR + FRAME_MAX + slack */
-	size_t start;   /* first unconsumed byte */
-	size_t len;     /* end of valid data */
+	uint8_t *buf; /* owned; FRAME_HDR + FRAME_MAX + slack */
+	size_t start; /* first unconsumed byte */
+	size_t len;   /* end of valid data */
 	size_t cap;
-	int error;      /* sticky: once the stream is bad it stays bad */
+	int error; /* sticky: once the stream is bad it stays bad */
 };
 
 int frame_reader_init(struct frame_reader *r);

@@ -236,7 +236,7 @@ static int utf8_seq(const uint8_t *p, size_t avail)
 static int put_escape(struct strbuf *sb, uint8_t c)
 {
 	static const char hex[] = "0123456789abcdef";
-	char e[6] = { '\\', 0 };
+	char e[6] = {'\\', 0};
 
 	switch (c) {
 	case '"':

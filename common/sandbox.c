@@ -112,7 +112,7 @@ enum rule_kind {
 	X(writev, RULE_PLAIN)                                                                      \
 	X(sendmsg, RULE_PLAIN)                                                                     \
 	X(sendto, RULE_PLAIN) /* glibc send() */                                                   \
-	/* time; clock calls go through the vDSO unless it is off or the clock is a CPU clock */  \
+	/* time; clock calls go through the vDSO unless it is off or the clock is a CPU clock */   \
 	X(timerfd_settime, RULE_PLAIN)                                                             \
 	X(timerfd_gettime, RULE_PLAIN)                                                             \
 	X(clock_gettime, RULE_PLAIN)                                                               \
@@ -152,18 +152,18 @@ enum rule_kind {
 	X(restart_syscall, RULE_PLAIN)                                                             \
 	X(sched_yield, RULE_PLAIN)                                                                 \
 	X(getrandom, RULE_PLAIN) /* glibc malloc, hash seeds */                                    \
-	X(sysinfo, RULE_PLAIN)   /* glibc qsort() sizes its buffer by physical memory */           \
+	X(sysinfo, RULE_PLAIN)	 /* glibc qsort() sizes its buffer by physical memory */           \
 	X(uname, RULE_PLAIN)
 
-#define BASE_NAME(name, kind) #name,
-#define BASE_ENTRY(name, kind) { #name, kind },
+#define BASE_NAME(name, kind)  #name,
+#define BASE_ENTRY(name, kind) {#name, kind},
 
-const char *const sandbox_base_syscalls[] = { BASE_SYSCALLS(BASE_NAME) NULL };
+const char *const sandbox_base_syscalls[] = {BASE_SYSCALLS(BASE_NAME) NULL};
 
 static const struct {
 	const char *name;
 	enum rule_kind kind;
-} base_rules[] = { BASE_SYSCALLS(BASE_ENTRY) };
+} base_rules[] = {BASE_SYSCALLS(BASE_ENTRY)};
 
 /* Sanitizer builds (make SANITIZE=...). The runtimes make calls of their own on paths a worker
  * reaches after the sandbox: ASan queries the alternate signal stack before every noreturn call
@@ -173,7 +173,7 @@ static const struct {
  * has no such runtime and never gets these calls. */
 #include <sanitizer/common_interface_defs.h>
 #pragma weak __sanitizer_set_report_path
-static const char *const sanitizer_syscalls[] = { "sigaltstack", "open", "ioctl", NULL };
+static const char *const sanitizer_syscalls[] = {"sigaltstack", "open", "ioctl", NULL};
 
 static bool sanitizer_runtime(void)
 {
@@ -243,22 +243,22 @@ static int add_rule(scmp_filter_ctx ctx, int nr, enum rule_kind kind, pid_t self
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
 					SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	case RULE_READ_ONLY:
-		return seccomp_rule_add(
-		    ctx, SCMP_ACT_ALLOW, nr, 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, (scmp_datum_t)(O_ACCMODE | O_CREAT | O_TRUNC), 0));
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A2(SCMP_CMP_MASKED_EQ,
+						(scmp_datum_t)(O_ACCMODE | O_CREAT | O_TRUNC), 0));
 	case RULE_FCNTL: {
-		static const int cmds[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL };
+		static const int cmds[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL};
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && r == 0; i++)
 			r = seccomp_rule_add(
-			    ctx, SCMP_ACT_ALLOW, nr, 1,
-			    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)cmds[i]));
+				ctx, SCMP_ACT_ALLOW, nr, 1,
+				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)cmds[i]));
 		return r;
 	}
 	case RULE_SELF_SIG:
 		/* The kernel reads tgid as an int: compare the low 32 bits only. */
 		return seccomp_rule_add(
-		    ctx, SCMP_ACT_ALLOW, nr, 1,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)self));
+			ctx, SCMP_ACT_ALLOW, nr, 1,
+			SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)self));
 	}
 	return -EINVAL;
 }
@@ -332,7 +332,7 @@ static int drop_bounding_and_lock_securebits(void)
 	/* Keep bits a parent may have set and locked (e.g. NO_CAP_AMBIENT_RAISE); turn off the two
 	 * that would keep capabilities across the uid switch, and lock them off. */
 	unsigned want =
-	    (cur & ~(unsigned)(SECBIT_KEEP_CAPS | SECBIT_NO_SETUID_FIXUP)) | SECBITS_WANTED;
+		(cur & ~(unsigned)(SECBIT_KEEP_CAPS | SECBIT_NO_SETUID_FIXUP)) | SECBITS_WANTED;
 	if (cur != want && cap_set_secbits(want) < 0)
 		return errno_or(-EPERM);
 	if (cap_get_secbits() != want)
@@ -487,7 +487,7 @@ static int apply_landlock(const char *const *paths, const uint16_t *ports, size_
 	}
 	int use = abi > LANDLOCK_ABI_KNOWN ? LANDLOCK_ABI_KNOWN : (int)abi;
 
-	struct ruleset_attr attr = { .handled_access_fs = LANDLOCK_ACCESS_FS_ABI1 };
+	struct ruleset_attr attr = {.handled_access_fs = LANDLOCK_ACCESS_FS_ABI1};
 	size_t size = offsetof(struct ruleset_attr, handled_access_net);
 	if (use >= 2)
 		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
@@ -496,7 +496,7 @@ static int apply_landlock(const char *const *paths, const uint16_t *ports, size_
 	if (use >= 4) {
 		/* Handled with no port rule: no TCP bind or connect at all. */
 		attr.handled_access_net =
-		    LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+			LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
 		size = offsetof(struct ruleset_attr, scoped);
 	}
 	if (use >= 5)
@@ -591,7 +591,8 @@ int sandbox_apply(const struct sandbox_spec *spec, struct sandbox_result *ret_re
 		return r;
 	}
 	if (spec->landlock) {
-		r = apply_landlock(spec->read_paths, spec->connect_ports, spec->n_connect_ports, &res);
+		r = apply_landlock(spec->read_paths, spec->connect_ports, spec->n_connect_ports,
+				   &res);
 		if (r < 0) {
 			log_debug("sandbox: landlock: %s", strerror(-r));
 			return r;

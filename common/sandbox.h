@@ -15,22 +15,22 @@
 #include <sys/types.h>
 
 struct sandbox_spec {
-	uid_t uid;                        /* switch to this uid/gid: the worker's own */
+	uid_t uid; /* switch to this uid/gid: the worker's own */
 	gid_t gid;
-	pid_t parent;                     /* > 0: re-arm PR_SET_PDEATHSIG (SIGKILL) after the
-					   * switch and check the parent is still this pid */
-	const char *const *read_paths;    /* NULL-terminated; Landlock read-only access */
-	const char *const *extra_syscalls;/* NULL-terminated names beyond the worker base set */
-	bool allow_bpf_map_read;          /* bpf(2) limited to BPF_MAP_LOOKUP_ELEM/GET_NEXT_KEY */
-	bool landlock;                    /* default true; false only for tests */
-	const uint16_t *connect_ports;    /* TCP ports connect(2) may reach under Landlock ABI 4+ */
-	size_t n_connect_ports;           /* 0: no TCP connect at all */
+	pid_t parent;			   /* > 0: re-arm PR_SET_PDEATHSIG (SIGKILL) after the
+					    * switch and check the parent is still this pid */
+	const char *const *read_paths;	   /* NULL-terminated; Landlock read-only access */
+	const char *const *extra_syscalls; /* NULL-terminated names beyond the worker base set */
+	bool allow_bpf_map_read;	   /* bpf(2) limited to BPF_MAP_LOOKUP_ELEM/GET_NEXT_KEY */
+	bool landlock;			   /* default true; false only for tests */
+	const uint16_t *connect_ports; /* TCP ports connect(2) may reach under Landlock ABI 4+ */
+	size_t n_connect_ports;	       /* 0: no TCP connect at all */
 };
 
 struct sandbox_result {
-	int landlock_abi;                 /* ABI applied, 0 = not available on this kernel */
-	char landlock[64];                /* "abi 7", "unsupported (kernel has no Landlock)" */
-	int dumpable;                     /* PR_GET_DUMPABLE afterwards: 0 */
+	int landlock_abi;  /* ABI applied, 0 = not available on this kernel */
+	char landlock[64]; /* "abi 7", "unsupported (kernel has no Landlock)" */
+	int dumpable;	   /* PR_GET_DUMPABLE afterwards: 0 */
 };
 
 /* Apply the sandbox to the calling process (all threads must not exist yet: call before

@@ -6,13 +6,16 @@
 #include <stddef.h>
 
 struct strbuf {
-	char *data;   /* owned; NUL-terminated after every append when len < cap */
+	char *data; /* owned; NUL-terminated after every append when len < cap */
 	size_t len;
 	size_t alloc;
-	size_t max;   /* hard cap in bytes, 0 = 64 MiB */
+	size_t max; /* hard cap in bytes, 0 = 64 MiB */
 };
 
-#define STRBUF_INIT { NULL, 0, 0, 0 }
+#define STRBUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 void strbuf_init(struct strbuf *sb, size_t max);
 void strbuf_release(struct strbuf *sb);

@@ -61,7 +61,7 @@ struct worker {
 	struct ring_watch {
 		struct ringread rr; /* owned mappings */
 		int fd;		    /* the ring map: watched edge-triggered */
-		void *map;		/* owned: ring_consumer, read by the BPF programs */
+		void *map;	    /* owned: ring_consumer, read by the BPF programs */
 		size_t map_len;
 	} rings[WORKER_MAX_FDS];
 	int nrings;
@@ -189,7 +189,7 @@ int worker_watch(struct worker *w, int fd)
 {
 	if (w->nfds >= WORKER_MAX_FDS)
 		return -ENOSPC;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
 	w->fds[w->nfds++] = fd;
@@ -498,8 +498,8 @@ static void arm_out(struct worker *w, bool on)
 {
 	if (w->want_out == on)
 		return;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
-				  .data.fd = w->sock };
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				 .data.fd = w->sock};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->sock, &ev) == 0)
 		w->want_out = on;
 }
@@ -724,7 +724,7 @@ int worker_emit(struct worker *w, Tapio__V1__Event *ev)
 		/* the batch waits flush_ms at most: many events per frame under load, bounded
 		 * latency when quiet */
 		long ns = (long)w->common->flush_ms * 1000000L;
-		struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+		struct itimerspec its = {.it_value = {ns / 1000000000L, ns % 1000000000L}};
 		timerfd_settime(w->flushfd, 0, &its, NULL);
 	}
 	if (!w->uses_token && w->batch_events >= w->common->batch_max_events)
@@ -968,13 +968,13 @@ static int parse_token(struct worker *w, const char *hex)
 static int parse_args(struct worker *w, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "fd", required_argument, NULL, 'f' },
-		{ "config-fd", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
+		{"fd", required_argument, NULL, 'f'},
+		{"config-fd", required_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'l'},
 		{"stored", required_argument, NULL, 's'},
 		{"ring-resume", required_argument, NULL, 'r'},
 		{"resume-token", required_argument, NULL, 't'},
-		{ NULL, 0, NULL, 0 },
+		{NULL, 0, NULL, 0},
 	};
 	int cfd = -1, opt;
 	w->sock = -1;
@@ -1083,15 +1083,15 @@ static int init_loop(struct worker *w)
 	w->pollfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (w->epfd < 0 || w->sigfd < 0 || w->timerfd < 0 || w->flushfd < 0 || w->pollfd < 0)
 		return -errno;
-	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
-				  .it_value = { 0, TICK_MS * 1000000L } };
+	struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
+				 .it_value = {0, TICK_MS * 1000000L}};
 	if (timerfd_settime(w->timerfd, 0, &its, NULL) < 0)
 		return -errno;
 	fcntl(w->sock, F_SETFD, FD_CLOEXEC);
 	int fl = fcntl(w->sock, F_GETFL);
 	if (fl < 0 || fcntl(w->sock, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = w->sigfd };
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->sigfd};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) < 0)
 		return -errno;
 	ev.data.fd = w->timerfd;
@@ -1146,7 +1146,7 @@ static void set_polling(struct worker *w, bool on)
 		*ring_polling(&w->rings[i]) = on;
 	w->polling = on;
 	long ns = on ? (long)w->common->flush_ms * 1000000L : 0;
-	struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+	struct itimerspec its = {.it_value = {ns / 1000000000L, ns % 1000000000L}};
 	timerfd_settime(w->pollfd, 0, &its, NULL);
 }
 

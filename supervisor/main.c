@@ -84,7 +84,8 @@ static int trust_checks(const struct config *cfg, bool starting)
 	}
 	if (r > 0) {
 		log_error("pid %d already runs under id %u, which belongs to the %s collector's "
-			  "worker (run_as_uid %u / run_as_gid %u + its fixed slot): refusing to start "
+			  "worker (run_as_uid %u / run_as_gid %u + its fixed slot): refusing to "
+			  "start "
 			  "(another tapiod, or a user with that id; choose another range)",
 			  (int)pid, id, name, cfg->run_as_uid, cfg->run_as_gid);
 		return -EEXIST;
@@ -95,12 +96,12 @@ static int trust_checks(const struct config *cfg, bool starting)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, 'k' },
-		{ "print-default-config", no_argument, NULL, 'p' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"print-default-config", no_argument, NULL, 'p'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	bool check = false;
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
 		case 'l': {
 			enum log_level lv;
 			if (log_level_parse(optarg, &lv) < 0) {
-				log_error("--log-level: unknown level '%s' (debug, info, warn, error)",
+				log_error("--log-level: unknown level '%s' (debug, info, warn, "
+					  "error)",
 					  optarg);
 				return EXIT_CONFIG;
 			}
@@ -149,7 +151,7 @@ int main(int argc, char **argv)
 	/* Static, so that what tapiod holds when it leaves early (a second tapiod, a failed
 	 * start) is still reachable at exit rather than reported as leaked by LeakSanitizer. */
 	static struct sup sup;
-	sup = (struct sup){ .config_memfd = -1, .config_path = path };
+	sup = (struct sup){.config_memfd = -1, .config_path = path};
 	if (load_config(path, &sup.cfg) < 0)
 		return EXIT_CONFIG;
 	if (trust_checks(sup.cfg, !check) < 0) {
@@ -168,7 +170,7 @@ int main(int argc, char **argv)
 		return EXIT_TRANSIENT;
 	}
 	static struct front front;
-	front = (struct front){ .ctl_open = false };
+	front = (struct front){.ctl_open = false};
 	if (sup.cfg->control.enabled) {
 		r = control_open(&front.ctl, &sup);
 		if (r == -EADDRINUSE)

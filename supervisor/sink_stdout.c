@@ -153,11 +153,10 @@ static void stdout_close(struct sink *base)
 static void stdout_stats(const struct sink *base, struct sink_stats *ret)
 {
 	const struct sink_stdout *s = (const struct sink_stdout *)base;
-	*ret = (struct sink_stats){
-		.written = s->written,
-		.dropped = s->dropped,
-		.write_errors = s->write_errors,
-		.queued_bytes = s->buf.len};
+	*ret = (struct sink_stats){.written = s->written,
+				   .dropped = s->dropped,
+				   .write_errors = s->write_errors,
+				   .queued_bytes = s->buf.len};
 }
 
 /* A reload may switch the sink on or off and resize its queue. */

@@ -12,7 +12,7 @@ enum bench_rec_type {
 
 struct bench_call_rec {
 	struct tapio_rec_hdr hdr;
-	__u64 boot_ns;   /* bpf_ktime_get_boot_ns() at the call */
-	__u32 pid;       /* tgid of the caller (== cfg_pid) */
+	__u64 boot_ns; /* bpf_ktime_get_boot_ns() at the call */
+	__u32 pid;     /* tgid of the caller (== cfg_pid) */
 	__u32 tid;
 };

@@ -10,7 +10,7 @@ struct config_cri {
 	uint32_t poll_interval_ms;
 	uint32_t rpc_timeout_ms; /* per-RPC deadline */
 	uint32_t ring_buffer_kib;
-	bool force_degraded; /* CRI polling only, no eBPF (for tests) */
+	bool force_degraded;	 /* CRI polling only, no eBPF (for tests) */
 	enum config_hooks hooks; /* mark_victim: tp_btf (victim task) or the classic tracepoint */
-	bool inventory;	     /* one inventory event at start */
+	bool inventory;		 /* one inventory event at start */
 };

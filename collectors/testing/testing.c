@@ -41,8 +41,8 @@ static int testing_setup(struct worker *w, void *ctx)
 	if (t->timerfd < 0)
 		return -errno;
 	long ns = (long)t->cfg->tick_ms * 1000000L;
-	struct itimerspec its = { .it_interval = { ns / 1000000000L, ns % 1000000000L },
-				  .it_value = { ns / 1000000000L, ns % 1000000000L } };
+	struct itimerspec its = {.it_interval = {ns / 1000000000L, ns % 1000000000L},
+				 .it_value = {ns / 1000000000L, ns % 1000000000L}};
 	if (timerfd_settime(t->timerfd, 0, &its, NULL) < 0)
 		return -errno;
 	int r = worker_watch(w, t->timerfd);
@@ -89,7 +89,7 @@ static int act(struct worker *w, struct testing_ctx *t)
 	case CONFIG_TESTING_HANG:
 		log_info("testing: hanging as configured");
 		for (;;) {
-			struct timespec ts = { 3600, 0 };
+			struct timespec ts = {3600, 0};
 			nanosleep(&ts, NULL);
 		}
 	case CONFIG_TESTING_ALLOC: {
@@ -100,7 +100,7 @@ static int act(struct worker *w, struct testing_ctx *t)
 			break;
 		}
 		memset(p, 0x5a, n); /* touch every page: RSS, not just address space */
-		hoard = p;          /* kept: the compiler may not drop the allocation */
+		hoard = p;	    /* kept: the compiler may not drop the allocation */
 		log_info("testing: allocated %u MiB as configured", t->cfg->alloc_mib);
 		break;
 	}
@@ -381,8 +381,8 @@ static int run_raw(int fd, const struct config_testing *cfg)
 		send_ready(fd);
 		/* WorkerFrame{batch: {events: [{type: "t", seq: 1}]}, heartbeat: {}}: protobuf
 		 * would decode a heartbeat and drop the batch; the protocol is one body a frame */
-		static const uint8_t f[] = { 2 << 3 | 2, 7, 1 << 3 | 2, 5, 3 << 3 | 2, 1, 't',
-					     6 << 3, 1, 3 << 3 | 2, 0 };
+		static const uint8_t f[] = {2 << 3 | 2, 7, 1 << 3 | 2, 5, 3 << 3 | 2, 1, 't',
+					    6 << 3,	1, 3 << 3 | 2, 0};
 		send_bytes(fd, f, sizeof(f));
 		break;
 	}
@@ -390,7 +390,7 @@ static int run_raw(int fd, const struct config_testing *cfg)
 		send_ready(fd);
 		/* a well-formed batch whose one event is a string field sent as a varint, then
 		 * a cut-off tag */
-		static const uint8_t f[] = { 2 << 3 | 2, 5, 1 << 3 | 2, 3, 1 << 3, 1, 0xff };
+		static const uint8_t f[] = {2 << 3 | 2, 5, 1 << 3 | 2, 3, 1 << 3, 1, 0xff};
 		send_bytes(fd, f, sizeof(f));
 		break;
 	}
