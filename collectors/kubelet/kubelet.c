@@ -4,10 +4,8 @@
 // change-only events through the state table, and read each known container's cgroup for CPU
 // throttling and memory against its limit. A failing kubelet: one warning, retries with
 // exponential backoff, the state table untouched until a poll succeeds again.
-#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,71 +375,6 @@ static int add_dir_of(struct worker *w, const char *file)
 	return worker_add_read_path(w, dirname(buf));
 }
 
-static int url_port(const char *url, uint16_t *ret)
-{
-	bool https = strncmp(url, "https://", 8) == 0;
-	const char *host = strstr(url, "://") + 3;
-	const char *end = host + strcspn(host, "/?#");
-	const char *colon = NULL;
-	if (*host == '[') {
-		const char *rb = memchr(host, ']', (size_t)(end - host));
-		if (!rb)
-			return -EINVAL;
-		colon = rb[1] == ':' ? rb + 1 : NULL;
-	} else {
-		colon = memchr(host, ':', (size_t)(end - host));
-	}
-	if (!colon) {
-		*ret = https ? 443 : 80;
-		return 0;
-	}
-	char *e;
-	long p = strtol(colon + 1, &e, 10);
-	if (e != end || p < 1 || p > 65535)
-		return -EINVAL;
-	*ret = (uint16_t)p;
-	return 0;
-}
-
-/* The URL's host name, resolved now (setup, before the sandbox) and pinned for curl as
- * "host:port:address": curl would otherwise start its resolver thread after the sandbox. IP
- * literals and "localhost" need no pin (""). */
-static int pin_host(const char *url, uint16_t port, char *pin, size_t len)
-{
-	pin[0] = '\0';
-	const char *host = strstr(url, "://") + 3;
-	size_t hl = strcspn(host, ":/?#");
-	if (*host == '[' || hl == 0 || hl >= 256)
-		return 0; /* an IPv6 literal, or nothing to resolve */
-	char name[256];
-	memcpy(name, host, hl);
-	name[hl] = '\0';
-	struct in_addr a4;
-	if (inet_pton(AF_INET, name, &a4) == 1 || strcasecmp(name, "localhost") == 0)
-		return 0;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	int r = getaddrinfo(name, NULL, &hints, &res);
-	if (r != 0) {
-		log_error("collectors.kubelet.url: cannot resolve %s: %s", name, gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
-	char addr[INET6_ADDRSTRLEN] = "";
-	if (res->ai_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr,
-			  sizeof(addr));
-	else if (res->ai_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr,
-			  sizeof(addr));
-	bool v6 = res->ai_family == AF_INET6;
-	freeaddrinfo(res);
-	if (!addr[0])
-		return -EHOSTUNREACH;
-	snprintf(pin, len, v6 ? "%s:%u:[%s]" : "%s:%u:%s", name, port, addr);
-	log_info("kubelet: %s resolved to %s at setup (pinned; a new address needs a restart)",
-		 name, addr);
-	return 0;
-}
-
 static int kl_setup(struct worker *w, void *ctx)
 {
 	struct kl_ctx *k = ctx;
@@ -454,7 +387,7 @@ static int kl_setup(struct worker *w, void *ctx)
 
 	worker_set_step(w, "sandbox rules");
 	uint16_t port;
-	if (url_port(c->url, &port) < 0) {
+	if (httpc_url_port(c->url, &port) < 0) {
 		log_error("collectors.kubelet.url: bad port in %s", c->url);
 		return -EINVAL;
 	}
@@ -490,9 +423,13 @@ static int kl_setup(struct worker *w, void *ctx)
 
 	worker_set_step(w, "HTTPS client");
 	char pin[400];
-	r = pin_host(c->url, port, pin, sizeof(pin));
-	if (r < 0)
+	r = httpc_pin_host(c->url, port, pin, sizeof(pin)); /* curl's resolver thread: no */
+	if (r < 0) {
+		log_error("collectors.kubelet.url: cannot resolve %s", pin);
 		return r;
+	}
+	if (pin[0])
+		log_info("kubelet: %s pinned at setup (a new address needs a restart)", pin);
 	const char *const resolve[] = {pin, NULL};
 	struct httpc_opts o = {
 		.resolve = pin[0] ? resolve : NULL,
