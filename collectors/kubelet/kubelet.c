@@ -140,36 +140,10 @@ static int on_cgroup_timer(struct worker *w, void *data)
 
 static void node_stats(struct kl_ctx *k)
 {
-	const struct kl_node_summary *s = &k->last_summary.node;
 	Tapio__V1__KubeletNodeStats n = TAPIO__V1__KUBELET_NODE_STATS__INIT;
-	n.node_name = (char *)s->node_name;
-#define SET(f, v)                                                                                  \
-	do {                                                                                       \
-		n.has_##f = 1;                                                                     \
-		n.f = (v);                                                                         \
-	} while (0)
-	if (s->has_cpu)
-		SET(cpu_usage_core_ns, s->cpu_usage_core_ns);
-	if (s->has_mem) {
-		SET(memory_working_set_bytes, s->mem_working_set);
-		SET(memory_available_bytes, s->mem_available);
-	}
-	if (s->has_fs) {
-		SET(fs_used_bytes, s->fs_used);
-		SET(fs_capacity_bytes, s->fs_capacity);
-		SET(fs_available_bytes, s->fs_available);
-	}
-	if (s->has_imagefs) {
-		SET(imagefs_used_bytes, s->imagefs_used);
-		SET(imagefs_capacity_bytes, s->imagefs_capacity);
-		SET(imagefs_available_bytes, s->imagefs_available);
-	}
-	if (s->has_rlimit) {
-		SET(pids_running, s->rlimit_curproc);
-		SET(pids_max, s->rlimit_maxpid);
-	}
-	SET(pods, (uint32_t)k->last_summary.n);
-#undef SET
+	kl_node_stats_fill(&n, &k->last_summary.node);
+	n.has_pods = 1;
+	n.pods = (uint32_t)k->last_summary.n;
 	Tapio__V1__KubeletEvent ev = TAPIO__V1__KUBELET_EVENT__INIT;
 	ev.node = &n;
 	emit(k, "kubelet.node_stats", &ev);
