@@ -54,6 +54,49 @@ static __always_inline void tapio_count(__u32 idx)
 		*v += 1;
 }
 
+/* Copy the kernel string src into buf of cap bytes (a power of two) and return its length
+ * without the NUL, masked below cap for the verifier. Sets trunc in *flags when the string filled
+ * buf; a failed read is counted (TAPIO_CNT_READ_FAIL) and gives 0. */
+static __always_inline __u32 tapio_read_kstr(char *buf, __u32 cap, const char *src, __u32 *flags,
+					     __u32 trunc)
+{
+	long n = bpf_probe_read_kernel_str(buf, cap, src);
+	if (n < 0) {
+		tapio_count(TAPIO_CNT_READ_FAIL);
+		n = 0;
+	} else if (n > 0) {
+		n--; /* drop the NUL */
+		if (n == cap - 1)
+			*flags |= trunc;
+	}
+	return n & (cap - 1);
+}
+
+/* Copy len bytes of user memory at src into buf, never more than cap (a constant: the bound the
+ * verifier checks buf against). Returns the bytes copied; a failed read is counted
+ * (TAPIO_CNT_READ_FAIL) and gives 0. */
+static __always_inline __u32 tapio_read_user(void *buf, __u32 cap, unsigned long src, __u64 len)
+{
+	__u32 len32 = len;
+	if (len32 > cap)
+		len32 = cap;
+	if (len32 > 0 && bpf_probe_read_user(buf, len32, (void *)src) < 0) {
+		tapio_count(TAPIO_CNT_READ_FAIL);
+		len32 = 0;
+	}
+	return len32;
+}
+
+/* The exit code of the exiting task: the group's when a thread ended the group (exit_group, a
+ * fatal signal), the task's own otherwise. */
+static __always_inline __u32 tapio_exit_code(struct task_struct *task)
+{
+	__u32 code = BPF_CORE_READ(task, exit_code);
+	if (BPF_CORE_READ(task, signal, flags) & 0x00000004 /* SIGNAL_GROUP_EXIT */)
+		code = BPF_CORE_READ(task, signal, group_exit_code);
+	return code;
+}
+
 /* The record fields of `task` (for the current task's cgroup and time). CO-RE reads, so the
  * same code serves tp_btf, raw_tp and classic tracepoint programs. */
 static __always_inline void tapio_fill_task(struct tapio_task *t, struct task_struct *task)

@@ -4,12 +4,15 @@
 // curl_multi_socket_action. Finished transfers are collected right after each action.
 #include "httpc.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -535,4 +538,71 @@ void httpc_free(struct httpc *c)
 	curl_slist_free_all(c->resolve);
 	wipe_free(c->token);
 	free(c);
+}
+
+int httpc_url_port(const char *url, uint16_t *ret_port)
+{
+	bool https = strncmp(url, "https://", 8) == 0;
+	if (!https && strncmp(url, "http://", 7) != 0)
+		return -EINVAL;
+	const char *host = url + (https ? 8 : 7);
+	const char *end = host + strcspn(host, "/?#");
+	const char *colon;
+	if (*host == '[') {
+		const char *rb = memchr(host, ']', (size_t)(end - host));
+		if (!rb)
+			return -EINVAL;
+		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+	} else {
+		colon = memchr(host, ':', (size_t)(end - host));
+	}
+	if (!colon) {
+		*ret_port = https ? 443 : 80;
+		return 0;
+	}
+	char *e;
+	long p = strtol(colon + 1, &e, 10);
+	if (e != end || p < 1 || p > 65535)
+		return -EINVAL;
+	*ret_port = (uint16_t)p;
+	return 0;
+}
+
+int httpc_pin_host(const char *url, uint16_t port, char *pin, size_t len)
+{
+	pin[0] = '\0';
+	const char *host = strstr(url, "://");
+	if (!host)
+		return -EINVAL;
+	host += 3;
+	size_t hl = strcspn(host, ":/?#");
+	if (*host == '[' || hl == 0 || hl >= 256)
+		return 0; /* an IPv6 literal, or nothing to resolve */
+	char name[256];
+	memcpy(name, host, hl);
+	name[hl] = '\0';
+	struct in_addr a4;
+	if (inet_pton(AF_INET, name, &a4) == 1 || strcasecmp(name, "localhost") == 0)
+		return 0;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	int r = getaddrinfo(name, NULL, &hints, &res);
+	if (r != 0) {
+		snprintf(pin, len, "%s: %s", name, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	char addr[INET6_ADDRSTRLEN] = "";
+	bool v6 = res->ai_family == AF_INET6;
+	if (v6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr,
+			  sizeof(addr));
+	else if (res->ai_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr,
+			  sizeof(addr));
+	freeaddrinfo(res);
+	if (!addr[0]) {
+		snprintf(pin, len, "%s: no IPv4 or IPv6 address", name);
+		return -EHOSTUNREACH;
+	}
+	snprintf(pin, len, v6 ? "%s:%u:[%s]" : "%s:%u:%s", name, port, addr);
+	return 0;
 }

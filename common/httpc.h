@@ -87,5 +87,14 @@ const char *httpc_last_error(const struct httpc *c);
 void httpc_cancel(struct httpc *c, struct httpc_req *req);
 
 const struct httpc_stats *httpc_stats(const struct httpc *c);
+
+/* The port of an https:// or http:// URL: the one it names, else 443 or 80. -EINVAL for another
+ * scheme or a port that is no number in 1..65535. */
+int httpc_url_port(const char *url, uint16_t *ret_port);
+/* For httpc_opts.resolve: the URL's host name resolved now (setup, before the sandbox) and
+ * written to pin (len bytes) as "host:port:address". IP literals and "localhost" need no pin:
+ * pin is "". -EINVAL without "://"; -EHOSTUNREACH when the name does not resolve, and then pin
+ * holds "<name>: <reason>" for the caller's log. */
+int httpc_pin_host(const char *url, uint16_t port, char *pin, size_t len);
 /* Requests running now. */
 unsigned httpc_active(const struct httpc *c);

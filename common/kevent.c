@@ -121,6 +121,27 @@ int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX])
 	return 0;
 }
 
+int kevent_rec_type(struct worker *w, const void *data, size_t size, uint16_t version)
+{
+	const struct tapio_rec_hdr *h = data;
+	worker_counters(w)->records_read++;
+	if (size < sizeof(*h) || h->size != size || h->version != version)
+		return -EBADMSG;
+	return h->type;
+}
+
+int kevent_rec_done(struct worker *w, const void *data, size_t size, int r)
+{
+	if (r != -EBADMSG)
+		return r;
+	const struct tapio_rec_hdr *h = data;
+	bool whole = size >= sizeof(*h);
+	worker_counters(w)->decode_errors++;
+	log_debug("bad record: type %u version %u size %u/%zu", whole ? h->type : 0,
+		  whole ? h->version : 0, whole ? h->size : 0, size);
+	return 0;
+}
+
 /* Map the ring_consumer map and hand the ring to the worker. */
 static int add_ring(struct worker *w, int ring_fd, int consumer_fd, kevent_record_fn fn, void *ctx)
 {

@@ -55,6 +55,15 @@ int kevent_counters_sum(int map_fd, uint64_t sums[TAPIO_CNT_MAX]);
  * counted, not fatal). */
 typedef int (*kevent_record_fn)(void *ctx, void *data, size_t size);
 
+/* For a record handler, which switches on the result: counts the record as read and returns
+ * its type when the header is whole, states size and carries version; -EBADMSG otherwise
+ * (which matches no type). */
+int kevent_rec_type(struct worker *w, const void *data, size_t size, uint16_t version);
+/* The handler's last step, with r what decoding the record gave: -EBADMSG (the record is
+ * malformed, or of no type the handler knows) is counted as a decode error, logged at debug
+ * with the header, and gives 0; any other r is returned as it is. */
+int kevent_rec_done(struct worker *w, const void *data, size_t size, int r);
+
 /* Hand the ring buffer map `events` of the loaded object obj to the worker, which drains it
  * with adaptive wakeups (worker_watch_ring) and calls fn(ctx, record, size) for each record.
  * Maps the object's `ring_consumer` map (bpf/tapio_bpf.h). Call in setup, before the sandbox;

@@ -116,16 +116,11 @@ static int emit_call(struct bench_ctx *bc, const struct bench_call_rec *r, size_
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct bench_ctx *bc = ctx;
-	struct worker_counters *cnt = worker_counters(bc->w);
-	const struct tapio_rec_hdr *h = data;
 	int r = -EBADMSG;
 
-	cnt->records_read++;
-	if (size >= sizeof(*h) && h->size == size && h->version == BENCH_REC_VERSION &&
-	    h->type == BENCH_REC_CALL)
+	if (kevent_rec_type(bc->w, data, size, BENCH_REC_VERSION) == BENCH_REC_CALL)
 		r = emit_call(bc, data, size);
-	if (r == -EBADMSG)
-		cnt->decode_errors++;
+	kevent_rec_done(bc->w, data, size, r);
 	return 0; /* queue drops are counted by the worker; never stop consuming */
 }
 

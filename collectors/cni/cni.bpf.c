@@ -98,17 +98,8 @@ static __always_inline int do_exec(struct task_struct *task, struct linux_binprm
 	r->parent_plugin = st.parent_plugin;
 	bpf_map_update_elem(&plugins, &tgid, &st, BPF_ANY);
 
-	const char *fname = BPF_CORE_READ(bprm, filename);
-	long n = bpf_probe_read_kernel_str(r->data, CNI_FILENAME_MAX, fname);
-	if (n < 0) {
-		tapio_count(TAPIO_CNT_READ_FAIL);
-		n = 0;
-	} else if (n > 0) {
-		n--;
-		if (n == CNI_FILENAME_MAX - 1)
-			r->flags |= CNI_EXEC_FILENAME_TRUNCATED;
-	}
-	__u32 flen = n & (CNI_FILENAME_MAX - 1);
+	__u32 flen = tapio_read_kstr(r->data, CNI_FILENAME_MAX, BPF_CORE_READ(bprm, filename),
+				     &r->flags, CNI_EXEC_FILENAME_TRUNCATED);
 	r->filename_len = flen;
 
 	unsigned long env_start = BPF_CORE_READ(task, mm, env_start);
@@ -123,13 +114,7 @@ static __always_inline int do_exec(struct task_struct *task, struct linux_binprm
 		elen = max;
 		r->flags |= CNI_EXEC_ENV_TRUNCATED;
 	}
-	__u32 len32 = elen;
-	if (len32 > CNI_ENV_MAX)
-		len32 = CNI_ENV_MAX;
-	if (len32 > 0 && bpf_probe_read_user(r->data + flen, len32, (void *)env_start) < 0) {
-		tapio_count(TAPIO_CNT_READ_FAIL);
-		len32 = 0;
-	}
+	__u32 len32 = tapio_read_user(r->data + flen, CNI_ENV_MAX, env_start, elen);
 	r->env_len = len32;
 
 	__u64 size = CNI_EXEC_FIXED + flen + len32;
@@ -159,10 +144,7 @@ static __always_inline int do_exit(struct task_struct *task, __u32 tgid)
 	r->hdr.type = CNI_REC_EXIT;
 	r->hdr.version = CNI_REC_VERSION;
 	r->hdr.size = sizeof(*r);
-	__u32 code = BPF_CORE_READ(task, exit_code);
-	if (BPF_CORE_READ(task, signal, flags) & 0x00000004 /* SIGNAL_GROUP_EXIT */)
-		code = BPF_CORE_READ(task, signal, group_exit_code);
-	r->exit_code = code;
+	r->exit_code = tapio_exit_code(task);
 	r->start_boot_ns = st->start_boot_ns;
 	r->parent_plugin = st->parent_plugin;
 	r->output_bytes = st->output_bytes;

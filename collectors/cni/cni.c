@@ -717,33 +717,25 @@ static int on_netns(struct cni_ctx *cc, const struct cni_netns_rec *r, size_t si
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct cni_ctx *cc = ctx;
-	struct worker_counters *cnt = worker_counters(cc->w);
-	const struct tapio_rec_hdr *h = data;
 	int r = -EBADMSG;
 
-	cnt->records_read++;
-	if (size >= sizeof(*h) && h->size == size && h->version == CNI_REC_VERSION) {
-		switch (h->type) {
-		case CNI_REC_EXEC:
-			r = on_exec(cc, data, size);
-			break;
-		case CNI_REC_OUTPUT:
-			r = on_output(cc, data, size);
-			break;
-		case CNI_REC_EXIT:
-			r = on_exit_rec(cc, data, size);
-			break;
-		case CNI_REC_NETNS:
-			r = on_netns(cc, data, size);
-			break;
-		}
+	switch (kevent_rec_type(cc->w, data, size, CNI_REC_VERSION)) {
+	case CNI_REC_EXEC:
+		r = on_exec(cc, data, size);
+		break;
+	case CNI_REC_OUTPUT:
+		r = on_output(cc, data, size);
+		break;
+	case CNI_REC_EXIT:
+		r = on_exit_rec(cc, data, size);
+		break;
+	case CNI_REC_NETNS:
+		r = on_netns(cc, data, size);
+		break;
 	}
-	if (r == -EBADMSG) {
-		cnt->decode_errors++;
-		log_debug("bad record: size %zu", size);
-	} else if (r < 0) {
+	r = kevent_rec_done(cc->w, data, size, r);
+	if (r < 0)
 		log_warn("record: %s", strerror(-r));
-	}
 	return 0;
 }
 

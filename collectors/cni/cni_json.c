@@ -8,6 +8,10 @@
 #include "cni_json.h"
 
 #define JSON_DEPTH 16 /* CNI documents nest a few levels; deeper input is refused */
+#define ITEMS_MAX  16 /* the most elements of an array a cni_result keeps */
+_Static_assert(CNI_RES_IFACES <= ITEMS_MAX && CNI_RES_IPS <= ITEMS_MAX &&
+		       CNI_RES_ROUTES <= ITEMS_MAX && CNI_RES_DNS <= ITEMS_MAX,
+	       "ITEMS_MAX");
 
 /* Copy the string member `key` of obj into dst (cut to fit); false when absent or not a
  * string. Sets *cut when the value did not fit. */
@@ -66,35 +70,37 @@ static json_object *get_array(json_object *o, const char *key)
 	return v;
 }
 
+/* The elements of type t of array a (NULL: none), the others skipped: the first max of them
+ * into items (borrowed from a), and *cut set when there were more. Their number. */
+static size_t get_items(json_object *a, json_type t, json_object **items, size_t max, bool *cut)
+{
+	size_t n = a ? json_object_array_length(a) : 0, got = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(v, t))
+			continue;
+		if (got == max) {
+			*cut = true;
+			break;
+		}
+		items[got++] = v;
+	}
+	return got;
+}
+
 static void parse_dns(json_object *dns, struct cni_result *r)
 {
-	json_object *a = get_array(dns, "nameservers");
-	size_t n = a ? json_object_array_length(a) : 0;
-	for (size_t i = 0; i < n; i++) {
-		json_object *v = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(v, json_type_string))
-			continue;
-		if (r->n_nameservers >= CNI_RES_DNS) {
-			r->truncated = true;
-			break;
-		}
-		snprintf(r->nameservers[r->n_nameservers++], sizeof(r->nameservers[0]), "%s",
-			 json_object_get_string(v));
-	}
+	json_object *v[ITEMS_MAX];
+	r->n_nameservers = get_items(get_array(dns, "nameservers"), json_type_string, v,
+				     CNI_RES_DNS, &r->truncated);
+	for (size_t i = 0; i < r->n_nameservers; i++)
+		snprintf(r->nameservers[i], sizeof(r->nameservers[i]), "%s",
+			 json_object_get_string(v[i]));
 	get_str(dns, "domain", r->domain, sizeof(r->domain), &r->truncated);
-	a = get_array(dns, "search");
-	n = a ? json_object_array_length(a) : 0;
-	for (size_t i = 0; i < n; i++) {
-		json_object *v = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(v, json_type_string))
-			continue;
-		if (r->n_search >= CNI_RES_DNS) {
-			r->truncated = true;
-			break;
-		}
-		snprintf(r->search[r->n_search++], sizeof(r->search[0]), "%s",
-			 json_object_get_string(v));
-	}
+	r->n_search = get_items(get_array(dns, "search"), json_type_string, v, CNI_RES_DNS,
+				&r->truncated);
+	for (size_t i = 0; i < r->n_search; i++)
+		snprintf(r->search[i], sizeof(r->search[i]), "%s", json_object_get_string(v[i]));
 }
 
 int cni_result_parse(const char *buf, size_t len, struct cni_result *r)
@@ -118,39 +124,26 @@ int cni_result_parse(const char *buf, size_t len, struct cni_result *r)
 	}
 
 	bool any = false;
+	json_object *v[ITEMS_MAX];
 	json_object *a = get_array(o, "interfaces");
-	size_t n = a ? json_object_array_length(a) : 0;
 	any |= a != NULL;
-	for (size_t i = 0; i < n; i++) {
-		json_object *v = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(v, json_type_object))
-			continue;
-		if (r->n_ifaces >= CNI_RES_IFACES) {
-			r->truncated = true;
-			break;
-		}
-		typeof(r->ifaces[0]) *f = &r->ifaces[r->n_ifaces++];
-		get_str(v, "name", f->name, sizeof(f->name), &r->truncated);
-		get_str(v, "mac", f->mac, sizeof(f->mac), &r->truncated);
-		get_str(v, "sandbox", f->sandbox, sizeof(f->sandbox), &r->truncated);
+	r->n_ifaces = get_items(a, json_type_object, v, CNI_RES_IFACES, &r->truncated);
+	for (size_t i = 0; i < r->n_ifaces; i++) {
+		typeof(r->ifaces[0]) *f = &r->ifaces[i];
+		get_str(v[i], "name", f->name, sizeof(f->name), &r->truncated);
+		get_str(v[i], "mac", f->mac, sizeof(f->mac), &r->truncated);
+		get_str(v[i], "sandbox", f->sandbox, sizeof(f->sandbox), &r->truncated);
 	}
 	a = get_array(o, "ips");
-	n = a ? json_object_array_length(a) : 0;
 	any |= a != NULL;
-	for (size_t i = 0; i < n; i++) {
-		json_object *v = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(v, json_type_object))
-			continue;
-		if (r->n_ips >= CNI_RES_IPS) {
-			r->truncated = true;
-			break;
-		}
-		typeof(r->ips[0]) *p = &r->ips[r->n_ips++];
-		get_str(v, "address", p->address, sizeof(p->address), &r->truncated);
-		get_str(v, "gateway", p->gateway, sizeof(p->gateway), &r->truncated);
+	r->n_ips = get_items(a, json_type_object, v, CNI_RES_IPS, &r->truncated);
+	for (size_t i = 0; i < r->n_ips; i++) {
+		typeof(r->ips[0]) *p = &r->ips[i];
+		get_str(v[i], "address", p->address, sizeof(p->address), &r->truncated);
+		get_str(v[i], "gateway", p->gateway, sizeof(p->gateway), &r->truncated);
 		json_object *idx;
 		p->interface = -1;
-		if (json_object_object_get_ex(v, "interface", &idx) &&
+		if (json_object_object_get_ex(v[i], "interface", &idx) &&
 		    json_object_is_type(idx, json_type_int)) {
 			int64_t x = json_object_get_int64(idx);
 			if (x >= 0 && x < CNI_RES_IFACES)
@@ -158,19 +151,12 @@ int cni_result_parse(const char *buf, size_t len, struct cni_result *r)
 		}
 	}
 	a = get_array(o, "routes");
-	n = a ? json_object_array_length(a) : 0;
 	any |= a != NULL;
-	for (size_t i = 0; i < n; i++) {
-		json_object *v = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(v, json_type_object))
-			continue;
-		if (r->n_routes >= CNI_RES_ROUTES) {
-			r->truncated = true;
-			break;
-		}
-		typeof(r->routes[0]) *rt = &r->routes[r->n_routes++];
-		get_str(v, "dst", rt->dst, sizeof(rt->dst), &r->truncated);
-		get_str(v, "gw", rt->gw, sizeof(rt->gw), &r->truncated);
+	r->n_routes = get_items(a, json_type_object, v, CNI_RES_ROUTES, &r->truncated);
+	for (size_t i = 0; i < r->n_routes; i++) {
+		typeof(r->routes[0]) *rt = &r->routes[i];
+		get_str(v[i], "dst", rt->dst, sizeof(rt->dst), &r->truncated);
+		get_str(v[i], "gw", rt->gw, sizeof(rt->gw), &r->truncated);
 	}
 	json_object *dns;
 	if (json_object_object_get_ex(o, "dns", &dns) && json_object_is_type(dns, json_type_object))

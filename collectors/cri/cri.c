@@ -724,31 +724,23 @@ static int on_cgroup(struct cri_ctx *cc, const struct cri_cgroup_rec *r)
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct cri_ctx *cc = ctx;
-	struct worker_counters *cnt = worker_counters(cc->w);
-	const struct tapio_rec_hdr *h = data;
 	int r = -EBADMSG;
-	cnt->records_read++;
-	if (size >= sizeof(*h) && h->size == size && h->version == CRI_REC_VERSION) {
-		switch (h->type) {
-		case CRI_REC_OOM:
-			if (size == sizeof(struct cri_oom_rec))
-				r = on_oom(cc, data);
-			break;
-		case CRI_REC_EXIT:
-			if (size == sizeof(struct cri_exit_rec))
-				r = on_exit_rec(cc, data);
-			break;
-		case CRI_REC_CGROUP:
-			if (size == sizeof(struct cri_cgroup_rec))
-				r = on_cgroup(cc, data);
-			break;
-		}
+	switch (kevent_rec_type(cc->w, data, size, CRI_REC_VERSION)) {
+	case CRI_REC_OOM:
+		if (size == sizeof(struct cri_oom_rec))
+			r = on_oom(cc, data);
+		break;
+	case CRI_REC_EXIT:
+		if (size == sizeof(struct cri_exit_rec))
+			r = on_exit_rec(cc, data);
+		break;
+	case CRI_REC_CGROUP:
+		if (size == sizeof(struct cri_cgroup_rec))
+			r = on_cgroup(cc, data);
+		break;
 	}
-	if (r == -EBADMSG) {
-		cnt->decode_errors++;
-		return 0;
-	}
-	return r; /* < 0: an RPC failed; consuming stops and the worker exits */
+	/* < 0: an RPC failed; consuming stops and the worker exits */
+	return kevent_rec_done(cc->w, data, size, r);
 }
 
 /* ---- setup -------------------------------------------------------------------------------- */

@@ -17,15 +17,12 @@
 // gate is enabled", a 400, any error other than 410 inside the stream before the bookmark, or a
 // stream that twice ends without the bookmark) makes that reflector fall back to list+watch for
 // good (auto; logged once, counted); with watch_list: on it is an error retried with backoff.
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <libgen.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -949,72 +946,6 @@ static int add_read_path(struct worker *w, const char *file, bool dir)
 	return worker_add_read_path(w, dir ? dirname(buf) : buf);
 }
 
-static int url_port(const char *url, uint16_t *ret)
-{
-	if (strncmp(url, "https://", 8) != 0)
-		return -EINVAL;
-	const char *host = url + 8;
-	const char *end = host + strcspn(host, "/?#");
-	const char *colon;
-	if (*host == '[') {
-		const char *rb = memchr(host, ']', (size_t)(end - host));
-		if (!rb)
-			return -EINVAL;
-		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-	} else {
-		colon = memchr(host, ':', (size_t)(end - host));
-	}
-	if (!colon) {
-		*ret = 443;
-		return 0;
-	}
-	char *e;
-	long p = strtol(colon + 1, &e, 10);
-	if (e != end || p < 1 || p > 65535)
-		return -EINVAL;
-	*ret = (uint16_t)p;
-	return 0;
-}
-
-/* The API server's host name, resolved now (before the sandbox: libcurl would resolve in a
- * thread, which the sandbox forbids) and pinned as "host:port:address". IP literals and
- * localhost need no pin (pin stays ""). */
-static int pin_host(const char *base, uint16_t port, char *pin, size_t len)
-{
-	pin[0] = '\0';
-	const char *host = base + strlen("https://");
-	size_t hl = strcspn(host, ":/?#");
-	if (*host == '[' || hl == 0 || hl >= 256)
-		return 0;
-	char name[256];
-	memcpy(name, host, hl);
-	name[hl] = '\0';
-	struct in_addr a4;
-	if (inet_pton(AF_INET, name, &a4) == 1 || strcasecmp(name, "localhost") == 0)
-		return 0;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	int r = getaddrinfo(name, NULL, &hints, &res);
-	if (r != 0) {
-		log_error("kubeapi: cannot resolve the API server %s: %s", name, gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
-	char addr[INET6_ADDRSTRLEN] = "";
-	bool v6 = res->ai_family == AF_INET6;
-	if (v6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr,
-			  sizeof(addr));
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr,
-			  sizeof(addr));
-	freeaddrinfo(res);
-	if (!addr[0])
-		return -EHOSTUNREACH;
-	snprintf(pin, len, v6 ? "%s:%u:[%s]" : "%s:%u:%s", name, port, addr);
-	log_info("kubeapi: %s resolved to %s at setup (pinned; a new address needs a restart)",
-		 name, addr);
-	return 0;
-}
-
 static int add_reflector(struct kubeapi *k, enum kres res, const char *ns)
 {
 	struct reflector *n = realloc(k->refl, (k->nrefl + 1) * sizeof(*n));
@@ -1080,16 +1011,20 @@ static int kubeapi_setup(struct worker *w, void *ctx)
 	while (bl > 0 && k->base[bl - 1] == '/')
 		k->base[--bl] = '\0';
 	uint16_t port;
-	if (url_port(k->base, &port) < 0) {
+	if (strncmp(k->base, "https://", 8) != 0 || httpc_url_port(k->base, &port) < 0) {
 		log_error("kubeapi: API server %s: not an https://host[:port] URL", k->base);
 		return -EINVAL;
 	}
 	static char pin[600];
 	static const char *resolve[2];
-	int r = pin_host(k->base, port, pin, sizeof(pin));
-	if (r < 0)
+	/* resolved now: libcurl would resolve in a thread, which the sandbox forbids */
+	int r = httpc_pin_host(k->base, port, pin, sizeof(pin));
+	if (r < 0) {
+		log_error("kubeapi: cannot resolve the API server %s", pin);
 		return r;
+	}
 	if (pin[0]) {
+		log_info("kubeapi: %s pinned at setup (a new address needs a restart)", pin);
 		resolve[0] = pin;
 		o.resolve = resolve;
 	}

@@ -4,10 +4,8 @@
 // change-only events through the state table, and read each known container's cgroup for CPU
 // throttling and memory against its limit. A failing kubelet: one warning, retries with
 // exponential backoff, the state table untouched until a poll succeeds again.
-#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,36 +140,10 @@ static int on_cgroup_timer(struct worker *w, void *data)
 
 static void node_stats(struct kl_ctx *k)
 {
-	const struct kl_node_summary *s = &k->last_summary.node;
 	Tapio__V1__KubeletNodeStats n = TAPIO__V1__KUBELET_NODE_STATS__INIT;
-	n.node_name = (char *)s->node_name;
-#define SET(f, v)                                                                                  \
-	do {                                                                                       \
-		n.has_##f = 1;                                                                     \
-		n.f = (v);                                                                         \
-	} while (0)
-	if (s->has_cpu)
-		SET(cpu_usage_core_ns, s->cpu_usage_core_ns);
-	if (s->has_mem) {
-		SET(memory_working_set_bytes, s->mem_working_set);
-		SET(memory_available_bytes, s->mem_available);
-	}
-	if (s->has_fs) {
-		SET(fs_used_bytes, s->fs_used);
-		SET(fs_capacity_bytes, s->fs_capacity);
-		SET(fs_available_bytes, s->fs_available);
-	}
-	if (s->has_imagefs) {
-		SET(imagefs_used_bytes, s->imagefs_used);
-		SET(imagefs_capacity_bytes, s->imagefs_capacity);
-		SET(imagefs_available_bytes, s->imagefs_available);
-	}
-	if (s->has_rlimit) {
-		SET(pids_running, s->rlimit_curproc);
-		SET(pids_max, s->rlimit_maxpid);
-	}
-	SET(pods, (uint32_t)k->last_summary.n);
-#undef SET
+	kl_node_stats_fill(&n, &k->last_summary.node);
+	n.has_pods = 1;
+	n.pods = (uint32_t)k->last_summary.n;
 	Tapio__V1__KubeletEvent ev = TAPIO__V1__KUBELET_EVENT__INIT;
 	ev.node = &n;
 	emit(k, "kubelet.node_stats", &ev);
@@ -377,71 +349,6 @@ static int add_dir_of(struct worker *w, const char *file)
 	return worker_add_read_path(w, dirname(buf));
 }
 
-static int url_port(const char *url, uint16_t *ret)
-{
-	bool https = strncmp(url, "https://", 8) == 0;
-	const char *host = strstr(url, "://") + 3;
-	const char *end = host + strcspn(host, "/?#");
-	const char *colon = NULL;
-	if (*host == '[') {
-		const char *rb = memchr(host, ']', (size_t)(end - host));
-		if (!rb)
-			return -EINVAL;
-		colon = rb[1] == ':' ? rb + 1 : NULL;
-	} else {
-		colon = memchr(host, ':', (size_t)(end - host));
-	}
-	if (!colon) {
-		*ret = https ? 443 : 80;
-		return 0;
-	}
-	char *e;
-	long p = strtol(colon + 1, &e, 10);
-	if (e != end || p < 1 || p > 65535)
-		return -EINVAL;
-	*ret = (uint16_t)p;
-	return 0;
-}
-
-/* The URL's host name, resolved now (setup, before the sandbox) and pinned for curl as
- * "host:port:address": curl would otherwise start its resolver thread after the sandbox. IP
- * literals and "localhost" need no pin (""). */
-static int pin_host(const char *url, uint16_t port, char *pin, size_t len)
-{
-	pin[0] = '\0';
-	const char *host = strstr(url, "://") + 3;
-	size_t hl = strcspn(host, ":/?#");
-	if (*host == '[' || hl == 0 || hl >= 256)
-		return 0; /* an IPv6 literal, or nothing to resolve */
-	char name[256];
-	memcpy(name, host, hl);
-	name[hl] = '\0';
-	struct in_addr a4;
-	if (inet_pton(AF_INET, name, &a4) == 1 || strcasecmp(name, "localhost") == 0)
-		return 0;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	int r = getaddrinfo(name, NULL, &hints, &res);
-	if (r != 0) {
-		log_error("collectors.kubelet.url: cannot resolve %s: %s", name, gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
-	char addr[INET6_ADDRSTRLEN] = "";
-	if (res->ai_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr,
-			  sizeof(addr));
-	else if (res->ai_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr,
-			  sizeof(addr));
-	bool v6 = res->ai_family == AF_INET6;
-	freeaddrinfo(res);
-	if (!addr[0])
-		return -EHOSTUNREACH;
-	snprintf(pin, len, v6 ? "%s:%u:[%s]" : "%s:%u:%s", name, port, addr);
-	log_info("kubelet: %s resolved to %s at setup (pinned; a new address needs a restart)",
-		 name, addr);
-	return 0;
-}
-
 static int kl_setup(struct worker *w, void *ctx)
 {
 	struct kl_ctx *k = ctx;
@@ -454,7 +361,7 @@ static int kl_setup(struct worker *w, void *ctx)
 
 	worker_set_step(w, "sandbox rules");
 	uint16_t port;
-	if (url_port(c->url, &port) < 0) {
+	if (httpc_url_port(c->url, &port) < 0) {
 		log_error("collectors.kubelet.url: bad port in %s", c->url);
 		return -EINVAL;
 	}
@@ -490,9 +397,13 @@ static int kl_setup(struct worker *w, void *ctx)
 
 	worker_set_step(w, "HTTPS client");
 	char pin[400];
-	r = pin_host(c->url, port, pin, sizeof(pin));
-	if (r < 0)
+	r = httpc_pin_host(c->url, port, pin, sizeof(pin)); /* curl's resolver thread: no */
+	if (r < 0) {
+		log_error("collectors.kubelet.url: cannot resolve %s", pin);
 		return r;
+	}
+	if (pin[0])
+		log_info("kubelet: %s pinned at setup (a new address needs a restart)", pin);
 	const char *const resolve[] = {pin, NULL};
 	struct httpc_opts o = {
 		.resolve = pin[0] ? resolve : NULL,

@@ -166,3 +166,6 @@ typedef void (*kl_each_fn)(void *ctx, const char *pod_uid, const char *container
 			   const char *container_id);
 void kl_state_each_container(struct kl_state *st, kl_each_fn fn, void *ctx);
 size_t kl_state_containers(const struct kl_state *st);
+/* The node's figures of a summary into n (strings borrowed from s): each set only when the
+ * summary had its section. */
+void kl_node_stats_fill(Tapio__V1__KubeletNodeStats *n, const struct kl_node_summary *s);

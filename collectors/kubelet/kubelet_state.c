@@ -329,7 +329,7 @@ void kl_state_pods(struct kl_state *st, const struct kl_pods *pods, kl_emit_fn e
 	st->n_ctrs = k;
 }
 
-static void fill_node(Tapio__V1__KubeletNodeStats *n, const struct kl_node_summary *s)
+void kl_node_stats_fill(Tapio__V1__KubeletNodeStats *n, const struct kl_node_summary *s)
 {
 	n->node_name = (char *)s->node_name;
 #define SET(f, v)                                                                                  \
@@ -407,7 +407,7 @@ void kl_state_summary(struct kl_state *st, const struct kl_summary *sum, kl_emit
 		if (known ? now[i] == st->pressure[i] : !now[i])
 			continue;
 		Tapio__V1__KubeletNodeStats node = TAPIO__V1__KUBELET_NODE_STATS__INIT;
-		fill_node(&node, n);
+		kl_node_stats_fill(&node, n);
 		Tapio__V1__KubeletEvent ev = TAPIO__V1__KUBELET_EVENT__INIT;
 		ev.condition = (char *)condition_names[i];
 		ev.status = now[i] ? "True" : "False";

@@ -295,18 +295,11 @@ static int emit(struct network_ctx *nc, const struct network_rec *r)
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct network_ctx *nc = ctx;
-	struct worker_counters *cnt = worker_counters(nc->w);
-	cnt->records_read++;
+	worker_counters(nc->w)->records_read++;
 	int r = network_rec_check(data, size);
 	if (r == 0)
 		r = emit(nc, data);
-	if (r == -EBADMSG) {
-		const struct tapio_rec_hdr *h = data;
-		cnt->decode_errors++;
-		log_debug("bad record: type %u version %u size %u/%zu",
-			  size >= sizeof(*h) ? h->type : 0, size >= sizeof(*h) ? h->version : 0,
-			  size >= sizeof(*h) ? h->size : 0, size);
-	}
+	kevent_rec_done(nc->w, data, size, r);
 	return 0; /* queue drops are counted by the worker; never stop consuming */
 }
 

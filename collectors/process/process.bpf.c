@@ -41,7 +41,6 @@ struct {
 	__type(value, struct process_exec_rec);
 } exec_scratch SEC(".maps");
 
-#define SIGNAL_GROUP_EXIT_FLAG 0x00000004
 #define S_ISUID_BIT 04000
 #define S_ISGID_BIT 02000
 #define S_IXGRP_BIT 00010
@@ -97,17 +96,8 @@ static __always_inline int do_exec(struct task_struct *task, __u32 old_pid,
 	if (exe && nlink == 0)
 		r->flags |= PROCESS_EXEC_ANON_FILE;
 
-	const char *fname = BPF_CORE_READ(bprm, filename);
-	long n = bpf_probe_read_kernel_str(r->data, PROCESS_FILENAME_MAX, fname);
-	if (n < 0) {
-		tapio_count(TAPIO_CNT_READ_FAIL);
-		n = 0;
-	} else if (n > 0) {
-		n--; /* drop the NUL */
-		if (n == PROCESS_FILENAME_MAX - 1)
-			r->flags |= PROCESS_EXEC_FILENAME_TRUNCATED;
-	}
-	__u32 flen = n & (PROCESS_FILENAME_MAX - 1);
+	__u32 flen = tapio_read_kstr(r->data, PROCESS_FILENAME_MAX, BPF_CORE_READ(bprm, filename),
+				     &r->flags, PROCESS_EXEC_FILENAME_TRUNCATED);
 	r->filename_len = flen;
 
 	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
@@ -120,14 +110,7 @@ static __always_inline int do_exec(struct task_struct *task, __u32 old_pid,
 		alen = max;
 		r->flags |= PROCESS_EXEC_ARGS_TRUNCATED;
 	}
-	__u32 len32 = alen;
-	if (len32 > PROCESS_ARGS_MAX)
-		len32 = PROCESS_ARGS_MAX;
-	if (len32 > 0 && bpf_probe_read_user(r->data + flen, len32, (void *)arg_start) < 0) {
-		tapio_count(TAPIO_CNT_READ_FAIL);
-		len32 = 0;
-	}
-	alen = len32;
+	alen = tapio_read_user(r->data + flen, PROCESS_ARGS_MAX, arg_start, alen);
 	r->args_len = alen;
 
 	__u64 size = PROCESS_EXEC_FIXED + flen + alen;
@@ -158,10 +141,7 @@ static __always_inline int do_exit(struct task_struct *task)
 	r->hdr.type = PROCESS_REC_EXIT;
 	r->hdr.version = PROCESS_REC_VERSION;
 	r->hdr.size = sizeof(*r);
-	__u32 code = BPF_CORE_READ(task, exit_code);
-	if (BPF_CORE_READ(task, signal, flags) & SIGNAL_GROUP_EXIT_FLAG)
-		code = BPF_CORE_READ(task, signal, group_exit_code);
-	r->exit_code = code;
+	r->exit_code = tapio_exit_code(task);
 	r->nr_threads = BPF_CORE_READ(task, signal, nr_threads);
 	r->start_boot_ns = 0;
 	if (bpf_core_field_exists(task->start_boottime))

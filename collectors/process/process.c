@@ -493,30 +493,20 @@ static int emit_fork(struct process_ctx *pc, const struct process_fork_rec *r, s
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct process_ctx *pc = ctx;
-	struct worker_counters *cnt = worker_counters(pc->w);
-	const struct tapio_rec_hdr *h = data;
 	int r = -EBADMSG;
 
-	cnt->records_read++;
-	if (size >= sizeof(*h) && h->size == size && h->version == PROCESS_REC_VERSION) {
-		switch (h->type) {
-		case PROCESS_REC_EXEC:
-			r = emit_exec(pc, data, size);
-			break;
-		case PROCESS_REC_EXIT:
-			r = emit_exit(pc, data, size);
-			break;
-		case PROCESS_REC_FORK:
-			r = emit_fork(pc, data, size);
-			break;
-		}
+	switch (kevent_rec_type(pc->w, data, size, PROCESS_REC_VERSION)) {
+	case PROCESS_REC_EXEC:
+		r = emit_exec(pc, data, size);
+		break;
+	case PROCESS_REC_EXIT:
+		r = emit_exit(pc, data, size);
+		break;
+	case PROCESS_REC_FORK:
+		r = emit_fork(pc, data, size);
+		break;
 	}
-	if (r == -EBADMSG) {
-		cnt->decode_errors++;
-		log_debug("bad record: type %u version %u size %u/%zu",
-			  size >= sizeof(*h) ? h->type : 0, size >= sizeof(*h) ? h->version : 0,
-			  size >= sizeof(*h) ? h->size : 0, size);
-	}
+	kevent_rec_done(pc->w, data, size, r);
 	return 0; /* queue drops are counted by the worker; never stop consuming */
 }
 

@@ -2,6 +2,7 @@
 // httpc against a real local HTTPS server (tests/helpers/https-env.sh: a CA made with the
 // openssl CLI, python3's ssl server) on a bare worker loop: token, CA verification, caps,
 // streaming, timeouts, token rotation, client certificates, cancellation.
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <libgen.h>
@@ -465,4 +466,65 @@ Test(httpc, pinned_name_resolves_without_a_resolver)
 	cr_expect_str_eq(res.body, "ok");
 	free(res.body);
 	httpc_free(c);
+}
+
+/* ---- URL port and host pin (no server: a suite of their own) ---- */
+
+Test(httpc_url, port_named_or_the_schemes)
+{
+	static const struct {
+		const char *url;
+		int r;
+		uint16_t port;
+	} cases[] = {
+		{"https://api.example:6443/x", 0, 6443},
+		{"https://api.example/x?y", 0, 443},
+		{"http://127.0.0.1:10255", 0, 10255},
+		{"http://127.0.0.1/healthz", 0, 80},
+		{"https://[::1]:10250/pods", 0, 10250},
+		{"https://[::1]/pods", 0, 443},
+		{"https://[::1", -EINVAL, 0},
+		{"https://host:0/", -EINVAL, 0},
+		{"https://host:65536", -EINVAL, 0},
+		{"https://host:12x/", -EINVAL, 0},
+		{"ftp://host:21/", -EINVAL, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint16_t got = 0;
+		cr_expect_eq(httpc_url_port(cases[i].url, &got), cases[i].r, "%s", cases[i].url);
+		cr_expect_eq(got, cases[i].port, "%s", cases[i].url);
+	}
+}
+
+Test(httpc_url, pins_names_not_literals)
+{
+	char pin[400];
+	cr_expect_eq(httpc_pin_host("https://127.0.0.1:6443/", 6443, pin, sizeof(pin)), 0);
+	cr_expect_str_eq(pin, "", "an IPv4 literal needs no pin");
+	cr_expect_eq(httpc_pin_host("https://[::1]:6443/", 6443, pin, sizeof(pin)), 0);
+	cr_expect_str_eq(pin, "", "nor an IPv6 literal");
+	cr_expect_eq(httpc_pin_host("https://LocalHost/", 443, pin, sizeof(pin)), 0);
+	cr_expect_str_eq(pin, "", "nor localhost");
+	cr_expect_eq(httpc_pin_host("no scheme", 443, pin, sizeof(pin)), -EINVAL);
+
+	int r = httpc_pin_host("https://tapio.invalid:1/", 1, pin, sizeof(pin));
+	cr_expect_eq(r, -EHOSTUNREACH);
+	cr_expect_eq(strncmp(pin, "tapio.invalid: ", 15), 0, "the reason, named: %s", pin);
+
+	/* The machine's own name resolves from /etc/hosts. */
+	char host[256], url[300], prefix[300];
+	cr_assert_eq(gethostname(host, sizeof(host)), 0);
+	snprintf(url, sizeof(url), "https://%s:8443/x", host);
+	int n = snprintf(prefix, sizeof(prefix), "%s:8443:", host);
+	cr_assert_eq(httpc_pin_host(url, 8443, pin, sizeof(pin)), 0, "%s", pin);
+	cr_assert_eq(strncmp(pin, prefix, (size_t)n), 0, "%s", pin);
+	const char *addr = pin + n;
+	unsigned char buf[16];
+	char a6[64];
+	if (addr[0] == '[') {
+		snprintf(a6, sizeof(a6), "%.*s", (int)strcspn(addr + 1, "]"), addr + 1);
+		cr_expect_eq(inet_pton(AF_INET6, a6, buf), 1, "%s", pin);
+	} else {
+		cr_expect_eq(inet_pton(AF_INET, addr, buf), 1, "%s", pin);
+	}
 }
