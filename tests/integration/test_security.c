@@ -401,6 +401,30 @@ Test(security, capability_use_is_rate_limited, .timeout = 60)
 	tapiod_cleanup(&t);
 }
 
+/* hooks: tracepoint allows no fexit: the capability tracepoint where the kernel has it, else
+ * security.capability reported missing (on Debian's 6.1 and 6.12 this is the path of a kernel
+ * with neither hook). */
+Test(security, capability_with_hooks_tracepoint, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, SECURITY_ON "    hooks: tracepoint\n"
+						  "    capabilities: [CAP_NET_RAW]\n"),
+		     0);
+	wait_attached(&t);
+	enum cap_hook h = cap_hook_checked(&t);
+	cr_assert_neq(h, CAP_HOOK_FEXIT, "fexit with hooks: tracepoint");
+	if (h == CAP_HOOK_TP) {
+		static const char *const acts[] = {"rawsock", NULL};
+		char out[256];
+		pid_t pid = helper_run(acts, out, sizeof(out));
+		json_object *ev = need(&t, M("security.capability", "cap_capable", pid), "cap");
+		cr_assert_eq(jint(ev, "security.capability", -1), 13);
+	}
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
 static bool match_cap(json_object *ev, void *arg)
 {
 	const long long *pc = arg;
