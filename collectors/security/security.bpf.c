@@ -504,29 +504,33 @@ int handle_exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 
 /* ---- capability use ------------------------------------------------------------------------ */
 
-/* Is the check made by memory accounting? Looks at the first kernel frames only. */
-static __always_inline bool vm_accounting(void *ctx)
+/* Is the check made by memory accounting? Looks at the first `frames` kernel frames only
+ * (at most VM_ACCT_FRAMES): the tracepoint's stack starts in cap_capable; a fexit program's
+ * starts in the program itself and the BPF trampoline, two frames more. */
+#define VM_ACCT_FRAMES 6
+static __always_inline bool vm_accounting(void *ctx, int frames)
 {
-	__u64 ips[4] = {};
+	__u64 ips[VM_ACCT_FRAMES] = {};
 	if (bpf_get_stack(ctx, ips, sizeof(ips), 0) <= 0)
 		return false;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < VM_ACCT_FRAMES && i < frames; i++)
 		for (int j = 0; j < 2; j++)
 			if (ips[i] >= cfg_vm_acct_lo[j] && ips[i] < cfg_vm_acct_hi[j])
 				return true;
 	return false;
 }
 
-SEC("tp/capability/cap_capable")
-int handle_capable(struct trace_event_raw_cap_capable___tapio *ctx)
+/* One capability check (cap, its result ret): the same record from the tracepoint and from
+ * the fexit on cap_capable. Filters: the configured set, the worker itself, memory
+ * accounting (CAP_SYS_ADMIN), then the per-process rate. */
+static __always_inline int cap_event(void *ctx, int cap, int ret, int frames)
 {
-	int cap = ctx->cap;
 	if (cap < 0 || cap >= 64 || !(cfg_cap_mask & (1ull << cap)))
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == cfg_self_tgid)
 		return 0;
-	if (cap == 21 /* CAP_SYS_ADMIN */ && cfg_vm_acct_lo[0] && vm_accounting(ctx))
+	if (cap == 21 /* CAP_SYS_ADMIN */ && cfg_vm_acct_lo[0] && vm_accounting(ctx, frames))
 		return 0;
 	if (cfg_cap_rate == 0) {
 		tapio_count(TAPIO_CNT_FILTERED);
@@ -558,11 +562,28 @@ int handle_capable(struct trace_event_raw_cap_capable___tapio *ctx)
 	r->hdr.version = SECURITY_REC_VERSION;
 	r->hdr.size = sizeof(*r);
 	r->cap = cap;
-	r->ret = ctx->ret;
+	r->ret = ret;
 	r->dropped = dropped;
 	r->pad = 0;
 	bpf_ringbuf_submit(r, tapio_wakeup(&events));
 	return 0;
+}
+
+/* capability/cap_capable (6.15+): fired by cap_capable with its result. */
+SEC("tp/capability/cap_capable")
+int handle_capable(struct trace_event_raw_cap_capable___tapio *ctx)
+{
+	return cap_event(ctx, ctx->cap, ctx->ret, 4);
+}
+
+/* Kernels without that tracepoint (Debian's 6.1, 6.12): the return of cap_capable itself,
+ * int cap_capable(const struct cred *, struct user_namespace *, int cap, unsigned int opts)
+ * (security/commoncap.c, the same since 5.1). */
+SEC("fexit/cap_capable")
+int BPF_PROG(handle_capable_fexit, const struct cred *cred, struct user_namespace *targ_ns, int cap,
+	     unsigned int opts, int ret)
+{
+	return cap_event(ctx, cap, ret, VM_ACCT_FRAMES);
 }
 
 /* ---- module load (kernels with CONFIG_MODULES; probed) ------------------------------------- */

@@ -196,6 +196,9 @@ struct plan {
 	bool sys[N_SYSCALLS]; /* both tracepoints exist */
 	bool any_sys;
 	bool exec_btf, exec_tp, capable, modload;
+	bool cap_fexit_want;   /* no cap_capable tracepoint: try fexit/cap_capable */
+	bool cap_fexit;	       /* fexit/cap_capable is loaded */
+	int cap_fexit_err;     /* why it did not load (0: it did, or was not tried) */
 	bool fentry;	       /* syscalls through fentry/fexit, not the tracepoints */
 	bool fsys[N_SYSCALLS]; /* the syscall's function is in the kernel's BTF */
 	uint64_t cap_mask;
@@ -231,6 +234,7 @@ static int load(struct security_ctx *sc, const struct plan *pl)
 	bpf_program__set_autoload(s->progs.handle_exec_btf, pl->exec_btf);
 	bpf_program__set_autoload(s->progs.handle_exec_tp, pl->exec_tp);
 	bpf_program__set_autoload(s->progs.handle_capable, pl->capable);
+	bpf_program__set_autoload(s->progs.handle_capable_fexit, pl->cap_fexit);
 	bpf_program__set_autoload(s->progs.handle_modload, pl->modload);
 	s->rodata->cfg_self_tgid = (uint32_t)getpid();
 	s->rodata->cfg_cap_mask = pl->cap_mask;
@@ -390,8 +394,22 @@ static int try_set(void *ctx, const struct hookset *set)
 		r = -EOPNOTSUPP;
 	else if (fentry && !t->any_fsys)
 		r = -ENOENT; /* no syscall function in BTF */
-	if (r == 0)
+	if (r == 0) {
+		/* fexit/cap_capable goes with any set; a kernel that cannot load it (no
+		 * trampolines, another signature) loses security.capability, not the set. */
+		t->pl->cap_fexit = t->pl->cap_fexit_want;
+		t->pl->cap_fexit_err = 0;
 		r = load(t->sc, t->pl);
+		if (r < 0 && t->pl->cap_fexit) {
+			int e = r;
+			t->pl->cap_fexit = false;
+			r = load(t->sc, t->pl);
+			if (r == 0) {
+				t->pl->cap_fexit_err = e;
+				log_info("fexit/cap_capable: load failed: %s", strerror(-e));
+			}
+		}
+	}
 	if (r == 0 && fentry) {
 		t->missing[0] = '\0';
 		r = attach_fentry(t->sc, t->pl, t->missing, sizeof(t->missing));
@@ -404,7 +422,7 @@ static int try_set(void *ctx, const struct hookset *set)
 		}
 	}
 	if (r < 0)
-		t->pl->exec_btf = t->pl->exec_tp = t->pl->fentry = false;
+		t->pl->exec_btf = t->pl->exec_tp = t->pl->fentry = t->pl->cap_fexit = false;
 	return r;
 }
 
@@ -465,8 +483,16 @@ static int security_setup(struct worker *w, void *ctx)
 	enum config_hooks want = sc->cfg->hooks;
 	bool tp_exec_ok = tp_exists("sched", "sched_process_exec");
 	pl.capable = sc->cfg->capability_rate_per_s > 0 && tp_exists("capability", "cap_capable");
+	/* Without the tracepoint (before 6.15), fexit on cap_capable itself when the kernel's BTF
+	 * has the function (whether it loads and attaches is what decides); not with
+	 * `hooks: tracepoint` (classic tracepoints only). */
+	if (!pl.capable && sc->cfg->capability_rate_per_s > 0 && want != CONFIG_HOOKS_TRACEPOINT) {
+		_cleanup_(btf_freep) struct btf *vbtf = btf__load_vmlinux_btf();
+		pl.cap_fexit_want =
+			vbtf && btf__find_by_name_kind(vbtf, "cap_capable", BTF_KIND_FUNC) > 0;
+	}
 	pl.modload = tp_exists("module", "module_load");
-	if (pl.capable && (pl.cap_mask & (1ull << 21))) {
+	if ((pl.capable || pl.cap_fexit_want) && (pl.cap_mask & (1ull << 21))) {
 		static const char *const vm[2] = {"security_vm_enough_memory_mm",
 						  "cap_vm_enough_memory"};
 		if (kallsyms_ranges(vm, 2, pl.vm_lo, pl.vm_hi) == 0) {
@@ -537,9 +563,12 @@ static int security_setup(struct worker *w, void *ctx)
 		 &sc->skel->links.handle_exec_tp},
 		{sc->skel->progs.handle_capable, pl.capable, "tracepoint/capability/cap_capable",
 		 &sc->skel->links.handle_capable},
+		{sc->skel->progs.handle_capable_fexit, pl.cap_fexit, "fexit/cap_capable",
+		 &sc->skel->links.handle_capable_fexit},
 		{sc->skel->progs.handle_modload, pl.modload, "tracepoint/module/module_load",
 		 &sc->skel->links.handle_modload},
 	};
+	const char *cap_hook = NULL; /* the hook that gives security.capability */
 	for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
 		if (!singles[i].want)
 			continue;
@@ -553,14 +582,21 @@ static int security_setup(struct worker *w, void *ctx)
 		*singles[i].link = l;
 		worker_add_hook(w, singles[i].name);
 		hooks++;
+		if (singles[i].prog == sc->skel->progs.handle_capable ||
+		    singles[i].prog == sc->skel->progs.handle_capable_fexit)
+			cap_hook = singles[i].name;
 	}
 	if (!pl.exec_btf && !pl.exec_tp)
 		worker_add_missing(w, "sched/sched_process_exec (security.memfd_exec)");
-	if (!pl.capable)
-		worker_add_missing(
-			w, sc->cfg->capability_rate_per_s == 0
-				   ? "capability/cap_capable (capability_rate_per_s: 0)"
-				   : "tracepoint/capability/cap_capable (security.capability)");
+	if (pl.cap_fexit_err) {
+		char m[128];
+		snprintf(m, sizeof(m), "fexit/cap_capable (load: %s)", strerror(-pl.cap_fexit_err));
+		worker_add_missing(w, m);
+	}
+	if (sc->cfg->capability_rate_per_s == 0)
+		worker_add_missing(w, "capability/cap_capable (capability_rate_per_s: 0)");
+	else if (!cap_hook && !pl.capable)
+		worker_add_missing(w, "tracepoint/capability/cap_capable (security.capability)");
 	if (!pl.modload)
 		worker_add_missing(w, "tracepoint/module/module_load (security.module_load: "
 				      "kernel without loadable modules)");
@@ -586,9 +622,11 @@ static int security_setup(struct worker *w, void *ctx)
 	if (r < 0)
 		return r;
 	kevent_cgroup_cache(w, CGROUP_CACHE_ENTRIES, &sc->cgroups);
-	log_info("attached %zu security hooks (exec via %s); syscalls via %s; ring buffer %u KiB",
+	log_info("attached %zu security hooks (exec via %s); syscalls via %s; capability via %s; "
+		 "ring buffer %u KiB",
 		 hooks, pl.exec_btf ? "tp_btf" : "tracepoint",
-		 pl.fentry ? "fentry/fexit" : "tracepoints", sc->cfg->ring_buffer_kib);
+		 pl.fentry ? "fentry/fexit" : "tracepoints", cap_hook ? cap_hook : "(none)",
+		 sc->cfg->ring_buffer_kib);
 	return 0;
 }
 
@@ -605,7 +643,8 @@ static void security_teardown(struct worker *w, void *ctx)
 	if (sc->skel) {
 		struct bpf_link *sl[] = {
 			sc->skel->links.handle_exec_btf, sc->skel->links.handle_exec_tp,
-			sc->skel->links.handle_capable, sc->skel->links.handle_modload};
+			sc->skel->links.handle_capable, sc->skel->links.handle_capable_fexit,
+			sc->skel->links.handle_modload};
 		for (size_t i = 0; i < sizeof(sl) / sizeof(sl[0]); i++)
 			if (sl[i])
 				bpf_link__disconnect(sl[i]);

@@ -330,7 +330,47 @@ Test(security, every_action_with_fields, .timeout = 90)
 	tapiod_cleanup(&t);
 }
 
-/* CAP_NET_RAW from the configured set, at most capability_rate_per_s per second. */
+/* Which hook gives security.capability on this kernel, as the worker's log says
+ * ("capability via <hook>"), checked against what the kernel offers: the capability/cap_capable
+ * tracepoint when tracefs has it (6.15+); else fexit/cap_capable wherever the kernel attaches
+ * BPF trampolines (the syscalls went through fentry/fexit: cap_capable is a global function of
+ * every kernel with BTF); else none, and then READY must say security.capability is missing. */
+enum cap_hook { CAP_HOOK_TP, CAP_HOOK_FEXIT, CAP_HOOK_NONE };
+
+static enum cap_hook cap_hook_checked(struct tapiod *t)
+{
+	char *log = NULL;
+	for (int i = 0; i < 100; i++) {
+		log = tapiod_log(t);
+		if (strstr(log, "capability via "))
+			break;
+		free(log);
+		log = NULL;
+		tapiod_pump(t, 100);
+	}
+	cr_assert(log, "no \"capability via\" in the worker's log within 10 s");
+	enum cap_hook h;
+	if (access("/sys/kernel/tracing/events/capability/cap_capable", F_OK) == 0) {
+		h = CAP_HOOK_TP;
+		cr_assert(strstr(log, "capability via tracepoint/capability/cap_capable;"),
+			  "the tracepoint exists but is not used; log:\n%s", log);
+	} else if (strstr(log, "syscalls via fentry/fexit")) {
+		h = CAP_HOOK_FEXIT;
+		cr_assert(strstr(log, "capability via fexit/cap_capable;"),
+			  "trampolines attach here but fexit/cap_capable is not used; log:\n%s",
+			  log);
+	} else {
+		h = CAP_HOOK_NONE;
+		cr_assert(strstr(log, "capability via (none);") &&
+				  strstr(log, "not available: tracepoint/capability/cap_capable"),
+			  "no capability hook, and not reported missing; log:\n%s", log);
+	}
+	free(log);
+	return h;
+}
+
+/* CAP_NET_RAW from the configured set, at most capability_rate_per_s per second: from the
+ * tracepoint (6.15+) or from fexit/cap_capable (Debian's 6.1, 6.12), the same events. */
 Test(security, capability_use_is_rate_limited, .timeout = 60)
 {
 	harness_require_root();
@@ -339,16 +379,11 @@ Test(security, capability_use_is_rate_limited, .timeout = 60)
 						  "    capability_rate_per_s: 5\n"),
 		     0);
 	wait_attached(&t);
-	if (access("/sys/kernel/tracing/events/capability/cap_capable", F_OK) != 0) {
-		/* Older kernels (Debian's 6.1 and 6.12) have no such tracepoint: the worker must say
-		 * that security.capability is missing. */
-		char *log = tapiod_log(&t);
-		bool said = strstr(log, "not available: tracepoint/capability/cap_capable") != NULL;
+	if (cap_hook_checked(&t) == CAP_HOOK_NONE) {
 		tapiod_stop(&t, 10000);
 		tapiod_cleanup(&t);
-		cr_assert(said, "cap_capable missing but not reported; log:\n%s", log);
-		free(log);
-		cr_skip_test("kernel has no capability/cap_capable tracepoint (reported missing)");
+		cr_skip_test(
+			"kernel has neither capability/cap_capable nor fexit (reported missing)");
 	}
 	static const char *const acts[] = {"rawsock", NULL};
 	char out[256];
@@ -362,6 +397,73 @@ Test(security, capability_use_is_rate_limited, .timeout = 60)
 	tapiod_pump(&t, 1500);
 	size_t n = tapiod_count(&t, match_sec, &cm);
 	cr_assert(n >= 1 && n <= 10, "50 raw sockets at 5/s gave %zu events", n);
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+/* hooks: tracepoint allows no fexit: the capability tracepoint where the kernel has it, else
+ * security.capability reported missing (on Debian's 6.1 and 6.12 this is the path of a kernel
+ * with neither hook). */
+Test(security, capability_with_hooks_tracepoint, .timeout = 60)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, SECURITY_ON "    hooks: tracepoint\n"
+						  "    capabilities: [CAP_NET_RAW]\n"),
+		     0);
+	wait_attached(&t);
+	enum cap_hook h = cap_hook_checked(&t);
+	cr_assert_neq(h, CAP_HOOK_FEXIT, "fexit with hooks: tracepoint");
+	if (h == CAP_HOOK_TP) {
+		static const char *const acts[] = {"rawsock", NULL};
+		char out[256];
+		pid_t pid = helper_run(acts, out, sizeof(out));
+		json_object *ev = need(&t, M("security.capability", "cap_capable", pid), "cap");
+		cr_assert_eq(jint(ev, "security.capability", -1), 13);
+	}
+	tapiod_stop(&t, 10000);
+	tapiod_cleanup(&t);
+}
+
+static bool match_cap(json_object *ev, void *arg)
+{
+	const long long *pc = arg;
+	const char *type = jstr(ev, "type");
+	return type && strcmp(type, "security.capability") == 0 &&
+	       jint(ev, "process.pid", -1) == pc[0] && jint(ev, "security.capability", -1) == pc[1];
+}
+
+/* Memory accounting checks CAP_SYS_ADMIN (noaudit) on every private writable mmap and every
+ * fork: 600 such checks by the helper must give no event (the kernel-side stack filter, with
+ * either hook), its one real use (unshare of a UTS namespace) must. */
+Test(security, memory_accounting_is_not_capability_use, .timeout = 90)
+{
+	harness_require_root();
+	struct tapiod t;
+	cr_assert_eq(tapiod_start(&t, SECURITY_ON "    capabilities: [CAP_SYS_ADMIN]\n"
+						  "    capability_rate_per_s: 100000\n"),
+		     0);
+	wait_attached(&t);
+	if (cap_hook_checked(&t) == CAP_HOOK_NONE) {
+		tapiod_stop(&t, 10000);
+		tapiod_cleanup(&t);
+		cr_skip_test(
+			"kernel has neither capability/cap_capable nor fexit (reported missing)");
+	}
+	char *log = tapiod_log(&t);
+	cr_assert_null(strstr(log, "CAP_SYS_ADMIN includes memory accounting"), "log:\n%s", log);
+	free(log);
+	static const char *const acts[] = {"vmacct", NULL};
+	char out[256];
+	pid_t pid = helper_run(acts, out, sizeof(out));
+	struct sec_match cm = M("security.capability", "cap_capable", pid);
+	json_object *ev = need(&t, cm, "CAP_SYS_ADMIN of unshare(CLONE_NEWUTS)");
+	cr_assert_eq(jint(ev, "security.capability", -1), 21);
+	cr_assert_eq(jint(ev, "security.result", -1), 0);
+	tapiod_pump(&t, 1000);
+	long long pc[2] = {pid, 21};
+	size_t n = tapiod_count(&t, match_cap, pc);
+	cr_assert(n >= 1 && n <= 4, "600 accounting checks and one unshare gave %zu events", n);
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
