@@ -911,33 +911,23 @@ static int emit_module(struct security_ctx *sc, const struct security_module_rec
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct security_ctx *sc = ctx;
-	struct worker_counters *cnt = worker_counters(sc->w);
-	const struct tapio_rec_hdr *h = data;
 	int r = -EBADMSG;
 
-	cnt->records_read++;
-	if (size >= sizeof(*h) && h->size == size && h->version == SECURITY_REC_VERSION) {
-		switch (h->type) {
-		case SECURITY_REC_SYSCALL:
-			r = emit_syscall(sc, data, size);
-			break;
-		case SECURITY_REC_EXEC:
-			r = emit_exec(sc, data, size);
-			break;
-		case SECURITY_REC_CAPABLE:
-			r = emit_capable(sc, data, size);
-			break;
-		case SECURITY_REC_MODULE:
-			r = emit_module(sc, data, size);
-			break;
-		}
+	switch (kevent_rec_type(sc->w, data, size, SECURITY_REC_VERSION)) {
+	case SECURITY_REC_SYSCALL:
+		r = emit_syscall(sc, data, size);
+		break;
+	case SECURITY_REC_EXEC:
+		r = emit_exec(sc, data, size);
+		break;
+	case SECURITY_REC_CAPABLE:
+		r = emit_capable(sc, data, size);
+		break;
+	case SECURITY_REC_MODULE:
+		r = emit_module(sc, data, size);
+		break;
 	}
-	if (r == -EBADMSG) {
-		cnt->decode_errors++;
-		log_debug("bad record: type %u version %u size %u/%zu",
-			  size >= sizeof(*h) ? h->type : 0, size >= sizeof(*h) ? h->version : 0,
-			  size >= sizeof(*h) ? h->size : 0, size);
-	}
+	kevent_rec_done(sc->w, data, size, r);
 	return 0; /* queue drops are counted by the worker; never stop consuming */
 }
 
