@@ -33,19 +33,27 @@ void strbuf_reset(struct strbuf *sb)
 		sb->data[0] = '\0';
 }
 
-int strbuf_reserve(struct strbuf *sb, size_t extra)
+size_t strbuf_alloc_for(const struct strbuf *sb, size_t extra)
 {
 	size_t max = sb->max ? sb->max : STRBUF_DEFAULT_MAX;
 	if (extra > max || sb->len > max - extra)
-		return -ENOBUFS;
+		return 0;
 	size_t need = sb->len + extra + 1;
 	if (need <= sb->alloc)
-		return 0;
+		return sb->alloc;
 	size_t n = sb->alloc ? sb->alloc : 256;
 	while (n < need)
 		n *= 2;
-	if (n > max + 1)
-		n = max + 1;
+	return n > max + 1 ? max + 1 : n;
+}
+
+int strbuf_reserve(struct strbuf *sb, size_t extra)
+{
+	size_t n = strbuf_alloc_for(sb, extra);
+	if (n == 0)
+		return -ENOBUFS;
+	if (n == sb->alloc)
+		return 0;
 	char *p = realloc(sb->data, n);
 	if (!p)
 		return -ENOMEM;

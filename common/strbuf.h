@@ -21,6 +21,9 @@ void strbuf_init(struct strbuf *sb, size_t max);
 void strbuf_release(struct strbuf *sb);
 void strbuf_reset(struct strbuf *sb);
 int strbuf_reserve(struct strbuf *sb, size_t extra);
+/* The allocation strbuf_reserve(sb, extra) would leave sb with (sb->alloc when it needs no
+ * growth); 0 when extra would pass the cap. For callers that budget memory, not bytes. */
+size_t strbuf_alloc_for(const struct strbuf *sb, size_t extra);
 int strbuf_append(struct strbuf *sb, const void *data, size_t len);
 int strbuf_append_str(struct strbuf *sb, const char *s);
 int strbuf_append_char(struct strbuf *sb, char c);

@@ -134,6 +134,7 @@ struct subscriber {
 	struct strbuf pending;
 	uv_write_t req;
 	uv_buf_t inflight;
+	size_t inflight_alloc; /* the allocation behind inflight (what the budget counts) */
 	bool writing, cut;
 	void *sink; /* the subscribers sink while subscribed, NULL after */
 	struct subscriber *next;

@@ -4,7 +4,9 @@
 // pending bytes; one write per subscriber is in flight at a time and carries everything that
 // came meanwhile (a batch, not an allocation per event). All subscribers share one memory
 // budget: a subscriber whose backlog passes its share is cut off and counted, so a client that
-// never reads costs tapiod a bounded amount of memory, and nothing after it leaves.
+// never reads costs tapiod a bounded amount of memory, and nothing after it leaves. The budget
+// counts the buffers' allocations, not the bytes in them: a buffer that grows by doubling
+// holds up to twice what it carries, and that is what the heap pays.
 // control.c owns the connections and (un)subscribes them.
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@ struct sink_subscribers {
 	struct subscriber *list;
 	unsigned n;
 	uint64_t written, dropped, cut;
-	size_t held;	     /* bytes pending or in flight, all subscribers */
+	size_t held;	     /* bytes allocated for pending and in-flight writes, all subscribers */
 	struct strbuf frame; /* the current event, framed once */
 };
 
@@ -32,8 +34,9 @@ static void on_written(uv_write_t *req, int status)
 	struct sink_subscribers *s = sub->sink;
 	free(sub->inflight.base);
 	if (s)
-		s->held -= sub->inflight.len;
+		s->held -= sub->inflight_alloc;
 	sub->inflight = uv_buf_init(NULL, 0);
+	sub->inflight_alloc = 0;
 	sub->writing = false;
 	if (s && status == 0)
 		start_write(sub);
@@ -45,6 +48,7 @@ static void start_write(struct subscriber *sub)
 	if (sub->writing || sub->pending.len == 0)
 		return;
 	sub->inflight = uv_buf_init(sub->pending.data, (unsigned)sub->pending.len);
+	sub->inflight_alloc = sub->pending.alloc; /* moves from pending: held is unchanged */
 	size_t max = sub->pending.max;
 	sub->pending = (struct strbuf)STRBUF_INIT;
 	strbuf_init(&sub->pending, max);
@@ -52,9 +56,10 @@ static void start_write(struct subscriber *sub)
 	sub->writing = true;
 	if (uv_write(&sub->req, sub->stream, &sub->inflight, 1, on_written) < 0) {
 		struct sink_subscribers *s = sub->sink;
-		s->held -= sub->inflight.len;
+		s->held -= sub->inflight_alloc;
 		free(sub->inflight.base);
 		sub->inflight = uv_buf_init(NULL, 0);
+		sub->inflight_alloc = 0;
 		sub->writing = false;
 	}
 }
@@ -113,15 +118,19 @@ static int subscribers_event(struct sink *base, const struct sink_event *e)
 			continue;
 		}
 		framed = true;
-		size_t backlog = sub->pending.len + sub->inflight.len;
-		if (backlog + s->frame.len > share(s) ||
-		    s->held + s->frame.len > SUBSCRIBERS_BUDGET + SUBSCRIBER_SHARE_MIN) {
+		/* what appending the event would allocate (0: past the buffer's cap) */
+		size_t grown = strbuf_alloc_for(&sub->pending, s->frame.len);
+		size_t growth = grown ? grown - sub->pending.alloc : 0;
+		if (!grown || grown + sub->inflight_alloc > share(s) ||
+		    s->held + growth > SUBSCRIBERS_BUDGET + SUBSCRIBER_SHARE_MIN) {
 			s->dropped++;
 			s->cut++;
 			sub->cut = true;
-			log_warn("control: subscriber cut off: %zu bytes unread (its share of the "
-				 "%u-byte budget is %zu); %llu cut so far",
-				 backlog, SUBSCRIBERS_BUDGET, share(s), (unsigned long long)s->cut);
+			log_warn("control: subscriber cut off: %zu bytes unread in %zu allocated (its "
+				 "share of the %u-byte budget is %zu); %llu cut so far",
+				 sub->pending.len + sub->inflight.len,
+				 sub->pending.alloc + sub->inflight_alloc, SUBSCRIBERS_BUDGET, share(s),
+				 (unsigned long long)s->cut);
 			if (sub->on_cut)
 				sub->on_cut(sub);
 			continue;
@@ -130,7 +139,7 @@ static int subscribers_event(struct sink *base, const struct sink_event *e)
 			s->dropped++;
 			continue;
 		}
-		s->held += s->frame.len;
+		s->held += growth;
 		s->written++;
 		start_write(sub);
 	}
@@ -186,6 +195,7 @@ void sink_subscribe(struct sink *base, struct subscriber *sub)
 	struct sink_subscribers *s = (struct sink_subscribers *)base;
 	strbuf_init(&sub->pending, SUBSCRIBERS_BUDGET + FRAME_HDR + FRAME_MAX);
 	sub->inflight = uv_buf_init(NULL, 0);
+	sub->inflight_alloc = 0;
 	sub->writing = sub->cut = false;
 	sub->sink = s;
 	sub->next = s->list;
@@ -205,7 +215,7 @@ void sink_unsubscribe(struct sink *base, struct subscriber *sub)
 			s->n--;
 			/* an in-flight write ends (cancelled) before the connection is freed: its
 			 * callback frees the buffer; its bytes stop counting now */
-			s->held -= sub->pending.len + sub->inflight.len;
+			s->held -= sub->pending.alloc + sub->inflight_alloc;
 			strbuf_release(&sub->pending);
 			sub->sink = NULL;
 			break;
