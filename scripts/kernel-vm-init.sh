@@ -99,6 +99,9 @@ probe_collectors=$(arg tapio.probe | /bb/tr , ' ')
 probe
 
 [ "$ci" = 1 ] && export CI=true
+# TCG runs the tests several times slower: their deadlines scale by this (harness_slow)
+slow=$(arg tapio.slow)
+export TAPIO_TEST_SLOW=${slow:-1}
 "$src/$build/tests/integration-tests" --jobs 1 --verbose --color=never --ascii --filter "@($suites)/*" --tap=/tmp/report.tap 2>&1
 rc=$?
 echo "TAPIO-TAP-BEGIN"

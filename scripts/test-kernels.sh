@@ -19,6 +19,9 @@
 #          naming it, the others must still run (reported, not part of the pass/fail count)
 # VM_RUN=<script> (with VM_STAGE=<files>): the VM runs that script instead of the probe and the
 #          tests, console in results/<kernel>-run.log (bench/kernel-hooks.sh)
+# TEST_SLOW=<n> (default 4): TAPIO_TEST_SLOW inside the VM, the factor the integration tests
+#          scale their deadlines by (tests/integration/harness.h harness_slow); TCG on shared
+#          cores runs them several times slower than the host
 # Exit: 0 every kernel passed, 1 a test failed, 2 a kernel could not be had or booted.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +33,7 @@ MEM=${MEM:-2048}
 SMP=${SMP:-2}
 # Per-kernel wall-clock budget for the whole VM run (seconds).
 VM_TIMEOUT=${VM_TIMEOUT:-1500}
+TEST_SLOW=${TEST_SLOW:-4}
 
 # The subset that needs no container runtime: process, network, security, DNS, sandbox and
 # audit (hardening), supervision (+ tapioctl, the file sink and the example collector).
@@ -42,7 +46,7 @@ for a in "$@"; do
 	case "$a" in
 	--ci) ci=1 ;;
 	--no-btf) nobtf=1 ;;
-	-h | --help) sed -n '3,22p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,25p' "$0"; exit 0 ;;
 	*) series+=("$a") ;;
 	esac
 done
@@ -204,7 +208,7 @@ run_kernel()
 	cat "$KDIR/common.cpio" "$kdir/modules.cpio" >"$initrd"
 	logf="$KDIR/results/$kver$(suffix).log"
 	mkdir -p "$KDIR/results"
-	cmdline="console=ttyS0 panic=-1 quiet loglevel=4 ${KERNEL_APPEND:-} tapio.suites=$SUITES tapio.ci=$ci tapio.nobtf=$nobtf tapio.src=$SRC tapio.build=$BUILD${VM_RUN:+ tapio.run=$VM_RUN}"
+	cmdline="console=ttyS0 panic=-1 quiet loglevel=4 ${KERNEL_APPEND:-} tapio.suites=$SUITES tapio.ci=$ci tapio.nobtf=$nobtf tapio.slow=$TEST_SLOW tapio.src=$SRC tapio.build=$BUILD${VM_RUN:+ tapio.run=$VM_RUN}"
 	log "booting $kver under TCG ($SMP cpus, ${MEM} MiB); console: $logf"
 	local t0=$SECONDS
 	timeout --foreground -k 10 "$VM_TIMEOUT" nice -n 10 "$QEMU" -accel tcg -cpu max -smp "$SMP" -m "$MEM" \

@@ -34,6 +34,22 @@ void harness_require_root(void)
 	cr_skip_test("needs root: run `sudo make test` or `make test` as root");
 }
 
+int harness_slow(void)
+{
+	static int slow;
+	if (slow)
+		return slow;
+	const char *env = getenv("TAPIO_TEST_SLOW");
+	long v = env && *env ? strtol(env, NULL, 10) : 1;
+	slow = v < 1 ? 1 : v > 20 ? 20 : (int)v;
+	return slow;
+}
+
+int harness_ms(int ms)
+{
+	return ms * harness_slow();
+}
+
 const char *harness_build_dir(void)
 {
 	static char dir[4096];
@@ -301,7 +317,7 @@ int tapiod_stop(struct tapiod *t, int timeout_ms)
 	if (t->pid <= 0)
 		return -1;
 	kill(t->pid, SIGTERM);
-	double deadline = now_s() + timeout_ms / 1000.0;
+	double deadline = now_s() + harness_ms(timeout_ms) / 1000.0;
 	int status;
 	while (now_s() < deadline) {
 		tapiod_pump(t, 20);
@@ -347,6 +363,57 @@ long long tapiod_last_stat(const struct tapiod *t, const char *name, const char 
 	long long v = k && (!eol || k < eol) ? atoll(k + strlen(key)) : -1;
 	free(log);
 	return v;
+}
+
+double tapiod_log_time(const struct tapiod *t, const char *needle, size_t *pos)
+{
+	return tapiod_log_line(t, needle, pos, NULL, 0);
+}
+
+double tapiod_log_line(const struct tapiod *t, const char *needle, size_t *pos, char *line,
+		       size_t size)
+{
+	char *log = tapiod_log(t);
+	size_t len = strlen(log);
+	double when = -1;
+	const char *hit = *pos <= len ? strstr(log + *pos, needle) : NULL;
+	if (hit) {
+		const char *bol = hit;
+		while (bol > log && bol[-1] != '\n')
+			bol--;
+		const char *eol = strchr(hit, '\n');
+		*pos = eol ? (size_t)(eol + 1 - log) : len;
+		if (line && size)
+			snprintf(line, size, "%.*s", (int)((eol ? eol : log + len) - bol), bol);
+		/* 2026-12-07T03:04:05.678Z tapiod[1]: ... (common/log.c) */
+		struct tm tm = {0};
+		const char *rest = strptime(bol, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (rest && *rest == '.')
+			when = (double)timegm(&tm) + strtod(rest, NULL);
+	}
+	free(log);
+	return when;
+}
+
+unsigned tapiod_log_count(const struct tapiod *t, const char *needle)
+{
+	char *log = tapiod_log(t);
+	unsigned n = 0;
+	for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	free(log);
+	return n;
+}
+
+bool tapiod_wait_log(struct tapiod *t, const char *needle, unsigned count, int timeout_ms)
+{
+	double deadline = now_s() + timeout_ms / 1000.0;
+	do {
+		if (tapiod_log_count(t, needle) >= count)
+			return true;
+		tapiod_pump(t, 100);
+	} while (now_s() < deadline);
+	return tapiod_log_count(t, needle) >= count;
 }
 
 size_t tapiod_children(const struct tapiod *t, pid_t *out, size_t max)
@@ -469,7 +536,9 @@ char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *a
 bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, int timeout_ms)
 {
 	const char *args[] = { "status", NULL };
-	for (int waited = 0; waited <= timeout_ms; waited += 100) {
+	double deadline = now_s() + harness_ms(timeout_ms) / 1000.0;
+	for (bool last = false; !last;) {
+		last = now_s() >= deadline;
 		int st;
 		char *out = tapioctl_run(t, &st, args);
 		bool ok = false;

@@ -8,6 +8,14 @@
 
 /* Skip without root; under CI=true a skip is a failure. */
 void harness_require_root(void);
+/* How much slower than a normal host this machine runs the tests: TAPIO_TEST_SLOW, an integer
+ * from 1 (unset: 1) to 20. scripts/test-kernels.sh sets it in its qemu TCG VMs. It scales
+ * deadlines only (how long a test waits for a condition before it gives up) and the slack a
+ * test allows on top of a time the daemon itself takes (from the daemon's own timestamps):
+ * never what a test proves. */
+int harness_slow(void);
+/* ms × harness_slow(): a deadline for this machine. */
+int harness_ms(int ms);
 /* The build directory (the parent of the test binary's directory). */
 const char *harness_build_dir(void);
 /* Where the tests run tapiod, tapioctl and the workers from: build/bin when every directory
@@ -35,7 +43,8 @@ struct tapiod {
  * status. */
 char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *args);
 
-/* Poll `tapioctl status` until collector `name` is in `state` (READY, FAILED, ...). */
+/* Poll `tapioctl status` until collector `name` is in `state` (READY, FAILED, ...), for up to
+ * harness_ms(timeout_ms). */
 bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, int timeout_ms);
 
 /* Start tapiod with a config: the YAML `collectors_yaml` goes under "collectors:" (indented by
@@ -60,13 +69,24 @@ typedef bool (*event_match_fn)(json_object *ev, void *arg);
 json_object *tapiod_wait(struct tapiod *t, event_match_fn match, void *arg, int timeout_ms);
 /* Count matching events seen so far. */
 size_t tapiod_count(struct tapiod *t, event_match_fn match, void *arg);
-/* SIGTERM and wait; returns the wait status, or -1 after a timeout (then SIGKILL). */
+/* SIGTERM and wait; returns the wait status, or -1 after harness_ms(timeout_ms) (then
+ * SIGKILL). */
 int tapiod_stop(struct tapiod *t, int timeout_ms);
 /* The text of tapiod's stderr log (malloc'd). */
 char *tapiod_log(const struct tapiod *t);
 /* The number after `key` (e.g. " events=") in the last "stats NAME:" line of the log; -1 if
  * there is none. */
 long long tapiod_last_stat(const struct tapiod *t, const char *name, const char *key);
+/* The time (CLOCK_REALTIME seconds, from the line's own timestamp) of the first line of tapiod's
+ * log at or after byte *pos that contains `needle`; *pos moves past that line. -1 if none. */
+double tapiod_log_time(const struct tapiod *t, const char *needle, size_t *pos);
+/* The same, with that line (without its newline) copied into line[size]. */
+double tapiod_log_line(const struct tapiod *t, const char *needle, size_t *pos, char *line,
+		       size_t size);
+/* Wait until tapiod's log holds `needle` at least `count` times. */
+bool tapiod_wait_log(struct tapiod *t, const char *needle, unsigned count, int timeout_ms);
+/* How many times tapiod's log holds `needle`. */
+unsigned tapiod_log_count(const struct tapiod *t, const char *needle);
 /* Pids of tapiod's direct children. */
 size_t tapiod_children(const struct tapiod *t, pid_t *out, size_t max);
 void tapiod_cleanup(struct tapiod *t);

@@ -173,7 +173,7 @@ Test(process_e2e, exec_exit_fork_with_every_field, .timeout = 90)
 
 	/* the exec of the marker via /bin/echo carries it in argv */
 	struct exec_match mm = { "/bin/echo", marker, 0 };
-	cr_assert_not_null(tapiod_wait(&t, match_exec, &mm, 1000));
+	cr_assert_not_null(tapiod_wait(&t, match_exec, &mm, harness_ms(1000)));
 
 	cr_assert_eq(t.bad_lines, 0, "every stdout line is a JSON object");
 

@@ -47,14 +47,18 @@ static int landlock_abi(void)
 	return abi < 0 ? 0 : (int)abi;
 }
 
+/* Skip (naming the ABI needed and the kernel's) where the kernel's Landlock is older. */
 static void require_landlock(int min_abi)
 {
-	if (landlock_abi() >= min_abi)
+	int abi = landlock_abi();
+	if (abi >= min_abi)
 		return;
 	const char *ci = getenv("CI");
 	if (ci && strcmp(ci, "true") == 0)
-		cr_assert_fail("needs Landlock ABI %d (CI=true: skipping is a failure)", min_abi);
-	cr_skip_test("needs Landlock ABI %d", min_abi);
+		cr_assert_fail("needs Landlock ABI %d, the kernel has %d (CI=true: skipping is a "
+			       "failure)",
+			       min_abi, abi);
+	cr_skip_test("needs Landlock ABI %d, the kernel has %d", min_abi, abi);
 }
 
 static const char *const default_paths[] = { "/proc", "/sys/fs/cgroup", NULL };
