@@ -25,7 +25,7 @@ for txt in $(ls "$dir"/*.txt | sort -V); do
 				loaded[o]++
 				if ($5 ~ /^loaded\+attached/) attached[o]++
 				else if ($5 ~ /^ATTACH-FAILED/) { r = $0; sub(/.*ATTACH-FAILED[^:]*: */, "", r); bad[o] = bad[o] sep(bad[o]) p " attach: " r }
-				else { r = $0; sub(/.*no attach: */, "", r); sub(/\)$/, "", r); bad[o] = bad[o] sep(bad[o]) p " not attached (" r ")" }
+				else { r = $0; sub(/.*no attach: */, "", r); sub(/\)$/, "", r); if (!((o, r) in na)) { nr[o]++; nrs[o, nr[o]] = r }; na[o, r]++; nap[o, r] = p }
 			}
 		}
 		# the verifier'\''s reason: the last line of its log before its statistics
@@ -33,13 +33,18 @@ for txt in $(ls "$dir"/*.txt | sort -V); do
 			if (lastbad != "") { split(lastbad, lb, SUBSEP); why[lb[1]] = substr($0, 11) }
 			else if (pend) pendwhy = substr($0, 11)
 		}
-		/^SMOKE-RUNS / { if ($4 > 0) ran[$2]++; else idle[$2] = idle[$2] sep(idle[$2]) $3 }
+		/^SMOKE-RUNS / { if ($4 > 0) ran[$2]++; else if (++nidle[$2] <= 4) idle[$2] = idle[$2] sep(idle[$2]) $3 }
 		function sep(s) { return s == "" ? "" : "; " }
 		END {
 			for (i = 1; i <= no; i++) {
 				o = order[i]
 				r = (ran[o] + 0) "/" (attached[o] + 0)
-				if (idle[o] != "") r = r " (not reached: " idle[o] ")"
+				if (idle[o] != "") r = r " (not reached: " idle[o] (nidle[o] > 4 ? " and " nidle[o] - 4 " more" : "") ")"
+				# programs left unattached for one reason: counted, not listed one by one
+				for (j = 1; j <= nr[o]; j++) {
+					x = nrs[o, j]
+					bad[o] = bad[o] sep(bad[o]) (na[o, x] > 1 ? na[o, x] " programs" : nap[o, x]) " not attached (" x ")"
+				}
 				b = bad[o] == "" ? "-" : bad[o]
 				if (why[o] != "") b = b " — verifier: " why[o]
 				if (fb[o] != "") b = (b == "-" ? "" : b "; ") "loaded on the collector'\''s fallback: " fb[o]

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -159,10 +160,54 @@ static int set_rodata(struct bpf_object *obj, const char *sets)
 
 /* Whether the hook a section names exists on this kernel: tracefs for classic tracepoints,
    the btf_trace_<name> type for BTF and raw tracepoints. 1 yes or unknown, 0 absent. */
-static int hook_exists(const char *sec, char *what, size_t what_len)
+static struct btf *vmlinux_btf(void)
 {
 	static struct btf *vmlinux;
 	static int btf_tried;
+	if (!btf_tried) {
+		btf_tried = 1;
+		vmlinux = btf__load_vmlinux_btf();
+		if (libbpf_get_error(vmlinux))
+			vmlinux = NULL;
+	}
+	return vmlinux;
+}
+
+/* The syscall functions the security collector's fentry/fexit programs attach to (security.c
+   names them the same way): __<arch>_sys_<name>. */
+#if defined(__x86_64__)
+#define SYS_PREFIX "__x64_sys_"
+#elif defined(__aarch64__)
+#define SYS_PREFIX "__arm64_sys_"
+#else
+#define SYS_PREFIX "sys_"
+#endif
+
+/* A bare SEC("fentry") / SEC("fexit") program has its target set by its collector: fe_<name>
+   and fx_<name> attach to the syscall function SYS_PREFIX<name> (the security collector's
+   convention). Sets it; 1 set or not such a program, 0 the kernel has no such function. */
+static int set_fentry_target(struct bpf_program *p, const char *sec, char *what, size_t what_len)
+{
+	const char *name = bpf_program__name(p);
+	if ((strcmp(sec, "fentry") != 0 && strcmp(sec, "fexit") != 0) ||
+	    (strncmp(name, "fe_", 3) != 0 && strncmp(name, "fx_", 3) != 0))
+		return 1;
+	char fn[128];
+	snprintf(fn, sizeof(fn), "%s%s", SYS_PREFIX, name + 3);
+	struct btf *vmlinux = vmlinux_btf();
+	if (vmlinux && btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) < 0) {
+		snprintf(what, what_len, "no function %s in this kernel's BTF", fn);
+		return 0;
+	}
+	if (bpf_program__set_attach_target(p, 0, fn) < 0) {
+		snprintf(what, what_len, "cannot target %s", fn);
+		return 0;
+	}
+	return 1;
+}
+
+static int hook_exists(const char *sec, char *what, size_t what_len)
+{
 	const char *rest;
 	if ((rest = strchr(sec, '/')) &&
 	    (strncmp(sec, "tp/", 3) == 0 || strncmp(sec, "tracepoint/", 11) == 0)) {
@@ -175,12 +220,7 @@ static int hook_exists(const char *sec, char *what, size_t what_len)
 		return 1;
 	}
 	if (rest && (strncmp(sec, "tp_btf/", 7) == 0 || strncmp(sec, "raw_tp/", 7) == 0)) {
-		if (!btf_tried) {
-			btf_tried = 1;
-			vmlinux = btf__load_vmlinux_btf();
-			if (libbpf_get_error(vmlinux))
-				vmlinux = NULL;
-		}
+		struct btf *vmlinux = vmlinux_btf();
 		char name[256];
 		snprintf(name, sizeof(name), "btf_trace_%s", rest + 1);
 		if (vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) < 0) {
@@ -238,6 +278,14 @@ static int attach(struct loaded *l, struct bpf_program *p, const struct tp_targe
 		if (e == EOPNOTSUPP || e == ESRCH) {
 			snprintf(why, why_len,
 				 "no attach target in its section: the collector picks it");
+			return 1;
+		}
+		if (e == 524 /* ENOTSUPP */ && t == BPF_PROG_TYPE_TRACING) {
+			/* verified, but the kernel has no BPF trampoline for this architecture
+			 * (arm64 before 6.4): the collector's attach fails the same way and it
+			 * takes its next hook set */
+			snprintf(why, why_len, "no BPF trampoline on this kernel: the collector "
+					       "falls back to its next hook set");
 			return 1;
 		}
 		return -e;
@@ -422,6 +470,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	libbpf_set_print(print_fn);
+	/* one object per program, each with its maps: far more descriptors than the default 1024 */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	/* run counts: the kernel counts runs only while stats are enabled (fd held) */
 	int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (stats_fd < 0)
@@ -464,7 +518,8 @@ int main(int argc, char **argv)
 			}
 			const char *sec = bpf_program__section_name(mine);
 			char absent[512];
-			if (!hook_exists(sec, absent, sizeof(absent))) {
+			if (!hook_exists(sec, absent, sizeof(absent)) ||
+			    !set_fentry_target(mine, sec, absent, sizeof(absent))) {
 				/* the collector probes for it and leaves the program out */
 				printf("SMOKE %s %s %s absent (%s)\n", objname, names[k], sec,
 				       absent);
@@ -499,6 +554,7 @@ int main(int argc, char **argv)
 						mine = p;
 				}
 				sec = bpf_program__section_name(mine);
+				set_fentry_target(mine, sec, absent, sizeof(absent));
 				if (set_rodata(obj, retries[r].sets) < 0)
 					continue;
 				snprintf(fallback, sizeof(fallback), " with %s", retries[r].sets);
