@@ -204,7 +204,7 @@ int kevent_store_skeleton(struct worker *w, const struct bpf_object_skeleton *s)
 			continue;
 		int r = kevent_store_link(w, *p->link, p->name);
 		if (r < 0)
-		return r;
+			return r;
 	}
 	return 0;
 }

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 struct timeconv {
-	int64_t offset_ns;   /* CLOCK_REALTIME - CLOCK_BOOTTIME, best of a few samples */
+	int64_t offset_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, best of a few samples */
 };
 
 /* Measure the offset now; call again periodically to follow clock steps (NTP, settimeofday). */

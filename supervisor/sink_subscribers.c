@@ -126,11 +126,12 @@ static int subscribers_event(struct sink *base, const struct sink_event *e)
 			s->dropped++;
 			s->cut++;
 			sub->cut = true;
-			log_warn("control: subscriber cut off: %zu bytes unread in %zu allocated (its "
+			log_warn("control: subscriber cut off: %zu bytes unread in %zu allocated "
+				 "(its "
 				 "share of the %u-byte budget is %zu); %llu cut so far",
 				 sub->pending.len + sub->inflight.len,
-				 sub->pending.alloc + sub->inflight_alloc, SUBSCRIBERS_BUDGET, share(s),
-				 (unsigned long long)s->cut);
+				 sub->pending.alloc + sub->inflight_alloc, SUBSCRIBERS_BUDGET,
+				 share(s), (unsigned long long)s->cut);
 			if (sub->on_cut)
 				sub->on_cut(sub);
 			continue;

@@ -15,7 +15,7 @@ const volatile __u32 cfg_pid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);   /* resized from config before load */
+	__uint(max_entries, 16 << 20); /* resized from config before load */
 } events SEC(".maps");
 
 SEC("tp/syscalls/sys_enter_getppid")

@@ -1676,8 +1676,8 @@ static int cni_setup(struct worker *w, void *ctx)
 		if (mkdir(cc->cfg->netns_dir, 0755) == 0)
 			log_info("created the netns directory %s", cc->cfg->netns_dir);
 		else if (errno != EEXIST) {
-			log_warn("netns_dir %s: %s (netns.enter without names)",
-				 cc->cfg->netns_dir, strerror(errno));
+			log_warn("netns_dir %s: %s (netns.enter without names)", cc->cfg->netns_dir,
+				 strerror(errno));
 			worker_add_missing(w, "netns names (netns_dir missing)");
 		}
 		r = worker_add_read_path(w, cc->cfg->netns_dir);

@@ -14,12 +14,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 cfg_argv_max_bytes = 2048;
 const volatile bool cfg_include_threads = false;
-const volatile bool cfg_comm_allow = false;   /* only comms with value 1 in comm_filter */
-const volatile bool cfg_comm_deny = false;    /* never comms with value 2 in comm_filter */
+const volatile bool cfg_comm_allow = false; /* only comms with value 1 in comm_filter */
+const volatile bool cfg_comm_deny = false;  /* never comms with value 2 in comm_filter */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);   /* resized from config before load */
+	__uint(max_entries, 4 << 20); /* resized from config before load */
 } events SEC(".maps");
 
 struct comm_key {

@@ -49,10 +49,10 @@ static void set_hookset(struct process_bpf *s, bool btf)
 static int fill_comm_filter(struct process_ctx *pc)
 {
 	int fd = bpf_map__fd(pc->skel->maps.comm_filter);
-	const struct config_string_list *lists[2] = { &pc->cfg->comm_allow, &pc->cfg->comm_deny };
+	const struct config_string_list *lists[2] = {&pc->cfg->comm_allow, &pc->cfg->comm_deny};
 	for (int l = 0; l < 2; l++) {
 		for (size_t i = 0; i < lists[l]->n; i++) {
-			char key[PROCESS_COMM_LEN] = { 0 };
+			char key[PROCESS_COMM_LEN] = {0};
 			strncpy(key, lists[l]->items[i], sizeof(key) - 1);
 			__u8 v = (__u8)(l + 1);
 			if (bpf_map_update_elem(fd, key, &v, BPF_ANY) < 0)

@@ -4,9 +4,9 @@
 
 #include "tapio_rec.h"
 
-#define PROCESS_COMM_LEN TAPIO_COMM_LEN
-#define PROCESS_FILENAME_MAX 512     /* power of two: also a verifier mask */
-#define PROCESS_ARGS_MAX 8192        /* power of two: hard cap of cfg_argv_max_bytes */
+#define PROCESS_COMM_LEN     TAPIO_COMM_LEN
+#define PROCESS_FILENAME_MAX 512  /* power of two: also a verifier mask */
+#define PROCESS_ARGS_MAX     8192 /* power of two: hard cap of cfg_argv_max_bytes */
 
 enum process_rec_type {
 	PROCESS_REC_EXEC = 1,
@@ -18,7 +18,7 @@ enum process_rec_type {
 enum process_exec_flags {
 	PROCESS_EXEC_SETUID = 1 << 0,
 	PROCESS_EXEC_SETGID = 1 << 1,
-	PROCESS_EXEC_ANON_FILE = 1 << 2,     /* executed file has no link: memfd / deleted */
+	PROCESS_EXEC_ANON_FILE = 1 << 2, /* executed file has no link: memfd / deleted */
 	PROCESS_EXEC_ARGS_TRUNCATED = 1 << 3,
 	PROCESS_EXEC_FILENAME_TRUNCATED = 1 << 4,
 };
@@ -35,20 +35,21 @@ struct process_exec_rec {
 	__u32 argc; /* the kernel's count (linux_binprm.argc), not the strings captured */
 	char data[PROCESS_FILENAME_MAX + PROCESS_ARGS_MAX];
 };
-#define PROCESS_EXEC_FIXED (sizeof(struct process_exec_rec) - PROCESS_FILENAME_MAX - PROCESS_ARGS_MAX)
+#define PROCESS_EXEC_FIXED                                                                         \
+	(sizeof(struct process_exec_rec) - PROCESS_FILENAME_MAX - PROCESS_ARGS_MAX)
 
 struct process_exit_rec {
 	struct tapio_rec_hdr hdr;
 	struct tapio_task task;
-	__u32 exit_code;      /* raw wait status: (code << 8) | core << 7 | signal */
+	__u32 exit_code; /* raw wait status: (code << 8) | core << 7 | signal */
 	__u32 nr_threads;
-	__u64 start_boot_ns;  /* task start, boot-time ns; 0 if unknown */
+	__u64 start_boot_ns; /* task start, boot-time ns; 0 if unknown */
 };
 
 struct process_fork_rec {
 	struct tapio_rec_hdr hdr;
-	struct tapio_task task;   /* the parent */
+	struct tapio_task task; /* the parent */
 	__u32 child_pid;
 	__u32 child_tid;
-	__u64 clone_flags;          /* 0 when the hook cannot see them */
+	__u64 clone_flags; /* 0 when the hook cannot see them */
 };

@@ -73,8 +73,9 @@ static int parse_stat(const char *s, struct procfs_proc *ret, long ticks)
 	int ppid = 0;
 	/* fields 3.. after the comm: state ppid pgrp session tty tpgid flags minflt cminflt
 	 * majflt cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime */
-	if (sscanf(p, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
-		      "%llu",
+	if (sscanf(p,
+		   " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+		   "%llu",
 		   &ppid, &start) != 2)
 		return -EINVAL;
 	ret->ppid = (uint32_t)ppid;

@@ -8,8 +8,8 @@
 
 struct procfs_proc {
 	uint32_t pid, ppid;
-	uint32_t uid, gid;           /* the owner of /proc/PID: the effective ids */
-	uint64_t start_boot_ns;      /* start time since boot (clock-tick resolution) */
+	uint32_t uid, gid;	/* the owner of /proc/PID: the effective ids */
+	uint64_t start_boot_ns; /* start time since boot (clock-tick resolution) */
 	char comm[16];
 };
 
