@@ -673,8 +673,8 @@ Test(hardening, row_7_subscribers_that_never_read_are_cut_off_within_a_budget, .
 	 * and redzones keep freed batches resident, so only the cut-offs are checked there. The
 	 * budget counts the subscribers' buffer allocations (a doubling buffer holds up to twice
 	 * its bytes; counting bytes let the heap grow by budget + 3.1 MiB). Measured: the heap
-	 * grows by the budget + 0.65-0.85 MiB (connections, malloc overhead), RSS peaks at 9.2-9.4 MiB;
-	 * before the budget existed, 411 MB. */
+	 * grows by the budget + 0.65-0.85 MiB (connections, malloc overhead), RSS peaks at 9.2-9.4
+	 * MiB; before the budget existed, 411 MB. */
 	cr_assert_leq(peak_anon - base_anon, 2 * 1024 + (long)(SUBSCRIBERS_BUDGET_KIB),
 		      "tapiod's heap grew by %ld KiB with 63 stalled subscribers (RSS %ld KiB)",
 		      peak_anon - base_anon, peak);
