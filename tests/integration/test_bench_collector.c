@@ -67,19 +67,6 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static bool wait_log(struct tapiod *t, const char *needle, int timeout_ms)
-{
-	for (int waited = 0; waited < timeout_ms; waited += 100) {
-		char *log = tapiod_log(t);
-		bool ok = log && strstr(log, needle);
-		free(log);
-		if (ok)
-			return true;
-		tapiod_pump(t, 100);
-	}
-	return false;
-}
-
 static bool match_call(json_object *ev, void *arg)
 {
 	const char *type = jstr(ev, "type");
@@ -110,7 +97,7 @@ Test(bench_collector, calls_of_the_configured_pid_only, .timeout = 60)
 		 (int)c.pid);
 	struct tapiod t;
 	cr_assert(tapiod_start(&t, yaml) == 0);
-	cr_assert(wait_log(&t, "bench: READY", 15000), "no READY");
+	cr_assert(tapiod_wait_log(&t, "bench: READY", 1, 15000), "no READY");
 
 	double before = now_s();
 	caller_call(&c, CALLS);
@@ -175,9 +162,10 @@ Test(bench_collector, refuses_pid_zero, .timeout = 30)
 	struct tapiod t;
 	cr_assert(tapiod_start(&t, "  process:\n    enabled: false\n"
 				   "  bench:\n    enabled: true\n") == 0);
-	cr_assert(wait_log(&t, "collectors.bench.pid is 0", 10000), "no config error");
-	cr_expect(wait_log(&t, "exit code 100", 5000));
-	cr_expect(wait_log(&t, "setup failed at 'check config': Invalid argument (exit 100)", 5000),
+	cr_assert(tapiod_wait_log(&t, "collectors.bench.pid is 0", 1, 10000), "no config error");
+	cr_expect(tapiod_wait_log(&t, "exit code 100", 1, 5000));
+	cr_expect(tapiod_wait_log(&t, "setup failed at 'check config': Invalid argument (exit 100)",
+				  1, 5000),
 		  "the worker names the step that failed");
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
@@ -228,7 +216,7 @@ Test(bench_collector, burst_between_polls_wakes_the_worker, .timeout = 60)
 		 (int)child);
 	struct tapiod t;
 	cr_assert(tapiod_start(&t, yaml) == 0);
-	cr_assert(wait_log(&t, "bench: READY", 15000), "no READY");
+	cr_assert(tapiod_wait_log(&t, "bench: READY", 1, 15000), "no READY");
 	cr_assert(write(go[1], "g", 1) == 1);
 	int st;
 	cr_assert(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0);

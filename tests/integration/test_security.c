@@ -369,6 +369,18 @@ static enum cap_hook cap_hook_checked(struct tapiod *t)
 	return h;
 }
 
+/* Skip (tapiod stopped) on a kernel with neither capability hook, after checking that it
+ * says so. */
+static void require_cap_hook(struct tapiod *t)
+{
+	if (cap_hook_checked(t) == CAP_HOOK_NONE) {
+		tapiod_stop(t, 10000);
+		tapiod_cleanup(t);
+		cr_skip_test(
+			"kernel has neither capability/cap_capable nor fexit (reported missing)");
+	}
+}
+
 /* CAP_NET_RAW from the configured set, at most capability_rate_per_s per second: from the
  * tracepoint (6.15+) or from fexit/cap_capable (Debian's 6.1, 6.12), the same events. */
 Test(security, capability_use_is_rate_limited, .timeout = 60)
@@ -379,12 +391,7 @@ Test(security, capability_use_is_rate_limited, .timeout = 60)
 						  "    capability_rate_per_s: 5\n"),
 		     0);
 	wait_attached(&t);
-	if (cap_hook_checked(&t) == CAP_HOOK_NONE) {
-		tapiod_stop(&t, 10000);
-		tapiod_cleanup(&t);
-		cr_skip_test(
-			"kernel has neither capability/cap_capable nor fexit (reported missing)");
-	}
+	require_cap_hook(&t);
 	static const char *const acts[] = {"rawsock", NULL};
 	char out[256];
 	pid_t pid = helper_run(acts, out, sizeof(out));
@@ -444,12 +451,7 @@ Test(security, memory_accounting_is_not_capability_use, .timeout = 90)
 						  "    capability_rate_per_s: 100000\n"),
 		     0);
 	wait_attached(&t);
-	if (cap_hook_checked(&t) == CAP_HOOK_NONE) {
-		tapiod_stop(&t, 10000);
-		tapiod_cleanup(&t);
-		cr_skip_test(
-			"kernel has neither capability/cap_capable nor fexit (reported missing)");
-	}
+	require_cap_hook(&t);
 	char *log = tapiod_log(&t);
 	cr_assert_null(strstr(log, "CAP_SYS_ADMIN includes memory accounting"), "log:\n%s", log);
 	free(log);
