@@ -7,21 +7,38 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 fail=0
+# What failed, gathered from each stage's output and printed again last: CI shows only the
+# tail of a run, and a [FAIL] line from the first stage is thousands of lines above it.
+SUMMARY="$BUILD/test-failures.txt"
+mkdir -p "$BUILD"
+: >"$SUMMARY"
+failures() { # stage log: each failed test, with the first line of its assertion message
+	awk -v stage="$1" '
+		/^\[----\] [^ ]+:[0-9]+: / { where = substr($0, 8, 160); sub(/\r$/, "", where); msg = ""; n = 0; next }
+		/^\[----\]   / && where != "" && n < 2 { t = substr($0, 10); sub(/\r$/, "", t); if (t ~ /[^ ]/) { msg = msg "\n      " substr(t, 1, 400); n++ } next }
+		/^\[(FAIL|CRASH)\]/ { l = $0; sub(/\r$/, "", l); print stage ": " l; if (where != "") printf "    %s%s\n", where, msg; where = ""; msg = ""; n = 0 }
+	' "$2" >>"$SUMMARY"
+}
 
 echo "== unit tests"
-"$BUILD/tests/unit-tests" --jobs 2 || fail=1
+"$BUILD/tests/unit-tests" --jobs 2 2>&1 | tee "$BUILD/unit.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+failures unit "$BUILD/unit.log"
 
 echo "== integration tests (real kernel, real processes)"
 if [ "$(id -u)" -ne 0 ]; then
 	if [ "${CI:-}" = "true" ]; then
 		echo "integration tests need root; CI=true: a skip is a failure" >&2
+		echo "integration: not run (needs root)" >>"$SUMMARY"
 		fail=1
 	else
 		echo "SKIPPED: integration tests need root (run make test as root)"
 	fi
 else
 	./scripts/prepare-host.sh
-	"$BUILD/tests/integration-tests" --jobs 1 || fail=1
+	"$BUILD/tests/integration-tests" --jobs 1 2>&1 | tee "$BUILD/integration.log"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+	failures integration "$BUILD/integration.log"
 fi
 
 echo "== eBPF/integration tests on Debian's 6.1 kernel under qemu (make test-kernels: 6.1 + 6.12)"
@@ -30,12 +47,14 @@ echo "== eBPF/integration tests on Debian's 6.1 kernel under qemu (make test-ker
 if [ "$(id -u)" -ne 0 ]; then
 	kernels_rc=2
 else
-	./scripts/test-kernels.sh --ci 6.1
-	kernels_rc=$?
+	./scripts/test-kernels.sh --ci 6.1 2>&1 | tee "$BUILD/kernels.log"
+	kernels_rc=${PIPESTATUS[0]}
+	failures "kernel 6.1" "$BUILD/kernels.log"
 fi
 if [ "$kernels_rc" -eq 2 ]; then
 	if [ "${CI:-}" = "true" ]; then
 		echo "6.1 kernel run could not run; CI=true: a skip is a failure" >&2
+		echo "kernel 6.1: could not run" >>"$SUMMARY"
 		fail=1
 	else
 		echo "SKIPPED: 6.1 kernel run (needs root, qemu-system-x86 and Debian's archive)"
@@ -52,8 +71,10 @@ if make --no-print-directory -s SANITIZE=address,undefined BUILD="$BUILD/san" te
 	rc=$?
 	cat "$BUILD/san/unit.log"
 	[ "$rc" -eq 0 ] || fail=1
+	failures "unit (ASan)" "$BUILD/san/unit.log"
 	if grep -q 'LeakSanitizer: detected memory leaks' "$BUILD/san/unit.log"; then
 		echo "unit tests under ASan: memory leaks (above)" >&2
+		echo "unit (ASan): LeakSanitizer reported leaks ($BUILD/san/unit.log)" >>"$SUMMARY"
 		fail=1
 	fi
 	if [ "$(id -u)" -eq 0 ]; then
@@ -62,13 +83,16 @@ if make --no-print-directory -s SANITIZE=address,undefined BUILD="$BUILD/san" te
 		# LSan's note about Criterion's own runner thread in forked tests is noise.
 		grep -v 'was not suspended. False leaks are possible' "$BUILD/san/integration.log"
 		[ "$rc" -eq 0 ] || fail=1
+		failures "integration (ASan)" "$BUILD/san/integration.log"
 		if grep -q 'LeakSanitizer: detected memory leaks' "$BUILD/san/integration.log"; then
 			echo "integration tests under ASan: memory leaks (above)" >&2
+			echo "integration (ASan): LeakSanitizer reported leaks ($BUILD/san/integration.log)" >>"$SUMMARY"
 			fail=1
 		fi
 	fi
 else
 	echo "sanitizer build failed" >&2
+	echo "ASan: the sanitizer build failed" >>"$SUMMARY"
 	fail=1
 fi
 
@@ -85,14 +109,18 @@ if command -v clang >/dev/null && make --no-print-directory -s fuzz >/dev/null; 
 			echo "fuzz $name: $(grep -Eo 'Done [0-9]+ runs' "$BUILD/fuzz-work/$name.log" | tail -1)"
 		else
 			echo "fuzz $name: FAILED"; tail -40 "$BUILD/fuzz-work/$name.log"; fail=1
+			echo "fuzz: $name failed ($BUILD/fuzz-work/$name.log)" >>"$SUMMARY"
 		fi
 	done
 else
 	echo "fuzz targets did not build" >&2
+	echo "fuzz: the targets did not build" >>"$SUMMARY"
 	fail=1
 fi
 
 if [ "$fail" -ne 0 ]; then
+	echo "== what failed (each stage's [FAIL] lines, from $SUMMARY)"
+	if [ -s "$SUMMARY" ]; then cat "$SUMMARY"; else echo "    no [FAIL] line: see the stage messages above"; fi
 	echo "== FAILED"
 	exit 1
 fi
