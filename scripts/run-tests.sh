@@ -15,7 +15,7 @@ mkdir -p "$BUILD"
 failures() { # stage log: each failed test, with the first line of its assertion message
 	awk -v stage="$1" '
 		/^\[----\] [^ ]+:[0-9]+: / { where = substr($0, 8, 160); sub(/\r$/, "", where); msg = ""; n = 0; next }
-		/^\[----\]   / && where != "" && n < 2 { t = substr($0, 10); sub(/\r$/, "", t); if (t ~ /[^ ]/) { msg = msg "\n      " substr(t, 1, 400); n++ } next }
+		/^\[----\]   / && where != "" && n < 2 { t = substr($0, 10); sub(/\r$/, "", t); if (t ~ /[^ ]/) { msg = msg "\n      " substr(t, 1, 1500); n++ } next }
 		/^\[(FAIL|CRASH)\]/ { l = $0; sub(/\r$/, "", l); print stage ": " l; if (where != "") printf "    %s%s\n", where, msg; where = ""; msg = ""; n = 0 }
 	' "$2" >>"$SUMMARY"
 }

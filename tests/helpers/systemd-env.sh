@@ -4,6 +4,7 @@
 # tmpfs) for the systemd collector's integration tests. Its system bus socket and its
 # journal are bind mounts of host directories, so a worker on the host reaches both by path:
 #   DIR/dbus/system_bus_socket   DIR/journal/<machine id>/system.journal
+# DIR/share is /run/tapio-it inside: files a test hands to its units (a gate a unit waits on).
 #   systemd-env.sh start DIR     boot, wait until `systemctl is-system-running` says running
 #                                or degraded; prints the container's PID 1 (host pid)
 #   systemd-env.sh exec DIR CMD  run CMD inside (all its namespaces)
@@ -23,7 +24,7 @@ leader() { cat "$DIR/leader"; }
 
 start() {
 	command -v systemd-nspawn >/dev/null 2>&1 || die "missing systemd-nspawn (systemd-container)"
-	mkdir -p "$DIR/dbus" "$DIR/journal"
+	mkdir -p "$DIR/dbus" "$DIR/journal" "$DIR/share"
 	# The journal stays in /run/log/journal (the bind mount): with the container's /var a
 	# tmpfs holding /var/log/journal, journald would move to it at a rotation.
 	printf '[Journal]\nStorage=volatile\n' >"$DIR/journald.conf"
@@ -31,6 +32,7 @@ start() {
 	# Units of the host that would start inside and only cost time.
 	setsid systemd-nspawn -D / --volatile=yes --register=no --keep-unit -M "$name" -b \
 		--console=pipe --bind="$DIR/dbus:/run/dbus" --bind="$DIR/journal:/run/log/journal" \
+		--bind="$DIR/share:/run/tapio-it" \
 		--bind-ro="$DIR/journald.conf:/etc/systemd/journald.conf.d/tapio-test.conf" \
 		-- systemd.mask=containerd.service systemd.mask=dnsmasq.service \
 		systemd.mask=cron.service systemd.mask=ssh.service systemd.mask=etcd.service \
