@@ -69,12 +69,17 @@ struct sink_nats {
 	uv_timer_t tick; /* retries and spool writes when no event comes */
 	unsigned open_handles;
 
-	pthread_mutex_t mu;		/* guards the fields down to `closing` */
+	pthread_mutex_t mu;		/* guards the fields down to `quiet` */
 	struct answer *answers, *spare; /* window entries each: one answer per publish */
 	size_t n_answers;
 	bool answers_lost;
 	bool connected, closing;
 	uint64_t disconnects;
+	/* libnats is done with us: its callback thread ran on_closed (after every connection
+	 * handler), the answers' dispatcher ran on_acks_done (after the last on_reply). */
+	bool nc_closed, acks_done, acks_watched;
+	pthread_cond_t quiet;
+	bool abandoned; /* libnats did not say so in time: n is never freed */
 
 	natsOptions *opts;
 	natsConnection *nc;
@@ -147,6 +152,25 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 		hand_over(n, seq, ok);
 }
 
+static void on_closed(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	struct sink_nats *n = closure;
+	pthread_mutex_lock(&n->mu);
+	n->nc_closed = true;
+	pthread_cond_broadcast(&n->quiet);
+	pthread_mutex_unlock(&n->mu);
+}
+
+static void on_acks_done(void *closure)
+{
+	struct sink_nats *n = closure;
+	pthread_mutex_lock(&n->mu);
+	n->acks_done = true;
+	pthread_cond_broadcast(&n->quiet);
+	pthread_mutex_unlock(&n->mu);
+}
+
 static void set_connected(struct sink_nats *n, bool up)
 {
 	pthread_mutex_lock(&n->mu);
@@ -161,7 +185,10 @@ static void set_connected(struct sink_nats *n, bool up)
 /* Create the stream when configured (blocking; on libnats's callback thread, never the loop). */
 static void ensure_stream(struct sink_nats *n, natsConnection *nc)
 {
-	if (!n->stream[0] || !n->js)
+	pthread_mutex_lock(&n->mu);
+	bool closing = n->closing;
+	pthread_mutex_unlock(&n->mu);
+	if (closing || !n->stream[0] || !n->js)
 		return;
 	char subject[sizeof(n->prefix) + 2];
 	snprintf(subject, sizeof(subject), "%s.>", n->prefix);
@@ -489,13 +516,35 @@ static void nats_drain(struct sink *base, unsigned timeout_ms)
 static void free_nats(struct sink_nats *n)
 {
 	spool_close(n->spool);
+	n->spool = NULL;
 	free(n->ring);
 	free(n->enc);
+	if (n->abandoned)
+		return; /* hand_over may still look at answers and mu, on_closed at quiet */
 	free(n->answers);
 	free(n->spare);
 	free(n->token);
+	pthread_cond_destroy(&n->quiet);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
+}
+
+/* natsConnection_Close returns before libnats has run the disconnected and closed handlers
+ * (its callback thread) and the last on_reply (the subscription's dispatcher); freeing n
+ * before then is a use after free (ASan saw on_disconnected lock the freed mutex at exit).
+ * Waits for on_closed and on_acks_done; false if they did not come within 5 s. */
+static bool wait_libnats_done(struct sink_nats *n)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&n->mu);
+	int r = 0;
+	while ((!n->nc_closed || (n->acks_watched && !n->acks_done)) && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&n->quiet, &n->mu, &until);
+	bool done = n->nc_closed && (!n->acks_watched || n->acks_done);
+	pthread_mutex_unlock(&n->mu);
+	return done;
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -513,9 +562,24 @@ static void nats_close(struct sink *base)
 	pthread_mutex_lock(&n->mu);
 	n->closing = true;
 	pthread_mutex_unlock(&n->mu);
-	/* Nothing of libnats calls us after this: answers coming now are dropped by hand_over. */
-	if (n->nc)
+	/* Answers coming now are dropped by hand_over; after wait_libnats_done nothing of libnats
+	 * calls us any more. */
+	if (n->nc) {
 		natsConnection_Close(n->nc);
+		if (!wait_libnats_done(n)) {
+			log_warn(
+				"nats sink: libnats did not finish its callbacks in 5 s; its state "
+				"is left allocated");
+			n->abandoned = true;
+		}
+	}
+	if (n->abandoned) {
+		/* its threads may still use the connection, the subscription and the context */
+		n->acks = NULL;
+		n->js = NULL;
+		n->nc = NULL;
+		n->opts = NULL;
+	}
 	natsSubscription_Destroy(n->acks);
 	n->acks = NULL;
 	jsCtx_Destroy(n->js);
@@ -615,6 +679,7 @@ static int setup_options(struct sink_nats *n, const struct config *cfg)
 		 natsOptions_SetRetryOnFailedConnect(n->opts, true, on_connected, n));
 	NATS_TRY("callbacks", natsOptions_SetDisconnectedCB(n->opts, on_disconnected, n));
 	NATS_TRY("callbacks", natsOptions_SetReconnectedCB(n->opts, on_connected, n));
+	NATS_TRY("callbacks", natsOptions_SetClosedCB(n->opts, on_closed, n));
 	if (*c->credentials_file)
 		NATS_TRY("credentials_file", natsOptions_SetUserCredentialsFromFiles(
 						     n->opts, c->credentials_file, NULL));
@@ -668,6 +733,10 @@ static int connect_js(struct sink_nats *n)
 	natsInbox_Destroy(inbox);
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(n->acks, -1, -1);
+	if (s == NATS_OK) {
+		s = natsSubscription_SetOnCompleteCB(n->acks, on_acks_done, n);
+		n->acks_watched = s == NATS_OK;
+	}
 	if (s != NATS_OK) {
 		log_error("nats sink: subscribing to the acks: %s", natsStatus_GetText(s));
 		return -EINVAL;
@@ -705,6 +774,11 @@ int sink_nats_open(const struct sink_env *env, struct sink **ret)
 	if (!n)
 		return -ENOMEM;
 	pthread_mutex_init(&n->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&n->quiet, &ca);
+	pthread_condattr_destroy(&ca);
 	n->base.ops = &nats_ops;
 	n->loop = env->loop;
 	n->binary = c->format == CONFIG_SINK_BINARY;
