@@ -290,6 +290,11 @@ bench: $(BUILD)/bench/dns_parse_bench $(BUILD)/bench/kubelet_poll_bench $(BUILD)
 	$(Q)$(BUILD)/bench/join_bench
 	$(Q)./bench/cni_exec.sh
 	$(Q)/usr/bin/python3 bench/etcd.py $(ETCD_BENCH_ARGS)
+	$(Q)/usr/bin/python3 bench/instr.py $(INSTR_ARGS)
+# Instructions per event through worker and tapiod, counted by callgrind (bench/instr.py);
+# INSTR_ARGS='--tree /path/to/other/tree --tree .' compares two built trees in one run.
+bench-instr: $(BIN)/tapiod $(BIN)/tapio-collector-bench
+	$(Q)/usr/bin/python3 bench/instr.py $(INSTR_ARGS)
 # The cni collector's exec filter alone (bench/results/<date>-cni.md).
 bench-cni:
 	$(Q)./bench/cni_exec.sh $(BENCH_ARGS)
@@ -297,7 +302,7 @@ bench-cni:
 # ---- top-level targets ----------------------------------------------------------------------
 ALL_BINS := $(BIN)/tapiod $(BIN)/tapioctl $(COLLECTOR_BINS)
 .DEFAULT_GOAL := all
-.PHONY: all deps run test test-unit test-integration test-kernels test-kernels-arm64 bench-kernels fuzz check clean format bench bench-cni image image-build image-check
+.PHONY: all deps run test test-unit test-integration test-kernels test-kernels-arm64 bench-kernels fuzz check clean format bench bench-cni bench-instr image image-build image-check
 all: $(ALL_BINS)
 
 # The image test (tests/integration/test_image.c) runs build/image; a sanitizer build's

@@ -14,8 +14,8 @@ fi
 
 # Peers and tools: libbpf-tools (execsnoop), bpftrace, redis-server + redis-tools
 # (redis-benchmark, redis-cli), linux-perf (profiles), python3 (the driver), nats-server (the
-# NATS sink's JetStream).
-PKGS="libbpf-tools bpftrace redis-server redis-tools linux-perf python3 nats-server"
+# NATS sink's JetStream), valgrind (bench/instr.py's instruction counts, `make bench`'s last step).
+PKGS="libbpf-tools bpftrace redis-server redis-tools linux-perf python3 nats-server valgrind"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
