@@ -558,6 +558,51 @@ bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, in
 	return false;
 }
 
+char *tapiod_status_line(const struct tapiod *t, const char *name)
+{
+	const char *args[] = { "status", NULL };
+	int st;
+	char *out = tapioctl_run(t, &st, args);
+	if (!out || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		free(out);
+		return strdup("");
+	}
+	char *line = NULL;
+	size_t nl = strlen(name);
+	for (char *save, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if (strncmp(l, name, nl) == 0 && l[nl] == ' ') {
+			free(line);
+			line = strdup(l);
+		}
+	free(out);
+	return line ? line : strdup("");
+}
+
+bool tapiod_wait_status(struct tapiod *t, const char *name, const char *needle, int timeout_ms)
+{
+	double deadline = now_s() + harness_ms(timeout_ms) / 1000.0;
+	while (now_s() < deadline) {
+		char *l = tapiod_status_line(t, name);
+		bool ok = strstr(l, needle) != NULL;
+		free(l);
+		if (ok)
+			return true;
+		tapiod_pump(t, 100);
+	}
+	return false;
+}
+
+pid_t tapiod_status_pid(const struct tapiod *t, const char *name)
+{
+	char *l = tapiod_status_line(t, name);
+	char n[64], state[32];
+	int pid = 0;
+	if (sscanf(l, "%63s %31s %d", n, state, &pid) != 3)
+		pid = 0;
+	free(l);
+	return pid;
+}
+
 int fake_container_create(struct fake_container *fc, const char *tag, const char *qos,
 			  const char *pod_uid_underscored, const char *container_id)
 {

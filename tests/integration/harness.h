@@ -46,6 +46,13 @@ char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *a
 /* Poll `tapioctl status` until collector `name` is in `state` (READY, FAILED, ...), for up to
  * harness_ms(timeout_ms). */
 bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, int timeout_ms);
+/* Collector `name`'s line of `tapioctl status` (malloc'd); "" when tapioctl fails (tapiod not
+ * up yet, or gone: callers wait and retry) or the collector has no line. */
+char *tapiod_status_line(const struct tapiod *t, const char *name);
+/* Pump tapiod's output until that line holds `needle`, for up to harness_ms(timeout_ms). */
+bool tapiod_wait_status(struct tapiod *t, const char *name, const char *needle, int timeout_ms);
+/* The PID column of that line; 0 without one. */
+pid_t tapiod_status_pid(const struct tapiod *t, const char *name);
 
 /* Start tapiod with a config: the YAML `collectors_yaml` goes under "collectors:" (indented by
  * the caller with two spaces). Returns 0 or -errno. */

@@ -50,45 +50,10 @@ static char *status_text(struct tapiod *t)
 	return out;
 }
 
-static char *status_line(struct tapiod *t, const char *name)
-{
-	char *out = status_text(t), *line = NULL;
-	for (char *p = strtok(out, "\n"); p; p = strtok(NULL, "\n"))
-		if (strncmp(p, name, strlen(name)) == 0 && p[strlen(name)] == ' ')
-			line = strdup(p);
-	free(out);
-	return line ? line : strdup("");
-}
-
-/* Poll the status until the collector's line holds `needle`, for up to harness_ms(timeout_ms). */
-static bool wait_status(struct tapiod *t, const char *name, const char *needle, int timeout_ms)
-{
-	double deadline = now_s() + harness_ms(timeout_ms) / 1000.0;
-	while (now_s() < deadline) {
-		char *l = status_line(t, name);
-		bool ok = strstr(l, needle) != NULL;
-		free(l);
-		if (ok)
-			return true;
-		tapiod_pump(t, 100);
-	}
-	return false;
-}
-
-static pid_t worker_pid(struct tapiod *t, const char *name)
-{
-	char *l = status_line(t, name);
-	char n[64], state[32];
-	int pid = 0;
-	sscanf(l, "%63s %31s %d", n, state, &pid);
-	free(l);
-	return pid;
-}
-
 /* The FOREIGN column of a collector: signals/processes. */
 static void foreign_counts(struct tapiod *t, const char *name, long *ret_sig, long *ret_proc)
 {
-	char *l = status_line(t, name);
+	char *l = tapiod_status_line(t, name);
 	char col[64] = "";
 	*ret_sig = *ret_proc = -1;
 	if (sscanf(l, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %63s", col) == 1)
@@ -196,8 +161,8 @@ Test(hardening, rows_1_2_3_signals_and_limits_from_nobody_are_refused, .timeout 
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, TESTING_ON), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	pid_t w = worker_pid(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	pid_t w = tapiod_status_pid(&t, "testing");
 	cr_assert_gt(w, 0);
 	assert_worker_sandboxed(w);
 	cr_expect_eq(as_user(NOBODY, NOBODY, kill_term, &w), EPERM, "row 1: SIGTERM");
@@ -205,8 +170,8 @@ Test(hardening, rows_1_2_3_signals_and_limits_from_nobody_are_refused, .timeout 
 	cr_expect_eq(as_user(NOBODY, NOBODY, cpu_limit_zero, &w), EPERM, "row 2: prlimit");
 	cr_expect_eq(as_user(NOBODY, NOBODY, kill_stop, &w), EPERM, "row 3: SIGSTOP");
 	tapiod_pump(&t, 500);
-	cr_assert_eq(worker_pid(&t, "testing"), w, "the worker is the same process");
-	cr_assert(wait_status(&t, "testing", "READY", 1000));
+	cr_assert_eq(tapiod_status_pid(&t, "testing"), w, "the worker is the same process");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 1000));
 	int st = tapiod_stop(&t, 10000);
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	tapiod_cleanup(&t);
@@ -219,18 +184,18 @@ Test(hardening, row_1_foreign_sigterm_is_logged_counted_and_restarted, .timeout 
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, TESTING_ON), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	pid_t w = worker_pid(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	pid_t w = tapiod_status_pid(&t, "testing");
 	uid_t u = worker_uid_of("testing");
 	cr_assert_eq(as_user(u, u, kill_term, &w), 0, "the kernel lets the same uid signal");
 	double deadline = now_s() + 10;
 	pid_t now = w;
 	while (now_s() < deadline && (now == w || now <= 0)) {
 		tapiod_pump(&t, 100);
-		now = worker_pid(&t, "testing");
+		now = tapiod_status_pid(&t, "testing");
 	}
 	cr_assert(now > 0 && now != w, "the collector was not restarted");
-	cr_assert(wait_status(&t, "testing", "READY", 5000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 5000));
 	long sig, proc;
 	foreign_counts(&t, "testing", &sig, &proc);
 	cr_assert_eq(sig, 1, "foreign signals counted: %ld", sig);
@@ -257,8 +222,8 @@ Test(hardening, row_2_crash_loop_is_retried_with_its_reason_shown, .timeout = 60
 				      "    exit_code: 111\n    restart_max_ms: 1500\n"
 				      "    crash_loop_deaths: 3\n"),
 		     0);
-	cr_assert(wait_status(&t, "testing", "FAILED", 20000), "crash loop not detected");
-	char *l = status_line(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "FAILED", 20000), "crash loop not detected");
+	char *l = tapiod_status_line(&t, "testing");
 	cr_assert(strstr(l, "crash loop: 3 deaths within 60 s") && strstr(l, "retry every 1500 ms"),
 		  "status: %s", l);
 	free(l);
@@ -327,8 +292,8 @@ Test(hardening, row_4_worker_cannot_be_traced_even_with_suid_dumpable, .timeout 
 	write_sysctl("/proc/sys/fs/suid_dumpable", "1");
 	struct tapiod t;
 	int r = tapiod_start(&t, TESTING_ON);
-	bool ready = r == 0 && wait_status(&t, "testing", "READY", 10000);
-	pid_t w = ready ? worker_pid(&t, "testing") : 0;
+	bool ready = r == 0 && tapiod_wait_status(&t, "testing", "READY", 10000);
+	pid_t w = ready ? tapiod_status_pid(&t, "testing") : 0;
 	uid_t u = worker_uid_of("testing");
 	int as_nobody = w > 0 ? as_user(NOBODY, NOBODY, touch_worker, &w) : -1;
 	/* even its own uid: the worker is not dumpable */
@@ -412,7 +377,7 @@ Test(hardening, foreign_process_under_a_worker_id_is_logged_and_counted, .timeou
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, TESTING_ON), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
 	uid_t u = worker_uid_of("testing");
 	pid_t p = spawn_sleeper(u);
 	double deadline = now_s() + 10;
@@ -429,7 +394,7 @@ Test(hardening, foreign_process_under_a_worker_id_is_logged_and_counted, .timeou
 		 (unsigned)u);
 	cr_assert(strstr(log, want), "log:\n%s", log);
 	free(log);
-	cr_assert(wait_status(&t, "testing", "READY", 1000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 1000));
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }
@@ -553,7 +518,7 @@ Test(hardening, row_6_idle_connections_time_out_and_root_keeps_a_slot, .timeout 
 	/* uid 65534 may connect through the control group: an allowed, unprivileged peer */
 	cr_assert_eq(tapiod_start_control(&t, "", "  socket_group: \"65534\"\n", "", TESTING_ON),
 		     0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
 	cr_assert_eq(chmod(t.dir, 0755), 0);
 	char sock[400];
 	TAPIOD_CTL_SOCK(&t, sock);
@@ -636,7 +601,7 @@ Test(hardening, row_7_subscribers_that_never_read_are_cut_off_within_a_budget, .
 	struct tapiod t;
 	/* about 1000 events a second */
 	cr_assert_eq(tapiod_start(&t, "  testing:\n    enabled: true\n    tick_ms: 1\n"), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
 	char sock[400];
 	TAPIOD_CTL_SOCK(&t, sock);
 	static const uint8_t events_rq[] = {0, 0, 0, 2, 0x1a, 0x00}; /* ControlRequest.events */
@@ -685,7 +650,7 @@ Test(hardening, row_7_subscribers_that_never_read_are_cut_off_within_a_budget, .
 		close(fds[i]);
 	tapiod_pump(&t, 1000);
 	cr_assert_eq(control_stat(&t, "bytes held"), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 1000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 1000));
 	char *log = read_log(&t);
 	cr_assert(strstr(log, "subscriber cut off"), "log:\n%s", log);
 	free(log);
@@ -712,8 +677,8 @@ Test(hardening, row_8_second_tapiod_on_the_same_socket_exits_100, .timeout = 90)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, TESTING_ON), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	pid_t w = worker_pid(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	pid_t w = tapiod_status_pid(&t, "testing");
 	char cfg[400], cfg2[400], cmd[2000], out[8192];
 	snprintf(cfg, sizeof(cfg), "%s/tapio.yaml", t.dir);
 	/* the same config: the first tapiod's workers hold the ids */
@@ -733,8 +698,8 @@ Test(hardening, row_8_second_tapiod_on_the_same_socket_exits_100, .timeout = 90)
 	struct stat st;
 	cr_assert_eq(stat(sock, &st), 0);
 	cr_assert(S_ISSOCK(st.st_mode));
-	cr_assert(wait_status(&t, "testing", "READY", 2000));
-	cr_assert_eq(worker_pid(&t, "testing"), w);
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 2000));
+	cr_assert_eq(tapiod_status_pid(&t, "testing"), w);
 	int s = tapiod_stop(&t, 10000);
 	cr_assert(s >= 0 && WIFEXITED(s) && WEXITSTATUS(s) == 0);
 	/* gone: the next tapiod takes the socket over */
@@ -763,7 +728,7 @@ Test(hardening, row_9_refused_peer_in_a_loop_is_logged_rate_limited_with_a_count
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, TESTING_ON), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
 	cr_assert_eq(chmod(t.dir, 0755), 0);
 	char sock[400];
 	TAPIOD_CTL_SOCK(&t, sock);
@@ -799,7 +764,7 @@ Test(hardening, stdout_output_lost_after_epipe_is_not_counted_as_written, .timeo
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, "  testing:\n    enabled: true\n    tick_ms: 10\n"), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
 	tapiod_pump(&t, 500);
 	/* the reader goes away: every later write fails with EPIPE */
 	close(t.out_fd);
@@ -813,7 +778,7 @@ Test(hardening, stdout_output_lost_after_epipe_is_not_counted_as_written, .timeo
 	cr_assert_eq(w2, w1, "events discarded after EPIPE counted as written (%llu -> %llu)", w1,
 		     w2);
 	cr_assert_gt(d2, d1, "events discarded after EPIPE not counted as dropped");
-	cr_assert(wait_status(&t, "testing", "READY", 1000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 1000));
 	tapiod_stop(&t, 10000);
 	tapiod_cleanup(&t);
 }

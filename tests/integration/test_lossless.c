@@ -31,22 +31,9 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char *status_line(struct tapiod *t, const char *name)
-{
-	const char *args[] = {"status", NULL};
-	int st;
-	char *out = tapioctl_run(t, &st, args);
-	char *line = NULL;
-	for (char *l = out ? strtok(out, "\n") : NULL; l; l = strtok(NULL, "\n"))
-		if (strncmp(l, name, strlen(name)) == 0 && l[strlen(name)] == ' ')
-			line = strdup(l);
-	free(out);
-	return line ? line : strdup("");
-}
-
 static pid_t worker_pid(struct tapiod *t, const char *name)
 {
-	char *l = status_line(t, name);
+	char *l = tapiod_status_line(t, name);
 	char n[64], state[32];
 	int pid = 0;
 	if (sscanf(l, "%63s %31s %d", n, state, &pid) != 3 ||

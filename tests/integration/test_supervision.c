@@ -45,53 +45,10 @@ static bool not_from_pid(json_object *ev, void *arg)
 	return is_collector(ev, (void *)a->collector) && jint(ev, "process.pid", -1) != a->pid;
 }
 
-/* The status line of one collector from `tapioctl status`. */
-static char *status_line(struct tapiod *t, const char *name)
-{
-	const char *args[] = { "status", NULL };
-	int st;
-	char *out = tapioctl_run(t, &st, args);
-	if (!out || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		free(out); /* not up yet, or gone: callers wait and retry */
-		return strdup("");
-	}
-	char *line = NULL;
-	for (char *p = strtok(out, "\n"); p; p = strtok(NULL, "\n"))
-		if (strncmp(p, name, strlen(name)) == 0 && p[strlen(name)] == ' ')
-			line = strdup(p);
-	free(out);
-	return line ? line : strdup("");
-}
-
-/* Poll the status until the collector's line holds `needle`, for up to harness_ms(timeout_ms). */
-static bool wait_status(struct tapiod *t, const char *name, const char *needle, int timeout_ms)
-{
-	double deadline = now_s() + harness_ms(timeout_ms) / 1000.0;
-	while (now_s() < deadline) {
-		char *l = status_line(t, name);
-		bool ok = strstr(l, needle) != NULL;
-		free(l);
-		if (ok)
-			return true;
-		tapiod_pump(t, 100);
-	}
-	return false;
-}
-
-static pid_t worker_pid(struct tapiod *t, const char *name)
-{
-	char *l = status_line(t, name);
-	char n[64], state[32];
-	int pid = 0;
-	sscanf(l, "%63s %31s %d", n, state, &pid);
-	free(l);
-	return pid;
-}
-
 /* The RESTARTS column of a collector's status line; -1 without one. */
 static int status_restarts(struct tapiod *t, const char *name)
 {
-	char *l = status_line(t, name);
+	char *l = tapiod_status_line(t, name);
 	char n[64], state[32], pid[16], up[16];
 	int restarts = -1;
 	if (sscanf(l, "%63s %31s %15s %15s %d", n, state, pid, up, &restarts) != 5)
@@ -104,8 +61,8 @@ static int status_restarts(struct tapiod *t, const char *name)
  * machine where loading its BPF programs takes a while) READY, and it was never restarted. */
 static void assert_unharmed(struct tapiod *t, const char *name)
 {
-	bool ready = wait_status(t, name, "READY", 10000);
-	char *l = status_line(t, name);
+	bool ready = tapiod_wait_status(t, name, "READY", 10000);
+	char *l = tapiod_status_line(t, name);
 	cr_assert(ready, "%s is not READY: %s", name, l);
 	free(l);
 	cr_assert_eq(status_restarts(t, name), 0, "%s was restarted", name);
@@ -141,9 +98,9 @@ Test(supervision, kill9_worker_comes_back_others_lose_nothing, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	cr_assert(wait_status(&t, "process", "READY", 10000));
-	pid_t old = worker_pid(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "process", "READY", 10000));
+	pid_t old = tapiod_status_pid(&t, "testing");
 	cr_assert_gt(old, 0);
 	/* load on the process collector while the other worker is killed */
 	for (int i = 0; i < 20; i++) {
@@ -182,8 +139,8 @@ Test(supervision, kill9_worker_comes_back_others_lose_nothing, .timeout = 60)
 		  "started %.0f ms after the death, backoff %u ms", gap_ms, delay);
 	/* end to end, with exec and setup: events again within 2 s (on this machine's scale) */
 	cr_assert_lt(back, 2.0 * harness_slow(), "back after %.3f s", back);
-	cr_assert(wait_status(&t, "testing", "READY", 5000));
-	char *l = status_line(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 5000));
+	char *l = tapiod_status_line(&t, "testing");
 	cr_assert(strstr(l, "killed by signal 9"), "status: %s", l);
 	free(l);
 	tapiod_pump(&t, 300);
@@ -206,8 +163,8 @@ Test(supervision, exit111_loop_ends_failed_others_keep_streaming, .timeout = 90)
 	cr_assert_eq(tapiod_start(&t, BOTH("    mode: exit\n    exit_code: 111\n"
 					   "    restart_max_ms: 600000\n")),
 		     0);
-	cr_assert(wait_status(&t, "testing", "FAILED", 30000), "crash loop not detected");
-	char *l = status_line(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "FAILED", 30000), "crash loop not detected");
+	char *l = tapiod_status_line(&t, "testing");
 	cr_assert(strstr(l, "exit code 111"), "status: %s", l);
 	free(l);
 	/* the process collector was not touched, and it still streams */
@@ -245,11 +202,11 @@ Test(supervision, exit100_is_not_restarted, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("    mode: exit\n    exit_code: 100\n")), 0);
-	cr_assert(wait_status(&t, "testing", "FAILED", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "FAILED", 10000));
 	/* time for a restart that must not come */
 	for (double until = now_s() + harness_ms(1500) / 1000.0; now_s() < until;)
 		tapiod_pump(&t, 100);
-	char *l = status_line(&t, "testing");
+	char *l = tapiod_status_line(&t, "testing");
 	cr_assert(strstr(l, "config/usage error"), "status: %s", l);
 	int restarts = -1;
 	char n[32], s[32], pid[16], up[16];
@@ -266,8 +223,8 @@ Test(supervision, stopped_worker_is_caught_by_the_watchdog, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start_with(&t, "  heartbeat_timeout_ms: 1000\n", BOTH("")), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	pid_t old = worker_pid(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	pid_t old = tapiod_status_pid(&t, "testing");
 	char *before = tapiod_log(&t);
 	size_t pos = strlen(before); /* the log from the stop on */
 	free(before);
@@ -307,8 +264,8 @@ static void run_hostile(const struct hostile_case *hc)
 	char yaml[512];
 	snprintf(yaml, sizeof(yaml), BOTH("    mode: %s\n"), hc->mode);
 	cr_assert_eq(tapiod_start(&t, yaml), 0);
-	cr_assert(wait_status(&t, "testing", hc->why, 10000), "%s: no '%s' in status", hc->mode,
-		  hc->why);
+	cr_assert(tapiod_wait_status(&t, "testing", hc->why, 10000), "%s: no '%s' in status",
+		  hc->mode, hc->why);
 	/* the process collector keeps serving */
 	assert_unharmed(&t, "process");
 	int st = tapiod_stop(&t, 10000);
@@ -390,7 +347,7 @@ Test(supervision, sequence_gap_is_counted, .timeout = 60)
 				       "    enabled: true\n"
 				       "    mode: seq_gap\n"),
 		     0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
 	double deadline = now_s() + harness_ms(10000) / 1000.0;
 	while (tapiod_last_stat(&t, "testing", " events=") < 7 && now_s() < deadline)
 		tapiod_pump(&t, 200);
@@ -424,7 +381,7 @@ static long rss_kib(pid_t pid)
  * socket backpressures the worker, the sink queue drops and counts), the others keep going. */
 static long long status_events(struct tapiod *t, const char *name)
 {
-	char *l = status_line(t, name);
+	char *l = tapiod_status_line(t, name);
 	char n[32], st[32], pid[16], up[16];
 	int restarts;
 	double rate;
@@ -439,8 +396,8 @@ Test(supervision, flood_keeps_supervisor_memory_bounded, .timeout = 90)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("    mode: flood\n")), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	cr_assert(wait_status(&t, "process", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "process", "READY", 10000));
 	long long proc_before = status_events(&t, "process");
 	long peak = 0;
 	/* 3 s of flood at least, and until 10000 events did reach tapiod (up to 3 s on this
@@ -490,7 +447,8 @@ Test(sandbox_e2e, forbidden_syscall_is_reported_and_restarted, .timeout = 60)
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("    mode: forbidden_syscall\n    after_ms: 100\n")),
 		     0);
-	cr_assert(wait_status(&t, "testing", "sandbox violation: syscall 41 (socket)", 10000));
+	cr_assert(
+		tapiod_wait_status(&t, "testing", "sandbox violation: syscall 41 (socket)", 10000));
 	char *log = tapiod_log(&t);
 	cr_assert(strstr(log, "restarting in"), "restarted: log:\n%s", log);
 	free(log);
@@ -523,8 +481,8 @@ Test(sandbox_e2e, audit_and_supervisor_bounding_set, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	cr_assert(wait_status(&t, "process", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "process", "READY", 10000));
 	const char *args[] = { "audit", NULL };
 	int st;
 	char *out = tapioctl_run(&t, &st, args);
@@ -560,7 +518,7 @@ Test(supervision, worker_over_memory_budget_is_killed_and_restarted, .timeout = 
 					   "    after_ms: 200\n"
 					   "    memory_max_mib: 32\n")),
 		     0);
-	cr_assert(wait_status(&t, "testing", "over memory budget", 15000));
+	cr_assert(tapiod_wait_status(&t, "testing", "over memory budget", 15000));
 	char *log = tapiod_log(&t);
 	cr_assert(strstr(log, "over memory budget") && strstr(log, "restarting in"), "log:\n%s",
 		  log);
@@ -595,16 +553,16 @@ Test(supervision, sighup_restarts_only_changed_sections, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	cr_assert(wait_status(&t, "process", "READY", 10000));
-	pid_t proc = worker_pid(&t, "process"), test = worker_pid(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "process", "READY", 10000));
+	pid_t proc = tapiod_status_pid(&t, "process"), test = tapiod_status_pid(&t, "testing");
 
 	/* an invalid file changes nothing */
 	write_config(&t, "  testing:\n    enabled: maybe\n");
 	cr_assert_eq(kill(t.pid, SIGHUP), 0);
 	cr_assert(tapiod_wait_log(&t, "reload rejected", 1, harness_ms(5000)));
-	cr_assert_eq(worker_pid(&t, "process"), proc);
-	cr_assert_eq(worker_pid(&t, "testing"), test);
+	cr_assert_eq(tapiod_status_pid(&t, "process"), proc);
+	cr_assert_eq(tapiod_status_pid(&t, "testing"), test);
 	char *log = tapiod_log(&t);
 	cr_assert(strstr(log, "reload rejected") && strstr(log, "collectors.testing.enabled"),
 		  "log:\n%s", log);
@@ -617,18 +575,19 @@ Test(supervision, sighup_restarts_only_changed_sections, .timeout = 60)
 	pid_t now_test = test;
 	while (now_s() < deadline && (now_test == test || now_test <= 0)) {
 		tapiod_pump(&t, 100);
-		now_test = worker_pid(&t, "testing");
+		now_test = tapiod_status_pid(&t, "testing");
 	}
 	cr_assert_neq(now_test, test, "the changed collector was restarted");
 	cr_assert_gt(now_test, 0);
-	cr_assert_eq(worker_pid(&t, "process"), proc, "the unchanged collector kept running");
-	cr_assert(wait_status(&t, "testing", "READY", 5000));
+	cr_assert_eq(tapiod_status_pid(&t, "process"), proc,
+		     "the unchanged collector kept running");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 5000));
 
 	/* disabling a collector stops it */
 	write_config(&t, "  process:\n    heartbeat_interval_ms: 200\n");
 	cr_assert_eq(kill(t.pid, SIGHUP), 0);
-	cr_assert(wait_status(&t, "testing", "STOPPED", 10000));
-	cr_assert_eq(worker_pid(&t, "process"), proc);
+	cr_assert(tapiod_wait_status(&t, "testing", "STOPPED", 10000));
+	cr_assert_eq(tapiod_status_pid(&t, "process"), proc);
 
 	int st = tapiod_stop(&t, 10000);
 	cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -640,8 +599,8 @@ Test(supervision, degraded_worker_is_shown_with_its_reason, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("    mode: degraded\n")), 0);
-	cr_assert(wait_status(&t, "testing", "DEGRADED", 10000));
-	char *l = status_line(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "DEGRADED", 10000));
+	char *l = tapiod_status_line(&t, "testing");
 	cr_assert(strstr(l, "testing: degraded on purpose"), "status: %s", l);
 	free(l);
 	/* a degraded worker keeps streaming */
@@ -672,15 +631,16 @@ Test(supervision, degraded_after_ready_and_back, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("    mode: flap\n    after_ms: 1500\n")), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
-	pid_t pid = worker_pid(&t, "testing");
-	cr_assert(wait_status(&t, "testing", "testing: source lost", 10000), "never DEGRADED");
-	char *l = status_line(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
+	pid_t pid = tapiod_status_pid(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "testing: source lost", 10000),
+		  "never DEGRADED");
+	char *l = tapiod_status_line(&t, "testing");
 	cr_assert(strstr(l, "DEGRADED"), "status: %s", l);
 	free(l);
 	/* /readyz stays 200 (a degraded collector serves what it can) and names it */
-	cr_assert(wait_status(&t, "testing", "READY ", 10000), "never READY again");
-	cr_assert_eq(worker_pid(&t, "testing"), pid, "the worker was replaced");
+	cr_assert(tapiod_wait_status(&t, "testing", "READY ", 10000), "never READY again");
+	cr_assert_eq(tapiod_status_pid(&t, "testing"), pid, "the worker was replaced");
 	/* a degraded worker kept streaming: events after the recovery too */
 	long long before = status_events(&t, "testing"), now = before;
 	double deadline = now_s() + harness_ms(5000) / 1000.0;
@@ -688,7 +648,7 @@ Test(supervision, degraded_after_ready_and_back, .timeout = 60)
 		tapiod_pump(&t, 100);
 		now = status_events(&t, "testing");
 	}
-	char *diag = status_line(&t, "testing");
+	char *diag = tapiod_status_line(&t, "testing");
 	cr_assert_gt(now, before, "no events after READY again: %s\n%s", diag, tapiod_log(&t));
 	free(diag);
 	const char *args[] = {"status", NULL};
@@ -737,8 +697,8 @@ Test(supervision, status_reason_bytes_are_escaped, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("    mode: status_bytes\n")), 0);
-	cr_assert(wait_status(&t, "testing", "DEGRADED", 10000));
-	char *l = status_line(&t, "testing");
+	cr_assert(tapiod_wait_status(&t, "testing", "DEGRADED", 10000));
+	char *l = tapiod_status_line(&t, "testing");
 	cr_assert(strstr(l, "bytes \\xff\\x01\\x5c caf\xc3\xa9"), "status: %s", l);
 	free(l);
 	tapiod_stop(&t, 10000);
@@ -750,7 +710,7 @@ Test(tapioctl, events_follow_filters_by_collector_and_type, .timeout = 60)
 	harness_require_root();
 	struct tapiod t;
 	cr_assert_eq(tapiod_start(&t, BOTH("")), 0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
 	char bin[4200], sock[400], cmd[9000];
 	snprintf(bin, sizeof(bin), "%s/tapioctl", harness_bin_dir());
 	TAPIOD_CTL_SOCK(&t, sock);
@@ -808,7 +768,7 @@ Test(sandbox_e2e, unsandboxed_worker_is_a_mismatch, .timeout = 60)
 	cr_assert_eq(tapiod_start(&t, "  process:\n    enabled: false\n"
 				      "  testing:\n    enabled: true\n    sandbox: false\n"),
 		     0);
-	cr_assert(wait_status(&t, "testing", "READY", 10000));
+	cr_assert(tapiod_wait_status(&t, "testing", "READY", 10000));
 	const char *args[] = { "audit", NULL };
 	int st;
 	char *out = tapioctl_run(&t, &st, args);
