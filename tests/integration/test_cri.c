@@ -684,10 +684,10 @@ static void assert_one_event_per_kill(struct tapiod *t, const char *ct, const ch
 		json_object *e = t->events[i];
 		long long v = jint(e, "container.victimPid", -1);
 		int w = snprintf(seen + used, sizeof(seen) - used,
-				 "[source=%s victimPid=%lld time=%s] ", jstr(e, "container.source") ?: "-",
-				 v, jstr(e, "time") ?: "-");
-		if (w > 0)
-			used = used + (size_t)w < sizeof(seen) ? used + (size_t)w : sizeof(seen) - 1;
+				 "[source=%s victimPid=%lld time=%s] ",
+				 jstr(e, "container.source") ?: "-", v, jstr(e, "time") ?: "-");
+		if (w > 0 && used + (size_t)w < sizeof(seen))
+			used += (size_t)w; /* else the next one overwrites the cut one */
 		bool known = degraded;
 		for (int j = 0; j < kills && j < 8; j++)
 			known = known || victims[j] == v;
