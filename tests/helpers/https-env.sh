@@ -16,55 +16,26 @@ dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start|stop DIR [--client-ca]"
 here=$(cd "$(dirname "$0")" && pwd)
 
-cert() { # name cn ext
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/$1.key" \
-		-out "$dir/$1.csr" -subj "/CN=$2" 2>/dev/null
-	printf '%s\n' "$3" > "$dir/$1.ext"
-	openssl x509 -req -in "$dir/$1.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
-		-CAcreateserial -out "$dir/$1.crt" -days 2 -extfile "$dir/$1.ext" 2>/dev/null
-}
+# shellcheck source=tests/helpers/tls-server-lib.sh
+. "$here/tls-server-lib.sh"
 
 case "$cmd" in
 start)
 	command -v openssl >/dev/null || die "missing openssl"
 	command -v python3 >/dev/null || die "missing python3"
 	mkdir -p "$dir/root"
-	for ca in ca other-ca; do
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-keyout "$dir/$ca.key" -out "$dir/$ca.crt" -subj "/CN=tapio-test-$ca" -days 2 \
-			-addext basicConstraints=critical,CA:TRUE \
-			-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null || die "openssl: CA"
-	done
-	cert server 127.0.0.1 "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubelet.test
-extendedKeyUsage=serverAuth" || die "openssl: server certificate"
-	cert client tapio "extendedKeyUsage=clientAuth" || die "openssl: client certificate"
+	tls_make_cas tapio-test
+	tls_cert server 127.0.0.1 "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubelet.test
+extendedKeyUsage=serverAuth"
+	tls_cert client tapio "extendedKeyUsage=clientAuth"
 	head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$dir/token"
 	extra=""
 	[ "${3:-}" = "--client-ca" ] && extra="--client-ca $dir/ca.crt"
-	rm -f "$dir/port"
 	# shellcheck disable=SC2086
-	setsid python3 "$here/https_test_server.py" --cert "$dir/server.crt" --key "$dir/server.key" \
-		--token-file "$dir/token" --root "$dir/root" --port-file "$dir/port" $extra \
-		</dev/null >"$dir/server.log" 2>&1 &
-	echo $! > "$dir/server.pid"
-	i=0
-	while [ ! -s "$dir/port" ]; do
-		i=$((i + 1))
-		[ $i -gt 200 ] && die "server did not start: $(cat "$dir/server.log")"
-		kill -0 "$(cat "$dir/server.pid")" 2>/dev/null || die "server died: $(cat "$dir/server.log")"
-		sleep 0.05
-	done
-	cat "$dir/port"
+	tls_server_start python3 "$here/https_test_server.py" --cert "$dir/server.crt" \
+		--key "$dir/server.key" --token-file "$dir/token" --root "$dir/root" \
+		--port-file "$dir/port" $extra
 	;;
-stop)
-	if [ -s "$dir/server.pid" ]; then
-		pid=$(cat "$dir/server.pid")
-		kill "$pid" 2>/dev/null || true
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
-		kill -9 "$pid" 2>/dev/null || true
-		rm -f "$dir/server.pid"
-	fi
-	;;
+stop) tls_server_stop ;;
 *) die "unknown command $cmd" ;;
 esac
