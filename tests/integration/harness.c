@@ -13,12 +13,14 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -556,6 +558,73 @@ bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, in
 		usleep(100000);
 	}
 	return false;
+}
+
+int harness_helper_start(const char *script, char *dir_template, const char *args, int *ports,
+			 int n)
+{
+	if (!mkdtemp(dir_template))
+		return -1;
+	char cmd[12800]; /* the source dir (PATH_MAX), the directory and the arguments */
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/%s start %s %s", harness_source_dir(), script,
+		 dir_template, args ? args : "");
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	int got = 0;
+	while (got < n && fscanf(p, "%d", &ports[got]) == 1)
+		got++;
+	int st = pclose(p);
+	return st == 0 ? got : -1;
+}
+
+int harness_helper_stop(const char *script, const char *dir)
+{
+	char cmd[12800]; /* source dir (PATH_MAX) and the directory, twice */
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/%s stop %s; s=$?; rm -rf %s && exit $s",
+		 harness_source_dir(), script, dir, dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+char *harness_http_get(int port, const char *path)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	char req[512];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
+	int e = 0;
+	if (n < 0 || (size_t)n >= sizeof(req))
+		e = ENAMETOOLONG;
+	else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		e = errno;
+	else if (write(fd, req, (size_t)n) != n)
+		e = EIO; /* failed or short: the request did not go out whole */
+	if (e) {
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	ssize_t got;
+	while (buf && (got = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)got;
+		if (cap - len < 1024) {
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb)
+				free(buf);
+			buf = nb;
+		}
+	}
+	close(fd);
+	if (buf)
+		buf[len] = '\0';
+	else
+		errno = ENOMEM;
+	return buf;
 }
 
 char *tapiod_status_line(const struct tapiod *t, const char *name)

@@ -24,6 +24,16 @@ const char *harness_build_dir(void);
 const char *harness_bin_dir(void);
 /* The source tree (for scripts under tests/helpers), found above the build directory. */
 const char *harness_source_dir(void);
+/* Run `tests/helpers/SCRIPT start DIR ARGS` in a new directory DIR made from dir_template
+ * ("/tmp/name-XXXXXX", filled in place) and read the first n integers it prints (its ports)
+ * into ports[]. Returns how many it printed, or -1 if it could not run or failed. */
+int harness_helper_start(const char *script, char *dir_template, const char *args, int *ports,
+			 int n);
+/* `tests/helpers/SCRIPT stop DIR`, then DIR removed. Returns 0, or -1 if either failed. */
+int harness_helper_stop(const char *script, const char *dir);
+/* GET path from 127.0.0.1:port with HTTP/1.1, read until the server closes: the whole answer,
+ * head and body (malloc'd, NUL-terminated), or NULL with errno set. */
+char *harness_http_get(int port, const char *path);
 
 struct tapiod {
 	pid_t pid;

@@ -438,10 +438,7 @@ static void kapi_stop(struct kapi *k)
 {
 	if (!k->started)
 		return;
-	char cmd[4400];
-	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/kubeapi-env.sh stop %s; rm -rf %s",
-		 harness_source_dir(), k->dir, k->dir);
-	if (system(cmd) != 0)
+	if (harness_helper_stop("kubeapi-env.sh", k->dir) < 0)
 		fprintf(stderr, "kubeapi-env.sh stop failed\n");
 	k->started = false;
 }
@@ -454,15 +451,11 @@ static void kapi_fini(void)
 static void kapi_start(struct kapi *k)
 {
 	snprintf(k->dir, sizeof(k->dir), "/tmp/tapio-cri-kapi-XXXXXX");
-	cr_assert_not_null(mkdtemp(k->dir));
-	char cmd[4400];
-	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/kubeapi-env.sh start %s", harness_source_dir(),
-		 k->dir);
-	FILE *p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	int n = fscanf(p, "%d %d", &k->port, &k->ctl_port);
-	int st = pclose(p);
-	cr_assert(n == 2 && st == 0, "kubeapi-env.sh start failed");
+	int ports[2];
+	int n = harness_helper_start("kubeapi-env.sh", k->dir, NULL, ports, 2);
+	cr_assert_eq(n, 2, "kubeapi-env.sh start failed (%d ports)", n);
+	k->port = ports[0];
+	k->ctl_port = ports[1];
 	k->started = true;
 }
 

@@ -22,27 +22,9 @@ static int port_for_test(void)
 /* GET path from 127.0.0.1:port: the status code, and the body in *ret_body (malloc'd). */
 static int http_get(int port, const char *path, char **ret_body)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(fd, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
+	char *buf = harness_http_get(port, path);
+	if (!buf)
 		return -errno;
-	}
-	char req[256];
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
-	cr_assert_eq(write(fd, req, (size_t)n), n);
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	ssize_t got;
-	while ((got = read(fd, buf + len, cap - len - 1)) > 0) {
-		len += (size_t)got;
-		if (cap - len < 1024)
-			buf = realloc(buf, cap *= 2);
-	}
-	close(fd);
-	buf[len] = '\0';
 	int code = 0;
 	cr_assert_eq(sscanf(buf, "HTTP/1.1 %d", &code), 1, "response: %s", buf);
 	char *body = strstr(buf, "\r\n\r\n");

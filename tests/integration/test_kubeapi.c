@@ -42,15 +42,11 @@ static void kenv_start(struct kenv *e)
 {
 	current = e;
 	snprintf(e->dir, sizeof(e->dir), "/tmp/tapio-kubeapi-XXXXXX");
-	cr_assert_not_null(mkdtemp(e->dir));
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/kubeapi-env.sh start %s", harness_source_dir(),
-		 e->dir);
-	FILE *p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	int n = fscanf(p, "%d %d", &e->port, &e->ctl_port);
-	int st = pclose(p);
-	cr_assert(n == 2 && st == 0, "kubeapi-env.sh start failed (%d, %d)", n, st);
+	int ports[2];
+	int n = harness_helper_start("kubeapi-env.sh", e->dir, NULL, ports, 2);
+	cr_assert_eq(n, 2, "kubeapi-env.sh start failed (%d ports)", n);
+	e->port = ports[0];
+	e->ctl_port = ports[1];
 	e->started = true;
 }
 
@@ -58,10 +54,7 @@ static void kenv_stop(struct kenv *e)
 {
 	if (!e->started)
 		return;
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/kubeapi-env.sh stop %s; rm -rf %s",
-		 harness_source_dir(), e->dir, e->dir);
-	if (system(cmd) != 0)
+	if (harness_helper_stop("kubeapi-env.sh", e->dir) < 0)
 		fprintf(stderr, "kubeapi-env.sh stop failed\n");
 	e->started = false;
 }

@@ -27,15 +27,9 @@ static void server_start(void)
 {
 	harness_require_root();
 	snprintf(dir, sizeof(dir), "/tmp/tapio-kubelet-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(harness_helper_start("https-env.sh", dir, NULL, &port, 1), 1,
+		     "https-env.sh start printed no port");
 	chmod(dir, 0755); /* the worker reads the token and CA as its own uid */
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/https-env.sh start %s", harness_source_dir(),
-		 dir);
-	FILE *p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	cr_assert_eq(fscanf(p, "%d", &port), 1, "https-env.sh start printed no port");
-	cr_assert_eq(pclose(p), 0);
 }
 
 static void server_stop(void)
@@ -44,10 +38,7 @@ static void server_stop(void)
 		return;
 	tapiod_cleanup(&td);
 	memset(&td, 0, sizeof(td));
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/https-env.sh stop %s; rm -rf %s",
-		 harness_source_dir(), dir, dir);
-	cr_expect_eq(system(cmd), 0);
+	cr_expect_eq(harness_helper_stop("https-env.sh", dir), 0);
 	dir[0] = '\0';
 }
 
