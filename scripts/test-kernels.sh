@@ -219,8 +219,10 @@ run_kernel()
 	timeout --foreground -k 10 "$VM_TIMEOUT" nice -n 10 "$QEMU" -accel tcg -cpu max -smp "$SMP" -m "$MEM" \
 		-no-reboot -nographic -monitor none -serial stdio -nic none \
 		-kernel "$vmlinuz" -initrd "$initrd" -append "$cmdline" </dev/null >"$logf" 2>&1 &
-	local vm=$!
-	while kill -0 "$vm" 2>/dev/null; do
+	VM_PID=$!
+	# in the background it ignores ^C (no job control): stop it with this subshell
+	trap '[ -z "${VM_PID:-}" ] || kill "$VM_PID" 2>/dev/null' EXIT
+	while kill -0 "$VM_PID" 2>/dev/null; do
 		sleep 2
 		# the longest stall the guest's soft-lockup watchdog has reported so far
 		local stuck
@@ -229,13 +231,14 @@ run_kernel()
 		if [ "${stuck:-0}" -ge "$HUNG_S" ]; then
 			log "$kver: the guest kernel hangs (a CPU stuck for ${stuck} s): stopping the VM"
 			hung=hung
-			pkill -P "$vm" 2>/dev/null
-			kill "$vm" 2>/dev/null
+			pkill -P "$VM_PID" 2>/dev/null
+			kill "$VM_PID" 2>/dev/null
 			break
 		fi
 	done
-	wait "$vm"
+	wait "$VM_PID"
 	local qrc=$?
+	VM_PID=
 	rm -f "$initrd"
 	log "$kver: VM ran $((SECONDS - t0)) s (qemu exit $qrc)"
 	echo "$kver" "$logf" "$hung"
