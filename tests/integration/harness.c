@@ -560,14 +560,13 @@ bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, in
 	return false;
 }
 
-int harness_helper_start(const char *script, char *dir_template, const char *args, int *ports,
-			 int n)
+int harness_helper_start(const char *script, char *dir_template, int *ports, int n)
 {
 	if (!mkdtemp(dir_template))
 		return -1;
-	char cmd[12800]; /* the source dir (PATH_MAX), the directory and the arguments */
-	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/%s start %s %s", harness_source_dir(), script,
-		 dir_template, args ? args : "");
+	char cmd[12800]; /* the source dir (PATH_MAX) and the directory */
+	snprintf(cmd, sizeof(cmd), "%s/tests/helpers/%s start %s", harness_source_dir(), script,
+		 dir_template);
 	FILE *p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -627,7 +626,7 @@ char *harness_http_get(int port, const char *path)
 	return buf;
 }
 
-char *tapiod_status_line(const struct tapiod *t, const char *name)
+char *tapiod_status_text(const struct tapiod *t)
 {
 	const char *args[] = { "status", NULL };
 	int st;
@@ -636,7 +635,12 @@ char *tapiod_status_line(const struct tapiod *t, const char *name)
 		free(out);
 		return strdup("");
 	}
-	char *line = NULL;
+	return out;
+}
+
+char *tapiod_status_line(const struct tapiod *t, const char *name)
+{
+	char *out = tapiod_status_text(t), *line = NULL;
 	size_t nl = strlen(name);
 	for (char *save, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
 		if (strncmp(l, name, nl) == 0 && l[nl] == ' ') {

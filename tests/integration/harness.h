@@ -24,11 +24,10 @@ const char *harness_build_dir(void);
 const char *harness_bin_dir(void);
 /* The source tree (for scripts under tests/helpers), found above the build directory. */
 const char *harness_source_dir(void);
-/* Run `tests/helpers/SCRIPT start DIR ARGS` in a new directory DIR made from dir_template
+/* Run `tests/helpers/SCRIPT start DIR` in a new directory DIR made from dir_template
  * ("/tmp/name-XXXXXX", filled in place) and read the first n integers it prints (its ports)
  * into ports[]. Returns how many it printed, or -1 if it could not run or failed. */
-int harness_helper_start(const char *script, char *dir_template, const char *args, int *ports,
-			 int n);
+int harness_helper_start(const char *script, char *dir_template, int *ports, int n);
 /* `tests/helpers/SCRIPT stop DIR`, then DIR removed. Returns 0, or -1 if either failed. */
 int harness_helper_stop(const char *script, const char *dir);
 /* GET path from 127.0.0.1:port with HTTP/1.1, read until the server closes: the whole answer,
@@ -56,8 +55,10 @@ char *tapioctl_run(const struct tapiod *t, int *ret_status, const char *const *a
 /* Poll `tapioctl status` until collector `name` is in `state` (READY, FAILED, ...), for up to
  * harness_ms(timeout_ms). */
 bool tapiod_wait_state(struct tapiod *t, const char *name, const char *state, int timeout_ms);
-/* Collector `name`'s line of `tapioctl status` (malloc'd); "" when tapioctl fails (tapiod not
- * up yet, or gone: callers wait and retry) or the collector has no line. */
+/* The output of `tapioctl status` (malloc'd); "" when tapioctl fails (tapiod not up yet, or
+ * gone: callers wait and retry). */
+char *tapiod_status_text(const struct tapiod *t);
+/* Collector `name`'s line of it (malloc'd); "" when there is none. */
 char *tapiod_status_line(const struct tapiod *t, const char *name);
 /* Pump tapiod's output until that line holds `needle`, for up to harness_ms(timeout_ms). */
 bool tapiod_wait_status(struct tapiod *t, const char *name, const char *needle, int timeout_ms);

@@ -452,7 +452,7 @@ static void kapi_start(struct kapi *k)
 {
 	snprintf(k->dir, sizeof(k->dir), "/tmp/tapio-cri-kapi-XXXXXX");
 	int ports[2];
-	int n = harness_helper_start("kubeapi-env.sh", k->dir, NULL, ports, 2);
+	int n = harness_helper_start("kubeapi-env.sh", k->dir, ports, 2);
 	cr_assert_eq(n, 2, "kubeapi-env.sh start failed (%d ports)", n);
 	k->port = ports[0];
 	k->ctl_port = ports[1];

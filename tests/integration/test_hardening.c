@@ -37,19 +37,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The `tapioctl status` output (malloc'd, "" when tapiod does not answer). */
-static char *status_text(struct tapiod *t)
-{
-	const char *args[] = {"status", NULL};
-	int st;
-	char *out = tapioctl_run(t, &st, args);
-	if (!out || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		free(out);
-		return strdup("");
-	}
-	return out;
-}
-
 /* The FOREIGN column of a collector: signals/processes. */
 static void foreign_counts(struct tapiod *t, const char *name, long *ret_sig, long *ret_proc)
 {
@@ -64,7 +51,7 @@ static void foreign_counts(struct tapiod *t, const char *name, long *ret_sig, lo
 /* A number from the "control: ..." line of the status, after `key` (e.g. "refused peers"). */
 static long long control_stat(struct tapiod *t, const char *key)
 {
-	char *out = status_text(t);
+	char *out = tapiod_status_text(t);
 	long long v = -1;
 	for (char *p = strtok(out, "\n"); p; p = strtok(NULL, "\n")) {
 		if (strncmp(p, "control: ", 9) != 0)
@@ -540,7 +527,7 @@ Test(hardening, row_6_idle_connections_time_out_and_root_keeps_a_slot, .timeout 
 	/* 64 idle peers hold every slot they may take (until we release them): root still gets an
 	 * answer at once, that is before tapiod's own 5 s idle timeout freed any slot. The status
 	 * answer says so itself (0 idle timeouts in it), whatever the speed of this machine. */
-	char *out = status_text(&t);
+	char *out = tapiod_status_text(&t);
 	cr_assert(strstr(out, "\ntesting ") && strstr(out, "READY"), "root locked out: '%s'", out);
 	char *ctl = strstr(out, "control: ");
 	unsigned long long refused = 0, timeouts = 1;
@@ -751,7 +738,7 @@ Test(hardening, row_9_refused_peer_in_a_loop_is_logged_rate_limited_with_a_count
 static bool stdout_counts(struct tapiod *t, unsigned long long *w, unsigned long long *d,
 			  unsigned long long *e)
 {
-	char *out = status_text(t);
+	char *out = tapiod_status_text(t);
 	char *p = strstr(out, "stdout: ");
 	bool ok = p && sscanf(p, "stdout: %llu written, %llu queue drops, %llu write failures", w,
 			      d, e) == 3;

@@ -43,7 +43,7 @@ static void kenv_start(struct kenv *e)
 	current = e;
 	snprintf(e->dir, sizeof(e->dir), "/tmp/tapio-kubeapi-XXXXXX");
 	int ports[2];
-	int n = harness_helper_start("kubeapi-env.sh", e->dir, NULL, ports, 2);
+	int n = harness_helper_start("kubeapi-env.sh", e->dir, ports, 2);
 	cr_assert_eq(n, 2, "kubeapi-env.sh start failed (%d ports)", n);
 	e->port = ports[0];
 	e->ctl_port = ports[1];

@@ -27,7 +27,7 @@ static void server_start(void)
 {
 	harness_require_root();
 	snprintf(dir, sizeof(dir), "/tmp/tapio-kubelet-XXXXXX");
-	cr_assert_eq(harness_helper_start("https-env.sh", dir, NULL, &port, 1), 1,
+	cr_assert_eq(harness_helper_start("https-env.sh", dir, &port, 1), 1,
 		     "https-env.sh start printed no port");
 	chmod(dir, 0755); /* the worker reads the token and CA as its own uid */
 }
